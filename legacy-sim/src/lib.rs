@@ -1,0 +1,1 @@
+//! Simulated legacy servers (work in progress).

@@ -1,0 +1,1 @@
+//! Sans-IO icq protocol (work in progress).

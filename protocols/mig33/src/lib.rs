@@ -1,0 +1,1 @@
+//! Sans-IO mig33 protocol (work in progress).

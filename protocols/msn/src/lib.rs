@@ -1,0 +1,1 @@
+//! Sans-IO msn protocol (work in progress).
