@@ -1,1 +1,71 @@
-//! Sans-IO msn protocol (work in progress).
+//! Sans-IO MSN Messenger protocol (MSNP9/MSNP8, TWN login): command framing,
+//! MIME messages, Passport 1.4 helpers, and client session machines for the
+//! notification server and switchboards. No sockets, no clock, no HTTP.
+//!
+//! # Layers
+//!
+//! * **Framing** — [`Command`] (owned) and [`CommandRef`] (borrowed, zero
+//!   allocation) model `CMD [TrID] params...\r\n[payload]`. [`Decoder`] is the
+//!   streaming decoder (`feed` bytes, `next`/`next_ref` commands). Lines are
+//!   limited to [`MAX_LINE`] and payloads to [`MAX_PAYLOAD`], checked before
+//!   buffering more. Three-digit replies map to [`ServerError`] with
+//!   [`error_description`]; names use [`url_encode`]/[`url_decode`].
+//! * **Messages** — [`Message`]/[`MessageRef`] for the MIME payload of `MSG`;
+//!   [`TextFormat`] for `X-MMS-IM-Format`; [`split_text`] cuts long text so each
+//!   payload fits [`MAX_MSG_PAYLOAD`].
+//! * **Passport** — [`passport`] builds the `Authorization` header and reads
+//!   `PassportURLs`, `Authentication-Info` and `WWW-Authenticate`.
+//! * **Sessions** — [`NsSession`] (notification server) and [`SbSession`]
+//!   (switchboard) share one driving pattern:
+//!
+//! ```text
+//! loop {
+//!     while let Some(bytes) = s.poll_transmit() { socket.write_all(&bytes) }
+//!     while let Some(ev) = s.poll_event() { handle(ev) }
+//!     select! {
+//!         n = socket.read(&mut buf) => s.handle_input(&buf[..n]),
+//!         _ = sleep_until(s.poll_timeout()) => s.handle_timeout(now()),
+//!         cmd = requests.recv() => s.set_status(..) / s.send_text(..) / ...
+//!     }
+//! }
+//! ```
+//!
+//! Login: create [`NsSession::new`] on a connection to the dispatch server. On
+//! [`NsEvent::Redirect`], connect to the given address and start a new session.
+//! On [`NsEvent::NeedTicket`], do Passport over HTTP and call
+//! [`NsSession::ticket`]. The session then reports [`NsEvent::LoggedIn`],
+//! synchronises ([`NsEvent::ContactList`]) and sets the initial status.
+//! `PNG` goes out every `ping_interval` through `handle_timeout`; `CHL` is
+//! answered immediately without waiting for the server's `QRY` reply.
+//!
+//! * **Server side** — [`ServerConn`] frames a server's half of a connection;
+//!   [`challenge::verify_response`] and the `passport` server helpers serve the
+//!   simulator.
+
+pub mod challenge;
+mod command;
+mod decoder;
+mod error;
+mod format;
+mod mime;
+pub mod ns;
+pub mod passport;
+pub mod sb;
+mod server;
+mod split;
+mod status;
+mod urlenc;
+
+pub use command::{
+    encode_command, is_payload_command, line_len, parse_command, Command, CommandRef,
+};
+pub use decoder::Decoder;
+pub use error::{error_description, Error, ServerError, MAX_LINE, MAX_PAYLOAD};
+pub use format::TextFormat;
+pub use mime::{Message, MessageKind, MessageRef, CONTENT_TYPE_TEXT, CONTENT_TYPE_TYPING};
+pub use ns::{CloseReason, Contact, Group, NsConfig, NsEvent, NsSession};
+pub use sb::{AckMode, SbEvent, SbSession};
+pub use server::ServerConn;
+pub use split::{split_text, MAX_MSG_PAYLOAD};
+pub use status::{List, ListBits, Status};
+pub use urlenc::{url_decode, url_encode};

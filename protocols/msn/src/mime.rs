@@ -1,0 +1,194 @@
+//! MIME message payloads of `MSG`: plain text with formatting, typing
+//! notifications, and anything else kept as-is.
+
+use std::borrow::Cow;
+
+use crate::error::Error;
+use crate::format::TextFormat;
+
+pub const CONTENT_TYPE_TEXT: &str = "text/plain; charset=UTF-8";
+pub const CONTENT_TYPE_TYPING: &str = "text/x-msmsgscontrol";
+
+/// A message payload borrowed from the input: headers are scanned on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageRef<'a> {
+    head: &'a str,
+    pub body: &'a [u8],
+}
+
+impl<'a> MessageRef<'a> {
+    /// Splits headers from body at the first blank line. Liberal: LF-only line
+    /// ends are accepted and a payload without a blank line is all headers.
+    pub fn parse(payload: &'a [u8]) -> Result<MessageRef<'a>, Error> {
+        let (head, body) = match find(payload, b"\r\n\r\n") {
+            Some(i) => (&payload[..i], &payload[i + 4..]),
+            None => match find(payload, b"\n\n") {
+                Some(i) => (&payload[..i], &payload[i + 2..]),
+                None => (payload, &payload[payload.len()..]),
+            },
+        };
+        let head = std::str::from_utf8(head).map_err(|_| Error::BadMimeHeaders)?;
+        Ok(MessageRef { head, body })
+    }
+
+    /// Headers in order, names and values trimmed.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.head.lines().filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            Some((name.trim(), value.trim()))
+        })
+    }
+
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The media type without parameters, e.g. `text/plain`.
+    pub fn media_type(&self) -> Option<&'a str> {
+        self.header("Content-Type")
+            .map(|v| v.split(';').next().unwrap_or("").trim())
+    }
+
+    pub fn is_text(&self) -> bool {
+        self.media_type()
+            .is_some_and(|t| t.eq_ignore_ascii_case("text/plain"))
+    }
+
+    pub fn is_typing(&self) -> bool {
+        self.media_type()
+            .is_some_and(|t| t.eq_ignore_ascii_case(CONTENT_TYPE_TYPING))
+    }
+
+    pub fn format(&self) -> Option<TextFormat> {
+        self.header("X-MMS-IM-Format").map(TextFormat::parse)
+    }
+
+    /// The body as text (UTF-8; invalid bytes become U+FFFD).
+    pub fn text(&self) -> Cow<'a, str> {
+        String::from_utf8_lossy(self.body)
+    }
+
+    pub fn typing_user(&self) -> Option<&'a str> {
+        if self.is_typing() {
+            self.header("TypingUser")
+        } else {
+            None
+        }
+    }
+
+    pub fn to_owned(&self) -> Message {
+        Message {
+            headers: self
+                .headers()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: self.body.to_vec(),
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// What a message is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageKind {
+    Text {
+        text: String,
+        format: Option<TextFormat>,
+    },
+    Typing {
+        user: String,
+    },
+    /// Any other content type (ink, invitations, profile...), kept as is.
+    Other {
+        content_type: String,
+    },
+}
+
+/// An owned MIME message: headers in order plus a raw body.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Message {
+    pub fn parse(payload: &[u8]) -> Result<Message, Error> {
+        MessageRef::parse(payload).map(|m| m.to_owned())
+    }
+
+    /// A `text/plain` message, with `X-MMS-IM-Format` when a format is given.
+    pub fn text(text: &str, format: Option<&TextFormat>) -> Message {
+        let mut headers = vec![
+            ("MIME-Version".to_string(), "1.0".to_string()),
+            ("Content-Type".to_string(), CONTENT_TYPE_TEXT.to_string()),
+        ];
+        if let Some(f) = format {
+            headers.push(("X-MMS-IM-Format".to_string(), f.to_header_value()));
+        }
+        Message {
+            headers,
+            body: text.as_bytes().to_vec(),
+        }
+    }
+
+    /// A typing notification from `email` (empty body).
+    pub fn typing(email: &str) -> Message {
+        Message {
+            headers: vec![
+                ("MIME-Version".to_string(), "1.0".to_string()),
+                ("Content-Type".to_string(), CONTENT_TYPE_TYPING.to_string()),
+                ("TypingUser".to_string(), email.to_string()),
+            ],
+            body: Vec::new(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn kind(&self) -> MessageKind {
+        let content_type = self.header("Content-Type").unwrap_or("");
+        let media = content_type.split(';').next().unwrap_or("").trim();
+        if media.eq_ignore_ascii_case("text/plain") {
+            MessageKind::Text {
+                text: String::from_utf8_lossy(&self.body).into_owned(),
+                format: self.header("X-MMS-IM-Format").map(TextFormat::parse),
+            }
+        } else if media.eq_ignore_ascii_case(CONTENT_TYPE_TYPING) {
+            MessageKind::Typing {
+                user: self.header("TypingUser").unwrap_or("").to_string(),
+            }
+        } else {
+            MessageKind::Other {
+                content_type: content_type.to_string(),
+            }
+        }
+    }
+
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128 + self.body.len());
+        self.encode_into(&mut out);
+        out
+    }
+}
