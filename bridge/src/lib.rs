@@ -1,1 +1,11 @@
+//! retrobridge: a Matrix appservice that puppets legacy IM accounts (ICQ v2, MSN MSNP9,
+//! mig33). See DESIGN.md for the architecture; `run` in [`app`] wires it together.
 
+pub mod app;
+pub mod config;
+pub mod core;
+pub mod ids;
+pub mod matrix;
+pub mod networks;
+pub mod registration;
+pub mod store;

@@ -1,1 +1,98 @@
-fn main() {}
+//! The `retrobridge` command: `run`, `generate-registration`, `check-config`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use retrobridge::config::LoadedConfig;
+use retrobridge::registration::Registration;
+
+#[derive(Parser)]
+#[command(version, about = "A Matrix bridge for ICQ, MSN Messenger and mig33")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bridge until SIGINT or SIGTERM.
+    Run {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Write the appservice registration (with fresh tokens) for the homeserver.
+    GenerateRegistration {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Where to write it (default: the config's `appservice.registration`, which is
+        /// where `run` reads the tokens from).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Validate the configuration and exit (status 2 on errors).
+    CheckConfig {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+}
+
+fn load(path: &PathBuf) -> Result<LoadedConfig, ExitCode> {
+    LoadedConfig::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => match load(&config) {
+            Ok(_) => {
+                println!("{}: OK", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::GenerateRegistration { config, output } => {
+            let loaded = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let path = output.unwrap_or_else(|| loaded.config.appservice.registration.clone());
+            let result = Registration::generate(&loaded).and_then(|r| r.write(&path));
+            match result {
+                Ok(()) => {
+                    println!(
+                        "wrote {} (add it to the homeserver's app_service_config_files)",
+                        path.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Run { config } => {
+            let loaded = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            retrobridge::app::init_logging(&loaded);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            match runtime.block_on(retrobridge::app::run(loaded)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

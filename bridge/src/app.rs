@@ -1,0 +1,118 @@
+//! `retrobridge run`: wires the store, the Matrix client, the core, the networks and the
+//! transaction endpoint together, and shuts down cleanly on SIGINT/SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use matrix_sdk::ruma::UserId;
+
+use crate::config::{LoadedConfig, LogFormat};
+use crate::core::Bridge;
+use crate::matrix::client::MatrixClient;
+use crate::matrix::endpoint;
+use crate::registration::Registration;
+use crate::store::Store;
+
+pub fn init_logging(config: &LoadedConfig) {
+    let logging = &config.config.logging;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{},sled=warn,matrix_sdk=warn,hyper=warn",
+            logging.level
+        ))
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match logging.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
+    let registration =
+        Registration::load(&config.config.appservice.registration).map_err(anyhow::Error::msg)?;
+    if !registration.matches(&config) {
+        tracing::warn!(
+            "the registration's bot or namespaces differ from the config: run generate-registration and give the new file to the homeserver"
+        );
+    }
+    let store = Store::open(&config.config.database.path).with_context(|| {
+        format!(
+            "opening the database {}",
+            config.config.database.path.display()
+        )
+    })?;
+    let listen = config.listen_addr().map_err(anyhow::Error::msg)?;
+    let bot = UserId::parse(format!(
+        "@{}:{}",
+        config.config.appservice.bot.localpart,
+        config.domain()
+    ))?;
+    let matrix = MatrixClient::new(
+        &config.config.homeserver.address,
+        &registration.as_token,
+        bot.clone(),
+    )
+    .await?;
+
+    let networks = crate::networks::build(&config);
+    let (bridge, network_events) =
+        Bridge::new(config.clone(), store.clone(), matrix.clone(), networks);
+
+    // Listen first: the homeserver may already be retrying transactions.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!("appservice endpoint listening on {listen}");
+    let app = endpoint::router(
+        &registration.hs_token,
+        store.clone(),
+        Arc::new(bridge.clone()),
+    );
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    tracing::info!(
+        "waiting for the homeserver at {}",
+        config.config.homeserver.address
+    );
+    matrix.wait_for_homeserver(Duration::from_secs(300)).await?;
+    matrix
+        .ensure_registered(&bot)
+        .await
+        .context("registering the bot")?;
+    let bot_name = &config.config.appservice.bot.displayname;
+    matrix
+        .set_display_name(&bot, bot_name)
+        .await
+        .context("setting the bot's display name")?;
+    tracing::info!("bot {bot} ready");
+
+    tokio::spawn(bridge.clone().run_network_events(network_events));
+    bridge.replay_inbox()?;
+    bridge.resume_logins()?;
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    store.flush().await.context("flushing the database")?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

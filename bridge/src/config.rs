@@ -1,0 +1,568 @@
+//! The bridge's YAML configuration: typed, validated, with errors that name the file,
+//! the key path and (when the YAML parser knows it) the line.
+//!
+//! `config/config.example.yaml` documents every key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::core::NetworkId;
+use crate::ids::GhostTemplate;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub homeserver: HomeserverConfig,
+    pub appservice: AppserviceConfig,
+    pub database: DatabaseConfig,
+    /// `*`, a domain, or a user id -> `user` or `admin`. Nobody is allowed by default.
+    #[serde(default)]
+    pub permissions: BTreeMap<String, String>,
+    #[serde(default)]
+    pub networks: BTreeMap<String, NetworkConfig>,
+    #[serde(default)]
+    pub logging: LoggingConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HomeserverConfig {
+    /// Client-server API base URL, e.g. `http://127.0.0.1:8008`.
+    pub address: String,
+    /// The server name in user ids, e.g. `example.org`.
+    pub domain: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppserviceConfig {
+    /// Listen address of the transaction endpoint.
+    #[serde(default = "default_listen_host")]
+    pub address: String,
+    /// Listen port; read as a wide integer so that 70000 gets a clear message.
+    pub port: i64,
+    /// The URL the homeserver uses to reach the bridge.
+    pub url: String,
+    #[serde(default = "default_id")]
+    pub id: String,
+    /// Where `generate-registration` writes the registration (with the tokens) and where
+    /// `run` reads the tokens from; relative to the config file's folder.
+    #[serde(default = "default_registration")]
+    pub registration: PathBuf,
+    #[serde(default)]
+    pub bot: BotConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotConfig {
+    #[serde(default = "default_bot_localpart")]
+    pub localpart: String,
+    #[serde(default = "default_bot_displayname")]
+    pub displayname: String,
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+}
+
+impl Default for BotConfig {
+    fn default() -> Self {
+        BotConfig {
+            localpart: default_bot_localpart(),
+            displayname: default_bot_displayname(),
+            avatar_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// The sled database folder; relative to the config file's folder.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// `host:port` of the network's (first) server.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Ghost localpart template; `{id}` is replaced by the escaped legacy id.
+    #[serde(default)]
+    pub ghost_template: Option<String>,
+    /// Network-specific options (see the example config).
+    #[serde(default)]
+    pub options: BTreeMap<String, serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            level: default_log_level(),
+            format: LogFormat::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+fn default_listen_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_id() -> String {
+    "retrobridge".into()
+}
+fn default_registration() -> PathBuf {
+    "registration.yaml".into()
+}
+fn default_bot_localpart() -> String {
+    "retrobridgebot".into()
+}
+fn default_bot_displayname() -> String {
+    "Retrobridge".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+/// Who may use the bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Permission {
+    None,
+    User,
+    Admin,
+}
+
+/// A configuration problem: where it is and what is wrong.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// Dotted key path, e.g. `appservice.port`; empty for whole-file problems.
+    pub key: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A loaded, validated config with paths resolved against the config file's folder.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub file: PathBuf,
+    pub ghost_templates: BTreeMap<NetworkId, GhostTemplate>,
+}
+
+impl LoadedConfig {
+    pub fn load(file: &Path) -> Result<LoadedConfig, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+            file: file.into(),
+            key: String::new(),
+            line: None,
+            message: format!("cannot read the file: {e}"),
+        })?;
+        let mut loaded = Self::parse(&text, file)?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        let appservice = &mut loaded.config.appservice;
+        appservice.registration = base.join(&appservice.registration);
+        loaded.config.database.path = base.join(&loaded.config.database.path);
+        Ok(loaded)
+    }
+
+    /// Parses and validates config text; `file` is only used in messages.
+    pub fn parse(text: &str, file: &Path) -> Result<LoadedConfig, ConfigError> {
+        let err = |key: &str, line: Option<usize>, message: String| ConfigError {
+            file: file.into(),
+            key: key.into(),
+            line,
+            message,
+        };
+        let deserializer = serde_yaml::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner.location().map(|l| l.line());
+            // serde_yaml prefixes its message with the path and position; keep only the reason.
+            let message = inner.to_string();
+            let message = message
+                .split_once(": ")
+                .map(|(_, m)| m)
+                .filter(|_| key != ".")
+                .unwrap_or(&message);
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(message)
+                .to_string();
+            err(if key == "." { "" } else { &key }, line, message)
+        })?;
+        let ghost_templates =
+            validate(&config).map_err(|(key, message)| err(&key, None, message))?;
+        Ok(LoadedConfig {
+            config,
+            file: file.into(),
+            ghost_templates,
+        })
+    }
+
+    pub fn domain(&self) -> &str {
+        &self.config.homeserver.domain
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        let a = &self.config.appservice;
+        format!("{}:{}", a.address, a.port).parse().map_err(|e| {
+            format!(
+                "appservice.address {:?} is not an IP address: {e}",
+                a.address
+            )
+        })
+    }
+
+    /// The network blocks that are enabled, in a stable order.
+    pub fn enabled_networks(&self) -> impl Iterator<Item = (NetworkId, &NetworkConfig)> {
+        self.config
+            .networks
+            .iter()
+            .filter(|(_, n)| n.enabled)
+            .filter_map(|(name, n)| Some((NetworkId::parse(name)?, n)))
+    }
+
+    /// What `user_id` may do: the most specific matching entry wins (user id, then
+    /// domain, then `*`).
+    pub fn permission(&self, user_id: &str) -> Permission {
+        let perms = &self.config.permissions;
+        let domain = user_id.split_once(':').map(|(_, d)| d).unwrap_or("");
+        let level = perms
+            .get(user_id)
+            .or_else(|| perms.get(domain))
+            .or_else(|| perms.get("*"));
+        match level.map(String::as_str) {
+            Some("admin") => Permission::Admin,
+            Some("user") => Permission::User,
+            _ => Permission::None,
+        }
+    }
+}
+
+type Invalid = (String, String);
+
+fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Invalid> {
+    let hs = &config.homeserver;
+    if hs.address.trim().is_empty() {
+        return Err((
+            "homeserver.address".into(),
+            "the homeserver address is missing".into(),
+        ));
+    }
+    if !(hs.address.starts_with("http://") || hs.address.starts_with("https://")) {
+        return Err((
+            "homeserver.address".into(),
+            format!("{:?} must start with http:// or https://", hs.address),
+        ));
+    }
+    if hs.domain.trim().is_empty() {
+        return Err((
+            "homeserver.domain".into(),
+            "the homeserver domain (server name) is missing".into(),
+        ));
+    }
+    if !is_server_name(&hs.domain) {
+        return Err((
+            "homeserver.domain".into(),
+            format!("{:?} is not a valid server name", hs.domain),
+        ));
+    }
+    let a = &config.appservice;
+    if !(1..=65535).contains(&a.port) {
+        return Err((
+            "appservice.port".into(),
+            format!("port {} is out of range (1-65535)", a.port),
+        ));
+    }
+    if a.address.parse::<std::net::IpAddr>().is_err() {
+        return Err((
+            "appservice.address".into(),
+            format!("{:?} is not an IP address", a.address),
+        ));
+    }
+    if !(a.url.starts_with("http://") || a.url.starts_with("https://")) {
+        return Err((
+            "appservice.url".into(),
+            format!("{:?} must start with http:// or https://", a.url),
+        ));
+    }
+    if a.id.trim().is_empty() {
+        return Err(("appservice.id".into(), "the appservice id is empty".into()));
+    }
+    if !is_localpart(&a.bot.localpart) {
+        return Err((
+            "appservice.bot.localpart".into(),
+            format!(
+                "{:?} is not a valid localpart (a-z, 0-9, . _ = - /)",
+                a.bot.localpart
+            ),
+        ));
+    }
+    for (who, level) in &config.permissions {
+        let key = format!("permissions.{who:?}");
+        let who_ok = who == "*"
+            || is_server_name(who)
+            || who
+                .strip_prefix('@')
+                .and_then(|u| u.split_once(':'))
+                .is_some_and(|(l, d)| !l.is_empty() && is_server_name(d));
+        if !who_ok {
+            return Err((
+                key,
+                format!("{who:?} is not '*', a domain or a user id like @alice:example.org"),
+            ));
+        }
+        if level != "user" && level != "admin" {
+            return Err((
+                key,
+                format!("level {level:?} must be \"user\" or \"admin\""),
+            ));
+        }
+    }
+    let mut templates = BTreeMap::new();
+    for (name, net) in &config.networks {
+        let key = format!("networks.{name}");
+        let Some(id) = NetworkId::parse(name) else {
+            return Err((
+                key,
+                format!("unknown network {name:?} (known: {})", NetworkId::ALL_NAMES),
+            ));
+        };
+        let template = net
+            .ghost_template
+            .clone()
+            .unwrap_or_else(|| id.default_template().into());
+        let template =
+            GhostTemplate::parse(&template).map_err(|m| (format!("{key}.ghost_template"), m))?;
+        if net.enabled {
+            let Some(server) = &net.server else {
+                return Err((
+                    format!("{key}.server"),
+                    "an enabled network needs a server address (host:port)".into(),
+                ));
+            };
+            if server
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
+                return Err((
+                    format!("{key}.server"),
+                    format!("{server:?} is not host:port"),
+                ));
+            }
+            if template.id_of(&a.bot.localpart).is_some() {
+                return Err((
+                    format!("{key}.ghost_template"),
+                    "the template would include the bot's own user id".into(),
+                ));
+            }
+        }
+        templates.insert(id, template);
+    }
+    for (a_id, a_t) in &templates {
+        for (b_id, b_t) in &templates {
+            if a_id < b_id
+                && config.networks[a_id.as_str()].enabled
+                && config.networks[b_id.as_str()].enabled
+            {
+                let probe = a_t.localpart("x");
+                if b_t.id_of(&probe).is_some() {
+                    return Err((
+                        format!("networks.{b_id}.ghost_template"),
+                        format!("overlaps with networks.{a_id}.ghost_template"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(templates)
+}
+
+fn is_localpart(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '.' | '_' | '=' | '-' | '/'))
+}
+
+/// Server name grammar: a hostname or IP literal, optionally with a port.
+fn is_server_name(s: &str) -> bool {
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, _)) if !h.ends_with(']') && h.contains(':') => (s, None), // bare IPv6 is not allowed
+        Some((h, p)) => (h, Some(p)),
+        None => (s, None),
+    };
+    if let Some(p) = port {
+        if p.parse::<u16>().is_err() {
+            return false;
+        }
+    }
+    if host.starts_with('[') {
+        return host.ends_with(']')
+            && host[1..host.len() - 1]
+                .parse::<std::net::Ipv6Addr>()
+                .is_ok();
+    }
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !host.starts_with('.')
+        && !host.contains("..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const GOOD: &str = r#"
+homeserver:
+  address: http://127.0.0.1:8008
+  domain: localhost
+appservice:
+  port: 29330
+  url: http://127.0.0.1:29330
+database:
+  path: data
+permissions:
+  "*": user
+  "@boss:localhost": admin
+networks:
+  icq:
+    enabled: true
+    server: 127.0.0.1:4000
+"#;
+
+    fn parse(text: &str) -> Result<LoadedConfig, ConfigError> {
+        LoadedConfig::parse(text, Path::new("test.yaml"))
+    }
+
+    fn error_for(text: &str) -> ConfigError {
+        parse(text).expect_err("config should be refused")
+    }
+
+    #[test]
+    fn good_config_loads_with_defaults() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.config.appservice.bot.localpart, "retrobridgebot");
+        assert_eq!(c.enabled_networks().count(), 1);
+        assert_eq!(c.permission("@boss:localhost"), Permission::Admin);
+        assert_eq!(c.permission("@x:elsewhere"), Permission::User);
+    }
+
+    #[test]
+    fn nobody_is_allowed_by_default() {
+        let text = GOOD.replace("  \"*\": user\n", "");
+        let c = parse(&text).unwrap();
+        assert_eq!(c.permission("@x:localhost"), Permission::None);
+        assert_eq!(c.permission("@boss:localhost"), Permission::Admin);
+    }
+
+    #[test]
+    fn missing_homeserver_address() {
+        let e = error_for(&GOOD.replace("  address: http://127.0.0.1:8008\n", ""));
+        assert_eq!(e.key, "homeserver");
+        assert!(e.message.contains("address"), "{e}");
+        let e = error_for(&GOOD.replace("http://127.0.0.1:8008", "''"));
+        assert_eq!(e.key, "homeserver.address");
+    }
+
+    #[test]
+    fn missing_domain() {
+        let e = error_for(&GOOD.replace("  domain: localhost\n", ""));
+        assert_eq!(e.key, "homeserver");
+        assert!(e.message.contains("domain"), "{e}");
+        let e = error_for(&GOOD.replace("domain: localhost", "domain: ''"));
+        assert_eq!(e.key, "homeserver.domain");
+    }
+
+    #[test]
+    fn port_out_of_range() {
+        let e = error_for(&GOOD.replace("port: 29330", "port: 70000"));
+        assert_eq!(e.key, "appservice.port");
+        assert!(
+            e.message.contains("70000") && e.message.contains("out of range"),
+            "{e}"
+        );
+        let e = error_for(&GOOD.replace("port: 29330", "port: not-a-number"));
+        assert_eq!(e.key, "appservice.port");
+        assert!(e.line.is_some(), "{e}");
+    }
+
+    #[test]
+    fn unknown_network() {
+        let e = error_for(&GOOD.replace("  icq:\n", "  aim:\n"));
+        assert_eq!(e.key, "networks.aim");
+        assert!(e.message.contains("unknown network"), "{e}");
+    }
+
+    #[test]
+    fn malformed_permission() {
+        let e = error_for(&GOOD.replace("\"@boss:localhost\": admin", "\"@boss\": admin"));
+        assert_eq!(e.key, "permissions.\"@boss\"");
+        let e = error_for(&GOOD.replace("\"@boss:localhost\": admin", "\"@boss:localhost\": god"));
+        assert!(e.message.contains("god"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_line() {
+        let e = error_for(&GOOD.replace("  port: 29330", "  prot: 29330\n  port: 29330"));
+        assert_eq!(e.key, "appservice.prot");
+        assert!(e.message.contains("unknown field"), "{e}");
+        assert!(e.line.is_some());
+    }
+
+    #[test]
+    fn unreadable_file() {
+        let e = LoadedConfig::load(Path::new("/nonexistent/retrobridge.yaml")).unwrap_err();
+        assert!(e.message.contains("cannot read"), "{e}");
+        assert!(e.to_string().contains("/nonexistent/retrobridge.yaml"));
+    }
+
+    #[test]
+    fn enabled_network_needs_server() {
+        let e = error_for(&GOOD.replace("    server: 127.0.0.1:4000\n", ""));
+        assert_eq!(e.key, "networks.icq.server");
+    }
+}

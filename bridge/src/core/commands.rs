@@ -1,0 +1,446 @@
+//! The management room: a room a permitted user shares with the bot, where they control
+//! their logins by typing commands.
+//!
+//! Message bodies in this room are never logged: they may hold passwords.
+
+use std::sync::Arc;
+
+use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+use matrix_sdk::ruma::{OwnedEventId, UserId};
+
+use super::{
+    room_id, Bridge, ChatId, LoginCommand, LoginCredentials, LoginState, Lookup, MatrixEvent,
+    NetworkId, Presence, PresenceState,
+};
+use crate::config::Permission;
+use crate::store::LoginRecord;
+
+pub const HELP: &str = "\
+Commands (one per message):
+  help                                   this text
+  ping                                   check that the bridge answers
+  list                                   your logins and their state
+  login <network> <id> <password>        log in (your message is removed after reading)
+  logout <network>                       log out and stop bridging that account
+  status <online|away|dnd|invisible> [network]   set your legacy status
+  search <network> <uin | nick | e-mail>  search the network's directory
+  info <network> <id>                    show someone's profile
+  add <network> <id> [group]             add a contact
+  pm <network> <id>                      open a chat with someone
+  join <network> <room>                  join a chatroom
+  leave <network> <room>                 leave a chatroom
+Networks: icq, msn, mig33.";
+
+const REFUSAL: &str = "You are not allowed to use this bridge. Ask the bridge's administrator to add you to its permissions.";
+
+/// The bot was invited somewhere: permitted users get a management room, others a refusal.
+pub async fn handle_bot_invite(bridge: &Arc<Bridge>, room: &str, inviter: &str) {
+    let bot = bridge.bot().to_owned();
+    let rid = room_id(room);
+    if let Err(e) = bridge.matrix.join(&bot, &rid).await {
+        tracing::warn!(%room, "could not join after an invite: {e}");
+        return;
+    }
+    if bridge.config.permission(inviter) == Permission::None {
+        tracing::info!(%inviter, "refused a user without permission");
+        let _ = bridge
+            .matrix
+            .send_message(
+                &bot,
+                &rid,
+                RoomMessageEventContent::notice_plain(REFUSAL),
+                None,
+                None,
+            )
+            .await;
+        let _ = bridge.matrix.leave(&bot, &rid).await;
+        return;
+    }
+    if let Err(e) = bridge.store.set_management_room(inviter, room) {
+        tracing::error!("could not record a management room: {e}");
+        return;
+    }
+    let mut welcome =
+        format!("Hello! This is your management room for the legacy IM bridge.\n\n{HELP}");
+    if !bot_can_redact(bridge, room).await {
+        welcome.push_str(
+            "\n\nNote: I cannot remove messages in this room. Give me moderator power (level 50) so I can remove the \
+             messages that contain your passwords, or start a direct chat with me, which does that for you.",
+        );
+    }
+    reply(bridge, room, &welcome).await;
+}
+
+/// Whether the bot's power level in `room` allows redacting other people's events.
+async fn bot_can_redact(bridge: &Bridge, room: &str) -> bool {
+    let Ok(Some(pl)) = bridge
+        .matrix
+        .state(&room_id(room), "m.room.power_levels", "")
+        .await
+    else {
+        return false;
+    };
+    let level =
+        |v: Option<&serde_json::Value>, default: i64| v.and_then(|v| v.as_i64()).unwrap_or(default);
+    let bot_level = level(
+        pl.get("users").and_then(|u| u.get(bridge.bot().as_str())),
+        level(pl.get("users_default"), 0),
+    );
+    bot_level >= level(pl.get("redact"), 50)
+}
+
+async fn reply(bridge: &Bridge, room: &str, text: &str) {
+    let content = RoomMessageEventContent::notice_plain(text);
+    if let Err(e) = bridge
+        .matrix
+        .send_message(bridge.bot(), &room_id(room), content, None, None)
+        .await
+    {
+        tracing::warn!(%room, "could not reply in a management room: {e}");
+    }
+}
+
+/// A message in a management room.
+pub async fn handle_message(
+    bridge: &Arc<Bridge>,
+    room: &str,
+    owner: &str,
+    sender: &str,
+    event: &MatrixEvent,
+) {
+    if bridge.is_ours(sender) {
+        return;
+    }
+    if bridge.config.permission(sender) == Permission::None {
+        reply(bridge, room, REFUSAL).await;
+        return;
+    }
+    if sender != owner {
+        reply(bridge, room, &format!("This is {owner}'s management room. Invite me to a room of your own to use the bridge.")).await;
+        return;
+    }
+    if event.content.get("msgtype").and_then(|m| m.as_str()) != Some("m.text") {
+        return;
+    }
+    let body = event
+        .content
+        .get("body")
+        .and_then(|b| b.as_str())
+        .unwrap_or_default();
+    let words: Vec<&str> = body.split_whitespace().collect();
+    let Some(first) = words.first() else { return };
+    let command = first.trim_start_matches('!').to_lowercase();
+    let args = &words[1..];
+    let answer = match command.as_str() {
+        "help" => HELP.to_owned(),
+        "ping" => "Pong! The bridge is running.".to_owned(),
+        "list" => list(bridge, sender),
+        "login" => {
+            // Remove the password from the room before anything else.
+            let redacted = match event.event_id.as_deref().map(OwnedEventId::try_from) {
+                Some(Ok(id)) => bridge
+                    .matrix
+                    .redact(bridge.bot(), &room_id(room), id, "contained a password")
+                    .await
+                    .is_ok(),
+                _ => false,
+            };
+            let mut answer = login(bridge, sender, args);
+            if !redacted && args.len() >= 3 {
+                answer.push_str("\nI could not remove your message with the password: please delete it yourself.");
+            }
+            answer
+        }
+        "logout" => logout(bridge, sender, args),
+        "status" => status(bridge, sender, args).await,
+        "search" | "info" => lookup(bridge, sender, &command, args).await,
+        "add" => add(bridge, sender, args).await,
+        "pm" => pm(bridge, sender, args).await,
+        "join" | "leave" => room_command(bridge, sender, &command, args).await,
+        other => format!("Unknown command {other:?}. Type `help` for the list of commands."),
+    };
+    reply(bridge, room, &answer).await;
+}
+
+fn parse_network(name: Option<&&str>) -> Result<NetworkId, String> {
+    let Some(name) = name else {
+        return Err(format!("Which network? ({})", NetworkId::ALL_NAMES));
+    };
+    NetworkId::parse(&name.to_lowercase()).ok_or_else(|| {
+        format!(
+            "Unknown network {name:?}. Known networks: {}.",
+            NetworkId::ALL_NAMES
+        )
+    })
+}
+
+fn list(bridge: &Bridge, mxid: &str) -> String {
+    let logins = bridge.logins_of(mxid);
+    if logins.is_empty() {
+        return "You have no logins. Use `login <network> <id> <password>`.".into();
+    }
+    let mut out = String::from("Your logins:");
+    for (network, id, state) in logins {
+        let state = match state {
+            LoginState::Connecting => "connecting".to_owned(),
+            LoginState::Connected => "connected".to_owned(),
+            LoginState::Disconnected(reason) => format!("disconnected ({reason})"),
+        };
+        out.push_str(&format!("\n- {} {id}: {state}", network.display_name()));
+    }
+    out
+}
+
+fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
+    let network = match parse_network(args.first()) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let (Some(id), Some(password), None) = (args.get(1), args.get(2), args.get(3)) else {
+        return "Usage: login <network> <id> <password>".into();
+    };
+    let implementation = match bridge.network_available(network) {
+        Ok(n) => n.clone(),
+        Err(why) => return why,
+    };
+    if let Some((_, existing, _)) = bridge
+        .logins_of(mxid)
+        .into_iter()
+        .find(|(n, _, _)| *n == network)
+    {
+        return format!(
+            "You are already logged in to {} as {existing}. Use `logout {network}` first.",
+            network.display_name()
+        );
+    }
+    let credentials = LoginCredentials {
+        id: network.canonical_id(id),
+        password: (*password).to_owned(),
+    };
+    if let Err(why) = implementation.check_credentials(&credentials) {
+        return format!("Cannot log in to {}: {why}", network.display_name());
+    }
+    let record = LoginRecord {
+        mxid: mxid.to_owned(),
+        network,
+        legacy_id: credentials.id.clone(),
+        password: credentials.password.clone(),
+        space_room: None,
+    };
+    if let Err(e) = bridge.store.put_login(&record) {
+        tracing::error!("could not store a login: {e}");
+        return "The bridge could not save your login; try again later.".into();
+    }
+    let id = credentials.id.clone();
+    bridge.start_login(mxid, &implementation, credentials);
+    format!("Connecting to {} as {id}…", network.display_name())
+}
+
+fn logout(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
+    let network = match parse_network(args.first()) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let stopped = bridge.stop_login(mxid, network);
+    let stored = bridge.store.login(mxid, network).ok().flatten().is_some();
+    if let Err(e) = bridge.store.remove_login(mxid, network) {
+        tracing::error!("could not remove a login: {e}");
+    }
+    if stopped || stored {
+        format!("Logged out of {}.", network.display_name())
+    } else {
+        format!("You are not logged in to {}.", network.display_name())
+    }
+}
+
+/// The user's running login on `network`, or the sentence explaining why there is none.
+fn handle_for(
+    bridge: &Bridge,
+    mxid: &str,
+    network: NetworkId,
+) -> Result<super::LoginHandle, String> {
+    bridge.network_available(network)?;
+    bridge.login_handle(mxid, network).ok_or_else(|| {
+        format!(
+            "You are not logged in to {}. Use `login {network} <id> <password>`.",
+            network.display_name()
+        )
+    })
+}
+
+async fn status(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
+    let state = match args.first().map(|s| s.to_lowercase()).as_deref() {
+        Some("online") => PresenceState::Online,
+        Some("away") => PresenceState::Away,
+        Some("dnd" | "busy") => PresenceState::Busy,
+        Some("invisible") => PresenceState::Invisible,
+        _ => return "Usage: status <online|away|dnd|invisible> [network]".into(),
+    };
+    let networks: Vec<NetworkId> = match args.get(1) {
+        Some(_) => match parse_network(args.get(1)) {
+            Ok(n) => vec![n],
+            Err(e) => return e,
+        },
+        None => bridge
+            .logins_of(mxid)
+            .into_iter()
+            .map(|(n, _, _)| n)
+            .collect(),
+    };
+    if networks.is_empty() {
+        return "You have no logins.".into();
+    }
+    let mut out = Vec::new();
+    for network in networks {
+        let line = match handle_for(bridge, mxid, network) {
+            Err(e) => e,
+            Ok(h) => match h
+                .request(|reply| LoginCommand::SetPresence {
+                    presence: Presence {
+                        state,
+                        status: None,
+                    },
+                    reply,
+                })
+                .await
+            {
+                Ok(()) => format!(
+                    "{}: status set to {}.",
+                    network.display_name(),
+                    args[0].to_lowercase()
+                ),
+                Err(e) => format!("{}: {e}", network.display_name()),
+            },
+        };
+        out.push(line);
+    }
+    out.join("\n")
+}
+
+async fn lookup(bridge: &Bridge, mxid: &str, command: &str, args: &[&str]) -> String {
+    let network = match parse_network(args.first()) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    if args.len() < 2 {
+        return format!(
+            "Usage: {command} <network> <{}>",
+            if command == "info" { "id" } else { "query" }
+        );
+    }
+    let text = args[1..].join(" ");
+    let query = if command == "info" {
+        Lookup::Info(network.canonical_id(&text))
+    } else {
+        Lookup::Search(text.clone())
+    };
+    let handle = match handle_for(bridge, mxid, network) {
+        Ok(h) => h,
+        Err(e) => return e,
+    };
+    match handle
+        .request(|reply| LoginCommand::Lookup { query, reply })
+        .await
+    {
+        Ok(profiles) if profiles.is_empty() => format!("Nobody found for {text:?}."),
+        Ok(profiles) => {
+            let mut out = format!("{} result(s) for {text:?}:", profiles.len());
+            for p in profiles {
+                out.push_str(&format!("\n- {}", p.id));
+                if let Some(name) = &p.display_name {
+                    out.push_str(&format!(" ({name})"));
+                }
+                for (label, value) in &p.details {
+                    out.push_str(&format!("\n    {label}: {value}"));
+                }
+            }
+            out
+        }
+        Err(e) => format!("{command} failed: {e}"),
+    }
+}
+
+async fn add(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
+    let network = match parse_network(args.first()) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let Some(id) = args.get(1) else {
+        return "Usage: add <network> <id> [group]".into();
+    };
+    let id = network.canonical_id(id);
+    let group = (args.len() > 2).then(|| args[2..].join(" "));
+    let handle = match handle_for(bridge, mxid, network) {
+        Ok(h) => h,
+        Err(e) => return e,
+    };
+    match handle
+        .request(|reply| LoginCommand::AddContact {
+            id: id.clone(),
+            group,
+            reply,
+        })
+        .await
+    {
+        Ok(()) => format!("Added {id} to your {} contacts.", network.display_name()),
+        Err(e) => format!("Could not add {id}: {e}"),
+    }
+}
+
+async fn pm(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
+    let network = match parse_network(args.first()) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let Some(id) = args.get(1) else {
+        return "Usage: pm <network> <id>".into();
+    };
+    if let Err(e) = handle_for(bridge, mxid, network) {
+        return e;
+    }
+    let id = network.canonical_id(id);
+    let Ok(user) = UserId::parse(mxid) else {
+        return "Invalid user id.".into();
+    };
+    match super::portals::ensure_portal(bridge, &user, network, &ChatId::Direct(id.clone()), None)
+        .await
+    {
+        Ok(_) => format!("Opened a chat with {id}: accept the invitation to start talking."),
+        Err(e) => format!("Could not open a chat with {id}: {e}"),
+    }
+}
+
+async fn room_command(bridge: &Bridge, mxid: &str, command: &str, args: &[&str]) -> String {
+    let network = match parse_network(args.first()) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    if args.len() < 2 {
+        return format!("Usage: {command} <network> <room>");
+    }
+    let room = args[1..].join(" ");
+    let handle = match handle_for(bridge, mxid, network) {
+        Ok(h) => h,
+        Err(e) => return e,
+    };
+    let result = if command == "join" {
+        handle
+            .request(|reply| LoginCommand::JoinRoom {
+                room: room.clone(),
+                reply,
+            })
+            .await
+    } else {
+        handle
+            .request(|reply| LoginCommand::LeaveRoom {
+                room: room.clone(),
+                reply,
+            })
+            .await
+    };
+    match result {
+        Ok(()) if command == "join" => format!("Joining {room}…"),
+        Ok(()) => format!("Left {room}."),
+        Err(e) => format!("Could not {command} {room}: {e}"),
+    }
+}

@@ -1,0 +1,188 @@
+//! The legacy -> Matrix direction: what each [`NetworkEvent`] becomes.
+
+use std::sync::Arc;
+
+use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+use matrix_sdk::ruma::presence::PresenceState as MatrixPresence;
+use matrix_sdk::ruma::UserId;
+
+use super::portals::{ensure_ghost, ensure_portal};
+use super::{Bridge, ChatId, LoginKey, LoginState, MessageKind, NetworkEvent, PresenceState};
+
+pub async fn handle_network_event(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) {
+    if let Err(e) = handle(bridge, key, event).await {
+        tracing::warn!(mxid = %key.mxid, network = %key.network, "could not bridge a network event: {e:#}");
+    }
+}
+
+async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> anyhow::Result<()> {
+    let net = key.network;
+    let mxid = UserId::parse(&key.mxid)?;
+    match event {
+        NetworkEvent::Connected { self_profile } => {
+            bridge.set_login_state(key, LoginState::Connected);
+            let name = self_profile
+                .display_name
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            bridge
+                .notify(
+                    &key.mxid,
+                    &format!(
+                        "Connected to {} as {}{name}.",
+                        net.display_name(),
+                        self_profile.id
+                    ),
+                )
+                .await;
+        }
+        NetworkEvent::Disconnected { reason, will_retry } => {
+            bridge.set_login_state(key, LoginState::Disconnected(reason.clone()));
+            let next = if will_retry { " Reconnecting…" } else { "" };
+            bridge
+                .notify(
+                    &key.mxid,
+                    &format!("Disconnected from {}: {reason}.{next}", net.display_name()),
+                )
+                .await;
+        }
+        NetworkEvent::LoginFailed { reason } => {
+            bridge.stop_login(&key.mxid, net);
+            bridge.store.remove_login(&key.mxid, net)?;
+            bridge
+                .notify(
+                    &key.mxid,
+                    &format!("Login to {} failed: {reason}", net.display_name()),
+                )
+                .await;
+        }
+        NetworkEvent::ContactList { groups, contacts } => {
+            bridge.store.replace_groups(&key.mxid, net, &groups)?;
+            bridge.store.replace_buddies(&key.mxid, net, &contacts)?;
+            for contact in &contacts {
+                ensure_ghost(bridge, net, &contact.id, contact.display_name.as_deref()).await?;
+            }
+            bridge.store.flush().await?;
+        }
+        NetworkEvent::ContactChanged(contact) => {
+            bridge.store.put_buddy(&key.mxid, net, &contact)?;
+            ensure_ghost(bridge, net, &contact.id, contact.display_name.as_deref()).await?;
+        }
+        NetworkEvent::Presence { who, presence } => {
+            let ghost = bridge.ghost_id(net, &who);
+            let state = match presence.state {
+                PresenceState::Online => MatrixPresence::Online,
+                PresenceState::Away | PresenceState::Busy => MatrixPresence::Unavailable,
+                PresenceState::Invisible | PresenceState::Offline => MatrixPresence::Offline,
+            };
+            super::portals::ensure_ghost_registered(bridge, &ghost).await?;
+            bridge
+                .matrix
+                .set_presence(&ghost, state, presence.status)
+                .await?;
+        }
+        NetworkEvent::Message {
+            chat,
+            from,
+            id,
+            kind,
+            text,
+            sent_at,
+            offline,
+        } => {
+            if let Some(id) = &id {
+                if !bridge.store.record_legacy_message(&key.mxid, net, id)? {
+                    tracing::debug!("legacy message delivered twice; bridged once");
+                    return Ok(());
+                }
+            }
+            let room = ensure_portal(bridge, &mxid, net, &chat, None).await?;
+            let ghost = ensure_ghost(bridge, net, &from, None).await?;
+            if matches!(chat, ChatId::Room(_)) {
+                let _ = bridge.matrix.join(&ghost, &room).await;
+            }
+            let mut plain = text.plain;
+            let mut html = text.html;
+            if offline {
+                let when = sent_at.map(format_time).unwrap_or_else(|| "earlier".into());
+                plain = format!("{plain}\n(sent {when} while you were offline)");
+                html =
+                    html.map(|h| format!("{h}<br><em>(sent {when} while you were offline)</em>"));
+            }
+            let content = match (kind, html) {
+                (MessageKind::Notice, Some(h)) => RoomMessageEventContent::notice_html(plain, h),
+                (MessageKind::Notice, None) => RoomMessageEventContent::notice_plain(plain),
+                (MessageKind::Emote, Some(h)) => RoomMessageEventContent::emote_html(plain, h),
+                (MessageKind::Emote, None) => RoomMessageEventContent::emote_plain(plain),
+                (MessageKind::Text, Some(h)) => RoomMessageEventContent::text_html(plain, h),
+                (MessageKind::Text, None) => RoomMessageEventContent::text_plain(plain),
+            };
+            bridge
+                .matrix
+                .send_message(&ghost, &room, content, None, sent_at)
+                .await?;
+            bridge.store.flush().await?;
+        }
+        NetworkEvent::Typing { chat, who, typing } => {
+            if let Some(portal) = bridge.store.portal(&key.mxid, net, &chat)? {
+                let ghost = bridge.ghost_id(net, &who);
+                bridge
+                    .matrix
+                    .set_typing(&ghost, &super::room_id(&portal.room_id), typing)
+                    .await?;
+            }
+        }
+        NetworkEvent::RoomMembers { room, members } => {
+            let room_id = ensure_portal(bridge, &mxid, net, &ChatId::Room(room), None).await?;
+            for member in members {
+                let ghost =
+                    ensure_ghost(bridge, net, &member.id, member.display_name.as_deref()).await?;
+                bridge
+                    .matrix
+                    .invite(bridge.bot(), &room_id, &ghost)
+                    .await
+                    .ok();
+                bridge.matrix.join(&ghost, &room_id).await?;
+            }
+        }
+        NetworkEvent::Notice { text } => {
+            bridge
+                .notify(&key.mxid, &format!("{}: {text}", net.display_name()))
+                .await;
+        }
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM UTC` for a time in milliseconds since the epoch.
+pub fn format_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date library for one line.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_times() {
+        assert_eq!(super::format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(
+            super::format_time(951_782_400_000 + 3_723_000),
+            "2000-02-29 01:02 UTC"
+        );
+    }
+}

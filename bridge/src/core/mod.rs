@@ -1,0 +1,440 @@
+//! The core: the only place that knows both Matrix and the legacy networks.
+//!
+//! * Matrix events arrive from the transaction endpoint already recorded in the store's
+//!   inbox. [`Bridge::dispatch`] drops those that concern no room of ours and queues the
+//!   rest on one worker per room, so a room's events are handled in order (DESIGN,
+//!   principle 3). Each event leaves the inbox once handled; after a crash the inbox is
+//!   replayed at start-up.
+//! * Network events arrive through each login's [`EventSink`]; one task per login
+//!   handles them in order ([`legacy`]).
+//! * Management-room commands live in [`commands`], portal and ghost bookkeeping in
+//!   [`portals`].
+
+pub mod commands;
+pub mod legacy;
+pub mod network;
+pub mod portals;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use matrix_sdk::ruma::{OwnedUserId, UserId};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+pub use network::*;
+
+use crate::config::LoadedConfig;
+use crate::matrix::client::MatrixClient;
+use crate::matrix::endpoint::AppserviceHandler;
+use crate::store::Store;
+
+/// The fields of a Matrix event the core looks at.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MatrixEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub room_id: Option<String>,
+    #[serde(default)]
+    pub sender: Option<String>,
+    #[serde(default)]
+    pub event_id: Option<String>,
+    #[serde(default)]
+    pub state_key: Option<String>,
+    #[serde(default)]
+    pub content: serde_json::Value,
+}
+
+/// Where a login stands, as `list` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoginState {
+    Connecting,
+    Connected,
+    Disconnected(String),
+}
+
+struct LiveLogin {
+    handle: LoginHandle,
+    state: LoginState,
+    legacy_id: String,
+}
+
+pub struct Bridge {
+    pub config: LoadedConfig,
+    pub store: Store,
+    pub matrix: MatrixClient,
+    networks: BTreeMap<NetworkId, Arc<dyn Network>>,
+    logins: Mutex<HashMap<LoginKey, LiveLogin>>,
+    rooms: Mutex<HashMap<String, mpsc::UnboundedSender<(u64, MatrixEvent)>>>,
+    login_events: Mutex<HashMap<LoginKey, mpsc::UnboundedSender<NetworkEvent>>>,
+    network_tx: mpsc::UnboundedSender<(LoginKey, NetworkEvent)>,
+    portal_locks: portals::PortalLocks,
+}
+
+impl Bridge {
+    /// Builds the bridge; `networks` are the implementations compiled in (enabled or not).
+    /// Returns the receiver of network events, to be passed to [`Bridge::run_network_events`].
+    pub fn new(
+        config: LoadedConfig,
+        store: Store,
+        matrix: MatrixClient,
+        networks: Vec<Arc<dyn Network>>,
+    ) -> (
+        Arc<Bridge>,
+        mpsc::UnboundedReceiver<(LoginKey, NetworkEvent)>,
+    ) {
+        let (network_tx, network_rx) = mpsc::unbounded_channel();
+        let bridge = Bridge {
+            config,
+            store,
+            matrix,
+            networks: networks.into_iter().map(|n| (n.id(), n)).collect(),
+            logins: Mutex::default(),
+            rooms: Mutex::default(),
+            login_events: Mutex::default(),
+            network_tx,
+            portal_locks: Default::default(),
+        };
+        (Arc::new(bridge), network_rx)
+    }
+
+    pub fn bot(&self) -> &UserId {
+        self.matrix.bot()
+    }
+
+    /// Whether `user_id` belongs to the bridge (bot or a ghost of an enabled network).
+    pub fn is_ours(&self, user_id: &str) -> bool {
+        user_id == self.bot().as_str() || self.ghost_network(user_id).is_some()
+    }
+
+    /// The enabled network and legacy id behind a ghost's user id.
+    pub fn ghost_network(&self, user_id: &str) -> Option<(NetworkId, String)> {
+        let (localpart, domain) = user_id.strip_prefix('@')?.split_once(':')?;
+        if domain != self.config.domain() {
+            return None;
+        }
+        self.config
+            .enabled_networks()
+            .find_map(|(id, _)| Some((id, self.config.ghost_templates[&id].id_of(localpart)?)))
+    }
+
+    pub fn ghost_id(&self, network: NetworkId, legacy_id: &str) -> OwnedUserId {
+        let localpart =
+            self.config.ghost_templates[&network].localpart(&network.canonical_id(legacy_id));
+        UserId::parse(format!("@{localpart}:{}", self.config.domain()))
+            .expect("templates produce valid user ids")
+    }
+
+    /// Which networks are usable, and why the others are not.
+    pub fn network_available(&self, network: NetworkId) -> Result<&Arc<dyn Network>, String> {
+        let enabled = self
+            .config
+            .config
+            .networks
+            .get(network.as_str())
+            .is_some_and(|n| n.enabled);
+        match self.networks.get(&network) {
+            _ if !enabled => Err(format!(
+                "{} is not enabled on this bridge.",
+                network.display_name()
+            )),
+            None => Err(format!(
+                "{} is not available in this build of the bridge yet.",
+                network.display_name()
+            )),
+            Some(n) => Ok(n),
+        }
+    }
+
+    // --- Matrix events -------------------------------------------------------------------
+
+    /// Handles events recorded before a crash but not processed.
+    pub fn replay_inbox(self: &Arc<Self>) -> anyhow::Result<()> {
+        let pending = self.store.inbox_pending()?;
+        if !pending.is_empty() {
+            tracing::info!(
+                "replaying {} Matrix event(s) accepted before the last stop",
+                pending.len()
+            );
+        }
+        self.dispatch(pending);
+        Ok(())
+    }
+
+    fn dispatch(self: &Arc<Self>, events: Vec<(u64, Vec<u8>)>) {
+        for (id, raw) in events {
+            let event: MatrixEvent = match serde_json::from_slice(&raw) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!("dropping a Matrix event that is not an event: {e}");
+                    self.done(id);
+                    continue;
+                }
+            };
+            match event.room_id.clone() {
+                Some(room) if self.concerns_us(&room, &event) => {
+                    self.room_queue(&room).send((id, event)).ok()
+                }
+                _ => {
+                    self.done(id);
+                    None
+                }
+            };
+        }
+    }
+
+    /// Cheap test (store lookups only) whether an event needs handling.
+    fn concerns_us(&self, room: &str, event: &MatrixEvent) -> bool {
+        if event.sender.as_deref().is_some_and(|s| self.is_ours(s)) && event.kind != "m.room.member"
+        {
+            return false; // our own echoes
+        }
+        if event.kind == "m.room.member"
+            && event.state_key.as_deref().is_some_and(|s| self.is_ours(s))
+        {
+            return true;
+        }
+        self.store.management_owner(room).ok().flatten().is_some()
+            || self.store.portal_by_room(room).ok().flatten().is_some()
+    }
+
+    fn room_queue(self: &Arc<Self>, room: &str) -> mpsc::UnboundedSender<(u64, MatrixEvent)> {
+        let mut rooms = self.rooms.lock().expect("rooms lock");
+        if let Some(tx) = rooms.get(room).filter(|tx| !tx.is_closed()) {
+            return tx.clone();
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel::<(u64, MatrixEvent)>();
+        let bridge = self.clone();
+        tokio::spawn(async move {
+            while let Some((id, event)) = rx.recv().await {
+                bridge.handle_matrix_event(event).await;
+                bridge.done(id);
+            }
+        });
+        rooms.insert(room.to_owned(), tx.clone());
+        tx
+    }
+
+    fn done(&self, inbox_id: u64) {
+        if let Err(e) = self.store.inbox_done(inbox_id) {
+            tracing::error!("could not mark a Matrix event handled: {e}");
+        }
+    }
+
+    async fn handle_matrix_event(self: &Arc<Self>, event: MatrixEvent) {
+        let Some(room) = event.room_id.clone() else {
+            return;
+        };
+        let sender = event.sender.clone().unwrap_or_default();
+        match event.kind.as_str() {
+            "m.room.member" => self.handle_membership(&room, &sender, &event).await,
+            "m.room.message" => {
+                if let Ok(Some(owner)) = self.store.management_owner(&room) {
+                    commands::handle_message(self, &room, &owner, &sender, &event).await;
+                } else if let Ok(Some(portal)) = self.store.portal_by_room(&room) {
+                    portals::handle_portal_message(self, &portal, &sender, &event).await;
+                }
+            }
+            "m.typing" => {
+                if let Ok(Some(portal)) = self.store.portal_by_room(&room) {
+                    portals::handle_typing(self, &portal, &event);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn handle_membership(self: &Arc<Self>, room: &str, sender: &str, event: &MatrixEvent) {
+        let target = event.state_key.as_deref().unwrap_or_default();
+        let membership = event
+            .content
+            .get("membership")
+            .and_then(|m| m.as_str())
+            .unwrap_or_default();
+        if target == self.bot().as_str() && membership == "invite" {
+            commands::handle_bot_invite(self, room, sender).await;
+        } else if membership == "leave" && !self.is_ours(target) {
+            // The owner left their management room: forget it so a new invite starts afresh.
+            if self.store.management_owner(room).ok().flatten().as_deref() == Some(target) {
+                let _ = self.store.forget_management_room(room);
+                let _ = self.matrix.leave(self.bot(), &room_id(room)).await;
+            }
+        }
+    }
+
+    // --- logins ----------------------------------------------------------------------------
+
+    /// Starts (or restarts after a bridge restart) a login's network task.
+    pub fn start_login(
+        self: &Arc<Self>,
+        mxid: &str,
+        network: &Arc<dyn Network>,
+        credentials: LoginCredentials,
+    ) {
+        let key = LoginKey {
+            mxid: mxid.to_owned(),
+            network: network.id(),
+        };
+        let legacy_id = credentials.id.clone();
+        let handle = network.start(
+            credentials,
+            EventSink::new(key.clone(), self.network_tx.clone()),
+        );
+        let live = LiveLogin {
+            handle,
+            state: LoginState::Connecting,
+            legacy_id,
+        };
+        if let Some(old) = self.logins.lock().expect("logins lock").insert(key, live) {
+            let _ = old.handle.send(LoginCommand::Logout);
+        }
+    }
+
+    pub fn login_handle(&self, mxid: &str, network: NetworkId) -> Option<LoginHandle> {
+        let key = LoginKey {
+            mxid: mxid.to_owned(),
+            network,
+        };
+        self.logins
+            .lock()
+            .expect("logins lock")
+            .get(&key)
+            .map(|l| l.handle.clone())
+    }
+
+    /// Ends a login's task and forgets it (the store record is the caller's business).
+    pub fn stop_login(&self, mxid: &str, network: NetworkId) -> bool {
+        let key = LoginKey {
+            mxid: mxid.to_owned(),
+            network,
+        };
+        match self.logins.lock().expect("logins lock").remove(&key) {
+            Some(live) => {
+                let _ = live.handle.send(LoginCommand::Logout);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn set_login_state(&self, key: &LoginKey, state: LoginState) {
+        if let Some(live) = self.logins.lock().expect("logins lock").get_mut(key) {
+            live.state = state;
+        }
+    }
+
+    /// `(network, legacy id, state)` of a user's logins.
+    pub fn logins_of(&self, mxid: &str) -> Vec<(NetworkId, String, LoginState)> {
+        let logins = self.logins.lock().expect("logins lock");
+        let mut out: Vec<_> = logins
+            .iter()
+            .filter(|(k, _)| k.mxid == mxid)
+            .map(|(k, l)| (k.network, l.legacy_id.clone(), l.state.clone()))
+            .collect();
+        out.sort_by_key(|(n, _, _)| *n);
+        out
+    }
+
+    /// Restarts every stored login (bridge start-up).
+    pub fn resume_logins(self: &Arc<Self>) -> anyhow::Result<()> {
+        for record in self.store.logins()? {
+            match self.network_available(record.network) {
+                Ok(network) => {
+                    let network = network.clone();
+                    tracing::info!(mxid = %record.mxid, network = %record.network, "resuming login");
+                    let credentials = LoginCredentials {
+                        id: record.legacy_id.clone(),
+                        password: record.password.clone(),
+                    };
+                    self.start_login(&record.mxid, &network, credentials);
+                }
+                Err(why) => {
+                    tracing::warn!(mxid = %record.mxid, network = %record.network, "not resuming login: {why}")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Routes network events to one in-order task per login.
+    pub async fn run_network_events(
+        self: Arc<Self>,
+        mut rx: mpsc::UnboundedReceiver<(LoginKey, NetworkEvent)>,
+    ) {
+        while let Some((key, event)) = rx.recv().await {
+            let tx = {
+                let mut map = self.login_events.lock().expect("login events lock");
+                match map.get(&key).filter(|tx| !tx.is_closed()) {
+                    Some(tx) => tx.clone(),
+                    None => {
+                        let (tx, mut login_rx) = mpsc::unbounded_channel();
+                        let bridge = self.clone();
+                        let task_key = key.clone();
+                        tokio::spawn(async move {
+                            while let Some(event) = login_rx.recv().await {
+                                legacy::handle_network_event(&bridge, &task_key, event).await;
+                            }
+                        });
+                        map.insert(key.clone(), tx.clone());
+                        tx
+                    }
+                }
+            };
+            let _ = tx.send(event);
+        }
+    }
+
+    // --- messages to users -------------------------------------------------------------
+
+    /// A notice from the bot in the user's management room (logged when there is none).
+    pub async fn notify(&self, mxid: &str, text: &str) {
+        match self.store.management_room(mxid) {
+            Ok(Some(m)) => {
+                let content =
+                    matrix_sdk::ruma::events::room::message::RoomMessageEventContent::notice_plain(
+                        text,
+                    );
+                if let Err(e) = self
+                    .matrix
+                    .send_message(self.bot(), &room_id(&m.room_id), content, None, None)
+                    .await
+                {
+                    tracing::warn!(%mxid, "could not send a notice: {e}");
+                }
+            }
+            _ => tracing::info!(%mxid, "no management room for a notice"),
+        }
+    }
+}
+
+impl AppserviceHandler for Arc<Bridge> {
+    fn events_accepted(&self, events: Vec<(u64, Vec<u8>)>) {
+        self.dispatch(events);
+    }
+
+    fn query_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            if !self.is_ours(user_id) {
+                return false;
+            }
+            match UserId::parse(user_id) {
+                Ok(user) => portals::ensure_ghost_registered(self, &user).await.is_ok(),
+                Err(_) => false,
+            }
+        })
+    }
+}
+
+/// A room id from the store or a trusted event (they are valid by construction).
+pub fn room_id(room: &str) -> matrix_sdk::ruma::OwnedRoomId {
+    matrix_sdk::ruma::OwnedRoomId::try_from(room).unwrap_or_else(|_| {
+        // Fallback keeps the call failing at the homeserver instead of panicking here.
+        matrix_sdk::ruma::OwnedRoomId::try_from("!invalid:invalid").expect("literal room id")
+    })
+}

@@ -1,0 +1,375 @@
+//! The boundary between the core and the legacy networks (DESIGN, principle 2).
+//!
+//! A network never sees a Matrix event and the core never sees a packet. The contract:
+//!
+//! * The core calls [`Network::start`] once per login (a Matrix user's account on that
+//!   network). The network spawns a task that **owns the legacy connection** for as long
+//!   as the login exists: it connects, reconnects with backoff and jitter after a loss,
+//!   and keeps the commands it could not send yet (they are delivered after the
+//!   reconnect, not dropped). It stops only on [`LoginCommand::Logout`] or when every
+//!   [`LoginHandle`] is dropped.
+//! * The core drives the login by sending [`LoginCommand`]s through the [`LoginHandle`].
+//!   Commands that produce a result carry a `oneshot` reply.
+//! * The network reports everything through its [`EventSink`] as [`NetworkEvent`]s, in
+//!   the order they happened. Connection state is reported with
+//!   [`NetworkEvent::Connected`], [`NetworkEvent::Disconnected`] (`will_retry: true`
+//!   while it keeps trying) and [`NetworkEvent::LoginFailed`] (final: wrong password,
+//!   unknown account; the task ends after sending it).
+//!
+//! Ids: [`LegacyId`] is the network's own identifier for a person (UIN, e-mail address,
+//! username), already in canonical form (see [`NetworkId::canonical_id`]).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+/// Which legacy network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkId {
+    Icq,
+    Msn,
+    Mig33,
+}
+
+impl NetworkId {
+    pub const ALL: [NetworkId; 3] = [NetworkId::Icq, NetworkId::Msn, NetworkId::Mig33];
+    pub const ALL_NAMES: &'static str = "icq, msn, mig33";
+
+    pub fn parse(name: &str) -> Option<NetworkId> {
+        match name {
+            "icq" => Some(NetworkId::Icq),
+            "msn" => Some(NetworkId::Msn),
+            "mig33" => Some(NetworkId::Mig33),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkId::Icq => "icq",
+            NetworkId::Msn => "msn",
+            NetworkId::Mig33 => "mig33",
+        }
+    }
+
+    /// Human name for messages.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            NetworkId::Icq => "ICQ",
+            NetworkId::Msn => "MSN Messenger",
+            NetworkId::Mig33 => "mig33",
+        }
+    }
+
+    pub fn default_template(self) -> &'static str {
+        match self {
+            NetworkId::Icq => "icq_{id}",
+            NetworkId::Msn => "msn_{id}",
+            NetworkId::Mig33 => "mig33_{id}",
+        }
+    }
+
+    /// The canonical form of a legacy id: MSN addresses and mig33 usernames are
+    /// case-insensitive, so they are lower-cased; ICQ UINs are numbers.
+    pub fn canonical_id(self, id: &str) -> String {
+        match self {
+            NetworkId::Icq => id.trim().to_string(),
+            NetworkId::Msn | NetworkId::Mig33 => id.trim().to_lowercase(),
+        }
+    }
+}
+
+impl fmt::Display for NetworkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A person on a legacy network, in canonical form.
+pub type LegacyId = String;
+
+/// Where a message belongs: a one-to-one chat with a contact, or a group conversation
+/// (mig33 chatroom, multi-party MSN switchboard) named by the network.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ChatId {
+    Direct(LegacyId),
+    Room(String),
+}
+
+/// Text with optional HTML (Matrix `formatted_body` flavour).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FormattedText {
+    pub plain: String,
+    pub html: Option<String>,
+}
+
+impl FormattedText {
+    pub fn plain(text: impl Into<String>) -> Self {
+        FormattedText {
+            plain: text.into(),
+            html: None,
+        }
+    }
+}
+
+/// What kind of message arrived (networks map their types onto these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Text,
+    /// Sent as a notice (system-ish messages such as "you were added").
+    Notice,
+    Emote,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PresenceState {
+    Online,
+    Away,
+    Busy,
+    Invisible,
+    Offline,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    pub state: PresenceState,
+    /// A status message to show (network's own status text, or a name such as "On the phone").
+    pub status: Option<String>,
+}
+
+/// A contact as the network knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: LegacyId,
+    pub display_name: Option<String>,
+    /// Group ids (network's own) this contact is in.
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+}
+
+/// A person's public profile (search and info results, own profile).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Profile {
+    pub id: LegacyId,
+    pub display_name: Option<String>,
+    /// Further `label: value` lines (first name, e-mail, city...), in display order.
+    pub details: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Search the directory for people by free text (id, nick, e-mail: the network decides).
+    Search(String),
+    /// Everything known about one person.
+    Info(LegacyId),
+}
+
+/// Credentials for one login. `Debug` never shows the password.
+#[derive(Clone)]
+pub struct LoginCredentials {
+    pub id: LegacyId,
+    pub password: String,
+}
+
+impl fmt::Debug for LoginCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginCredentials")
+            .field("id", &self.id)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A successful send: the network's id for the message, if it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Delivery {
+    pub legacy_id: Option<String>,
+    /// Things the user should know although the message went out (e.g. characters the
+    /// legacy charset could not hold were replaced, text was split in N parts).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("{0} does not support this")]
+    Unsupported(&'static str),
+    #[error("not delivered: {0}")]
+    Rejected(String),
+    #[error("the login has ended")]
+    LoginGone,
+}
+
+pub type Reply<T> = oneshot::Sender<Result<T, SendError>>;
+
+/// What the core asks a login to do.
+#[derive(Debug)]
+pub enum LoginCommand {
+    SendText {
+        chat: ChatId,
+        text: FormattedText,
+        reply: Reply<Delivery>,
+    },
+    SetPresence {
+        presence: Presence,
+        reply: Reply<()>,
+    },
+    Typing {
+        chat: ChatId,
+        typing: bool,
+    },
+    JoinRoom {
+        room: String,
+        reply: Reply<()>,
+    },
+    LeaveRoom {
+        room: String,
+        reply: Reply<()>,
+    },
+    AddContact {
+        id: LegacyId,
+        group: Option<String>,
+        reply: Reply<()>,
+    },
+    Lookup {
+        query: Lookup,
+        reply: Reply<Vec<Profile>>,
+    },
+    Logout,
+}
+
+/// What a login reports, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetworkEvent {
+    Connected {
+        self_profile: Profile,
+    },
+    Disconnected {
+        reason: String,
+        will_retry: bool,
+    },
+    /// Final: the network refused the credentials or the account; the login task ended.
+    LoginFailed {
+        reason: String,
+    },
+    /// Full snapshot; the core diffs it against the store.
+    ContactList {
+        groups: Vec<Group>,
+        contacts: Vec<Contact>,
+    },
+    ContactChanged(Contact),
+    Presence {
+        who: LegacyId,
+        presence: Presence,
+    },
+    Message {
+        chat: ChatId,
+        from: LegacyId,
+        /// The network's id, for dedupe of re-deliveries.
+        id: Option<String>,
+        kind: MessageKind,
+        text: FormattedText,
+        /// Milliseconds since the epoch when the network gives a send time.
+        sent_at: Option<u64>,
+        /// Stored by the server while the user was offline.
+        offline: bool,
+    },
+    Typing {
+        chat: ChatId,
+        who: LegacyId,
+        typing: bool,
+    },
+    RoomMembers {
+        room: String,
+        members: Vec<Contact>,
+    },
+    /// Something worth telling the user (system messages, alerts, requests).
+    Notice {
+        text: String,
+    },
+}
+
+/// Where a login's events go. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct EventSink {
+    pub(crate) login: LoginKey,
+    pub(crate) tx: mpsc::UnboundedSender<(LoginKey, NetworkEvent)>,
+}
+
+impl EventSink {
+    pub fn new(login: LoginKey, tx: mpsc::UnboundedSender<(LoginKey, NetworkEvent)>) -> Self {
+        EventSink { login, tx }
+    }
+
+    /// Reports an event; returns false once the core has stopped listening.
+    pub fn emit(&self, event: NetworkEvent) -> bool {
+        self.tx.send((self.login.clone(), event)).is_ok()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// Identifies one login: the Matrix user and the network.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LoginKey {
+    pub mxid: String,
+    pub network: NetworkId,
+}
+
+/// The core's handle on a running login.
+#[derive(Debug, Clone)]
+pub struct LoginHandle {
+    tx: mpsc::UnboundedSender<LoginCommand>,
+}
+
+impl LoginHandle {
+    /// A handle and the receiving end the network's task reads.
+    pub fn channel() -> (LoginHandle, mpsc::UnboundedReceiver<LoginCommand>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (LoginHandle { tx }, rx)
+    }
+
+    pub fn send(&self, command: LoginCommand) -> Result<(), SendError> {
+        self.tx.send(command).map_err(|_| SendError::LoginGone)
+    }
+
+    /// Sends a command that carries a reply and waits for the answer.
+    pub async fn request<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> LoginCommand,
+    ) -> Result<T, SendError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(make(reply))?;
+        rx.await.map_err(|_| SendError::LoginGone)?
+    }
+}
+
+/// Network-specific settings from the config's `networks.<name>` block.
+#[derive(Debug, Clone)]
+pub struct NetworkSettings {
+    pub server: String,
+    pub options: std::collections::BTreeMap<String, serde_yaml::Value>,
+}
+
+/// One legacy network implementation. Lives in `bridge/src/networks/<net>/`.
+pub trait Network: Send + Sync + 'static {
+    fn id(&self) -> NetworkId;
+
+    /// Checks credentials that can be refused without asking the server (e.g. an ICQ
+    /// password longer than 8 characters), so the user gets a clear error at once.
+    fn check_credentials(&self, _login: &LoginCredentials) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Starts the task that owns this login's connection (see the module docs).
+    /// Must not block; called inside a tokio runtime.
+    fn start(&self, login: LoginCredentials, events: EventSink) -> LoginHandle;
+}

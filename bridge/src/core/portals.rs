@@ -1,0 +1,239 @@
+//! Ghosts (Matrix users standing for legacy contacts) and portals (Matrix rooms standing
+//! for legacy conversations), and the Matrix -> legacy direction of a portal.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+use matrix_sdk::ruma::{OwnedRoomId, UserId};
+
+use super::{room_id, Bridge, ChatId, FormattedText, LoginCommand, MatrixEvent, NetworkId};
+use crate::matrix::client::NewRoom;
+use crate::store::{GhostRecord, PortalRecord};
+
+/// Serialises portal creation per (user, network, chat), so an incoming message and a
+/// `pm` command racing each other create one room, not two.
+#[derive(Default)]
+pub struct PortalLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl PortalLocks {
+    fn get(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
+        self.0
+            .lock()
+            .expect("portal locks")
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+}
+
+/// Registers a ghost once (remembered in the store).
+pub async fn ensure_ghost_registered(
+    bridge: &Bridge,
+    user: &UserId,
+) -> anyhow::Result<GhostRecord> {
+    let mut record = bridge.store.ghost(user.as_str())?.unwrap_or_default();
+    if !record.registered {
+        bridge.matrix.ensure_registered(user).await?;
+        record.registered = true;
+        bridge.store.put_ghost(user.as_str(), &record)?;
+    }
+    Ok(record)
+}
+
+/// Makes sure a contact's ghost exists with the right display name.
+pub async fn ensure_ghost(
+    bridge: &Bridge,
+    network: NetworkId,
+    legacy_id: &str,
+    display_name: Option<&str>,
+) -> anyhow::Result<matrix_sdk::ruma::OwnedUserId> {
+    let user = bridge.ghost_id(network, legacy_id);
+    let mut record = ensure_ghost_registered(bridge, &user).await?;
+    let wanted = display_name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or(legacy_id);
+    let wanted = format!("{wanted} ({})", network.display_name());
+    if record.display_name.as_deref() != Some(wanted.as_str()) {
+        bridge.matrix.set_display_name(&user, &wanted).await?;
+        record.display_name = Some(wanted);
+        bridge.store.put_ghost(user.as_str(), &record)?;
+    }
+    Ok(user)
+}
+
+/// Finds or creates the portal of a conversation. DMs are created by the contact's ghost
+/// (so clients show them as a chat with that person); group rooms by the bot.
+pub async fn ensure_portal(
+    bridge: &Arc<Bridge>,
+    mxid: &UserId,
+    network: NetworkId,
+    chat: &ChatId,
+    display_name: Option<&str>,
+) -> anyhow::Result<OwnedRoomId> {
+    let lock = bridge
+        .portal_locks
+        .get(format!("{mxid}\0{network}\0{chat:?}"));
+    let _guard = lock.lock().await;
+    if let Some(p) = bridge.store.portal(mxid.as_str(), network, chat)? {
+        return Ok(room_id(&p.room_id));
+    }
+    let room = match chat {
+        ChatId::Direct(contact) => {
+            let name = display_name.map(str::to_owned).or_else(|| {
+                bridge
+                    .store
+                    .buddies(mxid.as_str(), network)
+                    .ok()?
+                    .into_iter()
+                    .find(|c| &c.id == contact)?
+                    .display_name
+            });
+            let ghost = ensure_ghost(bridge, network, contact, name.as_deref()).await?;
+            let options = NewRoom {
+                invite: vec![mxid.to_owned()],
+                is_direct: true,
+                power_users: vec![(mxid.to_owned(), 100)],
+                topic: Some(format!("{} chat with {contact}", network.display_name())),
+                ..NewRoom::default()
+            };
+            bridge.matrix.create_room(&ghost, options).await?
+        }
+        ChatId::Room(name) => {
+            let options = NewRoom {
+                name: Some(name.clone()),
+                topic: Some(format!("{} chatroom {name}", network.display_name())),
+                invite: vec![mxid.to_owned()],
+                power_users: vec![(mxid.to_owned(), 50)],
+                ..NewRoom::default()
+            };
+            bridge.matrix.create_room(bridge.bot(), options).await?
+        }
+    };
+    bridge.store.put_portal(&PortalRecord {
+        mxid: mxid.to_string(),
+        network,
+        chat: chat.clone(),
+        room_id: room.to_string(),
+    })?;
+    bridge.store.flush().await?;
+    Ok(room)
+}
+
+/// A Matrix message in a portal goes to the legacy network.
+pub async fn handle_portal_message(
+    bridge: &Bridge,
+    portal: &PortalRecord,
+    sender: &str,
+    event: &MatrixEvent,
+) {
+    if sender != portal.mxid {
+        return; // only the portal's owner drives their login
+    }
+    let content = &event.content;
+    let msgtype = content
+        .get("msgtype")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default();
+    let body = content
+        .get("body")
+        .and_then(|b| b.as_str())
+        .unwrap_or_default();
+    let plain = match msgtype {
+        "m.text" | "m.notice" => body.to_owned(),
+        "m.emote" => format!("* {body}"),
+        _ => {
+            notice(
+                bridge,
+                &portal.room_id,
+                "This kind of message cannot be sent to the legacy network.",
+            )
+            .await;
+            return;
+        }
+    };
+    let html = (content.get("format").and_then(|f| f.as_str()) == Some("org.matrix.custom.html"))
+        .then(|| {
+            content
+                .get("formatted_body")
+                .and_then(|b| b.as_str())
+                .map(str::to_owned)
+        })
+        .flatten();
+    let Some(handle) = bridge.login_handle(&portal.mxid, portal.network) else {
+        notice(
+            bridge,
+            &portal.room_id,
+            "Not delivered: you are not logged in to this network.",
+        )
+        .await;
+        return;
+    };
+    let text = FormattedText { plain, html };
+    let chat = portal.chat.clone();
+    match handle
+        .request(|reply| LoginCommand::SendText { chat, text, reply })
+        .await
+    {
+        Ok(delivery) => {
+            for warning in delivery.warnings {
+                notice(bridge, &portal.room_id, &warning).await;
+            }
+        }
+        Err(e) => {
+            notice(
+                bridge,
+                &portal.room_id,
+                &format!("Your message was not delivered: {e}"),
+            )
+            .await
+        }
+    }
+}
+
+/// Matrix typing notifications in portals go to the legacy network.
+pub fn handle_typing(bridge: &Bridge, portal: &PortalRecord, event: &MatrixEvent) {
+    let typing = event
+        .content
+        .get("user_ids")
+        .and_then(|u| u.as_array())
+        .is_some_and(|users| {
+            users
+                .iter()
+                .any(|u| u.as_str() == Some(portal.mxid.as_str()))
+        });
+    if let Some(handle) = bridge.login_handle(&portal.mxid, portal.network) {
+        let _ = handle.send(LoginCommand::Typing {
+            chat: portal.chat.clone(),
+            typing,
+        });
+    }
+}
+
+/// A notice from the bridge bot in a room (e.g. delivery failures).
+pub async fn notice(bridge: &Bridge, room: &str, text: &str) {
+    let rid = room_id(room);
+    let content = RoomMessageEventContent::notice_plain(text);
+    // The bot may not be in a DM portal yet: join first (ignore "already joined").
+    if bridge
+        .matrix
+        .send_message(bridge.bot(), &rid, content.clone(), None, None)
+        .await
+        .is_err()
+    {
+        if let Ok(Some(portal)) = bridge.store.portal_by_room(room) {
+            if let ChatId::Direct(contact) = &portal.chat {
+                let ghost = bridge.ghost_id(portal.network, contact);
+                let _ = bridge.matrix.invite(&ghost, &rid, bridge.bot()).await;
+            }
+        }
+        let _ = bridge.matrix.join(bridge.bot(), &rid).await;
+        if let Err(e) = bridge
+            .matrix
+            .send_message(bridge.bot(), &rid, content, None, None)
+            .await
+        {
+            tracing::warn!(%room, "could not send a notice: {e}");
+        }
+    }
+}

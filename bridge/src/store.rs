@@ -1,0 +1,568 @@
+//! Persistent state in sled; nothing else in the bridge touches sled.
+//!
+//! Keys put the owning Matrix user first (`mxid \0 network \0 ...`), so one user's data is
+//! one prefix scan. Values are JSON objects with a `v` field (the record's version) so they
+//! can be migrated. `meta/schema` holds the schema version of the whole database.
+//!
+//! Durability: sled buffers writes in memory, so everything that acknowledges something to
+//! the outside (an appservice transaction, a legacy message) calls [`Store::flush`] first;
+//! after a `kill -9` the database then holds everything that was acknowledged.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::core::{ChatId, Contact, Group, NetworkId};
+
+/// The schema this code writes; older databases are migrated on open.
+pub const SCHEMA_VERSION: u32 = 1;
+/// The version of every record type written by this code.
+const RECORD_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt record in {tree}: {error}")]
+    Corrupt { tree: &'static str, error: String },
+    #[error("the database has schema version {found}, newer than this bridge understands ({SCHEMA_VERSION}); upgrade the bridge")]
+    TooNew { found: u32 },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    v: u32,
+    #[serde(flatten)]
+    data: T,
+}
+
+/// A login the user asked for; kept so it reconnects after a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginRecord {
+    pub mxid: String,
+    pub network: NetworkId,
+    pub legacy_id: String,
+    /// Needed to log in again after a restart (the legacy networks have no tokens).
+    pub password: String,
+    /// The Matrix space gathering this login's contacts, once created.
+    #[serde(default)]
+    pub space_room: Option<String>,
+}
+
+/// What the bridge last set on a ghost, so it only changes what changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GhostRecord {
+    pub registered: bool,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// A Matrix room standing for one legacy conversation of one login.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortalRecord {
+    pub mxid: String,
+    pub network: NetworkId,
+    pub chat: ChatId,
+    pub room_id: String,
+}
+
+/// The management room of a Matrix user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManagementRoom {
+    pub mxid: String,
+    pub room_id: String,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    meta: sled::Tree,
+    txn_ids: sled::Tree,
+    inbox: sled::Tree,
+    management: sled::Tree,
+    management_by_room: sled::Tree,
+    logins: sled::Tree,
+    ghosts: sled::Tree,
+    portals: sled::Tree,
+    portals_by_room: sled::Tree,
+    buddies: sled::Tree,
+    groups: sled::Tree,
+    message_ids: sled::Tree,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let db = sled::Config::new().path(path).open()?;
+        let tree = |name: &str| db.open_tree(name);
+        let store = Store {
+            meta: tree("meta")?,
+            txn_ids: tree("txn_ids")?,
+            inbox: tree("inbox")?,
+            management: tree("management")?,
+            management_by_room: tree("management_by_room")?,
+            logins: tree("logins")?,
+            ghosts: tree("ghosts")?,
+            portals: tree("portals")?,
+            portals_by_room: tree("portals_by_room")?,
+            buddies: tree("buddies")?,
+            groups: tree("groups")?,
+            message_ids: tree("message_ids")?,
+            db,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        match self.meta.get("schema")? {
+            None => {
+                self.meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+            }
+            Some(v) => {
+                let found = v.as_ref().try_into().map(u32::from_be_bytes).map_err(|_| {
+                    StoreError::Corrupt {
+                        tree: "meta",
+                        error: "schema version is not 4 bytes".into(),
+                    }
+                })?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew { found });
+                }
+                // Version 1 is the first schema: nothing to migrate yet.
+            }
+        }
+        Ok(())
+    }
+
+    pub fn schema_version(&self) -> Result<Option<u32>> {
+        Ok(self
+            .meta
+            .get("schema")?
+            .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes)))
+    }
+
+    /// Makes everything written so far durable.
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    // --- appservice transactions -------------------------------------------------------
+
+    /// Records a transaction id and its events in one atomic step. Returns `None` when the
+    /// transaction was seen before (it must not be processed again), otherwise the inbox
+    /// ids of its events in order. Call [`Store::flush`] before acknowledging.
+    pub fn accept_transaction(&self, txn_id: &str, events: &[Vec<u8>]) -> Result<Option<Vec<u64>>> {
+        let ids: Vec<u64> = events
+            .iter()
+            .map(|_| self.db.generate_id())
+            .collect::<sled::Result<_>>()?;
+        let result = (&self.txn_ids, &self.inbox).transaction(|(txns, inbox)| {
+            if txns.get(txn_id.as_bytes())?.is_some() {
+                return Ok(None);
+            }
+            txns.insert(txn_id.as_bytes(), &[])?;
+            for (id, event) in ids.iter().zip(events) {
+                inbox.insert(&id.to_be_bytes(), event.as_slice())?;
+            }
+            Ok::<_, ConflictableTransactionError<()>>(Some(ids.clone()))
+        });
+        match result {
+            Ok(r) => Ok(r),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
+        }
+    }
+
+    pub fn transaction_seen(&self, txn_id: &str) -> Result<bool> {
+        Ok(self.txn_ids.contains_key(txn_id.as_bytes())?)
+    }
+
+    /// Events accepted but not yet processed (after a crash), oldest first.
+    pub fn inbox_pending(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.inbox
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let id = k.as_ref().try_into().map(u64::from_be_bytes).map_err(|_| {
+                    StoreError::Corrupt {
+                        tree: "inbox",
+                        error: "key is not 8 bytes".into(),
+                    }
+                })?;
+                Ok((id, v.to_vec()))
+            })
+            .collect()
+    }
+
+    pub fn inbox_done(&self, id: u64) -> Result<()> {
+        self.inbox.remove(id.to_be_bytes())?;
+        Ok(())
+    }
+
+    // --- management rooms --------------------------------------------------------------
+
+    pub fn management_room(&self, mxid: &str) -> Result<Option<ManagementRoom>> {
+        get(&self.management, "management", mxid.as_bytes())
+    }
+
+    pub fn management_owner(&self, room_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .management_by_room
+            .get(room_id)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub fn set_management_room(&self, mxid: &str, room_id: &str) -> Result<()> {
+        if let Some(old) = self.management_room(mxid)? {
+            self.management_by_room.remove(old.room_id.as_bytes())?;
+        }
+        put(
+            &self.management,
+            mxid.as_bytes(),
+            &ManagementRoom {
+                mxid: mxid.into(),
+                room_id: room_id.into(),
+            },
+        )?;
+        self.management_by_room.insert(room_id, mxid.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn forget_management_room(&self, room_id: &str) -> Result<()> {
+        if let Some(owner) = self.management_owner(room_id)? {
+            self.management.remove(owner.as_bytes())?;
+        }
+        self.management_by_room.remove(room_id)?;
+        Ok(())
+    }
+
+    // --- logins --------------------------------------------------------------------------
+
+    pub fn put_login(&self, login: &LoginRecord) -> Result<()> {
+        put(
+            &self.logins,
+            &key(&[&login.mxid, login.network.as_str()]),
+            login,
+        )
+    }
+
+    pub fn login(&self, mxid: &str, network: NetworkId) -> Result<Option<LoginRecord>> {
+        get(&self.logins, "logins", &key(&[mxid, network.as_str()]))
+    }
+
+    pub fn remove_login(&self, mxid: &str, network: NetworkId) -> Result<()> {
+        self.logins.remove(key(&[mxid, network.as_str()]))?;
+        Ok(())
+    }
+
+    pub fn logins(&self) -> Result<Vec<LoginRecord>> {
+        scan(&self.logins, "logins", &[])
+    }
+
+    pub fn logins_of(&self, mxid: &str) -> Result<Vec<LoginRecord>> {
+        scan(&self.logins, "logins", &prefix(&[mxid]))
+    }
+
+    // --- ghosts ------------------------------------------------------------------------
+
+    pub fn ghost(&self, user_id: &str) -> Result<Option<GhostRecord>> {
+        get(&self.ghosts, "ghosts", user_id.as_bytes())
+    }
+
+    pub fn put_ghost(&self, user_id: &str, ghost: &GhostRecord) -> Result<()> {
+        put(&self.ghosts, user_id.as_bytes(), ghost)
+    }
+
+    // --- portals -----------------------------------------------------------------------
+
+    fn portal_key(mxid: &str, network: NetworkId, chat: &ChatId) -> Vec<u8> {
+        let (kind, id) = match chat {
+            ChatId::Direct(id) => ("d", id.as_str()),
+            ChatId::Room(id) => ("r", id.as_str()),
+        };
+        key(&[mxid, network.as_str(), kind, id])
+    }
+
+    pub fn portal(
+        &self,
+        mxid: &str,
+        network: NetworkId,
+        chat: &ChatId,
+    ) -> Result<Option<PortalRecord>> {
+        get(
+            &self.portals,
+            "portals",
+            &Self::portal_key(mxid, network, chat),
+        )
+    }
+
+    pub fn portal_by_room(&self, room_id: &str) -> Result<Option<PortalRecord>> {
+        match self.portals_by_room.get(room_id)? {
+            Some(k) => get(&self.portals, "portals", &k),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_portal(&self, portal: &PortalRecord) -> Result<()> {
+        let k = Self::portal_key(&portal.mxid, portal.network, &portal.chat);
+        put(&self.portals, &k, portal)?;
+        self.portals_by_room.insert(portal.room_id.as_bytes(), k)?;
+        Ok(())
+    }
+
+    pub fn remove_portal(&self, portal: &PortalRecord) -> Result<()> {
+        self.portals
+            .remove(Self::portal_key(&portal.mxid, portal.network, &portal.chat))?;
+        self.portals_by_room.remove(portal.room_id.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn portals_of(&self, mxid: &str, network: NetworkId) -> Result<Vec<PortalRecord>> {
+        scan(&self.portals, "portals", &prefix(&[mxid, network.as_str()]))
+    }
+
+    // --- contact lists -----------------------------------------------------------------
+
+    /// Replaces the stored contact list of a login; returns the contacts that were not
+    /// there before.
+    pub fn replace_buddies(
+        &self,
+        mxid: &str,
+        network: NetworkId,
+        contacts: &[Contact],
+    ) -> Result<Vec<Contact>> {
+        let pre = prefix(&[mxid, network.as_str()]);
+        let old: Vec<Contact> = scan(&self.buddies, "buddies", &pre)?;
+        let mut batch = sled::Batch::default();
+        for c in &old {
+            if !contacts.iter().any(|n| n.id == c.id) {
+                batch.remove(key(&[mxid, network.as_str(), &c.id]));
+            }
+        }
+        for c in contacts {
+            batch.insert(key(&[mxid, network.as_str(), &c.id]), encode(c));
+        }
+        self.buddies.apply_batch(batch)?;
+        Ok(contacts
+            .iter()
+            .filter(|c| !old.iter().any(|o| o.id == c.id))
+            .cloned()
+            .collect())
+    }
+
+    pub fn put_buddy(&self, mxid: &str, network: NetworkId, contact: &Contact) -> Result<()> {
+        put(
+            &self.buddies,
+            &key(&[mxid, network.as_str(), &contact.id]),
+            contact,
+        )
+    }
+
+    pub fn buddies(&self, mxid: &str, network: NetworkId) -> Result<Vec<Contact>> {
+        scan(&self.buddies, "buddies", &prefix(&[mxid, network.as_str()]))
+    }
+
+    pub fn replace_groups(&self, mxid: &str, network: NetworkId, groups: &[Group]) -> Result<()> {
+        let pre = prefix(&[mxid, network.as_str()]);
+        let mut batch = sled::Batch::default();
+        for kv in self.groups.scan_prefix(&pre) {
+            batch.remove(kv?.0);
+        }
+        for g in groups {
+            batch.insert(key(&[mxid, network.as_str(), &g.id]), encode(g));
+        }
+        self.groups.apply_batch(batch)?;
+        Ok(())
+    }
+
+    pub fn groups(&self, mxid: &str, network: NetworkId) -> Result<Vec<Group>> {
+        scan(&self.groups, "groups", &prefix(&[mxid, network.as_str()]))
+    }
+
+    // --- legacy message ids ------------------------------------------------------------
+
+    /// Records a legacy message id; false if it was recorded before (a re-delivery).
+    pub fn record_legacy_message(&self, mxid: &str, network: NetworkId, id: &str) -> Result<bool> {
+        let k = key(&[mxid, network.as_str(), id]);
+        Ok(self
+            .message_ids
+            .compare_and_swap(k, None as Option<&[u8]>, Some(&[] as &[u8]))?
+            .is_ok())
+    }
+
+    /// Everything of one Matrix user's login on one network (after logout).
+    pub fn forget_login_data(&self, mxid: &str, network: NetworkId) -> Result<()> {
+        let pre = prefix(&[mxid, network.as_str()]);
+        for tree in [&self.buddies, &self.groups, &self.message_ids] {
+            for kv in tree.scan_prefix(&pre) {
+                tree.remove(kv?.0)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn key(parts: &[&str]) -> Vec<u8> {
+    parts.join("\0").into_bytes()
+}
+
+fn prefix(parts: &[&str]) -> Vec<u8> {
+    let mut k = key(parts);
+    k.push(0);
+    k
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(&Envelope {
+        v: RECORD_VERSION,
+        data: value,
+    })
+    .expect("records serialise")
+}
+
+fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
+    let env: Envelope<T> = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        error: e.to_string(),
+    })?;
+    if env.v > RECORD_VERSION {
+        return Err(StoreError::Corrupt {
+            tree,
+            error: format!("record version {} is newer than this bridge", env.v),
+        });
+    }
+    Ok(env.data)
+}
+
+fn get<T: DeserializeOwned>(tree: &sled::Tree, name: &'static str, k: &[u8]) -> Result<Option<T>> {
+    tree.get(k)?.map(|v| decode(name, &v)).transpose()
+}
+
+fn put<T: Serialize>(tree: &sled::Tree, k: &[u8], value: &T) -> Result<()> {
+    tree.insert(k, encode(value))?;
+    Ok(())
+}
+
+fn scan<T: DeserializeOwned>(tree: &sled::Tree, name: &'static str, pre: &[u8]) -> Result<Vec<T>> {
+    tree.scan_prefix(pre)
+        .map(|kv| decode(name, &kv?.1))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn transaction_dedupe_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let ids = store
+                .accept_transaction("t1", &[b"{}".to_vec(), b"[]".to_vec()])
+                .unwrap()
+                .unwrap();
+            assert_eq!(ids.len(), 2);
+            assert!(store
+                .accept_transaction("t1", &[b"{}".to_vec()])
+                .unwrap()
+                .is_none());
+            store.inbox_done(ids[0]).unwrap();
+            store.flush().await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.transaction_seen("t1").unwrap());
+        assert!(store.accept_transaction("t1", &[]).unwrap().is_none());
+        assert!(store.accept_transaction("t2", &[]).unwrap().is_some());
+        // The unprocessed event is still there after the reopen.
+        let pending = store.inbox_pending().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].1, b"[]");
+        assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.meta.insert("schema", &99u32.to_be_bytes()).unwrap();
+            store.db.flush().unwrap();
+        }
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::TooNew { found: 99 })
+        ));
+    }
+
+    #[test]
+    fn portals_and_management_rooms_by_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let p = PortalRecord {
+            mxid: "@a:x".into(),
+            network: NetworkId::Icq,
+            chat: ChatId::Direct("42".into()),
+            room_id: "!r:x".into(),
+        };
+        store.put_portal(&p).unwrap();
+        assert_eq!(store.portal_by_room("!r:x").unwrap(), Some(p.clone()));
+        assert_eq!(
+            store
+                .portal("@a:x", NetworkId::Icq, &ChatId::Direct("42".into()))
+                .unwrap(),
+            Some(p.clone())
+        );
+        assert_eq!(store.portals_of("@a:x", NetworkId::Icq).unwrap().len(), 1);
+        assert!(
+            store
+                .portals_of("@a:xy", NetworkId::Icq)
+                .unwrap()
+                .is_empty(),
+            "prefix scans stop at the user"
+        );
+        store.set_management_room("@a:x", "!m:x").unwrap();
+        store.set_management_room("@a:x", "!m2:x").unwrap();
+        assert_eq!(store.management_owner("!m:x").unwrap(), None);
+        assert_eq!(
+            store.management_owner("!m2:x").unwrap().as_deref(),
+            Some("@a:x")
+        );
+    }
+
+    #[test]
+    fn buddies_diff_and_message_dedupe() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let c = |id: &str| Contact {
+            id: id.into(),
+            display_name: None,
+            groups: vec![],
+        };
+        let new = store
+            .replace_buddies("@a:x", NetworkId::Icq, &[c("1"), c("2")])
+            .unwrap();
+        assert_eq!(new.len(), 2);
+        let new = store
+            .replace_buddies("@a:x", NetworkId::Icq, &[c("2"), c("3")])
+            .unwrap();
+        assert_eq!(new, vec![c("3")]);
+        assert_eq!(
+            store.buddies("@a:x", NetworkId::Icq).unwrap(),
+            vec![c("2"), c("3")]
+        );
+        assert!(store
+            .record_legacy_message("@a:x", NetworkId::Icq, "m1")
+            .unwrap());
+        assert!(!store
+            .record_legacy_message("@a:x", NetworkId::Icq, "m1")
+            .unwrap());
+    }
+}
