@@ -48,23 +48,26 @@ impl TextFormat {
                 continue;
             };
             let val = val.trim();
-            match key.trim().to_ascii_uppercase().as_str() {
-                "FN" => f.font = url_decode(val).into_owned(),
-                "EF" => {
-                    for c in val.chars() {
-                        match c.to_ascii_uppercase() {
-                            'B' => f.bold = true,
-                            'I' => f.italic = true,
-                            'U' => f.underline = true,
-                            'S' => f.strikethrough = true,
-                            _ => {}
-                        }
+            let key = key.trim();
+            let is = |k: &str| key.eq_ignore_ascii_case(k);
+            if is("FN") {
+                f.font = url_decode(val).into_owned();
+            } else if is("EF") {
+                for c in val.bytes() {
+                    match c.to_ascii_uppercase() {
+                        b'B' => f.bold = true,
+                        b'I' => f.italic = true,
+                        b'U' => f.underline = true,
+                        b'S' => f.strikethrough = true,
+                        _ => {}
                     }
                 }
-                "CO" => f.color = u32::from_str_radix(val, 16).unwrap_or(0) & 0xFF_FFFF,
-                "CS" => f.charset = u8::from_str_radix(val, 16).unwrap_or(0),
-                "PF" => f.pitch_family = u8::from_str_radix(val, 16).unwrap_or(0),
-                _ => {}
+            } else if is("CO") {
+                f.color = u32::from_str_radix(val, 16).unwrap_or(0) & 0xFF_FFFF;
+            } else if is("CS") {
+                f.charset = u8::from_str_radix(val, 16).unwrap_or(0);
+            } else if is("PF") {
+                f.pitch_family = u8::from_str_radix(val, 16).unwrap_or(0);
             }
         }
         f

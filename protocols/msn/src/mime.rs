@@ -20,12 +20,9 @@ impl<'a> MessageRef<'a> {
     /// Splits headers from body at the first blank line. Liberal: LF-only line
     /// ends are accepted and a payload without a blank line is all headers.
     pub fn parse(payload: &'a [u8]) -> Result<MessageRef<'a>, Error> {
-        let (head, body) = match find(payload, b"\r\n\r\n") {
-            Some(i) => (&payload[..i], &payload[i + 4..]),
-            None => match find(payload, b"\n\n") {
-                Some(i) => (&payload[..i], &payload[i + 2..]),
-                None => (payload, &payload[payload.len()..]),
-            },
+        let (head, body) = match blank_line(payload) {
+            Some((i, n)) => (&payload[..i], &payload[i + n..]),
+            None => (payload, &payload[payload.len()..]),
         };
         let head = std::str::from_utf8(head).map_err(|_| Error::BadMimeHeaders)?;
         Ok(MessageRef { head, body })
@@ -90,8 +87,26 @@ impl<'a> MessageRef<'a> {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Start and length of the first blank line (`\r\n` or `\n` right after a
+/// line end, or at the very start), in one pass.
+fn blank_line(payload: &[u8]) -> Option<(usize, usize)> {
+    let ending_at = |i: usize| match payload.get(i..) {
+        Some([b'\r', b'\n', ..]) => Some(2),
+        Some([b'\n', ..]) => Some(1),
+        _ => None,
+    };
+    if let Some(n) = ending_at(0) {
+        return Some((0, n));
+    }
+    let mut from = 0;
+    while let Some(nl) = payload[from..].iter().position(|&b| b == b'\n') {
+        let after = from + nl + 1;
+        if let Some(n) = ending_at(after) {
+            return Some((after, n));
+        }
+        from = after;
+    }
+    None
 }
 
 /// What a message is about.
