@@ -21,7 +21,9 @@ use matrix_sdk::ruma::api::client::{
 };
 use matrix_sdk::ruma::api::error::ErrorKind;
 use matrix_sdk::ruma::api::{
-    auth_scheme::AuthScheme, error::IntoHttpError, path_builder::PathBuilder,
+    auth_scheme::{AuthScheme, SendAccessToken},
+    error::IntoHttpError,
+    path_builder::PathBuilder,
     AppserviceUserIdentity, Metadata, OutgoingRequest,
 };
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
@@ -88,6 +90,42 @@ impl<R: OutgoingRequest> OutgoingRequest for AsUser<R> {
                 .map_err(|e: http::uri::InvalidUri| IntoHttpError::from(http::Error::from(e)))?;
         }
         Ok(request)
+    }
+}
+
+/// Sends the as_token on endpoints where it is optional (registration): matrix-sdk only
+/// sends tokens where they are required.
+#[derive(Debug, Clone)]
+pub struct WithAppserviceToken<R>(pub R);
+
+impl<R: Metadata> Metadata for WithAppserviceToken<R> {
+    const METHOD: http::Method = R::METHOD;
+    const RATE_LIMITED: bool = R::RATE_LIMITED;
+    type Authentication = R::Authentication;
+    type PathBuilder = R::PathBuilder;
+    const PATH_BUILDER: Self::PathBuilder = R::PATH_BUILDER;
+}
+
+impl<R> OutgoingRequest for WithAppserviceToken<R>
+where
+    R: OutgoingRequest,
+    for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+{
+    type EndpointError = R::EndpointError;
+    type IncomingResponse = R::IncomingResponse;
+
+    fn try_into_http_request<T: Default + BufMut + AsRef<[u8]>>(
+        self,
+        base_url: &str,
+        authentication_input: SendAccessToken<'_>,
+        path_builder_input: <Self::PathBuilder as PathBuilder>::Input<'_>,
+    ) -> Result<http::Request<T>, IntoHttpError> {
+        let token = match authentication_input {
+            SendAccessToken::IfRequired(t) => SendAccessToken::Appservice(t),
+            other => other,
+        };
+        self.0
+            .try_into_http_request(base_url, token, path_builder_input)
     }
 }
 
@@ -188,7 +226,7 @@ impl MatrixClient {
         request.username = Some(user.localpart().to_owned());
         request.inhibit_login = true;
         request.login_type = Some(register::LoginType::ApplicationService);
-        match self.client.send(request).await {
+        match self.client.send(WithAppserviceToken(request)).await {
             Ok(_) => Ok(()),
             Err(e) if matches!(error_kind(&e), Some(ErrorKind::UserInUse)) => Ok(()),
             Err(e) => Err(e),

@@ -1,0 +1,246 @@
+//! Runs the real `retrobridge` binary against the shared Synapse.
+//!
+//! Synapse reads appservice registrations only at start-up, so a test binary prepares
+//! all its bridge "slots" first (each with its own port, bot and ghost namespaces, config
+//! and registration written by `retrobridge generate-registration`), then starts Synapse
+//! with all of them; each test runs the bridge of its own slot as a child process.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::synapse::{shared_instance, Synapse};
+
+/// A directory built next to the test binary (`target/<profile>/`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// A binary of the workspace; the test command builds them before the tests run.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let path = target_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`, as scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// What a slot's config says beyond the common parts.
+#[derive(Clone, Debug, Default)]
+pub struct SlotOptions {
+    /// YAML for the `networks:` block, indented by four spaces per entry key
+    /// (e.g. `"  icq:\n    enabled: true\n    server: 127.0.0.1:4000\n"`). Empty: none.
+    pub networks_yaml: String,
+}
+
+/// One bridge instance known to Synapse.
+#[derive(Debug)]
+pub struct BridgeSlot {
+    pub index: usize,
+    pub dir: PathBuf,
+    pub port: u16,
+    /// `@s<index>bot:localhost`
+    pub bot: String,
+    pub hs_token: String,
+    options: SlotOptions,
+}
+
+impl BridgeSlot {
+    /// Localpart of the only user this slot's bridge serves as `user`.
+    pub fn user_localpart(&self, name: &str) -> String {
+        format!("s{}{}", self.index, name)
+    }
+
+    /// The ghost template prefix used by this slot for `network` (e.g. `s1icq_`).
+    pub fn ghost_prefix(&self, network: &str) -> String {
+        format!("s{}{network}_", self.index)
+    }
+
+    fn config_text(&self, homeserver: &str) -> String {
+        let i = self.index;
+        format!(
+            "homeserver:\n  address: {homeserver}\n  domain: localhost\n\
+             appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{port}\n  id: slot{i}\n  \
+             registration: registration.yaml\n  bot:\n    localpart: s{i}bot\n    displayname: Bridge bot {i}\n\
+             database:\n  path: db\n\
+             permissions:\n  \"@s{i}alice:localhost\": user\n  \"@s{i}bob:localhost\": user\n  \"@s{i}admin:localhost\": admin\n\
+             networks:\n{networks}\
+             logging:\n  level: debug\n",
+            port = self.port,
+            networks = if self.options.networks_yaml.is_empty() { "  {}\n".to_owned() } else { self.options.networks_yaml.clone() },
+        )
+        .replace("networks:\n  {}\n", "networks: {}\n")
+    }
+
+    fn prepare(index: usize, root: &Path, options: SlotOptions) -> anyhow::Result<BridgeSlot> {
+        let dir = root.join(format!("slot{index}"));
+        std::fs::create_dir_all(&dir)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut slot = BridgeSlot {
+            index,
+            dir,
+            port,
+            bot: format!("@s{index}bot:localhost"),
+            hs_token: String::new(),
+            options,
+        };
+        // The homeserver's address is not known yet; `start` rewrites it.
+        std::fs::write(
+            slot.dir.join("config.yaml"),
+            slot.config_text("http://127.0.0.1:1"),
+        )?;
+        let out = Command::new(workspace_binary("retrobridge"))
+            .args(["generate-registration", "-c"])
+            .arg(slot.dir.join("config.yaml"))
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "generate-registration failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let reg: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(slot.registration())?)?;
+        slot.hs_token = reg["hs_token"].as_str().context("hs_token")?.to_owned();
+        Ok(slot)
+    }
+
+    pub fn registration(&self) -> PathBuf {
+        self.dir.join("registration.yaml")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.yaml")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("bridge.log")
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the bridge binary and waits until its bot is ready.
+    pub fn start(&self, synapse: &Synapse) -> anyhow::Result<BridgeProcess> {
+        std::fs::write(self.config_path(), self.config_text(&synapse.base_url))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
+        let child = Command::new(workspace_binary("retrobridge"))
+            .args(["run", "-c"])
+            .arg(self.config_path())
+            .env(
+                "RUST_LOG",
+                "debug,sled=warn,hyper=warn,matrix_sdk=warn,reqwest=warn,h2=warn,rustls=warn",
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting retrobridge")?;
+        let mut process = BridgeProcess {
+            child: Some(child),
+            log: self.log_path(),
+        };
+        let start_len = std::fs::metadata(self.log_path())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = std::fs::read(self.log_path()).unwrap_or_default();
+            let new =
+                String::from_utf8_lossy(&log[(start_len as usize).min(log.len())..]).into_owned();
+            if new.contains("ready") {
+                return Ok(process);
+            }
+            if let Some(status) = process
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!("retrobridge exited with {status} before it was ready:\n{new}");
+            }
+            if Instant::now() > deadline {
+                bail!("retrobridge was not ready within 60 s:\n{new}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A running bridge; killed (SIGKILL) when dropped.
+pub struct BridgeProcess {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl BridgeProcess {
+    /// `kill -9`: no chance to flush or say goodbye.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        false
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The test binary's Synapse and bridge slots, prepared on first use.
+pub fn environment(
+    slots: usize,
+    options: fn(usize) -> SlotOptions,
+) -> (&'static Synapse, &'static [BridgeSlot]) {
+    static SLOTS: OnceLock<Vec<BridgeSlot>> = OnceLock::new();
+    let prepared = SLOTS.get_or_init(|| {
+        let root = std::env::temp_dir().join(format!("retrobridge-e2e-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        (0..slots)
+            .map(|i| BridgeSlot::prepare(i, &root, options(i)).expect("preparing a bridge slot"))
+            .collect()
+    });
+    let synapse = shared_instance(|| prepared.iter().map(BridgeSlot::registration).collect());
+    (synapse, prepared)
+}

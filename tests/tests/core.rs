@@ -1,0 +1,332 @@
+//! End-to-end tests of the appservice core: a real Synapse, the real bridge binary, and
+//! test users talking to the bridge's bot through Synapse.
+
+use std::time::Duration;
+
+use e2e_tests::bridge::{environment, BridgeSlot, SlotOptions};
+use e2e_tests::{Synapse, TestUser};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
+    let (synapse, slots) = environment(4, |_| SlotOptions::default());
+    (synapse, &slots[slot])
+}
+
+fn body(event: &Value) -> &str {
+    event["content"]["body"].as_str().unwrap_or_default()
+}
+
+fn from_bot<'a>(slot: &'a BridgeSlot, needle: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |e| e["sender"] == slot.bot.as_str() && body(e).contains(needle)
+}
+
+async fn count(user: &TestUser, room: &str, pred: impl Fn(&Value) -> bool) -> usize {
+    user.messages(room)
+        .await
+        .expect("messages")
+        .iter()
+        .filter(|e| pred(e))
+        .count()
+}
+
+/// A direct chat with the bot, created as Matrix clients do (`trusted_private_chat` gives
+/// the bot the power to remove password messages); waits for the bot's welcome.
+async fn management_room(synapse: &Synapse, slot: &BridgeSlot, user: &TestUser) -> String {
+    let room = user
+        .request(
+            Method::POST,
+            "/createRoom",
+            &[],
+            Some(json!({ "preset": "trusted_private_chat", "is_direct": true, "invite": [slot.bot] })),
+        )
+        .await
+        .expect("create room")["room_id"]
+        .as_str()
+        .expect("room id")
+        .to_owned();
+    user.wait_for_message(&room, from_bot(slot, "Commands"), WAIT)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "no welcome from the bot: {e:#}\nSynapse log:\n{}",
+                synapse.log_tail(30)
+            )
+        });
+    room
+}
+
+async fn command(
+    user: &TestUser,
+    slot: &BridgeSlot,
+    room: &str,
+    text: &str,
+    expect: &str,
+) -> Value {
+    user.send_text(room, text).await.expect("send");
+    user.wait_for_message(room, from_bot(slot, expect), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("no answer containing {expect:?} to {text:?}: {e:#}"))
+}
+
+#[tokio::test]
+async fn management_room_help_ping_list_and_login_errors() {
+    let (synapse, slot) = env(0);
+    let _bridge = slot.start(synapse).expect("bridge starts");
+    let alice = synapse
+        .register_user(&slot.user_localpart("alice"), "pw", false)
+        .await
+        .unwrap();
+    let room = management_room(synapse, slot, &alice).await;
+
+    command(&alice, slot, &room, "help", "logout <network>").await;
+    command(&alice, slot, &room, "ping", "Pong").await;
+    command(&alice, slot, &room, "list", "You have no logins").await;
+    command(
+        &alice,
+        slot,
+        &room,
+        "login aim someone secret",
+        "Unknown network \"aim\"",
+    )
+    .await;
+    command(&alice, slot, &room, "frobnicate", "Unknown command").await;
+
+    // A network that is not enabled gets a clear reply, and the password is removed.
+    let login = alice
+        .send_text(&room, "login icq 12345 secret")
+        .await
+        .unwrap();
+    alice
+        .wait_for_message(&room, from_bot(slot, "ICQ is not enabled"), WAIT)
+        .await
+        .unwrap();
+    assert!(
+        alice.is_redacted(&room, &login).await.unwrap(),
+        "the message with the password must be redacted"
+    );
+    let log = std::fs::read_to_string(slot.log_path()).unwrap();
+    assert!(!log.contains("secret"), "the password must never be logged");
+}
+
+#[tokio::test]
+async fn user_without_permission_is_refused() {
+    let (synapse, slot) = env(1);
+    let _bridge = slot.start(synapse).expect("bridge starts");
+    let stranger = synapse
+        .register_user(&slot.user_localpart("stranger"), "pw", false)
+        .await
+        .unwrap();
+    let room = stranger
+        .create_room(&[&slot.bot], true, None)
+        .await
+        .unwrap();
+    stranger
+        .wait_for_message(&room, from_bot(slot, "not allowed"), WAIT)
+        .await
+        .unwrap();
+    e2e_tests::wait_until(WAIT, "the bot to leave the refused room", || async {
+        Ok((!stranger.joined_members(&room).await?.contains(&slot.bot)).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        count(&stranger, &room, from_bot(slot, "Commands")).await,
+        0,
+        "no help for strangers"
+    );
+
+    // A permitted user's management room refuses commands from an unpermitted member.
+    let alice = synapse
+        .register_user(&slot.user_localpart("alice"), "pw", false)
+        .await
+        .unwrap();
+    let managed = management_room(synapse, slot, &alice).await;
+    alice.invite(&managed, &stranger.user_id).await.unwrap();
+    stranger.join(&managed).await.unwrap();
+    command(&stranger, slot, &managed, "list", "not allowed").await;
+}
+
+/// Sends a transaction straight to the bridge, as the homeserver would.
+async fn put_transaction(
+    slot: &BridgeSlot,
+    txn: &str,
+    token: Option<&str>,
+    body: String,
+) -> (u16, Value) {
+    let url = format!("{}/_matrix/app/v1/transactions/{txn}", slot.endpoint());
+    let mut request = reqwest::Client::new()
+        .put(url)
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("bridge answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn transactions_need_the_token_and_are_handled_once() {
+    let (synapse, slot) = env(2);
+    let _bridge = slot.start(synapse).expect("bridge starts");
+    let alice = synapse
+        .register_user(&slot.user_localpart("alice"), "pw", false)
+        .await
+        .unwrap();
+    let room = management_room(synapse, slot, &alice).await;
+    let ping = |id: &str| {
+        json!({ "events": [{
+            "type": "m.room.message", "room_id": room, "sender": alice.user_id, "event_id": id,
+            "origin_server_ts": 1, "content": { "msgtype": "m.text", "body": "ping" }
+        }]})
+        .to_string()
+    };
+    let pongs = || count(&alice, &room, from_bot(slot, "Pong"));
+
+    let (status, body) = put_transaction(slot, "t-missing", None, ping("$a")).await;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (401, Some("M_UNAUTHORIZED"))
+    );
+    let (status, body) = put_transaction(slot, "t-wrong", Some("not-the-token"), ping("$b")).await;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN"))
+    );
+    let url = format!(
+        "{}/_matrix/app/v1/transactions/t-query?access_token=wrong",
+        slot.endpoint()
+    );
+    let response = reqwest::Client::new()
+        .put(url)
+        .body(ping("$c"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+
+    // Malformed bodies are refused and the bridge keeps running.
+    let (status, body) =
+        put_transaction(slot, "t-bad1", Some(&slot.hs_token), "{not json".into()).await;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (400, Some("M_NOT_JSON"))
+    );
+    let (status, body) = put_transaction(
+        slot,
+        "t-bad2",
+        Some(&slot.hs_token),
+        r#"{"events": 5}"#.into(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (400, Some("M_BAD_JSON"))
+    );
+
+    // The same transaction twice: answered twice, handled once.
+    for _ in 0..2 {
+        let (status, _) = put_transaction(slot, "t-dup", Some(&slot.hs_token), ping("$d")).await;
+        assert_eq!(status, 200);
+    }
+    alice
+        .wait_for_message(&room, from_bot(slot, "Pong"), WAIT)
+        .await
+        .unwrap();
+    // The refused transactions, had they been processed, would have answered by now too.
+    command(&alice, slot, &room, "list", "no logins").await;
+    assert_eq!(
+        pongs().await,
+        1,
+        "one pong for the duplicated transaction, none for the refused ones"
+    );
+
+    // The other appservice endpoints.
+    let http = reqwest::Client::new();
+    let get = |path: String, token: &str| {
+        http.get(format!("{}{path}", slot.endpoint()))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    assert_eq!(
+        get(
+            "/_matrix/app/v1/users/@nobody:localhost".into(),
+            &slot.hs_token
+        )
+        .await
+        .unwrap()
+        .status(),
+        404
+    );
+    assert_eq!(
+        get(
+            format!("/_matrix/app/v1/users/{}", slot.bot),
+            &slot.hs_token
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    assert_eq!(
+        get(format!("/_matrix/app/v1/users/{}", slot.bot), "wrong")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let ping = http
+        .post(format!("{}/_matrix/app/v1/ping", slot.endpoint()))
+        .bearer_auth(&slot.hs_token)
+        .json(&json!({}));
+    assert_eq!(ping.send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn kill9_and_restart_keeps_the_management_room() {
+    let (synapse, slot) = env(3);
+    let mut bridge = slot.start(synapse).expect("bridge starts");
+    let alice = synapse
+        .register_user(&slot.user_localpart("alice"), "pw", false)
+        .await
+        .unwrap();
+    let room = management_room(synapse, slot, &alice).await;
+    command(&alice, slot, &room, "ping", "Pong").await;
+    let rooms_before = alice.joined_rooms().await.unwrap().len();
+
+    bridge.kill9();
+    let mut bridge = slot.start(synapse).expect("bridge restarts");
+    alice.send_text(&room, "ping").await.unwrap();
+    e2e_tests::wait_until(WAIT, "a second pong after the restart", || async {
+        Ok((count(&alice, &room, from_bot(slot, "Pong")).await >= 2).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(count(&alice, &room, from_bot(slot, "Pong")).await, 2);
+    assert_eq!(
+        count(&alice, &room, from_bot(slot, "Commands")).await,
+        1,
+        "no second welcome"
+    );
+    assert_eq!(
+        alice.joined_rooms().await.unwrap().len(),
+        rooms_before,
+        "no new rooms"
+    );
+    assert!(alice
+        .joined_members(&room)
+        .await
+        .unwrap()
+        .contains(&slot.bot));
+
+    assert!(
+        bridge.terminate(),
+        "SIGTERM ends the bridge cleanly:\n{}",
+        bridge.log()
+    );
+    assert!(bridge.log().contains("stopped cleanly"));
+}
