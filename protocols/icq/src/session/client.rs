@@ -413,7 +413,16 @@ impl ClientSession {
         // Every other packet is ACKed, duplicates again (our ACK may have been lost).
         let ack = ClientPacket::Ack.encode(frame.seq, self.uin);
         self.transmit.push_back(ack);
-        if self.seen.insert(frame.seq) {
+        // NOT_CONNECTED / GO_AWAY count even with a SEQ_NUM already seen: a
+        // restarted server numbers from 0 again, and ending twice is harmless.
+        let ends_session = matches!(
+            frame.packet,
+            ServerPacket::Other {
+                command: server_cmd::NOT_CONNECTED | server_cmd::GO_AWAY,
+                ..
+            }
+        );
+        if self.seen.insert(frame.seq) || ends_session {
             self.process(frame.packet, now);
         }
         Ok(())
