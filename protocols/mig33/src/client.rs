@@ -100,6 +100,8 @@ pub enum CloseReason {
     Timeout,
     /// The server sent bytes that cannot be framed; the stream is unusable.
     Protocol(DecodeError),
+    /// The driver reported the connection lost ([`ClientSession::handle_disconnect`]).
+    ConnectionLost,
 }
 
 /// What the client machine reports to its driver.
@@ -339,6 +341,14 @@ impl ClientSession {
             }
         }
         self.next_tick = Some(now + interval);
+    }
+
+    /// The socket was closed or failed: the session ends with
+    /// [`CloseReason::ConnectionLost`].
+    pub fn handle_disconnect(&mut self) {
+        if self.state != State::Closed {
+            self.close(CloseReason::ConnectionLost);
+        }
     }
 
     /// Asks for the contact list; answered by [`ClientEvent::ContactList`].

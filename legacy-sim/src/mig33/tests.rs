@@ -1,0 +1,338 @@
+//! The simulator and the scriptable client over real loopback sockets.
+
+use std::time::Duration;
+
+use mig33_proto::{ClientEvent, DestinationType, Presence};
+
+use super::{Client, Config, Server};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+const YAML: &str = r#"
+listen: 127.0.0.1:0
+motd: hello from the simulator
+users:
+  - username: alice
+    password: secret
+    display_name: Alice
+    groups: [{ id: 1, name: Friends }, { id: 2, name: Work }]
+    contacts:
+      - { username: bob, group: 1 }
+      - { username: carol, group: 2, display_name: "Carol C" }
+  - username: bob
+    password: hunter2
+    groups: [{ id: 1, name: mig33 Contacts }]
+    contacts: [{ username: alice, group: 1 }]
+  - username: carol
+    password: пароль😀
+chatrooms:
+  - { name: lobby, description: Everyone welcome }
+"#;
+
+async fn server() -> Server {
+    let config: Config = serde_yaml::from_str(YAML).unwrap();
+    Server::start(config).await.unwrap()
+}
+
+#[test]
+fn the_doc_example_parses() {
+    let text = include_str!("mod.rs")
+        .lines()
+        .skip_while(|l| !l.contains("```yaml"))
+        .skip(1)
+        .take_while(|l| !l.contains("```"))
+        .map(|l| {
+            l.strip_prefix("//! ")
+                .unwrap_or(l.trim_start_matches("//!"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let sim = crate::SimConfig::from_yaml(&text).unwrap();
+    let config = sim.mig33.unwrap();
+    assert_eq!(config.listen, "127.0.0.1:9119");
+    assert_eq!(config.users.len(), 3);
+    assert_eq!(config.chatrooms[1].description, "");
+}
+
+#[tokio::test]
+async fn login_ok_and_contacts_arrive() {
+    let server = server().await;
+    let mut alice = Client::login(server.addr(), "alice", "secret")
+        .await
+        .unwrap();
+    let (groups, contacts) = alice.wait_contact_list(WAIT).await.unwrap();
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[1].name, "Work");
+    let names: Vec<_> = contacts
+        .iter()
+        .map(|c| {
+            (
+                c.contact_id,
+                c.username.as_str(),
+                c.display_name.as_str(),
+                c.group_id,
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [(1, "bob", "bob", Some(1)), (2, "carol", "Carol C", Some(2))]
+    );
+    assert!(contacts
+        .iter()
+        .all(|c| c.presence == Some(Presence::Offline)));
+    assert_eq!(server.online_users(), ["alice"]);
+}
+
+#[tokio::test]
+async fn non_ascii_password() {
+    let server = server().await;
+    Client::login(server.addr(), "carol", "пароль😀")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_are_refused() {
+    let server = server().await;
+    let err = Client::login(server.addr(), "alice", "nope")
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("Incorrect username or password"),
+        "{err:#}"
+    );
+    let err = Client::login(server.addr(), "mallory", "x")
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("Incorrect username or password"),
+        "{err:#}"
+    );
+    assert!(server.online_users().is_empty());
+}
+
+#[tokio::test]
+async fn presence_is_pushed_to_those_who_have_you_as_contact() {
+    let server = server().await;
+    let mut alice = Client::login(server.addr(), "alice", "secret")
+        .await
+        .unwrap();
+    alice.wait_contact_list(WAIT).await.unwrap();
+
+    let bob = Client::login(server.addr(), "bob", "hunter2")
+        .await
+        .unwrap();
+    let online = alice
+        .wait_for(WAIT, |e| matches!(e, ClientEvent::Presence { .. }))
+        .await
+        .unwrap();
+    assert_eq!(
+        online,
+        ClientEvent::Presence {
+            contact_id: 1,
+            username: Some("bob".into()),
+            presence: Presence::Available
+        }
+    );
+
+    bob.set_presence(Presence::Away).await.unwrap();
+    let away = alice
+        .wait_for(WAIT, |e| matches!(e, ClientEvent::Presence { .. }))
+        .await
+        .unwrap();
+    assert!(matches!(
+        away,
+        ClientEvent::Presence {
+            presence: Presence::Away,
+            ..
+        }
+    ));
+
+    bob.logout().await;
+    let gone = alice
+        .wait_for(WAIT, |e| matches!(e, ClientEvent::Presence { .. }))
+        .await
+        .unwrap();
+    assert!(matches!(
+        gone,
+        ClientEvent::Presence {
+            presence: Presence::Offline,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn private_message_to_online_user_and_error_when_offline() {
+    let server = server().await;
+    let mut alice = Client::login(server.addr(), "alice", "secret")
+        .await
+        .unwrap();
+    let mut bob = Client::login(server.addr(), "bob", "hunter2")
+        .await
+        .unwrap();
+
+    let id = alice
+        .send_private("bob", "hi bob, привет 👋")
+        .await
+        .unwrap();
+    alice.wait_done(id, WAIT).await.unwrap();
+    let m = bob.wait_message(WAIT).await.unwrap();
+    assert_eq!(
+        (
+            m.source.as_str(),
+            m.destination_type,
+            m.destination.as_str(),
+            m.content.as_str()
+        ),
+        (
+            "alice",
+            DestinationType::Private,
+            "bob",
+            "hi bob, привет 👋"
+        )
+    );
+
+    let id = alice.send_private("carol", "are you there?").await.unwrap();
+    let err = alice.wait_done(id, WAIT).await.unwrap_err();
+    assert!(err.to_string().contains("carol is offline"), "{err:#}");
+}
+
+#[tokio::test]
+async fn chatroom_relays_to_everyone_including_the_sender() {
+    let server = server().await;
+    let mut alice = Client::login(server.addr(), "alice", "secret")
+        .await
+        .unwrap();
+    let mut bob = Client::login(server.addr(), "bob", "hunter2")
+        .await
+        .unwrap();
+    alice.join_room("lobby").await.unwrap();
+    bob.join_room("lobby").await.unwrap();
+
+    // Alice hears that bob joined.
+    let joined = alice
+        .wait_for(WAIT, |e| {
+            matches!(e, ClientEvent::Participants { participants, .. } if participants.len() == 2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        joined,
+        ClientEvent::Participants {
+            room: "lobby".into(),
+            participants: vec!["alice".into(), "bob".into()]
+        }
+    );
+
+    alice.send_room("lobby", "hello room").await.unwrap();
+    for client in [&mut alice, &mut bob] {
+        let m = client.wait_message(WAIT).await.unwrap();
+        assert_eq!(
+            (
+                m.source.as_str(),
+                m.destination_type,
+                m.destination.as_str(),
+                m.content.as_str()
+            ),
+            ("alice", DestinationType::Chatroom, "lobby", "hello room")
+        );
+    }
+
+    bob.leave_room("lobby").await.unwrap();
+    let left = alice
+        .wait_for(WAIT, |e| {
+            matches!(e, ClientEvent::Participants { participants, .. } if participants.len() == 1)
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(left, ClientEvent::Participants { participants, .. } if participants == ["alice"])
+    );
+
+    let err = alice.join_room("nowhere").await.unwrap_err();
+    assert!(format!("{err:#}").contains("No such chatroom"), "{err:#}");
+}
+
+#[tokio::test]
+async fn alerts_arrive_as_system_messages() {
+    let server = server().await;
+    let mut alice = Client::login(server.addr(), "alice", "secret")
+        .await
+        .unwrap();
+    assert!(server.send_alert("alice", "Maintenance at noon"));
+    assert!(!server.send_alert("bob", "not online"));
+    let alert = alice
+        .wait_for(WAIT, |e| matches!(e, ClientEvent::Alert { .. }))
+        .await
+        .unwrap();
+    assert!(matches!(alert, ClientEvent::Alert { text, .. } if text == "Maintenance at noon"));
+    assert_eq!(server.broadcast_alert("all"), 1);
+}
+
+#[tokio::test]
+async fn restart_at_the_same_port_and_reconnect() {
+    let server = server().await;
+    let addr = server.addr();
+    let mut alice = Client::login(addr, "alice", "secret").await.unwrap();
+    server.stop().await;
+    let closed = alice
+        .wait_for(WAIT, |e| matches!(e, ClientEvent::Closed(_)))
+        .await
+        .unwrap();
+    assert!(matches!(closed, ClientEvent::Closed(_)));
+
+    let mut config: Config = serde_yaml::from_str(YAML).unwrap();
+    config.listen = addr.to_string();
+    let server = Server::start(config).await.unwrap();
+    assert_eq!(server.addr(), addr);
+    Client::login(addr, "alice", "secret").await.unwrap();
+}
+
+#[tokio::test]
+async fn second_login_replaces_the_first() {
+    let server = server().await;
+    let mut first = Client::login(server.addr(), "alice", "secret")
+        .await
+        .unwrap();
+    let _second = Client::login(server.addr(), "alice", "secret")
+        .await
+        .unwrap();
+    first
+        .wait_for(WAIT, |e| matches!(e, ClientEvent::Closed(_)))
+        .await
+        .unwrap();
+    assert_eq!(server.online_users(), ["alice"]);
+}
+
+#[tokio::test]
+async fn cli_sends_a_private_message() {
+    let server = server().await;
+    let mut bob = Client::login(server.addr(), "bob", "hunter2")
+        .await
+        .unwrap();
+    let args = [
+        "--server",
+        &server.addr().to_string(),
+        "--user",
+        "alice",
+        "--password",
+        "secret",
+        "send",
+        "bob",
+        "from the cli",
+    ]
+    .map(String::from)
+    .to_vec();
+    super::client_cli(args).await.unwrap();
+    assert_eq!(
+        bob.wait_message(WAIT).await.unwrap().content,
+        "from the cli"
+    );
+
+    let bad = super::client_cli(vec!["--server".into()]).await;
+    assert!(bad.is_err());
+}
