@@ -1,21 +1,61 @@
-//! Simulated msn server and scriptable msn client (to be built).
+//! Simulated MSN Messenger (MSNP9) servers and a scriptable MSN client, built
+//! on `msn-proto`.
+//!
+//! Example `msn:` section of the simulator's YAML file:
+//!
+//! ```yaml
+//! msn:
+//!   host: 127.0.0.1          # default
+//!   dispatch_port: 1863      # default; 0 picks a free port (tests)
+//!   notification_port: 1865  # default
+//!   switchboard_port: 1864   # default
+//!   http_port: 1880          # default: nexus /rdr/pprdr.asp and Passport /login
+//!   challenges: false        # true: send CHL now and then and check QRY
+//!   dalogin_full_url: true   # false: DALogin=host:port/login (no scheme)
+//!   users:
+//!     - email: alice@hotmail.com
+//!       password: secret
+//!       friendly_name: Alice     # optional, defaults to the email
+//!       groups:                  # group 0 "Other Contacts" always exists
+//!         - { id: 1, name: Friends }
+//!       contacts:
+//!         - { email: bob@hotmail.com, lists: [FL, AL], groups: [1] }
+//!     - email: bob@hotmail.com
+//!       password: hunter2
+//!       contacts:
+//!         - { email: alice@hotmail.com }   # lists default to [FL, AL]
+//!     - email: carol@hotmail.com
+//!       password: pw
+//!       login_redirect: true     # /login answers 302 to /login2 for her
+//! ```
+//!
+//! Behaviour: the dispatch server answers `USR TWN I` with `XFR NS` to the
+//! notification server and closes. The notification server runs `VER`/`CVR`/
+//! `USR TWN` with a ticket from the HTTP login endpoint (200 with `from-PP`
+//! or 401 `da-status=failed`); a second sign-in of the same user ends the
+//! first with `OUT OTH`. `SYN` sends `GTC`, `BLP`, `LSG` and `LST`. `CHG`
+//! fans out `NLN`/`FLN` to online users who have the user on their FL (not
+//! if blocked); the first `CHG` gets `ILN` for online contacts. `ADD`/`REM`/
+//! `REA`/`ADG`/`RMG`/`REG` edit the lists (adding someone to FL puts you on
+//! their RL and tells them `ADD 0 RL` if online). `XFR SB` hands out a
+//! switchboard cookie; on the switchboard `CAL` answers 217 for offline or
+//! hidden users, else `RINGING` and an `RNG` to the callee, who joins with
+//! `ANS` (gets `IRO`s; the others get `JOI`). `MSG` goes to every other
+//! participant, with `ACK`/`NAK` per its mode (`NAK` when nobody else is
+//! there or the payload exceeds 1664 bytes); leaving sends `BYE`.
+//! Passwords and tickets are never logged.
 
-use serde::Deserialize;
+pub mod client;
+mod config;
+mod conn;
+mod http;
+mod ns_server;
+mod sb_server;
+mod server;
+mod state;
+#[cfg(test)]
+mod tests;
 
-/// The `msn:` section of the simulator's YAML file.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Config {}
-
-/// A running msn simulator; stops when dropped.
-pub struct Server {}
-
-impl Server {
-    pub async fn start(_config: Config) -> std::io::Result<Server> {
-        Err(std::io::Error::other("the msn simulator is not built yet"))
-    }
-}
-
-/// `legacy-sim msn-client ...`: the scriptable client's command line.
-pub async fn client_cli(_args: Vec<String>) -> anyhow::Result<()> {
-    anyhow::bail!("the msn client is not built yet")
-}
+pub use client::{client_cli, Client, ClientEvent};
+pub use config::{Config, ContactConfig, GroupConfig, UserConfig};
+pub use server::Server;

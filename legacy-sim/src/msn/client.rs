@@ -1,0 +1,785 @@
+//! A scriptable MSN client for tests and demos: tokio sockets and HTTP
+//! Passport login around the `msn-proto` session machines.
+//!
+//! The notification-server connection and every switchboard run in their own
+//! tasks; everything they report arrives through [`Client::next_event`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand};
+use msn_proto::passport::{
+    authorization_header, classify_response, parse_passport_urls, LoginResponse,
+};
+use msn_proto::{
+    Contact, Group, List, MessageKind, NsConfig, NsEvent, NsSession, SbEvent, SbSession,
+    ServerError, Status, TextFormat,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+
+use super::http;
+
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the client observed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    Presence {
+        email: String,
+        status: Status,
+        friendly_name: Option<String>,
+    },
+    /// Text in switchboard `session` (a local id).
+    Message {
+        session: u64,
+        from: String,
+        text: String,
+        format: Option<TextFormat>,
+    },
+    Typing {
+        session: u64,
+        from: String,
+    },
+    Joined {
+        session: u64,
+        email: String,
+    },
+    Left {
+        session: u64,
+        email: String,
+    },
+    Delivered {
+        session: u64,
+        trid: u32,
+    },
+    DeliveryFailed {
+        session: u64,
+        trid: u32,
+        error: Option<ServerError>,
+    },
+    /// Someone put us on their contact list (`ADD 0 RL`).
+    AddedBy {
+        email: String,
+        friendly_name: String,
+    },
+    Error {
+        error: ServerError,
+    },
+    /// Any other notification-server event.
+    Ns(NsEvent),
+    Disconnected {
+        reason: String,
+    },
+}
+
+enum NsCmd {
+    Status(Status),
+    FriendlyName(String),
+    Add(String),
+    Remove(String),
+    RequestSb(oneshot::Sender<(String, String)>),
+    Logout(oneshot::Sender<()>),
+}
+
+enum SbCmd {
+    Text(String),
+    Typing,
+    Invite(String),
+    Leave,
+}
+
+struct SbHandle {
+    id: u64,
+    members: Vec<String>,
+    tx: mpsc::UnboundedSender<SbCmd>,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    sbs: Vec<SbHandle>,
+    next_sb: u64,
+    tasks: Vec<AbortHandle>,
+}
+
+type SharedRef = Arc<Mutex<Shared>>;
+
+fn lock(shared: &SharedRef) -> std::sync::MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A signed-in MSN user.
+pub struct Client {
+    email: String,
+    friendly_name: String,
+    groups: Vec<Group>,
+    contacts: Vec<Contact>,
+    events: mpsc::UnboundedReceiver<ClientEvent>,
+    events_tx: mpsc::UnboundedSender<ClientEvent>,
+    backlog: VecDeque<ClientEvent>,
+    ns: mpsc::UnboundedSender<NsCmd>,
+    shared: SharedRef,
+}
+
+impl Client {
+    /// Dispatch -> notification server -> Passport -> SYN -> online.
+    pub async fn login(
+        dispatch: impl std::fmt::Display,
+        nexus_url: &str,
+        email: &str,
+        password: &str,
+    ) -> anyhow::Result<Client> {
+        let mut addr = dispatch.to_string();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        for _ in 0..4 {
+            let mut stream = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(&addr))
+                .await
+                .map_err(|_| anyhow!("connecting to {addr} timed out"))?
+                .with_context(|| format!("connecting to {addr}"))?;
+            let _ = stream.set_nodelay(true);
+            let mut ns = NsSession::new(NsConfig::new(email), std::time::Instant::now());
+            let mut buf = vec![0u8; 8192];
+            let mut redirect = None;
+            let mut list = None;
+            let mut me = None;
+            let mut online = false;
+            while redirect.is_none() && !online {
+                while let Some(bytes) = ns.poll_transmit() {
+                    stream.write_all(&bytes).await?;
+                }
+                while let Some(ev) = ns.poll_event() {
+                    match ev {
+                        NsEvent::Redirect { addr } => redirect = Some(addr),
+                        NsEvent::NeedTicket { policy } => {
+                            let ticket =
+                                passport_login(nexus_url, email, password, &policy).await?;
+                            ns.ticket(&ticket);
+                        }
+                        NsEvent::LoginFailed { reason, .. } => bail!("{reason}"),
+                        NsEvent::Closed { .. } if redirect.is_some() => {}
+                        NsEvent::Closed { reason } => {
+                            bail!("connection closed during login: {reason:?}")
+                        }
+                        NsEvent::LoggedIn { friendly_name, .. } => me = Some(friendly_name),
+                        NsEvent::ContactList {
+                            groups, contacts, ..
+                        } => list = Some((groups, contacts)),
+                        NsEvent::StatusChanged { .. } => online = true,
+                        other => forward_ns_event(other, &events_tx),
+                    }
+                }
+                // Events (a ticket) may have queued more output.
+                while let Some(bytes) = ns.poll_transmit() {
+                    stream.write_all(&bytes).await?;
+                }
+                if redirect.is_some() || online {
+                    break;
+                }
+                let n = tokio::time::timeout(IO_TIMEOUT, stream.read(&mut buf))
+                    .await
+                    .map_err(|_| anyhow!("login timed out"))??;
+                if n == 0 {
+                    bail!("server closed the connection during login");
+                }
+                ns.handle_input(&buf[..n]);
+            }
+            if let Some(next) = redirect {
+                addr = next;
+                continue;
+            }
+            while let Some(bytes) = ns.poll_transmit() {
+                stream.write_all(&bytes).await?;
+            }
+            let (groups, contacts) = list.unwrap_or_default();
+            let shared = SharedRef::default();
+            let (ns_tx, ns_rx) = mpsc::unbounded_channel();
+            let task = tokio::spawn(ns_task(
+                stream,
+                ns,
+                ns_rx,
+                events_tx.clone(),
+                shared.clone(),
+                email.to_string(),
+            ));
+            lock(&shared).tasks.push(task.abort_handle());
+            return Ok(Client {
+                email: email.to_string(),
+                friendly_name: me.unwrap_or_else(|| email.to_string()),
+                groups,
+                contacts,
+                events,
+                events_tx,
+                backlog: VecDeque::new(),
+                ns: ns_tx,
+                shared,
+            });
+        }
+        bail!("too many XFR NS redirects")
+    }
+
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+
+    pub fn friendly_name(&self) -> &str {
+        &self.friendly_name
+    }
+
+    /// The contact list received at login.
+    pub fn contacts(&self) -> &[Contact] {
+        &self.contacts
+    }
+
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    fn ns(&self, cmd: NsCmd) -> anyhow::Result<()> {
+        self.ns.send(cmd).map_err(|_| anyhow!("not connected"))
+    }
+
+    pub fn set_status(&self, status: Status) -> anyhow::Result<()> {
+        self.ns(NsCmd::Status(status))
+    }
+
+    pub fn set_friendly_name(&self, name: &str) -> anyhow::Result<()> {
+        self.ns(NsCmd::FriendlyName(name.to_string()))
+    }
+
+    /// Puts `email` on our forward and allow lists.
+    pub fn add_contact(&self, email: &str) -> anyhow::Result<()> {
+        self.ns(NsCmd::Add(email.to_string()))
+    }
+
+    pub fn remove_contact(&self, email: &str) -> anyhow::Result<()> {
+        self.ns(NsCmd::Remove(email.to_string()))
+    }
+
+    /// The open switchboard whose only other member is `to`.
+    fn direct_sb(&self, to: &str) -> Option<mpsc::UnboundedSender<SbCmd>> {
+        lock(&self.shared)
+            .sbs
+            .iter()
+            .find(|h| !h.closed && h.members.len() == 1 && h.members[0].eq_ignore_ascii_case(to))
+            .map(|h| h.tx.clone())
+    }
+
+    /// Sends text to `to`, reusing a one-to-one switchboard or opening one.
+    /// Delivery is reported by [`ClientEvent::Delivered`] / `DeliveryFailed`.
+    pub async fn send_message(&self, to: &str, text: &str) -> anyhow::Result<u64> {
+        self.send_to(to, SbCmd::Text(text.to_string())).await
+    }
+
+    /// A typing notification to `to`.
+    pub async fn send_typing(&self, to: &str) -> anyhow::Result<u64> {
+        self.send_to(to, SbCmd::Typing).await
+    }
+
+    async fn send_to(&self, to: &str, cmd: SbCmd) -> anyhow::Result<u64> {
+        if let Some(tx) = self.direct_sb(to) {
+            let id = lock(&self.shared)
+                .sbs
+                .iter()
+                .find(|h| h.tx.same_channel(&tx))
+                .map_or(0, |h| h.id);
+            match tx.send(cmd) {
+                Ok(()) => return Ok(id),
+                Err(mpsc::error::SendError(cmd)) => return self.open_sb(to, cmd).await,
+            }
+        }
+        self.open_sb(to, cmd).await
+    }
+
+    async fn open_sb(&self, to: &str, first: SbCmd) -> anyhow::Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.ns(NsCmd::RequestSb(tx))?;
+        let (addr, cookie) = tokio::time::timeout(IO_TIMEOUT, rx)
+            .await
+            .map_err(|_| anyhow!("no switchboard from the server"))?
+            .map_err(|_| anyhow!("the server refused a switchboard"))?;
+        let mut session = SbSession::outgoing(&self.email, &cookie);
+        session.invite(to);
+        apply(&mut session, first);
+        Ok(spawn_sb(
+            addr,
+            session,
+            vec![to.to_string()],
+            &self.shared,
+            &self.events_tx,
+        ))
+    }
+
+    /// Invites `third_party` into the conversation we have with `with`.
+    pub fn invite(&self, with: &str, third_party: &str) -> anyhow::Result<u64> {
+        let shared = lock(&self.shared);
+        let h = shared
+            .sbs
+            .iter()
+            .find(|h| !h.closed && h.members.iter().any(|m| m.eq_ignore_ascii_case(with)))
+            .ok_or_else(|| anyhow!("no conversation with {with}"))?;
+        h.tx.send(SbCmd::Invite(third_party.to_string()))
+            .map_err(|_| anyhow!("conversation closed"))?;
+        Ok(h.id)
+    }
+
+    /// Sends text to every member of switchboard `session`.
+    pub fn send_to_session(&self, session: u64, text: &str) -> anyhow::Result<()> {
+        let shared = lock(&self.shared);
+        let h = shared
+            .sbs
+            .iter()
+            .find(|h| h.id == session && !h.closed)
+            .ok_or_else(|| anyhow!("no open conversation {session}"))?;
+        h.tx.send(SbCmd::Text(text.to_string()))
+            .map_err(|_| anyhow!("conversation closed"))
+    }
+
+    /// Members (other than us) of switchboard `session`.
+    pub fn session_members(&self, session: u64) -> Vec<String> {
+        lock(&self.shared)
+            .sbs
+            .iter()
+            .find(|h| h.id == session)
+            .map(|h| h.members.clone())
+            .unwrap_or_default()
+    }
+
+    /// The next event, or `None` after `timeout`.
+    pub async fn next_event(&mut self, timeout: Duration) -> Option<ClientEvent> {
+        if let Some(ev) = self.backlog.pop_front() {
+            return Some(ev);
+        }
+        tokio::time::timeout(timeout, self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The first event (earlier unmatched ones included) satisfying `want`;
+    /// others are kept for later calls.
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        mut want: impl FnMut(&ClientEvent) -> bool,
+    ) -> Option<ClientEvent> {
+        if let Some(i) = self.backlog.iter().position(&mut want) {
+            return self.backlog.remove(i);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let ev = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .ok()
+                .flatten()?;
+            if want(&ev) {
+                return Some(ev);
+            }
+            self.backlog.push_back(ev);
+        }
+    }
+
+    /// Waits for a text message from `from`; returns its text.
+    pub async fn wait_for_message(&mut self, from: &str, timeout: Duration) -> Option<String> {
+        match self
+            .wait_for(timeout, |e| matches!(e, ClientEvent::Message { from: f, .. } if f.eq_ignore_ascii_case(from)))
+            .await
+        {
+            Some(ClientEvent::Message { text, .. }) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Waits until `email` is reported with `status`.
+    pub async fn wait_for_presence(
+        &mut self,
+        email: &str,
+        status: Status,
+        timeout: Duration,
+    ) -> bool {
+        self.wait_for(timeout, |e| {
+            matches!(e, ClientEvent::Presence { email: m, status: s, .. } if m.eq_ignore_ascii_case(email) && *s == status)
+        })
+        .await
+        .is_some()
+    }
+
+    /// Leaves every conversation and signs out.
+    pub async fn logout(self) {
+        for h in &lock(&self.shared).sbs {
+            let _ = h.tx.send(SbCmd::Leave);
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.ns.send(NsCmd::Logout(tx)).is_ok() {
+            let _ = tokio::time::timeout(IO_TIMEOUT, rx).await;
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        for t in &lock(&self.shared).tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn passport_login(
+    nexus_url: &str,
+    email: &str,
+    password: &str,
+    policy: &str,
+) -> anyhow::Result<String> {
+    let nexus = http::get(nexus_url, &[])
+        .await
+        .context("contacting the Passport nexus")?;
+    let mut url = nexus
+        .head
+        .header("PassportURLs")
+        .and_then(|v| parse_passport_urls(v, "http"))
+        .ok_or_else(|| anyhow!("nexus reply without a DALogin URL"))?;
+    let auth = authorization_header(email, password, policy);
+    for _ in 0..5 {
+        let reply = http::get(&url.to_url(), &[("Authorization", &auth)]).await?;
+        match classify_response(reply.status, |n| reply.head.header(n), "http") {
+            LoginResponse::Ticket(ticket) => return Ok(ticket),
+            LoginResponse::Redirect(next) => url = next,
+            LoginResponse::BadCredentials => bail!("Passport refused the email or password"),
+            LoginResponse::Failed(why) => bail!("Passport login failed: {why}"),
+        }
+    }
+    bail!("too many Passport redirects")
+}
+
+fn forward_ns_event(ev: NsEvent, events: &mpsc::UnboundedSender<ClientEvent>) {
+    let out = match ev {
+        NsEvent::Presence {
+            email,
+            status,
+            friendly_name,
+            ..
+        } => ClientEvent::Presence {
+            email,
+            status,
+            friendly_name,
+        },
+        NsEvent::Error { error } => ClientEvent::Error { error },
+        NsEvent::ListAdded {
+            list: List::Reverse,
+            email,
+            friendly_name,
+            ..
+        } => ClientEvent::AddedBy {
+            email,
+            friendly_name,
+        },
+        other => ClientEvent::Ns(other),
+    };
+    let _ = events.send(out);
+}
+
+async fn ns_task(
+    mut stream: TcpStream,
+    mut ns: NsSession,
+    mut rx: mpsc::UnboundedReceiver<NsCmd>,
+    events: mpsc::UnboundedSender<ClientEvent>,
+    shared: SharedRef,
+    email: String,
+) {
+    let mut buf = vec![0u8; 8192];
+    let mut pending_sb: HashMap<u32, oneshot::Sender<(String, String)>> = HashMap::new();
+    let mut logout_ack: Option<oneshot::Sender<()>> = None;
+    let reason = loop {
+        while let Some(bytes) = ns.poll_transmit() {
+            let _ = stream.write_all(&bytes).await;
+        }
+        while let Some(ev) = ns.poll_event() {
+            match ev {
+                NsEvent::Switchboard {
+                    trid: Some(t),
+                    addr,
+                    cookie,
+                } => {
+                    if let Some(tx) = pending_sb.remove(&t) {
+                        let _ = tx.send((addr, cookie));
+                    }
+                }
+                NsEvent::Error { error }
+                    if error.trid.is_some_and(|t| pending_sb.contains_key(&t)) =>
+                {
+                    pending_sb.remove(&error.trid.unwrap_or_default());
+                    let _ = events.send(ClientEvent::Error { error });
+                }
+                NsEvent::Ring {
+                    session_id,
+                    addr,
+                    cookie,
+                    caller_email,
+                    ..
+                } => {
+                    let session = SbSession::invited(&email, &cookie, &session_id);
+                    spawn_sb(addr, session, vec![caller_email], &shared, &events);
+                }
+                other => forward_ns_event(other, &events),
+            }
+        }
+        if ns.is_closed() {
+            break "signed out".to_string();
+        }
+        let deadline = ns
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            read = stream.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break "connection closed by the server".to_string(),
+                Ok(n) => ns.handle_input(&buf[..n]),
+            },
+            cmd = rx.recv() => match cmd {
+                None => break "client dropped".to_string(),
+                Some(NsCmd::Status(s)) => { ns.set_status(s); }
+                Some(NsCmd::FriendlyName(n)) => { ns.set_friendly_name(&n); }
+                Some(NsCmd::Add(e)) => {
+                    ns.add_contact(List::Forward, &e, &e, None);
+                    ns.add_contact(List::Allow, &e, &e, None);
+                }
+                Some(NsCmd::Remove(e)) => { ns.remove_contact(List::Forward, &e, None); }
+                Some(NsCmd::RequestSb(tx)) => { pending_sb.insert(ns.request_switchboard(), tx); }
+                Some(NsCmd::Logout(ack)) => { ns.logout(); logout_ack = Some(ack); }
+            },
+            _ = tokio::time::sleep_until(deadline) => ns.handle_timeout(std::time::Instant::now()),
+        }
+    };
+    while let Some(bytes) = ns.poll_transmit() {
+        let _ = stream.write_all(&bytes).await;
+    }
+    let _ = stream.shutdown().await;
+    let _ = events.send(ClientEvent::Disconnected { reason });
+    if let Some(ack) = logout_ack {
+        let _ = ack.send(());
+    }
+}
+
+fn apply(session: &mut SbSession, cmd: SbCmd) {
+    match cmd {
+        SbCmd::Text(t) => {
+            session.send_text(&t, Some(&TextFormat::default()));
+        }
+        SbCmd::Typing => {
+            session.send_typing();
+        }
+        SbCmd::Invite(e) => {
+            session.invite(&e);
+        }
+        SbCmd::Leave => session.leave(),
+    }
+}
+
+fn spawn_sb(
+    addr: String,
+    session: SbSession,
+    members: Vec<String>,
+    shared: &SharedRef,
+    events: &mpsc::UnboundedSender<ClientEvent>,
+) -> u64 {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut s = lock(shared);
+    s.next_sb += 1;
+    let id = s.next_sb;
+    s.sbs.retain(|h| !h.closed);
+    s.sbs.push(SbHandle {
+        id,
+        members,
+        tx,
+        closed: false,
+    });
+    let task = tokio::spawn(sb_task(
+        addr,
+        session,
+        id,
+        rx,
+        events.clone(),
+        shared.clone(),
+    ));
+    s.tasks.retain(|t| !t.is_finished());
+    s.tasks.push(task.abort_handle());
+    id
+}
+
+async fn sb_task(
+    addr: String,
+    mut session: SbSession,
+    id: u64,
+    mut rx: mpsc::UnboundedReceiver<SbCmd>,
+    events: mpsc::UnboundedSender<ClientEvent>,
+    shared: SharedRef,
+) {
+    let members = |f: &mut dyn FnMut(&mut Vec<String>)| {
+        if let Some(h) = lock(&shared).sbs.iter_mut().find(|h| h.id == id) {
+            f(&mut h.members);
+        }
+    };
+    let mut stream = match tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(&addr)).await {
+        Ok(Ok(s)) => s,
+        _ => {
+            let _ = events.send(ClientEvent::Disconnected {
+                reason: format!("switchboard {addr} unreachable"),
+            });
+            if let Some(h) = lock(&shared).sbs.iter_mut().find(|h| h.id == id) {
+                h.closed = true;
+            }
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let mut buf = vec![0u8; 8192];
+    loop {
+        while let Some(bytes) = session.poll_transmit() {
+            let _ = stream.write_all(&bytes).await;
+        }
+        while let Some(ev) = session.poll_event() {
+            let out = match ev {
+                SbEvent::Joined { email, .. } | SbEvent::Participant { email, .. } => {
+                    members(&mut |m| {
+                        if !m.iter().any(|x| x.eq_ignore_ascii_case(&email)) {
+                            m.push(email.clone());
+                        }
+                    });
+                    ClientEvent::Joined { session: id, email }
+                }
+                SbEvent::Left { email, .. } => {
+                    members(&mut |m| m.retain(|x| !x.eq_ignore_ascii_case(&email)));
+                    ClientEvent::Left { session: id, email }
+                }
+                SbEvent::Message { from, message, .. } => match message.kind() {
+                    MessageKind::Text { text, format } => ClientEvent::Message {
+                        session: id,
+                        from,
+                        text,
+                        format,
+                    },
+                    MessageKind::Typing { .. } => ClientEvent::Typing { session: id, from },
+                    MessageKind::Other { .. } => continue,
+                },
+                SbEvent::Delivered { trid } => ClientEvent::Delivered { session: id, trid },
+                SbEvent::DeliveryFailed { trid, error } => ClientEvent::DeliveryFailed {
+                    session: id,
+                    trid,
+                    error,
+                },
+                SbEvent::Error { error } => {
+                    // A failed CAL: that person is not coming.
+                    ClientEvent::Error { error }
+                }
+                _ => continue,
+            };
+            let _ = events.send(out);
+        }
+        if session.is_closed() {
+            break;
+        }
+        tokio::select! {
+            read = stream.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => session.handle_input(&buf[..n]),
+            },
+            cmd = rx.recv() => match cmd {
+                Some(cmd) => apply(&mut session, cmd),
+                None => session.leave(),
+            },
+        }
+    }
+    while let Some(bytes) = session.poll_transmit() {
+        let _ = stream.write_all(&bytes).await;
+    }
+    let _ = stream.shutdown().await;
+    if let Some(h) = lock(&shared).sbs.iter_mut().find(|h| h.id == id) {
+        h.closed = true;
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "legacy-sim msn-client",
+    about = "Act as an MSN user against the simulator"
+)]
+struct Cli {
+    /// Dispatch server, host:port.
+    #[arg(long)]
+    server: String,
+    /// Passport nexus URL, e.g. http://127.0.0.1:1880/rdr/pprdr.asp
+    #[arg(long)]
+    nexus: String,
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    password: String,
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Subcommand, Debug)]
+enum Action {
+    /// Send one message and wait for its acknowledgement.
+    Send { to: String, text: String },
+    /// Print events for this many seconds.
+    Listen { seconds: u64 },
+    /// Set a status (NLN, BSY, IDL, BRB, AWY, PHN, LUN, HDN), then print events until Ctrl-C.
+    Status { status: String },
+}
+
+/// `legacy-sim msn-client --server ADDR --nexus URL --email E --password P <send EMAIL TEXT | listen SECONDS | status AWY>`
+pub async fn client_cli(args: Vec<String>) -> anyhow::Result<()> {
+    let cli = Cli::try_parse_from(std::iter::once("msn-client".to_string()).chain(args))?;
+    let mut client = Client::login(&cli.server, &cli.nexus, &cli.email, &cli.password).await?;
+    println!(
+        "signed in as {} ({})",
+        client.email(),
+        client.friendly_name()
+    );
+    match cli.action {
+        Action::Send { to, text } => {
+            client.send_message(&to, &text).await?;
+            let done = client
+                .wait_for(Duration::from_secs(15), |e| {
+                    matches!(
+                        e,
+                        ClientEvent::Delivered { .. }
+                            | ClientEvent::DeliveryFailed { .. }
+                            | ClientEvent::Error { .. }
+                    )
+                })
+                .await;
+            match done {
+                Some(ClientEvent::Delivered { .. }) => println!("delivered"),
+                Some(other) => bail!("not delivered: {other:?}"),
+                None => bail!("no acknowledgement within 15 s"),
+            }
+        }
+        Action::Listen { seconds } => {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+            while let Some(left) = deadline.checked_duration_since(tokio::time::Instant::now()) {
+                if let Some(ev) = client.next_event(left).await {
+                    println!("{ev:?}");
+                }
+            }
+        }
+        Action::Status { status } => {
+            let status = Status::from_code(&status.to_ascii_uppercase())
+                .ok_or_else(|| anyhow!("unknown status {status:?}"))?;
+            client.set_status(status)?;
+            loop {
+                tokio::select! {
+                    ev = client.next_event(Duration::from_secs(3600)) => if let Some(ev) = ev { println!("{ev:?}") },
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+            }
+        }
+    }
+    client.logout().await;
+    Ok(())
+}
