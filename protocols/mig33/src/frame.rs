@@ -260,14 +260,12 @@ impl FrameDecoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let rest = &self.buf[self.pos..];
-        match RawFrame::parse_prefix(rest) {
-            Ok(Some((_, used))) => {
-                let start = self.pos;
+        // `buf` and `pos` are disjoint fields: the frame can borrow one while the
+        // other advances.
+        match RawFrame::parse_prefix(&self.buf[self.pos..]) {
+            Ok(Some((frame, used))) => {
                 self.pos += used;
-                // Re-borrow after updating the position.
-                let frame = RawFrame::parse_prefix(&self.buf[start..self.pos])?;
-                Ok(frame.map(|(f, _)| f))
+                Ok(Some(frame))
             }
             Ok(None) => Ok(None),
             Err(e) => {
