@@ -672,7 +672,14 @@ async fn sb_task(
                     error,
                 },
                 SbEvent::Error { error } => {
-                    // A failed CAL: that person is not coming.
+                    // A failed CAL and nobody here: this switchboard is useless,
+                    // leave so the next message opens a fresh one.
+                    if session.participants().is_empty() {
+                        session.leave();
+                        if let Some(h) = lock(&shared).sbs.iter_mut().find(|h| h.id == id) {
+                            h.closed = true;
+                        }
+                    }
                     ClientEvent::Error { error }
                 }
                 _ => continue,

@@ -261,3 +261,35 @@ async fn contact_list_changes_and_restart() {
         .iter()
         .any(|c| c.email == "carol@hotmail.com" && c.lists.contains(msn_proto::List::Reverse)));
 }
+
+#[tokio::test]
+async fn bare_dalogin_form_and_cli_send() {
+    let mut config: Config = serde_yaml::from_str(YAML).unwrap();
+    config.dalogin_full_url = false;
+    config.challenges = false;
+    let s = Server::start(config).await.unwrap();
+    let mut bob = login(&s, "bob@hotmail.com", "hunter2").await;
+    let args = [
+        "--server",
+        &s.dispatch_addr().to_string(),
+        "--nexus",
+        &s.nexus_url(),
+        "--email",
+        "alice@hotmail.com",
+        "--password",
+        "secret",
+        "send",
+        "bob@hotmail.com",
+        "from the command line",
+    ]
+    .map(String::from)
+    .to_vec();
+    super::client_cli(args).await.unwrap();
+    assert_eq!(
+        bob.wait_for_message("alice@hotmail.com", T)
+            .await
+            .as_deref(),
+        Some("from the command line")
+    );
+    assert!(super::client_cli(vec!["--bogus".into()]).await.is_err());
+}

@@ -67,6 +67,16 @@ fn main() {
         }
         n
     });
+    measure("parse MSG (command framing only)", N, || {
+        let mut buf = &msg_stream[..];
+        let mut n = 0;
+        while let Ok(Some((cmd, used))) = parse_command(buf) {
+            black_box((cmd.param(0), cmd.payload));
+            buf = &buf[used..];
+            n += 1;
+        }
+        n
+    });
     measure("parse NLN", N, || {
         let mut buf = &nln_stream[..];
         let mut n = 0;

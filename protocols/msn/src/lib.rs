@@ -38,6 +38,20 @@
 //! `PNG` goes out every `ping_interval` through `handle_timeout`; `CHL` is
 //! answered immediately without waiting for the server's `QRY` reply.
 //!
+//! Decoding by hand:
+//!
+//! ```
+//! use msn_proto::{Decoder, MessageRef};
+//! let mut d = Decoder::new();
+//! d.feed(b"MSG alice@hotmail.com Alice 66\r\nMIME-Version: 1.0\r\n");
+//! assert!(d.next().is_none()); // payload incomplete
+//! d.feed(b"Content-Type: text/plain; charset=UTF-8\r\n\r\nhey!");
+//! let cmd = d.next().unwrap().unwrap();
+//! assert_eq!((cmd.trid, cmd.param(0)), (None, Some("alice@hotmail.com")));
+//! let msg = MessageRef::parse(cmd.payload.as_deref().unwrap()).unwrap();
+//! assert_eq!(msg.text(), "hey!");
+//! ```
+//!
 //! * **Server side** — [`ServerConn`] frames a server's half of a connection;
 //!   [`challenge::verify_response`] and the `passport` server helpers serve the
 //!   simulator.

@@ -217,7 +217,6 @@ struct Sync {
 /// [`handle_timeout`](Self::handle_timeout) and
 /// [`poll_timeout`](Self::poll_timeout). Request methods return the TrID used,
 /// which replies and [`NsEvent::Error`] carry.
-#[derive(Debug)]
 pub struct NsSession {
     config: NsConfig,
     phase: Phase,
@@ -231,6 +230,18 @@ pub struct NsSession {
     sync: Option<Sync>,
     list_version: u32,
     status: Status,
+}
+
+/// Leaves out buffers, which may hold the Passport ticket.
+impl std::fmt::Debug for NsSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NsSession")
+            .field("email", &self.config.email)
+            .field("phase", &self.phase)
+            .field("status", &self.status)
+            .field("list_version", &self.list_version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NsSession {

@@ -104,9 +104,8 @@ enum Phase {
 /// One switchboard connection, opened for a call (`USR`) or an invitation (`ANS`).
 ///
 /// Messages sent before anyone else is present are held and go out when the
-/// first participant joins; if every invitation fails they are reported as
-/// [`SbEvent::DeliveryFailed`].
-#[derive(Debug)]
+/// first participant joins; if every invitation fails (or nobody is present
+/// or invited) they are reported as [`SbEvent::DeliveryFailed`].
 pub struct SbSession {
     email: String,
     phase: Phase,
@@ -115,11 +114,24 @@ pub struct SbSession {
     events: VecDeque<SbEvent>,
     next_trid: u32,
     participants: Vec<(String, String)>,
-    pending_calls: Vec<u32>,
+    /// `CAL`s without an answer yet: (TrID, email).
+    pending_calls: Vec<(u32, String)>,
     /// (trid, mode, payload) waiting for a participant.
     held: Vec<(u32, AckMode, Vec<u8>)>,
     /// TrIDs of sent messages that may still be ACKed or NAKed.
     awaiting_ack: Vec<u32>,
+}
+
+/// Leaves out buffers, which hold the cookie.
+impl std::fmt::Debug for SbSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SbSession")
+            .field("email", &self.email)
+            .field("phase", &self.phase)
+            .field("participants", &self.participants)
+            .field("held", &self.held.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SbSession {
@@ -194,7 +206,7 @@ impl SbSession {
     /// `CAL`: invite someone into this conversation.
     pub fn invite(&mut self, email: &str) -> u32 {
         let trid = self.send("CAL", &[email]);
-        self.pending_calls.push(trid);
+        self.pending_calls.push((trid, email.to_string()));
         trid
     }
 
@@ -204,6 +216,17 @@ impl SbSession {
         let payload = message.to_bytes();
         if self.phase == Phase::Ready && !self.participants.is_empty() {
             self.write_msg(trid, mode, &payload);
+        } else if self.phase == Phase::Ready && self.pending_calls.is_empty() {
+            // Nobody here and nobody invited: it cannot be delivered.
+            if mode != AckMode::Unacknowledged {
+                self.events
+                    .push_back(SbEvent::DeliveryFailed { trid, error: None });
+            }
+        } else if self.phase == Phase::Closed {
+            if mode != AckMode::Unacknowledged {
+                self.events
+                    .push_back(SbEvent::DeliveryFailed { trid, error: None });
+            }
         } else {
             self.held.push((trid, mode, payload));
         }
@@ -318,9 +341,8 @@ impl SbSession {
                 });
             }
             "JOI" => {
-                if let Some(t) = self.pending_calls.first().copied() {
-                    self.pending_calls.retain(|c| *c != t);
-                }
+                self.pending_calls
+                    .retain(|(_, e)| !e.eq_ignore_ascii_case(a0));
                 self.add_participant(a0, a1);
                 self.events.push_back(SbEvent::Joined {
                     email: a0.to_string(),
@@ -390,8 +412,8 @@ impl SbSession {
                 error: Some(error),
             });
         }
-        let was_call = self.pending_calls.contains(&trid);
-        self.pending_calls.retain(|t| *t != trid);
+        let was_call = self.pending_calls.iter().any(|(t, _)| *t == trid);
+        self.pending_calls.retain(|(t, _)| *t != trid);
         self.events.push_back(SbEvent::Error {
             error: error.clone(),
         });

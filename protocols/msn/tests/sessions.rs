@@ -454,3 +454,36 @@ fn switchboard_invited() {
         }]
     );
 }
+
+#[test]
+fn switchboard_with_nobody_fails_at_once() {
+    let mut s = SbSession::outgoing("a@b.com", "C.1");
+    assert_eq!(sb_tx(&mut s), "USR 1 a@b.com C.1\r\n");
+    s.handle_input(b"USR 1 OK a@b.com Alice\r\n");
+    let id = s.send_message(&Message::text("x", None), AckMode::Always);
+    assert_eq!(s.send_typing(), id + 1);
+    assert_eq!(
+        sb_drain(&mut s),
+        [
+            SbEvent::Ready,
+            SbEvent::DeliveryFailed {
+                trid: id,
+                error: None
+            }
+        ]
+    );
+    assert_eq!(s.poll_transmit(), None);
+    assert!(format!("{s:?}").contains("SbSession"));
+    assert!(
+        !format!("{s:?}").contains("C.1"),
+        "the cookie stays out of Debug"
+    );
+}
+
+#[test]
+fn ticket_stays_out_of_debug() {
+    let mut s = NsSession::new(NsConfig::new("a@b.com"), Instant::now());
+    s.handle_input(b"VER 1 MSNP9\r\nCVR 2 x\r\nUSR 3 TWN S p\r\n");
+    s.ticket("t=SECRET");
+    assert!(!format!("{s:?}").contains("SECRET"));
+}
