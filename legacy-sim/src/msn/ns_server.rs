@@ -627,7 +627,7 @@ impl Handler for NsConn {
             "XFR" if p.first().map(String::as_str) == Some("SB") => {
                 let mut d = lock(&self.dir);
                 let cookie = format!("{}.{}", d.next_id(), d.token());
-                d.sb_grants.insert(
+                d.grant(
                     cookie.clone(),
                     SbGrant {
                         email: me,

@@ -141,7 +141,7 @@ impl Handler for SbConn {
                     .accounts
                     .get(&key(&target))
                     .map_or(target.clone(), |a| a.email.clone());
-                d.sb_grants.insert(
+                d.grant(
                     cookie.clone(),
                     SbGrant {
                         email: target_email,

@@ -23,6 +23,8 @@ pub enum Outbound {
 pub type Tx = UnboundedSender<Outbound>;
 
 pub const TICKET_LIFETIME: Duration = Duration::from_secs(120);
+/// How long an unanswered `XFR SB` or `RNG` cookie stays valid.
+pub const GRANT_LIFETIME: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct ContactRecord {
@@ -91,6 +93,7 @@ pub struct Directory {
     pub online: HashMap<String, Presence>,
     tickets: HashMap<String, (String, Instant)>,
     pub sb_grants: HashMap<String, SbGrant>,
+    grant_times: HashMap<String, Instant>,
     pub sessions: HashMap<u64, Vec<Participant>>,
     next_id: u64,
     random: std::collections::hash_map::RandomState,
@@ -176,6 +179,7 @@ impl Directory {
             online: HashMap::new(),
             tickets: HashMap::new(),
             sb_grants: HashMap::new(),
+            grant_times: HashMap::new(),
             sessions: HashMap::new(),
             next_id: 1,
             random: std::collections::hash_map::RandomState::new(),
@@ -213,6 +217,23 @@ impl Directory {
             Some((owner, at)) => owner == key(email) && at.elapsed() < TICKET_LIFETIME,
             None => false,
         }
+    }
+
+    /// Records a switchboard cookie; unused ones expire after [`GRANT_LIFETIME`].
+    pub fn grant(&mut self, cookie: String, grant: SbGrant) {
+        let now = Instant::now();
+        let expired: Vec<String> = self
+            .grant_times
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) >= GRANT_LIFETIME)
+            .map(|(c, _)| c.clone())
+            .collect();
+        for c in expired {
+            self.grant_times.remove(&c);
+            self.sb_grants.remove(&c);
+        }
+        self.grant_times.insert(cookie.clone(), now);
+        self.sb_grants.insert(cookie, grant);
     }
 
     pub fn friendly_name(&self, email: &str) -> String {
