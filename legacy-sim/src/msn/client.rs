@@ -428,7 +428,7 @@ impl Drop for Client {
     }
 }
 
-async fn passport_login(
+pub(crate) async fn passport_login(
     nexus_url: &str,
     email: &str,
     password: &str,

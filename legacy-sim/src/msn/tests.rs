@@ -293,3 +293,189 @@ async fn bare_dalogin_form_and_cli_send() {
     );
     assert!(super::client_cli(vec!["--bogus".into()]).await.is_err());
 }
+
+mod raw {
+    //! Drives `NsSession` directly against the simulator, for list editing
+    //! the scriptable client does not expose.
+    use std::time::Instant;
+
+    use msn_proto::{List, NsConfig, NsEvent, NsSession, ServerError};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    struct Raw {
+        stream: TcpStream,
+        ns: NsSession,
+    }
+
+    impl Raw {
+        async fn login(s: &Server, email: &str, password: &str) -> Raw {
+            let stream = TcpStream::connect(s.notification_addr()).await.unwrap();
+            let mut raw = Raw {
+                stream,
+                ns: NsSession::new(NsConfig::new(email), Instant::now()),
+            };
+            let ev = raw.until(|e| matches!(e, NsEvent::NeedTicket { .. })).await;
+            let Some(NsEvent::NeedTicket { policy }) = ev.last() else {
+                panic!("{ev:?}")
+            };
+            let ticket =
+                super::super::client::passport_login(&s.nexus_url(), email, password, policy)
+                    .await
+                    .unwrap();
+            raw.ns.ticket(&ticket);
+            raw.until(|e| matches!(e, NsEvent::StatusChanged { .. }))
+                .await;
+            raw
+        }
+
+        /// Runs until an event matches; returns everything seen.
+        async fn until(&mut self, want: impl Fn(&NsEvent) -> bool) -> Vec<NsEvent> {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                while let Some(b) = self.ns.poll_transmit() {
+                    self.stream.write_all(&b).await.unwrap();
+                }
+                while let Some(e) = self.ns.poll_event() {
+                    let done = want(&e);
+                    seen.push(e);
+                    if done {
+                        return seen;
+                    }
+                }
+                let n = tokio::time::timeout(T, self.stream.read(&mut buf))
+                    .await
+                    .expect("timed out")
+                    .unwrap();
+                if n == 0 {
+                    return seen;
+                }
+                self.ns.handle_input(&buf[..n]);
+            }
+        }
+
+        async fn error_for(&mut self, trid: u32) -> u16 {
+            let ev = self
+                .until(|e| matches!(e, NsEvent::Error { error } if error.trid == Some(trid)))
+                .await;
+            match ev.last() {
+                Some(NsEvent::Error {
+                    error: ServerError { code, .. },
+                }) => *code,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn list_editing_and_errors() {
+        let s = start().await;
+        let mut bob = login(&s, "bob@hotmail.com", "hunter2").await;
+        let mut alice = Raw::login(&s, "alice@hotmail.com", "secret").await;
+
+        let t = alice.ns.add_group("Work Mates");
+        let ev = alice
+            .until(|e| matches!(e, NsEvent::GroupAdded { .. }))
+            .await;
+        assert!(
+            matches!(ev.last(), Some(NsEvent::GroupAdded { trid, id: 2, name, .. }) if *trid == Some(t) && name == "Work Mates")
+        );
+        alice.ns.rename_group(2, "Jobs");
+        let ev = alice
+            .until(|e| matches!(e, NsEvent::GroupRenamed { .. }))
+            .await;
+        assert!(
+            matches!(ev.last(), Some(NsEvent::GroupRenamed { id: 2, name, .. }) if name == "Jobs")
+        );
+        alice
+            .ns
+            .add_contact(List::Forward, "carol@hotmail.com", "Carol", Some(2));
+        let ev = alice
+            .until(|e| matches!(e, NsEvent::ListAdded { .. }))
+            .await;
+        assert!(matches!(
+            ev.last(),
+            Some(NsEvent::ListAdded { group: Some(2), .. })
+        ));
+        alice
+            .ns
+            .remove_contact(List::Forward, "carol@hotmail.com", Some(2));
+        let ev = alice
+            .until(|e| matches!(e, NsEvent::ListRemoved { .. }))
+            .await;
+        assert!(matches!(
+            ev.last(),
+            Some(NsEvent::ListRemoved { group: Some(2), .. })
+        ));
+        alice.ns.remove_group(2);
+        alice
+            .until(|e| matches!(e, NsEvent::GroupRemoved { id: 2, .. }))
+            .await;
+
+        let t = alice.ns.remove_group(0);
+        assert_eq!(alice.error_for(t).await, 224);
+        let t = alice
+            .ns
+            .add_contact(List::Forward, "nobody@hotmail.com", "x", None);
+        assert_eq!(alice.error_for(t).await, 205);
+        let t = alice
+            .ns
+            .add_contact(List::Forward, "bob@hotmail.com", "Bob", None);
+        assert_eq!(alice.error_for(t).await, 215);
+        let t = alice
+            .ns
+            .remove_contact(List::Forward, "dave@hotmail.com", None);
+        assert_eq!(alice.error_for(t).await, 216);
+        let t = alice
+            .ns
+            .add_contact(List::Block, "bob@hotmail.com", "Bob", None);
+        assert_eq!(alice.error_for(t).await, 219, "bob is on AL");
+
+        // Blocking hides Alice from Bob.
+        assert!(
+            bob.wait_for_presence("alice@hotmail.com", Status::Online, T)
+                .await
+        );
+        alice
+            .ns
+            .remove_contact(List::Allow, "bob@hotmail.com", None);
+        alice
+            .ns
+            .add_contact(List::Block, "bob@hotmail.com", "Bob", None);
+        alice
+            .until(|e| {
+                matches!(
+                    e,
+                    NsEvent::ListAdded {
+                        list: List::Block,
+                        ..
+                    }
+                )
+            })
+            .await;
+        assert!(
+            bob.wait_for_presence("alice@hotmail.com", Status::Offline, T)
+                .await
+        );
+
+        // A wrong challenge answer ends the session with 540.
+        alice
+            .stream
+            .write_all(b"QRY 99 PROD0038W!61ZTF9 32\r\n00000000000000000000000000000000")
+            .await
+            .unwrap();
+        let ev = alice.until(|e| matches!(e, NsEvent::Error { .. })).await;
+        assert!(
+            matches!(
+                ev.last(),
+                Some(NsEvent::Error {
+                    error: ServerError { code: 540, .. }
+                })
+            ),
+            "{ev:?}"
+        );
+    }
+}
