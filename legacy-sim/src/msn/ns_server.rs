@@ -238,8 +238,8 @@ impl NsConn {
                     if !c.lists.contains(List::Forward) {
                         continue;
                     }
-                    if let Some((st, id)) = d.visible_status(email, me) {
-                        let contact = &d.accounts[email];
+                    let seen = d.visible_status(email, me);
+                    if let (Some((st, id)), Some(contact)) = (seen, d.accounts.get(email)) {
                         out.extend(line(
                             "ILN",
                             trid,

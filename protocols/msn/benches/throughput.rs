@@ -8,7 +8,13 @@ use msn_proto::{encode_command, parse_command, Message, MessageRef, TextFormat};
 
 const TRIALS: usize = 7;
 
+/// Runs one benchmark unless `MSN_BENCH_FILTER` is set and not part of its name.
 fn measure(name: &str, per_trial: usize, mut run: impl FnMut() -> usize) {
+    if let Ok(filter) = std::env::var("MSN_BENCH_FILTER") {
+        if !name.contains(&filter) {
+            return;
+        }
+    }
     let mut rates = Vec::with_capacity(TRIALS);
     run(); // warm-up
     for _ in 0..TRIALS {
@@ -26,7 +32,11 @@ fn measure(name: &str, per_trial: usize, mut run: impl FnMut() -> usize) {
 }
 
 fn main() {
-    const N: usize = 200_000;
+    // MSN_BENCH_N shrinks the run (e.g. under valgrind).
+    let n: usize = std::env::var("MSN_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let format = TextFormat {
         font: "Comic Sans MS".into(),
         bold: true,
@@ -36,7 +46,7 @@ fn main() {
     let payload =
         Message::text("Hello there, how are you doing today? 😀", Some(&format)).to_bytes();
     let mut msg_stream = Vec::new();
-    for _ in 0..N {
+    for _ in 0..n {
         encode_command(
             &mut msg_stream,
             "MSG",
@@ -46,7 +56,7 @@ fn main() {
         );
     }
     let mut nln_stream = Vec::new();
-    for _ in 0..N {
+    for _ in 0..n {
         encode_command(
             &mut nln_stream,
             "NLN",
@@ -56,7 +66,7 @@ fn main() {
         );
     }
 
-    measure("parse MSG (command+MIME+format)", N, || {
+    measure("parse MSG (command+MIME+format)", n, || {
         let mut buf = &msg_stream[..];
         let mut n = 0;
         while let Ok(Some((cmd, used))) = parse_command(buf) {
@@ -67,7 +77,7 @@ fn main() {
         }
         n
     });
-    measure("parse MSG (command framing only)", N, || {
+    measure("parse MSG (command framing only)", n, || {
         let mut buf = &msg_stream[..];
         let mut n = 0;
         while let Ok(Some((cmd, used))) = parse_command(buf) {
@@ -77,7 +87,7 @@ fn main() {
         }
         n
     });
-    measure("parse NLN", N, || {
+    measure("parse NLN", n, || {
         let mut buf = &nln_stream[..];
         let mut n = 0;
         while let Ok(Some((cmd, used))) = parse_command(buf) {
@@ -89,9 +99,9 @@ fn main() {
         n
     });
     let mut out = Vec::with_capacity(msg_stream.len());
-    measure("build MSG (format+MIME+command)", N, || {
+    measure("build MSG (format+MIME+command)", n, || {
         out.clear();
-        for i in 0..N {
+        for i in 0..n {
             let body = Message::text(
                 black_box("Hello there, how are you doing today? 😀"),
                 Some(&format),
@@ -100,11 +110,11 @@ fn main() {
             encode_command(&mut out, "MSG", Some(i as u32), &["A"], Some(&body));
         }
         black_box(&out);
-        N
+        n
     });
-    measure("build NLN", N, || {
+    measure("build NLN", n, || {
         out.clear();
-        for _ in 0..N {
+        for _ in 0..n {
             encode_command(
                 &mut out,
                 "NLN",
@@ -114,6 +124,6 @@ fn main() {
             );
         }
         black_box(&out);
-        N
+        n
     });
 }

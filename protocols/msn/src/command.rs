@@ -4,21 +4,28 @@ use crate::error::{Error, ServerError, MAX_LINE, MAX_PAYLOAD};
 
 /// Commands whose first parameter is never a TrID, even when it is numeric
 /// (`LSG 0 Other%20Contacts 0`, `QNG 50`, `RNG <session id> ...`, `NOT <len>`).
-const NEVER_TRID: &[&str] = &[
-    "NLN", "FLN", "RNG", "JOI", "BYE", "LSG", "LST", "QNG", "OUT", "BPR", "NOT", "UBX",
-];
-
-/// Commands whose last parameter is the byte length of a payload that follows
-/// the line (with no CRLF after it).
-const PAYLOAD: &[&str] = &["MSG", "NOT", "UBX", "QRY", "UUX"];
-
 fn never_trid(name: &str) -> bool {
-    NEVER_TRID.contains(&name)
+    matches!(
+        name.as_bytes(),
+        b"NLN"
+            | b"FLN"
+            | b"RNG"
+            | b"JOI"
+            | b"BYE"
+            | b"LSG"
+            | b"LST"
+            | b"QNG"
+            | b"OUT"
+            | b"BPR"
+            | b"NOT"
+            | b"UBX"
+    )
 }
 
-/// True for commands that carry a payload after their line.
+/// True for commands whose last parameter is the byte length of a payload
+/// that follows the line (with no CRLF after it): MSG, NOT, UBX, QRY, UUX.
 pub fn is_payload_command(name: &str) -> bool {
-    PAYLOAD.contains(&name)
+    matches!(name.as_bytes(), b"MSG" | b"NOT" | b"UBX" | b"QRY" | b"UUX")
 }
 
 /// An owned command, either direction.
@@ -153,7 +160,7 @@ pub struct CommandRef<'a> {
 
 impl<'a> CommandRef<'a> {
     pub fn params(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.raw_params.split(' ').filter(|p| !p.is_empty())
+        self.raw_params.split_ascii_whitespace()
     }
 
     pub fn param(&self, index: usize) -> Option<&'a str> {
@@ -200,20 +207,18 @@ pub fn parse_command(buf: &[u8]) -> Result<Option<(CommandRef<'_>, usize)>, Erro
         line = rest;
     }
     let line = std::str::from_utf8(line).map_err(|_| Error::NotUtf8)?;
-    let line = line.trim_matches(' ');
-    let (name, mut rest) = line.split_once(' ').unwrap_or((line, ""));
+    let line = trim_spaces(line);
+    let (name, mut rest) = split_space(line);
     if name.len() != 3 || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(Error::BadCommandName(truncate(name)));
     }
-    rest = rest.trim_start_matches(' ');
+    rest = trim_spaces(rest);
     let mut trid = None;
     if !never_trid(name) {
-        let (first, after) = rest.split_once(' ').unwrap_or((rest, ""));
-        if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(n) = first.parse::<u32>() {
-                trid = Some(n);
-                rest = after.trim_start_matches(' ');
-            }
+        let (first, after) = split_space(rest);
+        if let Some(n) = parse_digits(first).and_then(|n| u32::try_from(n).ok()) {
+            trid = Some(n);
+            rest = trim_spaces(after);
         }
     }
     if !is_payload_command(name) || rest.is_empty() {
@@ -225,20 +230,17 @@ pub fn parse_command(buf: &[u8]) -> Result<Option<(CommandRef<'_>, usize)>, Erro
         };
         return Ok(Some((cmd, line_end)));
     }
-    let (params, len_text) = match rest.rsplit_once(' ') {
-        Some((p, l)) => (p.trim_end_matches(' '), l),
+    let (params, len_text) = match rest.as_bytes().iter().rposition(|&b| b == b' ') {
+        Some(i) => (trim_spaces(&rest[..i]), &rest[i + 1..]),
         None => ("", rest),
     };
-    if len_text.is_empty() || len_text.len() > 10 || !len_text.bytes().all(|b| b.is_ascii_digit()) {
+    let Some(len) = parse_digits(len_text) else {
         // A long digit string is a huge length: fatal like any oversize one.
         if len_text.len() > 10 && len_text.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::PayloadTooLarge(u64::MAX));
         }
         return Err(Error::BadLength(name.to_string()));
-    }
-    let len: u64 = len_text
-        .parse()
-        .map_err(|_| Error::BadLength(name.to_string()))?;
+    };
     if len > MAX_PAYLOAD as u64 {
         return Err(Error::PayloadTooLarge(len));
     }
@@ -263,6 +265,32 @@ pub fn line_len(buf: &[u8]) -> Option<usize> {
 fn find_newline(buf: &[u8]) -> Option<usize> {
     let limit = buf.len().min(MAX_LINE);
     buf[..limit].iter().position(|&b| b == b'\n')
+}
+
+/// Splits at the first space: `(before, after)`; `after` is empty if none.
+fn split_space(text: &str) -> (&str, &str) {
+    match text.as_bytes().iter().position(|&b| b == b' ') {
+        Some(i) => (&text[..i], &text[i + 1..]),
+        None => (text, ""),
+    }
+}
+
+/// A decimal number of 1 to 10 digits (no sign, no spaces).
+fn parse_digits(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 10 {
+        return None;
+    }
+    text.bytes().try_fold(0u64, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+    })
+}
+
+/// Strips spaces at both ends (byte loop: much cheaper than a char pattern).
+fn trim_spaces(text: &str) -> &str {
+    let b = text.as_bytes();
+    let start = b.iter().position(|&c| c != b' ').unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| c != b' ').map_or(start, |i| i + 1);
+    &text[start..end.max(start)]
 }
 
 fn truncate(text: &str) -> String {

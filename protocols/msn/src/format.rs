@@ -1,5 +1,6 @@
 //! The `X-MMS-IM-Format` header: font, effects, colour, charset, pitch.
 
+use crate::bytesplit;
 use crate::urlenc::{url_decode, url_encode};
 
 /// Text formatting of an instant message.
@@ -40,34 +41,40 @@ impl TextFormat {
     pub fn parse(value: &str) -> TextFormat {
         let mut f = TextFormat {
             font: String::new(),
+            bold: false,
+            italic: false,
+            underline: false,
+            strikethrough: false,
+            color: 0,
+            charset: 0,
             pitch_family: 0,
-            ..TextFormat::default()
         };
-        for part in value.split(';') {
-            let Some((key, val)) = part.split_once('=') else {
+        for part in bytesplit::split(value, b';') {
+            let Some((key, val)) = bytesplit::split_once(part, b'=') else {
                 continue;
             };
-            let val = val.trim();
-            let key = key.trim();
-            let is = |k: &str| key.eq_ignore_ascii_case(k);
-            if is("FN") {
-                f.font = url_decode(val).into_owned();
-            } else if is("EF") {
-                for c in val.bytes() {
-                    match c.to_ascii_uppercase() {
-                        b'B' => f.bold = true,
-                        b'I' => f.italic = true,
-                        b'U' => f.underline = true,
-                        b'S' => f.strikethrough = true,
-                        _ => {}
+            let val = val.trim_ascii();
+            let key = match key.trim_ascii().as_bytes() {
+                [a, b] => [a.to_ascii_uppercase(), b.to_ascii_uppercase()],
+                _ => continue,
+            };
+            match &key {
+                b"FN" => f.font = url_decode(val).into_owned(),
+                b"EF" => {
+                    for c in val.bytes() {
+                        match c.to_ascii_uppercase() {
+                            b'B' => f.bold = true,
+                            b'I' => f.italic = true,
+                            b'U' => f.underline = true,
+                            b'S' => f.strikethrough = true,
+                            _ => {}
+                        }
                     }
                 }
-            } else if is("CO") {
-                f.color = u32::from_str_radix(val, 16).unwrap_or(0) & 0xFF_FFFF;
-            } else if is("CS") {
-                f.charset = u8::from_str_radix(val, 16).unwrap_or(0);
-            } else if is("PF") {
-                f.pitch_family = u8::from_str_radix(val, 16).unwrap_or(0);
+                b"CO" => f.color = u32::from_str_radix(val, 16).unwrap_or(0) & 0xFF_FFFF,
+                b"CS" => f.charset = u8::from_str_radix(val, 16).unwrap_or(0),
+                b"PF" => f.pitch_family = u8::from_str_radix(val, 16).unwrap_or(0),
+                _ => {}
             }
         }
         f

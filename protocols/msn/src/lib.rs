@@ -56,6 +56,7 @@
 //!   [`challenge::verify_response`] and the `passport` server helpers serve the
 //!   simulator.
 
+mod bytesplit;
 pub mod challenge;
 mod command;
 mod decoder;
@@ -76,7 +77,7 @@ pub use command::{
 pub use decoder::Decoder;
 pub use error::{error_description, Error, ServerError, MAX_LINE, MAX_PAYLOAD};
 pub use format::TextFormat;
-pub use mime::{Message, MessageKind, MessageRef, CONTENT_TYPE_TEXT, CONTENT_TYPE_TYPING};
+pub use mime::{Headers, Message, MessageKind, MessageRef, CONTENT_TYPE_TEXT, CONTENT_TYPE_TYPING};
 pub use ns::{CloseReason, Contact, Group, NsConfig, NsEvent, NsSession};
 pub use sb::{AckMode, SbEvent, SbSession};
 pub use server::ServerConn;

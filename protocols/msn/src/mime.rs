@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use crate::bytesplit;
 use crate::error::Error;
 use crate::format::TextFormat;
 
@@ -29,11 +30,8 @@ impl<'a> MessageRef<'a> {
     }
 
     /// Headers in order, names and values trimmed.
-    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.head.lines().filter_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            Some((name.trim(), value.trim()))
-        })
+    pub fn headers(&self) -> Headers<'a> {
+        Headers { rest: self.head }
     }
 
     /// The first header with this name (case-insensitive).
@@ -46,7 +44,7 @@ impl<'a> MessageRef<'a> {
     /// The media type without parameters, e.g. `text/plain`.
     pub fn media_type(&self) -> Option<&'a str> {
         self.header("Content-Type")
-            .map(|v| v.split(';').next().unwrap_or("").trim())
+            .map(|v| bytesplit::split(v, b';').next().unwrap_or("").trim_ascii())
     }
 
     pub fn is_text(&self) -> bool {
@@ -84,6 +82,29 @@ impl<'a> MessageRef<'a> {
                 .collect(),
             body: self.body.to_vec(),
         }
+    }
+}
+
+/// `(name, value)` pairs of a header block, trimmed; lines without a colon
+/// are skipped.
+#[derive(Debug, Clone)]
+pub struct Headers<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Headers<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        while !self.rest.is_empty() {
+            let (line, rest) = bytesplit::split_once(self.rest, b'\n').unwrap_or((self.rest, ""));
+            self.rest = rest;
+            if let Some((name, value)) = bytesplit::split_once(line, b':') {
+                // trim_ascii also drops the CR of a CRLF line end.
+                return Some((name.trim_ascii(), value.trim_ascii()));
+            }
+        }
+        None
     }
 }
 
@@ -173,7 +194,7 @@ impl Message {
 
     pub fn kind(&self) -> MessageKind {
         let content_type = self.header("Content-Type").unwrap_or("");
-        let media = content_type.split(';').next().unwrap_or("").trim();
+        let media = content_type.split(';').next().unwrap_or("").trim_ascii();
         if media.eq_ignore_ascii_case("text/plain") {
             MessageKind::Text {
                 text: String::from_utf8_lossy(&self.body).into_owned(),
