@@ -93,6 +93,7 @@ pub struct Store {
     buddies: sled::Tree,
     groups: sled::Tree,
     message_ids: sled::Tree,
+    chatrooms: sled::Tree,
 }
 
 impl Store {
@@ -112,6 +113,7 @@ impl Store {
             buddies: tree("buddies")?,
             groups: tree("groups")?,
             message_ids: tree("message_ids")?,
+            chatrooms: tree("chatrooms")?,
             db,
         };
         store.migrate()?;
@@ -285,9 +287,12 @@ impl Store {
     fn portal_key(mxid: &str, network: NetworkId, chat: &ChatId) -> Vec<u8> {
         let (kind, id) = match chat {
             ChatId::Direct(id) => ("d", id.as_str()),
+            ChatId::Group(id) => ("g", id.as_str()),
             ChatId::Room(id) => ("r", id.as_str()),
         };
-        key(&[mxid, network.as_str(), kind, id])
+        // Shared chatrooms belong to nobody in particular: the owner part is empty.
+        let owner = if chat.is_shared() { "" } else { mxid };
+        key(&[owner, network.as_str(), kind, id])
     }
 
     pub fn portal(
@@ -384,6 +389,42 @@ impl Store {
 
     pub fn groups(&self, mxid: &str, network: NetworkId) -> Result<Vec<Group>> {
         scan(&self.groups, "groups", &prefix(&[mxid, network.as_str()]))
+    }
+
+    // --- shared chatrooms ----------------------------------------------------------------
+
+    /// Records that a user's login is in a network chatroom (rejoined after restarts).
+    pub fn add_chatroom_member(&self, mxid: &str, network: NetworkId, room: &str) -> Result<()> {
+        self.chatrooms
+            .insert(key(&["u", mxid, network.as_str(), room]), &[])?;
+        self.chatrooms
+            .insert(key(&["r", network.as_str(), room, mxid]), &[])?;
+        Ok(())
+    }
+
+    pub fn remove_chatroom_member(&self, mxid: &str, network: NetworkId, room: &str) -> Result<()> {
+        self.chatrooms
+            .remove(key(&["u", mxid, network.as_str(), room]))?;
+        self.chatrooms
+            .remove(key(&["r", network.as_str(), room, mxid]))?;
+        Ok(())
+    }
+
+    /// The chatrooms a user's login is in.
+    pub fn chatrooms_of(&self, mxid: &str, network: NetworkId) -> Result<Vec<String>> {
+        self.last_key_parts(&prefix(&["u", mxid, network.as_str()]))
+    }
+
+    /// The bridged users in a chatroom, sorted.
+    pub fn chatroom_members(&self, network: NetworkId, room: &str) -> Result<Vec<String>> {
+        self.last_key_parts(&prefix(&["r", network.as_str(), room]))
+    }
+
+    fn last_key_parts(&self, pre: &[u8]) -> Result<Vec<String>> {
+        self.chatrooms
+            .scan_prefix(pre)
+            .map(|kv| Ok(String::from_utf8_lossy(&kv?.0[pre.len()..]).into_owned()))
+            .collect()
     }
 
     // --- legacy message ids ------------------------------------------------------------
@@ -564,5 +605,29 @@ mod tests {
         assert!(!store
             .record_legacy_message("@a:x", NetworkId::Icq, "m1")
             .unwrap());
+    }
+
+    #[test]
+    fn shared_chatrooms_have_one_portal_and_a_member_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let room = ChatId::Room("lobby".into());
+        let p = PortalRecord {
+            mxid: "@a:x".into(),
+            network: NetworkId::Mig33,
+            chat: room.clone(),
+            room_id: "!r:x".into(),
+        };
+        store.put_portal(&p).unwrap();
+        let found = store.portal("@b:x", NetworkId::Mig33, &room).unwrap();
+        assert_eq!(found, Some(p), "any user finds the shared portal");
+        store.add_chatroom_member("@b:x", NetworkId::Mig33, "lobby").unwrap();
+        store.add_chatroom_member("@a:x", NetworkId::Mig33, "lobby").unwrap();
+        let members = store.chatroom_members(NetworkId::Mig33, "lobby").unwrap();
+        assert_eq!(members, vec!["@a:x", "@b:x"]);
+        assert_eq!(store.chatrooms_of("@a:x", NetworkId::Mig33).unwrap(), vec!["lobby"]);
+        store.remove_chatroom_member("@a:x", NetworkId::Mig33, "lobby").unwrap();
+        let members = store.chatroom_members(NetworkId::Mig33, "lobby").unwrap();
+        assert_eq!(members, vec!["@b:x"]);
     }
 }

@@ -6,7 +6,7 @@ use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::presence::PresenceState as MatrixPresence;
 use matrix_sdk::ruma::UserId;
 
-use super::portals::{ensure_ghost, ensure_portal};
+use super::portals::{add_ghosts_to_space, ensure_ghost, ensure_portal};
 use super::{Bridge, ChatId, LoginKey, LoginState, MessageKind, NetworkEvent, PresenceState};
 
 pub async fn handle_network_event(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) {
@@ -21,30 +21,23 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
     match event {
         NetworkEvent::Connected { self_profile } => {
             bridge.set_login_state(key, LoginState::Connected);
+            super::portals::ensure_space(bridge, &key.mxid, net).await?;
             let name = self_profile
                 .display_name
                 .map(|n| format!(" ({n})"))
                 .unwrap_or_default();
-            bridge
-                .notify(
-                    &key.mxid,
-                    &format!(
-                        "Connected to {} as {}{name}.",
-                        net.display_name(),
-                        self_profile.id
-                    ),
-                )
-                .await;
+            let text = format!(
+                "Connected to {} as {}{name}.",
+                net.display_name(),
+                self_profile.id
+            );
+            bridge.notify(&key.mxid, &text).await;
         }
         NetworkEvent::Disconnected { reason, will_retry } => {
             bridge.set_login_state(key, LoginState::Disconnected(reason.clone()));
             let next = if will_retry { " Reconnecting…" } else { "" };
-            bridge
-                .notify(
-                    &key.mxid,
-                    &format!("Disconnected from {}: {reason}.{next}", net.display_name()),
-                )
-                .await;
+            let text = format!("Disconnected from {}: {reason}.{next}", net.display_name());
+            bridge.notify(&key.mxid, &text).await;
         }
         NetworkEvent::LoginFailed { reason } => {
             bridge.stop_login(&key.mxid, net);
@@ -58,15 +51,30 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
         }
         NetworkEvent::ContactList { groups, contacts } => {
             bridge.store.replace_groups(&key.mxid, net, &groups)?;
-            bridge.store.replace_buddies(&key.mxid, net, &contacts)?;
+            let new = bridge.store.replace_buddies(&key.mxid, net, &contacts)?;
+            let mut ghosts = Vec::new();
             for contact in &contacts {
-                ensure_ghost(bridge, net, &contact.id, contact.display_name.as_deref()).await?;
+                let ghost =
+                    ensure_ghost(bridge, net, &contact.id, contact.display_name.as_deref()).await?;
+                if new.iter().any(|n| n.id == contact.id) {
+                    ghosts.push(ghost);
+                }
             }
             bridge.store.flush().await?;
+            add_ghosts_to_space(bridge, &key.mxid, net, &ghosts).await?;
         }
         NetworkEvent::ContactChanged(contact) => {
+            let known = bridge
+                .store
+                .buddies(&key.mxid, net)?
+                .iter()
+                .any(|c| c.id == contact.id);
             bridge.store.put_buddy(&key.mxid, net, &contact)?;
-            ensure_ghost(bridge, net, &contact.id, contact.display_name.as_deref()).await?;
+            let ghost =
+                ensure_ghost(bridge, net, &contact.id, contact.display_name.as_deref()).await?;
+            if !known {
+                add_ghosts_to_space(bridge, &key.mxid, net, &[ghost]).await?;
+            }
         }
         NetworkEvent::Presence { who, presence } => {
             let ghost = bridge.ghost_id(net, &who);
@@ -90,6 +98,18 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
             sent_at,
             offline,
         } => {
+            if let ChatId::Room(room) = &chat {
+                // Every bridged user in a chatroom receives each message: one relays it.
+                if bridge
+                    .relay_for(net, room)
+                    .is_some_and(|relay| relay != key.mxid)
+                {
+                    return Ok(());
+                }
+                if bridge.take_echo(net, room, &from, &text.plain) {
+                    return Ok(());
+                }
+            }
             if let Some(id) = &id {
                 if !bridge.store.record_legacy_message(&key.mxid, net, id)? {
                     tracing::debug!("legacy message delivered twice; bridged once");
@@ -98,8 +118,9 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
             }
             let room = ensure_portal(bridge, &mxid, net, &chat, None).await?;
             let ghost = ensure_ghost(bridge, net, &from, None).await?;
-            if matches!(chat, ChatId::Room(_)) {
-                let _ = bridge.matrix.join(&ghost, &room).await;
+            if !matches!(chat, ChatId::Direct(_)) {
+                bridge.matrix.invite(bridge.bot(), &room, &ghost).await.ok();
+                bridge.matrix.join(&ghost, &room).await?;
             }
             let mut plain = text.plain;
             let mut html = text.html;
@@ -132,17 +153,54 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
                     .await?;
             }
         }
-        NetworkEvent::RoomMembers { room, members } => {
-            let room_id = ensure_portal(bridge, &mxid, net, &ChatId::Room(room), None).await?;
-            for member in members {
-                let ghost =
-                    ensure_ghost(bridge, net, &member.id, member.display_name.as_deref()).await?;
+        NetworkEvent::RoomMembers { chat, members } => {
+            let room = ensure_portal(bridge, &mxid, net, &chat, None).await?;
+            if let ChatId::Room(name) = &chat {
+                bridge.store.add_chatroom_member(&key.mxid, net, name)?;
+                bridge.store.flush().await?;
+                bridge.matrix.invite(bridge.bot(), &room, &mxid).await.ok();
+            }
+            let own = bridge.legacy_id_of(&key.mxid, net);
+            let others: Vec<_> = members
+                .iter()
+                .filter(|m| Some(&m.id) != own.as_ref())
+                .collect();
+            let ids: Vec<String> = others.iter().map(|m| m.id.clone()).collect();
+            let owner = if chat.is_shared() {
+                ""
+            } else {
+                key.mxid.as_str()
+            };
+            for gone in bridge.update_room_members(owner, net, &chat, &ids) {
                 bridge
                     .matrix
-                    .invite(bridge.bot(), &room_id, &ghost)
+                    .leave(&bridge.ghost_id(net, &gone), &room)
                     .await
                     .ok();
-                bridge.matrix.join(&ghost, &room_id).await?;
+            }
+            for member in others {
+                let ghost =
+                    ensure_ghost(bridge, net, &member.id, member.display_name.as_deref()).await?;
+                bridge.matrix.invite(bridge.bot(), &room, &ghost).await.ok();
+                bridge.matrix.join(&ghost, &room).await?;
+            }
+        }
+        NetworkEvent::RoomLeft { chat } => {
+            let Some(portal) = bridge.store.portal(&key.mxid, net, &chat)? else {
+                return Ok(());
+            };
+            let room = super::room_id(&portal.room_id);
+            if let ChatId::Room(name) = &chat {
+                bridge.store.remove_chatroom_member(&key.mxid, net, name)?;
+                bridge.store.flush().await?;
+                bridge
+                    .matrix
+                    .kick(bridge.bot(), &room, &mxid, "left the chatroom")
+                    .await
+                    .ok();
+            } else {
+                let text = format!("This {} conversation has ended.", net.display_name());
+                super::portals::notice(bridge, &portal.room_id, &text).await;
             }
         }
         NetworkEvent::Notice { text } => {

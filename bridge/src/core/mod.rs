@@ -72,6 +72,11 @@ pub struct Bridge {
     login_events: Mutex<HashMap<LoginKey, mpsc::UnboundedSender<NetworkEvent>>>,
     network_tx: mpsc::UnboundedSender<(LoginKey, NetworkEvent)>,
     portal_locks: portals::PortalLocks,
+    /// Messages sent from Matrix into shared chatrooms, whose echo from the server must
+    /// not be bridged back: (network, room, sender's legacy id) -> texts, oldest first.
+    echoes: Mutex<HashMap<(NetworkId, String, String), Vec<(String, std::time::Instant)>>>,
+    /// Last known legacy members of chatrooms and group chats, to make ghosts leave.
+    room_members: Mutex<HashMap<(String, NetworkId, ChatId), Vec<String>>>,
 }
 
 impl Bridge {
@@ -97,6 +102,8 @@ impl Bridge {
             login_events: Mutex::default(),
             network_tx,
             portal_locks: Default::default(),
+            echoes: Mutex::default(),
+            room_members: Mutex::default(),
         };
         (Arc::new(bridge), network_rx)
     }
@@ -338,6 +345,85 @@ impl Bridge {
         out
     }
 
+    /// The legacy id a Matrix user is logged in with on `network`.
+    pub fn legacy_id_of(&self, mxid: &str, network: NetworkId) -> Option<String> {
+        let key = LoginKey {
+            mxid: mxid.to_owned(),
+            network,
+        };
+        self.logins
+            .lock()
+            .expect("logins lock")
+            .get(&key)
+            .map(|l| l.legacy_id.clone())
+    }
+
+    fn is_connected(&self, mxid: &str, network: NetworkId) -> bool {
+        let key = LoginKey {
+            mxid: mxid.to_owned(),
+            network,
+        };
+        self.logins
+            .lock()
+            .expect("logins lock")
+            .get(&key)
+            .is_some_and(|l| l.state == LoginState::Connected)
+    }
+
+    /// The login that relays a shared chatroom's messages into Matrix: the first (by user
+    /// id) connected bridged user in the room, so each message is bridged exactly once.
+    pub fn relay_for(&self, network: NetworkId, room: &str) -> Option<String> {
+        let members = self.store.chatroom_members(network, room).ok()?;
+        members
+            .iter()
+            .find(|m| self.is_connected(m, network))
+            .or(members.first())
+            .cloned()
+    }
+
+    const ECHO_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
+
+    /// Remembers a message sent from Matrix into a shared chatroom.
+    pub fn expect_echo(&self, network: NetworkId, room: &str, legacy_id: &str, text: &str) {
+        let mut echoes = self.echoes.lock().expect("echoes lock");
+        let queue = echoes
+            .entry((network, room.to_owned(), legacy_id.to_owned()))
+            .or_default();
+        queue.retain(|(_, at)| at.elapsed() < Self::ECHO_WINDOW);
+        queue.push((text.to_owned(), std::time::Instant::now()));
+    }
+
+    /// Whether a chatroom message is the server's echo of one sent from Matrix (consumed).
+    pub fn take_echo(&self, network: NetworkId, room: &str, from: &str, text: &str) -> bool {
+        let mut echoes = self.echoes.lock().expect("echoes lock");
+        let Some(queue) = echoes.get_mut(&(network, room.to_owned(), from.to_owned())) else {
+            return false;
+        };
+        queue.retain(|(_, at)| at.elapsed() < Self::ECHO_WINDOW);
+        match queue.iter().position(|(t, _)| t == text) {
+            Some(i) => {
+                queue.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records a chat's legacy members; returns those who left since the last call.
+    pub(crate) fn update_room_members(
+        &self,
+        owner: &str,
+        network: NetworkId,
+        chat: &ChatId,
+        members: &[String],
+    ) -> Vec<String> {
+        let mut all = self.room_members.lock().expect("room members lock");
+        let old = all
+            .insert((owner.to_owned(), network, chat.clone()), members.to_vec())
+            .unwrap_or_default();
+        old.into_iter().filter(|m| !members.contains(m)).collect()
+    }
+
     /// Restarts every stored login (bridge start-up).
     pub fn resume_logins(self: &Arc<Self>) -> anyhow::Result<()> {
         for record in self.store.logins()? {
@@ -350,6 +436,14 @@ impl Bridge {
                         password: record.password.clone(),
                     };
                     self.start_login(&record.mxid, &network, credentials);
+                    // Back into the chatrooms the user was in (the login queues these
+                    // until it is connected).
+                    if let Some(handle) = self.login_handle(&record.mxid, record.network) {
+                        for room in self.store.chatrooms_of(&record.mxid, record.network)? {
+                            let (reply, _) = tokio::sync::oneshot::channel();
+                            let _ = handle.send(LoginCommand::JoinRoom { room, reply });
+                        }
+                    }
                 }
                 Err(why) => {
                     tracing::warn!(mxid = %record.mxid, network = %record.network, "not resuming login: {why}")

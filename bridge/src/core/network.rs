@@ -16,6 +16,14 @@
 //!   while it keeps trying) and [`NetworkEvent::LoginFailed`] (final: wrong password,
 //!   unknown account; the task ends after sending it).
 //!
+//! Chatrooms and group chats: after [`LoginCommand::JoinRoom`] succeeds the network
+//! emits [`NetworkEvent::RoomMembers`] (and again whenever the member list changes);
+//! after [`LoginCommand::LeaveRoom`] (or a kick) it emits [`NetworkEvent::RoomLeft`].
+//! After a reconnect the network rejoins the rooms it was in by itself; after a bridge
+//! restart the core sends `JoinRoom` again for every room it knows the user was in.
+//! Messages the server echoes back to their sender are reported like any other: the
+//! core recognises them.
+//!
 //! Ids: [`LegacyId`] is the network's own identifier for a person (UIN, e-mail address,
 //! username), already in canonical form (see [`NetworkId::canonical_id`]).
 
@@ -90,12 +98,25 @@ impl fmt::Display for NetworkId {
 /// A person on a legacy network, in canonical form.
 pub type LegacyId = String;
 
-/// Where a message belongs: a one-to-one chat with a contact, or a group conversation
-/// (mig33 chatroom, multi-party MSN switchboard) named by the network.
+/// Where a message belongs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ChatId {
+    /// A one-to-one chat of this login with a contact.
     Direct(LegacyId),
+    /// A conversation of this login with several people that exists only for this login
+    /// (a multi-party MSN switchboard), named by the network with an id stable for its life.
+    Group(String),
+    /// A named chatroom of the network (mig33). All bridged users in it share one Matrix
+    /// room: the core relays its messages from one login only and drops the server's echo
+    /// of messages sent from Matrix, so every message appears once.
     Room(String),
+}
+
+impl ChatId {
+    /// Whether the chat is network-wide (shared by every bridged user in it).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, ChatId::Room(_))
+    }
 }
 
 /// Text with optional HTML (Matrix `formatted_body` flavour).
@@ -285,9 +306,17 @@ pub enum NetworkEvent {
         who: LegacyId,
         typing: bool,
     },
+    /// The full member list of a chatroom this login is in (after a join, and when it
+    /// changes), or of a group conversation (`ChatId::Group`). The login itself may be
+    /// listed; the core leaves it out.
     RoomMembers {
-        room: String,
+        chat: ChatId,
         members: Vec<Contact>,
+    },
+    /// This login left a chatroom or group conversation (after `LeaveRoom`, or because
+    /// the server removed it).
+    RoomLeft {
+        chat: ChatId,
     },
     /// Something worth telling the user (system messages, alerts, requests).
     Notice {

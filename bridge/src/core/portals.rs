@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
-use matrix_sdk::ruma::{OwnedRoomId, UserId};
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, UserId};
 
 use super::{room_id, Bridge, ChatId, FormattedText, LoginCommand, MatrixEvent, NetworkId};
 use crate::matrix::client::NewRoom;
@@ -63,7 +63,8 @@ pub async fn ensure_ghost(
 }
 
 /// Finds or creates the portal of a conversation. DMs are created by the contact's ghost
-/// (so clients show them as a chat with that person); group rooms by the bot.
+/// (so clients show them as a chat with that person); group conversations and chatrooms
+/// by the bot. Chatrooms are shared: the caller invites each bridged user who joins.
 pub async fn ensure_portal(
     bridge: &Arc<Bridge>,
     mxid: &UserId,
@@ -71,9 +72,10 @@ pub async fn ensure_portal(
     chat: &ChatId,
     display_name: Option<&str>,
 ) -> anyhow::Result<OwnedRoomId> {
+    let owner = if chat.is_shared() { "" } else { mxid.as_str() };
     let lock = bridge
         .portal_locks
-        .get(format!("{mxid}\0{network}\0{chat:?}"));
+        .get(format!("{owner}\0{network}\0{chat:?}"));
     let _guard = lock.lock().await;
     if let Some(p) = bridge.store.portal(mxid.as_str(), network, chat)? {
         return Ok(room_id(&p.room_id));
@@ -91,20 +93,35 @@ pub async fn ensure_portal(
             });
             let ghost = ensure_ghost(bridge, network, contact, name.as_deref()).await?;
             let options = NewRoom {
-                invite: vec![mxid.to_owned()],
+                invite: vec![mxid.to_owned(), bridge.bot().to_owned()],
                 is_direct: true,
-                power_users: vec![(mxid.to_owned(), 100)],
+                power_users: vec![(mxid.to_owned(), 100), (bridge.bot().to_owned(), 100)],
                 topic: Some(format!("{} chat with {contact}", network.display_name())),
                 ..NewRoom::default()
             };
-            bridge.matrix.create_room(&ghost, options).await?
+            let room = bridge.matrix.create_room(&ghost, options).await?;
+            // The bot joins to post delivery notices in the room.
+            bridge.matrix.join(bridge.bot(), &room).await?;
+            room
+        }
+        ChatId::Group(id) => {
+            let options = NewRoom {
+                name: Some(
+                    display_name
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| format!("{} group chat", network.display_name())),
+                ),
+                topic: Some(format!("{} conversation {id}", network.display_name())),
+                invite: vec![mxid.to_owned()],
+                power_users: vec![(mxid.to_owned(), 100)],
+                ..NewRoom::default()
+            };
+            bridge.matrix.create_room(bridge.bot(), options).await?
         }
         ChatId::Room(name) => {
             let options = NewRoom {
-                name: Some(name.clone()),
+                name: Some(format!("{name} ({})", network.display_name())),
                 topic: Some(format!("{} chatroom {name}", network.display_name())),
-                invite: vec![mxid.to_owned()],
-                power_users: vec![(mxid.to_owned(), 50)],
                 ..NewRoom::default()
             };
             bridge.matrix.create_room(bridge.bot(), options).await?
@@ -117,17 +134,92 @@ pub async fn ensure_portal(
         room_id: room.to_string(),
     })?;
     bridge.store.flush().await?;
+    if !chat.is_shared() {
+        add_to_space(bridge, mxid.as_str(), network, &room).await;
+    }
     Ok(room)
 }
 
-/// A Matrix message in a portal goes to the legacy network.
+/// The Matrix space gathering a login's contacts and chats, created on first use.
+pub async fn ensure_space(
+    bridge: &Bridge,
+    mxid: &str,
+    network: NetworkId,
+) -> anyhow::Result<Option<OwnedRoomId>> {
+    let Some(mut login) = bridge.store.login(mxid, network)? else {
+        return Ok(None);
+    };
+    if let Some(space) = &login.space_room {
+        return Ok(Some(room_id(space)));
+    }
+    let user = UserId::parse(mxid)?;
+    let options = NewRoom {
+        name: Some(format!("{} ({})", network.display_name(), login.legacy_id)),
+        topic: Some(format!(
+            "Your {} contacts and chats",
+            network.display_name()
+        )),
+        invite: vec![user.clone()],
+        power_users: vec![(user, 100)],
+        space: true,
+        ..NewRoom::default()
+    };
+    let space = bridge.matrix.create_room(bridge.bot(), options).await?;
+    login.space_room = Some(space.to_string());
+    bridge.store.put_login(&login)?;
+    Ok(Some(space))
+}
+
+/// Lists a portal in its login's space.
+async fn add_to_space(bridge: &Bridge, mxid: &str, network: NetworkId, room: &OwnedRoomId) {
+    let Ok(Some(space)) = ensure_space(bridge, mxid, network).await else {
+        return;
+    };
+    let content = serde_json::json!({ "via": [bridge.config.domain()] });
+    if let Err(e) = bridge
+        .matrix
+        .send_state(
+            bridge.bot(),
+            &space,
+            "m.space.child",
+            room.as_str(),
+            content,
+        )
+        .await
+    {
+        tracing::warn!("could not add a portal to its space: {e}");
+    }
+}
+
+/// Makes ghosts members of their login's space (so the space lists the contacts).
+pub async fn add_ghosts_to_space(
+    bridge: &Bridge,
+    mxid: &str,
+    network: NetworkId,
+    ghosts: &[OwnedUserId],
+) -> anyhow::Result<()> {
+    let Some(space) = ensure_space(bridge, mxid, network).await? else {
+        return Ok(());
+    };
+    for ghost in ghosts {
+        bridge.matrix.invite(bridge.bot(), &space, ghost).await.ok();
+        bridge.matrix.join(ghost, &space).await?;
+    }
+    Ok(())
+}
+
+/// A Matrix message in a portal goes to the legacy network: through the portal owner's
+/// login, or in a shared chatroom through the sender's own login.
 pub async fn handle_portal_message(
     bridge: &Bridge,
     portal: &PortalRecord,
     sender: &str,
     event: &MatrixEvent,
 ) {
-    if sender != portal.mxid {
+    if bridge.is_ours(sender) {
+        return;
+    }
+    if !portal.chat.is_shared() && sender != portal.mxid {
         return; // only the portal's owner drives their login
     }
     let content = &event.content;
@@ -160,15 +252,19 @@ pub async fn handle_portal_message(
                 .map(str::to_owned)
         })
         .flatten();
-    let Some(handle) = bridge.login_handle(&portal.mxid, portal.network) else {
-        notice(
-            bridge,
-            &portal.room_id,
-            "Not delivered: you are not logged in to this network.",
-        )
-        .await;
+    let Some(handle) = bridge.login_handle(sender, portal.network) else {
+        let why = format!(
+            "Your message was not delivered: you are not logged in to {}.",
+            portal.network.display_name()
+        );
+        notice(bridge, &portal.room_id, &why).await;
         return;
     };
+    if let ChatId::Room(name) = &portal.chat {
+        if let Some(legacy_id) = bridge.legacy_id_of(sender, portal.network) {
+            bridge.expect_echo(portal.network, name, &legacy_id, &plain);
+        }
+    }
     let text = FormattedText { plain, html };
     let chat = portal.chat.clone();
     match handle

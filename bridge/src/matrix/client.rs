@@ -10,7 +10,7 @@ use std::time::Duration;
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::ruma::api::client::account::register;
 use matrix_sdk::ruma::api::client::{
-    membership::{invite_user, join_room_by_id, leave_room},
+    membership::{invite_user, join_room_by_id, kick_user, leave_room},
     message::send_message_event,
     presence::set_presence,
     profile::set_profile_field,
@@ -300,6 +300,18 @@ impl MatrixClient {
 
     pub async fn join(&self, user: &UserId, room: &RoomId) -> MatrixResult<()> {
         send_as!(self, join_room_by_id::v3::Request::new(room.into()), user).map(drop)
+    }
+
+    pub async fn kick(
+        &self,
+        by: &UserId,
+        room: &RoomId,
+        user: &UserId,
+        reason: &str,
+    ) -> MatrixResult<()> {
+        let mut request = kick_user::v3::Request::new(room.into(), user.into());
+        request.reason = Some(reason.into());
+        send_as!(self, request, by).map(drop)
     }
 
     pub async fn leave(&self, user: &UserId, room: &RoomId) -> MatrixResult<()> {

@@ -1,0 +1,10 @@
+//! The msn network (to be built): drives the `msn-proto` session machine over tokio.
+
+use std::sync::Arc;
+
+use crate::core::{Network, NetworkSettings};
+
+/// The msn implementation, or `None` while it is not built.
+pub fn build(_settings: NetworkSettings) -> Option<Arc<dyn Network>> {
+    None
+}
