@@ -133,9 +133,47 @@ impl BridgeSlot {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// A `networks:` entry for this slot: `network` enabled at `server`, with this slot's
+    /// ghost template (`s<index><network>_{id}`) and extra option lines (`key: value`).
+    pub fn network_yaml(&self, network: &str, server: &str, options: &[(&str, &str)]) -> String {
+        let mut out = format!(
+            "  {network}:\n    enabled: true\n    server: \"{server}\"\n    ghost_template: \"{}{{id}}\"\n",
+            self.ghost_prefix(network)
+        );
+        if !options.is_empty() {
+            out.push_str("    options:\n");
+            for (k, v) in options {
+                out.push_str(&format!("      {k}: \"{v}\"\n"));
+            }
+        }
+        out
+    }
+
+    /// The Matrix user id of a ghost of this slot (`id` already canonical and simple).
+    pub fn ghost(&self, network: &str, id: &str) -> String {
+        format!("@{}{id}:localhost", self.ghost_prefix(network))
+    }
+
     /// Starts the bridge binary and waits until its bot is ready.
     pub fn start(&self, synapse: &Synapse) -> anyhow::Result<BridgeProcess> {
-        std::fs::write(self.config_path(), self.config_text(&synapse.base_url))?;
+        self.start_with_networks(synapse, None)
+    }
+
+    /// Like [`start`](Self::start), with the `networks:` block replaced (e.g. to point at a
+    /// simulator started by the test). Keep the same networks enabled as at preparation:
+    /// the registration's namespaces were generated from those.
+    pub fn start_with_networks(
+        &self,
+        synapse: &Synapse,
+        networks_yaml: Option<&str>,
+    ) -> anyhow::Result<BridgeProcess> {
+        let mut text = self.config_text(&synapse.base_url);
+        if let Some(networks) = networks_yaml {
+            let start = text.find("networks:").context("networks key")?;
+            let end = text.find("logging:").context("logging key")?;
+            text.replace_range(start..end, &format!("networks:\n{networks}"));
+        }
+        std::fs::write(self.config_path(), text)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
