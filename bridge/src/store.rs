@@ -621,12 +621,21 @@ mod tests {
         store.put_portal(&p).unwrap();
         let found = store.portal("@b:x", NetworkId::Mig33, &room).unwrap();
         assert_eq!(found, Some(p), "any user finds the shared portal");
-        store.add_chatroom_member("@b:x", NetworkId::Mig33, "lobby").unwrap();
-        store.add_chatroom_member("@a:x", NetworkId::Mig33, "lobby").unwrap();
+        store
+            .add_chatroom_member("@b:x", NetworkId::Mig33, "lobby")
+            .unwrap();
+        store
+            .add_chatroom_member("@a:x", NetworkId::Mig33, "lobby")
+            .unwrap();
         let members = store.chatroom_members(NetworkId::Mig33, "lobby").unwrap();
         assert_eq!(members, vec!["@a:x", "@b:x"]);
-        assert_eq!(store.chatrooms_of("@a:x", NetworkId::Mig33).unwrap(), vec!["lobby"]);
-        store.remove_chatroom_member("@a:x", NetworkId::Mig33, "lobby").unwrap();
+        assert_eq!(
+            store.chatrooms_of("@a:x", NetworkId::Mig33).unwrap(),
+            vec!["lobby"]
+        );
+        store
+            .remove_chatroom_member("@a:x", NetworkId::Mig33, "lobby")
+            .unwrap();
         let members = store.chatroom_members(NetworkId::Mig33, "lobby").unwrap();
         assert_eq!(members, vec!["@b:x"]);
     }

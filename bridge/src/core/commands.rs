@@ -216,6 +216,7 @@ fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
     let credentials = LoginCredentials {
         id: network.canonical_id(id),
         password: (*password).to_owned(),
+        contacts: bridge.store.buddies(mxid, network).unwrap_or_default(),
     };
     if let Err(why) = implementation.check_credentials(&credentials) {
         return format!("Cannot log in to {}: {why}", network.display_name());

@@ -434,6 +434,7 @@ impl Bridge {
                     let credentials = LoginCredentials {
                         id: record.legacy_id.clone(),
                         password: record.password.clone(),
+                        contacts: self.store.buddies(&record.mxid, record.network)?,
                     };
                     self.start_login(&record.mxid, &network, credentials);
                     // Back into the chatrooms the user was in (the login queues these

@@ -192,11 +192,15 @@ pub enum Lookup {
     Info(LegacyId),
 }
 
-/// Credentials for one login. `Debug` never shows the password.
+/// Credentials for one login, and what the bridge remembers of it. `Debug` never shows
+/// the password.
 #[derive(Clone)]
 pub struct LoginCredentials {
     pub id: LegacyId,
     pub password: String,
+    /// The contact list stored from earlier sessions (for networks such as ICQ v2 whose
+    /// client sends its contact list at login). Empty on a first login.
+    pub contacts: Vec<Contact>,
 }
 
 impl fmt::Debug for LoginCredentials {
