@@ -48,6 +48,9 @@ pub struct MatrixEvent {
     pub content: serde_json::Value,
 }
 
+/// (network, chatroom, sender's legacy id) of messages sent from Matrix into chatrooms.
+type EchoKey = (NetworkId, String, String);
+
 /// Where a login stands, as `list` shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoginState {
@@ -74,7 +77,7 @@ pub struct Bridge {
     portal_locks: portals::PortalLocks,
     /// Messages sent from Matrix into shared chatrooms, whose echo from the server must
     /// not be bridged back: (network, room, sender's legacy id) -> texts, oldest first.
-    echoes: Mutex<HashMap<(NetworkId, String, String), Vec<(String, std::time::Instant)>>>,
+    echoes: Mutex<HashMap<EchoKey, Vec<(String, std::time::Instant)>>>,
     /// Last known legacy members of chatrooms and group chats, to make ghosts leave.
     room_members: Mutex<HashMap<(String, NetworkId, ChatId), Vec<String>>>,
 }
