@@ -303,16 +303,22 @@ impl Bridge {
         }
     }
 
-    pub fn login_handle(&self, mxid: &str, network: NetworkId) -> Option<LoginHandle> {
+    /// Reads something of a running login.
+    fn with_login<T>(
+        &self,
+        mxid: &str,
+        network: NetworkId,
+        f: impl FnOnce(&LiveLogin) -> T,
+    ) -> Option<T> {
         let key = LoginKey {
             mxid: mxid.to_owned(),
             network,
         };
-        self.logins
-            .lock()
-            .expect("logins lock")
-            .get(&key)
-            .map(|l| l.handle.clone())
+        self.logins.lock().expect("logins lock").get(&key).map(f)
+    }
+
+    pub fn login_handle(&self, mxid: &str, network: NetworkId) -> Option<LoginHandle> {
+        self.with_login(mxid, network, |l| l.handle.clone())
     }
 
     /// Ends a login's task and forgets it (the store record is the caller's business).
@@ -350,27 +356,12 @@ impl Bridge {
 
     /// The legacy id a Matrix user is logged in with on `network`.
     pub fn legacy_id_of(&self, mxid: &str, network: NetworkId) -> Option<String> {
-        let key = LoginKey {
-            mxid: mxid.to_owned(),
-            network,
-        };
-        self.logins
-            .lock()
-            .expect("logins lock")
-            .get(&key)
-            .map(|l| l.legacy_id.clone())
+        self.with_login(mxid, network, |l| l.legacy_id.clone())
     }
 
     fn is_connected(&self, mxid: &str, network: NetworkId) -> bool {
-        let key = LoginKey {
-            mxid: mxid.to_owned(),
-            network,
-        };
-        self.logins
-            .lock()
-            .expect("logins lock")
-            .get(&key)
-            .is_some_and(|l| l.state == LoginState::Connected)
+        self.with_login(mxid, network, |l| l.state == LoginState::Connected)
+            .unwrap_or(false)
     }
 
     /// The login that relays a shared chatroom's messages into Matrix: the first (by user
