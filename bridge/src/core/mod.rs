@@ -266,6 +266,9 @@ impl Bridge {
             .unwrap_or_default();
         if target == self.bot().as_str() && membership == "invite" {
             commands::handle_bot_invite(self, room, sender).await;
+        } else if membership == "invite" && self.is_ours(target) {
+            let is_direct = event.content.get("is_direct").and_then(|d| d.as_bool()) == Some(true);
+            portals::handle_ghost_invite(self, room, sender, target, is_direct).await;
         } else if membership == "leave" && !self.is_ours(target) {
             // The owner left their management room: forget it so a new invite starts afresh.
             if self.store.management_owner(room).ok().flatten().as_deref() == Some(target) {
