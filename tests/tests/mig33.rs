@@ -2,6 +2,7 @@
 //! simulator in this process and scripted mig33 users (`legacy_sim::mig33::client`).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use e2e_tests::bridge::{environment, BridgeProcess, BridgeSlot, SlotOptions};
@@ -185,13 +186,26 @@ async fn login(user: &TestUser, slot: &BridgeSlot, room: &str, name: &str, passw
 /// Waits for an invite to a room with this name (from the invite's stripped state),
 /// joins it and returns its id.
 async fn join_invite_named(user: &TestUser, name: &str) -> String {
+    join_invite(user, &format!("an invite to {name:?}"), |e| {
+        e["type"] == "m.room.name" && e["content"]["name"] == name
+    })
+    .await
+}
+
+/// Waits for an invite whose stripped state has an event matching `pred`, joins it and
+/// returns its id. (Not `TestUser::wait_for_invite`: see the comment on `timeout`.)
+async fn join_invite(user: &TestUser, what: &str, pred: impl Fn(&Value) -> bool) -> String {
     let filter = r#"{"presence":{"not_types":["*"]},"account_data":{"not_types":["*"]},"room":{"timeline":{"limit":0},"ephemeral":{"not_types":["*"]},"account_data":{"not_types":["*"]}}}"#;
-    let room = wait_until(WAIT, &format!("an invite to {name:?}"), || async {
+    // Synapse caches a sync response for a while per (user, timeout, filter, ...): a
+    // different `timeout` each time (irrelevant for an initial sync) gets a fresh one.
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let room = wait_until(WAIT, what, || async {
+        let timeout = CALLS.fetch_add(1, Ordering::Relaxed).to_string();
         let resp = user
             .request(
                 Method::GET,
                 "/sync",
-                &[("filter", filter), ("timeout", "0")],
+                &[("filter", filter), ("timeout", &timeout)],
                 None,
             )
             .await?;
@@ -202,7 +216,7 @@ async fn join_invite_named(user: &TestUser, name: &str) -> String {
             room["invite_state"]["events"]
                 .as_array()?
                 .iter()
-                .any(|e| e["type"] == "m.room.name" && e["content"]["name"] == name)
+                .any(&pred)
                 .then(|| id.clone())
         }))
     })
@@ -411,11 +425,10 @@ async fn private_messages_both_ways() {
 
     let ghost = slot.ghost("mig33", "bob");
     bob.send_private("alice", "hello from mig33").await.unwrap();
-    let dm = alice
-        .wait_for_invite(|inviter| inviter == ghost, WAIT)
-        .await
-        .expect("DM invite from bob's ghost");
-    alice.join(&dm).await.unwrap();
+    let dm = join_invite(&alice, "a DM invite from bob's ghost", |e| {
+        e["type"] == "m.room.member" && e["state_key"] == alice.user_id.as_str() && e["sender"] == ghost.as_str()
+    })
+    .await;
     alice
         .wait_for_message(&dm, message_from(&ghost, "hello from mig33"), WAIT)
         .await

@@ -103,6 +103,12 @@ impl LoginTask {
     }
 
     fn emit(&self, event: NetworkEvent) {
+        let what = match &event {
+            // Message texts stay out of the log.
+            NetworkEvent::Message { chat, from, .. } => format!("message in {chat:?} from {from}"),
+            other => format!("{other:?}"),
+        };
+        tracing::debug!(user = %self.credentials.id, "mig33 event: {what:.300}");
         self.events.emit(event);
     }
 
