@@ -479,7 +479,11 @@ async fn chatroom_join_messages_and_leave() {
     wait_member(&alice, &lobby, &slot.ghost("mig33", "bob"), false).await;
 
     command(&alice, slot, &room, "leave mig33 lobby", "Left lobby").await;
-    wait_member(&alice, &lobby, &alice.user_id, false).await;
+    wait_until(WAIT, "alice removed from the lobby room", || async {
+        Ok((!alice.joined_rooms().await?.contains(&lobby)).then_some(()))
+    })
+    .await
+    .expect("alice left the Matrix room");
     carol
         .wait_for(SIM_WAIT, |e| {
             matches!(e, ClientEvent::Participants { participants, .. } if !participants.contains(&"alice".to_owned()))
