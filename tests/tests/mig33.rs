@@ -20,10 +20,12 @@ const SLOTS: usize = 8;
 /// Every slot has mig33 enabled (the registration's ghost namespace depends on it); the
 /// server address is a placeholder replaced when each test starts its bridge.
 fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
-    let (synapse, slots) = environment(SLOTS, |i| SlotOptions {
+    let (synapse, slots) = environment(SLOTS, |i| {
+        SlotOptions {
         networks_yaml: format!(
             "  mig33:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s{i}mig33_{{id}}\"\n"
         ),
+    }
     });
     (synapse, &slots[slot])
 }
@@ -253,11 +255,17 @@ async fn wait_presence(user: &TestUser, ghost: &str, presence: &str, status: Opt
 /// A message from `from` with this text, skipping everything else the client sees.
 async fn wait_legacy_message(client: &mut Client, from: &str, text: &str) {
     client
-        .wait_for(SIM_WAIT, |e| {
-            matches!(e, ClientEvent::Message(m) if m.source == from && m.content == text)
-        })
+        .wait_for(
+            SIM_WAIT,
+            |e| matches!(e, ClientEvent::Message(m) if m.source == from && m.content == text),
+        )
         .await
-        .unwrap_or_else(|e| panic!("{} never got {text:?} from {from}: {e:#}", client.username()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} never got {text:?} from {from}: {e:#}",
+                client.username()
+            )
+        });
 }
 
 /// A stand-in server that refuses every login with its own ERROR text.
@@ -361,7 +369,10 @@ async fn contacts_become_ghosts_in_the_space_and_survive_a_restart() {
     let _bridge = start_bridge(synapse, slot, &server);
     wait_bot(&alice, slot, &room, "Connected to mig33 as alice", 2).await;
     wait_until(WAIT, "alice back online at the simulator", || async {
-        Ok(sim.online_users().contains(&"alice".to_owned()).then_some(()))
+        Ok(sim
+            .online_users()
+            .contains(&"alice".to_owned())
+            .then_some(()))
     })
     .await
     .unwrap();
@@ -426,7 +437,9 @@ async fn private_messages_both_ways() {
     let ghost = slot.ghost("mig33", "bob");
     bob.send_private("alice", "hello from mig33").await.unwrap();
     let dm = join_invite(&alice, "a DM invite from bob's ghost", |e| {
-        e["type"] == "m.room.member" && e["state_key"] == alice.user_id.as_str() && e["sender"] == ghost.as_str()
+        e["type"] == "m.room.member"
+            && e["state_key"] == alice.user_id.as_str()
+            && e["sender"] == ghost.as_str()
     })
     .await;
     alice
@@ -457,7 +470,14 @@ async fn chatroom_join_messages_and_leave() {
     let room = management_room(slot, &alice).await;
     login(&alice, slot, &room, "alice", "alicepw").await;
 
-    command(&alice, slot, &room, "join mig33 nowhere", "No such chatroom: nowhere").await;
+    command(
+        &alice,
+        slot,
+        &room,
+        "join mig33 nowhere",
+        "No such chatroom: nowhere",
+    )
+    .await;
     command(&alice, slot, &room, "join mig33 lobby", "Joining lobby").await;
     let lobby = join_invite_named(&alice, "lobby (mig33)").await;
     let ghost = slot.ghost("mig33", "carol");
@@ -507,7 +527,14 @@ async fn two_bridged_users_share_one_chatroom_portal() {
     let bob_mgmt = management_room(slot, &bob).await;
     login(&bob, slot, &bob_mgmt, "dave", "davepw").await;
 
-    command(&alice, slot, &alice_mgmt, "join mig33 lobby", "Joining lobby").await;
+    command(
+        &alice,
+        slot,
+        &alice_mgmt,
+        "join mig33 lobby",
+        "Joining lobby",
+    )
+    .await;
     let lobby = join_invite_named(&alice, "lobby (mig33)").await;
     command(&bob, slot, &bob_mgmt, "join mig33 lobby", "Joining lobby").await;
     let lobby_bob = join_invite_named(&bob, "lobby (mig33)").await;
@@ -538,7 +565,8 @@ async fn two_bridged_users_share_one_chatroom_portal() {
         .wait_for_message(&lobby, message_from(&carol_ghost, "marker"), WAIT)
         .await
         .unwrap();
-    let texts = |text: &'static str| move |e: &Value| e["type"] == "m.room.message" && body(e) == text;
+    let texts =
+        |text: &'static str| move |e: &Value| e["type"] == "m.room.message" && body(e) == text;
     assert_eq!(count(&alice, &lobby, texts("one from carol")).await, 1);
     assert_eq!(count(&alice, &lobby, texts("from alice")).await, 1);
     assert_eq!(count(&alice, &lobby, texts("from bob")).await, 1);
@@ -606,7 +634,10 @@ async fn reconnects_rejoins_and_delivers_after_server_and_bridge_restarts() {
         })
         .await
         .expect("alice back in lobby at mig33");
-    carol.send_room("lobby", "after bridge restart").await.unwrap();
+    carol
+        .send_room("lobby", "after bridge restart")
+        .await
+        .unwrap();
     alice
         .wait_for_message(&lobby, message_from(&ghost, "after bridge restart"), WAIT)
         .await

@@ -130,7 +130,10 @@ mod tests {
         assert_eq!(core.id, "bob");
         assert_eq!(core.display_name.as_deref(), Some("Bobby"));
         assert_eq!(core.groups, vec!["2".to_owned()]);
-        assert_eq!(contact_presence(&c).unwrap().status.as_deref(), Some("lunch"));
+        assert_eq!(
+            contact_presence(&c).unwrap().status.as_deref(),
+            Some("lunch")
+        );
 
         let m = proto::Message::text("Carol", DestinationType::Chatroom, "lobby", "hi");
         assert_eq!(

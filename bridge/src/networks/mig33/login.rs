@@ -142,13 +142,12 @@ impl LoginTask {
 
     /// One connection, from TCP connect to its end.
     async fn connection(&mut self) -> End {
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.server))
-            .await
-        {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return End::Lost(format!("cannot reach {}: {e}", self.server)),
-            Err(_) => return End::Lost(format!("no answer from {}", self.server)),
-        };
+        let stream =
+            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.server)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return End::Lost(format!("cannot reach {}: {e}", self.server)),
+                Err(_) => return End::Lost(format!("no answer from {}", self.server)),
+            };
         let _ = stream.set_nodelay(true);
         let (mut reader, mut writer) = stream.into_split();
         let mut config = ClientConfig::new(
@@ -327,7 +326,9 @@ impl LoginTask {
                         End::Stop
                     }
                     CloseReason::Timeout => End::Lost("the server stopped answering".into()),
-                    CloseReason::Protocol(e) => End::Lost(format!("garbled data from the server ({e})")),
+                    CloseReason::Protocol(e) => {
+                        End::Lost(format!("garbled data from the server ({e})"))
+                    }
                     CloseReason::ConnectionLost => End::Lost("connection lost".into()),
                 });
             }
@@ -382,7 +383,9 @@ impl LoginTask {
             LoginCommand::SendText { chat, text, .. } => match chat {
                 ChatId::Direct(to) => session.send_private(to, &text.plain),
                 ChatId::Room(room) => session.send_chatroom(room, &text.plain),
-                ChatId::Group(id) => session.send_message(DestinationType::GroupChat, id, &text.plain),
+                ChatId::Group(id) => {
+                    session.send_message(DestinationType::GroupChat, id, &text.plain)
+                }
             },
             LoginCommand::SetPresence { presence, .. } => {
                 self.presence = convert::presence_from_core(presence.state);
@@ -427,17 +430,20 @@ impl LoginTask {
             Err(CommandError::NotLoggedIn) => self.queued.push_front(command),
             Err(CommandError::TooLong) => answer(
                 command,
-                Err(SendError::Rejected("the message is too long for mig33".into())),
+                Err(SendError::Rejected(
+                    "the message is too long for mig33".into(),
+                )),
             ),
         }
         None
     }
 
     fn group_id(&self, name: &str) -> Option<i32> {
-        self.groups
-            .get(&name.to_lowercase())
-            .copied()
-            .or_else(|| name.parse().ok().filter(|id| self.groups.values().any(|g| g == id)))
+        self.groups.get(&name.to_lowercase()).copied().or_else(|| {
+            name.parse()
+                .ok()
+                .filter(|id| self.groups.values().any(|g| g == id))
+        })
     }
 
     fn request_done(
