@@ -362,6 +362,18 @@ async fn contacts_become_ghosts_in_the_space_and_survive_a_restart() {
         alice.get_displayname(&carol).await.unwrap().as_deref(),
         Some("Carol C (mig33)")
     );
+    // Adding a contact: the server pushes the new entry, which becomes a ghost too.
+    command(&alice, slot, &room, "add mig33 dave Friends", "Added dave").await;
+    let dave = slot.ghost("mig33", "dave");
+    wait_member(&alice, &space, &dave, true).await;
+    command(
+        &alice,
+        slot,
+        &room,
+        "add mig33 erin Nosuchgroup",
+        "no mig33 group",
+    )
+    .await;
     let rooms_before = alice.joined_rooms().await.unwrap().len();
 
     // kill -9 and start again: the login resumes with the same space and ghosts.
@@ -379,7 +391,7 @@ async fn contacts_become_ghosts_in_the_space_and_survive_a_restart() {
     command(&alice, slot, &room, "ping", "Pong").await;
     assert_eq!(alice.joined_rooms().await.unwrap().len(), rooms_before);
     let members = alice.joined_members(&space).await.unwrap();
-    assert!(members.contains(&bob) && members.contains(&carol));
+    assert!(members.contains(&bob) && members.contains(&carol) && members.contains(&dave));
     assert_eq!(
         alice.get_displayname(&bob).await.unwrap().as_deref(),
         Some("Bobby (mig33)")
@@ -565,6 +577,16 @@ async fn two_bridged_users_share_one_chatroom_portal() {
         .wait_for_message(&lobby, message_from(&carol_ghost, "marker"), WAIT)
         .await
         .unwrap();
+    // Bridged users are themselves in the room, never as ghosts.
+    let members = alice.joined_members(&lobby).await.unwrap();
+    assert!(members.contains(&alice.user_id) && members.contains(&bob.user_id));
+    assert!(members.contains(&carol_ghost));
+    for own in ["alice", "dave"] {
+        assert!(
+            !members.contains(&slot.ghost("mig33", own)),
+            "no ghost of bridged user {own} in {members:?}"
+        );
+    }
     let texts =
         |text: &'static str| move |e: &Value| e["type"] == "m.room.message" && body(e) == text;
     assert_eq!(count(&alice, &lobby, texts("one from carol")).await, 1);
