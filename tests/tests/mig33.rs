@@ -632,8 +632,15 @@ async fn reconnects_rejoins_and_delivers_after_server_and_bridge_restarts() {
     sim.stop().await;
     wait_bot(&alice, slot, &room, "Disconnected from mig33", 1).await;
     alice.send_text(&lobby, "sent while down").await.unwrap();
-    // Pacing, not an assertion: let the message reach the bridge while it is offline.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Restart the server right after the bridge's second failed attempt: the message
+    // has reached the bridge by then, and the next attempt is 4 s or more away, so carol
+    // is back in lobby before the bridge rejoins and sends what it kept.
+    wait_until(WAIT, "two failed reconnect attempts", || async {
+        let log = std::fs::read_to_string(slot.log_path())?;
+        Ok((log.matches("cannot reach").count() >= 2).then_some(()))
+    })
+    .await
+    .unwrap();
     let sim = Server::start(sim_config(&addr.to_string())).await.unwrap();
     let mut carol = Client::login(addr, "carol", "carolpw").await.unwrap();
     carol.join_room("lobby").await.unwrap();

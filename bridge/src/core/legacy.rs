@@ -42,6 +42,9 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
         NetworkEvent::LoginFailed { reason } => {
             bridge.stop_login(&key.mxid, net);
             bridge.store.remove_login(&key.mxid, net)?;
+            // Durable before the user hears of it: a refused login must not come back
+            // after a crash (sled only writes on flush).
+            bridge.store.flush().await?;
             bridge
                 .notify(
                     &key.mxid,
