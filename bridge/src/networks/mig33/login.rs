@@ -20,6 +20,7 @@ use crate::core::{
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How a connection ended.
 enum End {
@@ -162,9 +163,17 @@ impl LoginTask {
 
         let end = loop {
             if let Some(bytes) = session.poll_transmit() {
-                if let Err(e) = writer.write_all(&bytes).await {
-                    tracing::debug!("mig33 write failed: {e}");
-                    session.handle_disconnect();
+                // Bounded: a peer that stops reading must not stall the login forever.
+                match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&bytes)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!("mig33 write failed: {e}");
+                        session.handle_disconnect();
+                    }
+                    Err(_) => {
+                        tracing::debug!("mig33 write timed out");
+                        session.handle_disconnect();
+                    }
                 }
                 continue;
             }
