@@ -2,6 +2,19 @@
 //! over TCP (see [`login`]), and [`convert`] maps packets onto the core's types.
 //!
 //! Config (`networks.mig33`): `server` is `host:port` (default [`DEFAULT_SERVER`]).
+//!
+//! Behaviour worth knowing:
+//! * Presence: available -> online; roaming -> online, status "Roaming"; busy -> busy,
+//!   "Busy"; away -> away, "Away"; offline -> offline. Setting "invisible" sends offline
+//!   (mig33 has no invisible state) while staying connected.
+//! * A refused login (ERROR during the handshake) is final: `LoginFailed` with the
+//!   server's text. Any other loss reconnects with backoff (1 s doubling to 60 s, plus
+//!   jitter), rejoins the chatrooms, restores the chosen presence and then sends the
+//!   commands that arrived meanwhile. Requests unanswered when the connection dropped
+//!   are sent again (at least once: never lost, rarely twice).
+//! * Chatroom messages are all reported, the server's echo of our own included; the
+//!   core drops the echo and relays each message from one login.
+//! * No directory search in the protocol: `Lookup` answers `Unsupported`.
 
 mod backoff;
 mod convert;
