@@ -42,6 +42,9 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
         NetworkEvent::LoginFailed { reason } => {
             bridge.stop_login(&key.mxid, net);
             bridge.store.remove_login(&key.mxid, net)?;
+            // Durable before the user hears of it: a refused login must not come back
+            // after a crash (sled only writes on flush).
+            bridge.store.flush().await?;
             bridge
                 .notify(
                     &key.mxid,
@@ -160,10 +163,20 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
                 bridge.store.flush().await?;
                 bridge.matrix.invite(bridge.bot(), &room, &mxid).await.ok();
             }
-            let own = bridge.legacy_id_of(&key.mxid, net);
+            // Bridged users appear in Matrix as themselves, not as ghosts. In a shared
+            // chatroom that means every bridged member's legacy id, not only this login's:
+            // otherwise each login would add the others' ghosts and remove them again
+            // when the next login's list (without its own id) arrives.
+            let mut bridged: Vec<String> =
+                bridge.legacy_id_of(&key.mxid, net).into_iter().collect();
+            if let ChatId::Room(name) = &chat {
+                for user in bridge.store.chatroom_members(net, name)? {
+                    bridged.extend(bridge.legacy_id_of(&user, net));
+                }
+            }
             let others: Vec<_> = members
                 .iter()
-                .filter(|m| Some(&m.id) != own.as_ref())
+                .filter(|m| !bridged.contains(&m.id))
                 .collect();
             let ids: Vec<String> = others.iter().map(|m| m.id.clone()).collect();
             let owner = if chat.is_shared() {

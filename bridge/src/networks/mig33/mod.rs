@@ -1,10 +1,64 @@
-//! The mig33 network (to be built): drives the `mig33-proto` session machine over tokio.
+//! The mig33 network: one tokio task per login drives a `mig33_proto::ClientSession`
+//! over TCP (see [`login`]), and [`convert`] maps packets onto the core's types.
+//!
+//! Config (`networks.mig33`): `server` is `host:port` (default [`DEFAULT_SERVER`]).
+//!
+//! Behaviour worth knowing:
+//! * Presence: available -> online; roaming -> online, status "Roaming"; busy -> busy,
+//!   "Busy"; away -> away, "Away"; offline -> offline. Setting "invisible" sends offline
+//!   (mig33 has no invisible state) while staying connected.
+//! * A refused login (ERROR during the handshake) is final: `LoginFailed` with the
+//!   server's text. Any other loss reconnects with backoff (1 s doubling to 60 s, plus
+//!   jitter), rejoins the chatrooms, restores the chosen presence and then sends the
+//!   commands that arrived meanwhile. Requests unanswered when the connection dropped
+//!   are sent again (at least once: never lost, rarely twice).
+//! * Chatroom messages are all reported, the server's echo of our own included; the
+//!   core drops the echo and relays each message from one login.
+//! * No directory search in the protocol: `Lookup` answers `Unsupported`.
+
+mod backoff;
+mod convert;
+mod login;
 
 use std::sync::Arc;
 
-use crate::core::{Network, NetworkSettings};
+use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, NetworkId, NetworkSettings};
 
-/// The mig33 implementation, or `None` while it is not built.
-pub fn build(_settings: NetworkSettings) -> Option<Arc<dyn Network>> {
-    None
+/// Used when the config names no server (the simulator's default address).
+pub const DEFAULT_SERVER: &str = "127.0.0.1:9119";
+
+/// The mig33 implementation.
+pub fn build(settings: NetworkSettings) -> Option<Arc<dyn Network>> {
+    let server = match settings.server.trim() {
+        "" => DEFAULT_SERVER.to_owned(),
+        s => s.to_owned(),
+    };
+    Some(Arc::new(Mig33 { server }))
+}
+
+struct Mig33 {
+    server: String,
+}
+
+impl Network for Mig33 {
+    fn id(&self) -> NetworkId {
+        NetworkId::Mig33
+    }
+
+    fn check_credentials(&self, login: &LoginCredentials) -> Result<(), String> {
+        if login.id.is_empty() || login.id.chars().any(char::is_whitespace) {
+            return Err("a mig33 username has no spaces".into());
+        }
+        if login.password.is_empty() {
+            return Err("the password is empty".into());
+        }
+        Ok(())
+    }
+
+    fn start(&self, login: LoginCredentials, events: EventSink) -> LoginHandle {
+        let (handle, commands) = LoginHandle::channel();
+        let task = login::LoginTask::new(self.server.clone(), login, events, commands);
+        tokio::spawn(task.run());
+        handle
+    }
 }

@@ -1,0 +1,685 @@
+//! End-to-end tests of the mig33 network: a real Synapse, the bridge binary, the mig33
+//! simulator in this process and scripted mig33 users (`legacy_sim::mig33::client`).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use e2e_tests::bridge::{environment, BridgeProcess, BridgeSlot, SlotOptions};
+use e2e_tests::{wait_until, Synapse, TestUser};
+use legacy_sim::mig33::{client::Client, ChatroomConfig, Config, ContactConfig, GroupConfig};
+use legacy_sim::mig33::{Server, UserConfig};
+use mig33_proto::{ClientEvent, Presence};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(60);
+const SIM_WAIT: Duration = Duration::from_secs(30);
+const SLOTS: usize = 8;
+
+/// Every slot has mig33 enabled (the registration's ghost namespace depends on it); the
+/// server address is a placeholder replaced when each test starts its bridge.
+fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
+    let (synapse, slots) = environment(SLOTS, |i| {
+        SlotOptions {
+        networks_yaml: format!(
+            "  mig33:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s{i}mig33_{{id}}\"\n"
+        ),
+    }
+    });
+    (synapse, &slots[slot])
+}
+
+fn user(username: &str, password: &str, display: Option<&str>) -> UserConfig {
+    UserConfig {
+        username: username.into(),
+        password: password.into(),
+        display_name: display.map(Into::into),
+        groups: Vec::new(),
+        contacts: Vec::new(),
+    }
+}
+
+fn contact(username: &str, group: Option<i32>, display: Option<&str>) -> ContactConfig {
+    ContactConfig {
+        username: username.into(),
+        group,
+        display_name: display.map(Into::into),
+    }
+}
+
+/// alice and dave are bridged; bob and carol are scripted. alice has bob (Friends) and
+/// carol (Work); bob and carol have alice; everybody may use the `lobby` chatroom.
+fn sim_config(listen: &str) -> Config {
+    let mut alice = user("alice", "alicepw", Some("Alice A"));
+    alice.groups = vec![
+        GroupConfig {
+            id: 1,
+            name: "Friends".into(),
+        },
+        GroupConfig {
+            id: 2,
+            name: "Work".into(),
+        },
+    ];
+    alice.contacts = vec![
+        contact("bob", Some(1), Some("Bobby")),
+        contact("carol", Some(2), None),
+    ];
+    let mut bob = user("bob", "bobpw", Some("Bob B"));
+    bob.contacts = vec![contact("alice", None, None)];
+    let mut carol = user("carol", "carolpw", Some("Carol C"));
+    carol.contacts = vec![contact("alice", None, None), contact("dave", None, None)];
+    let dave = user("dave", "davepw", Some("Dave D"));
+    Config {
+        listen: listen.into(),
+        motd: None,
+        users: vec![alice, bob, carol, dave],
+        chatrooms: vec![ChatroomConfig {
+            name: "lobby".into(),
+            description: "Everyone welcome".into(),
+        }],
+    }
+}
+
+async fn start_sim() -> Server {
+    Server::start(sim_config("127.0.0.1:0"))
+        .await
+        .expect("mig33 simulator starts")
+}
+
+fn start_bridge(synapse: &Synapse, slot: &BridgeSlot, server: &str) -> BridgeProcess {
+    slot.start_with_networks(synapse, Some(&slot.network_yaml("mig33", server, &[])))
+        .expect("bridge starts")
+}
+
+fn body(event: &Value) -> &str {
+    event["content"]["body"].as_str().unwrap_or_default()
+}
+
+fn from_bot<'a>(slot: &'a BridgeSlot, needle: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |e| e["sender"] == slot.bot.as_str() && body(e).contains(needle)
+}
+
+fn message_from<'a>(sender: &'a str, text: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |e| e["type"] == "m.room.message" && e["sender"] == sender && body(e) == text
+}
+
+async fn count(user: &TestUser, room: &str, pred: impl Fn(&Value) -> bool) -> usize {
+    user.messages(room)
+        .await
+        .expect("messages")
+        .iter()
+        .filter(|e| pred(e))
+        .count()
+}
+
+async fn register(synapse: &Synapse, slot: &BridgeSlot, name: &str) -> TestUser {
+    synapse
+        .register_user(&slot.user_localpart(name), "pw", false)
+        .await
+        .expect("register user")
+}
+
+/// A direct chat with the bot, as Matrix clients create it; waits for the welcome.
+async fn management_room(slot: &BridgeSlot, user: &TestUser) -> String {
+    let room = user
+        .request(
+            Method::POST,
+            "/createRoom",
+            &[],
+            Some(json!({ "preset": "trusted_private_chat", "is_direct": true, "invite": [slot.bot] })),
+        )
+        .await
+        .expect("create room")["room_id"]
+        .as_str()
+        .expect("room id")
+        .to_owned();
+    user.wait_for_message(&room, from_bot(slot, "Commands"), WAIT)
+        .await
+        .expect("welcome from the bot");
+    room
+}
+
+/// Sends a command and waits for the bot's message containing `expect` (the `nth`
+/// such message, counting from 1, for texts that repeat such as "Connected").
+async fn command(user: &TestUser, slot: &BridgeSlot, room: &str, text: &str, expect: &str) {
+    user.send_text(room, text).await.expect("send");
+    wait_bot(user, slot, room, expect, 1).await;
+}
+
+async fn wait_bot(user: &TestUser, slot: &BridgeSlot, room: &str, expect: &str, nth: usize) {
+    let what = format!("bot message #{nth} containing {expect:?}");
+    let result = wait_until(WAIT, &what, || async {
+        let n = user
+            .messages(room)
+            .await?
+            .iter()
+            .filter(|e| from_bot(slot, expect)(e))
+            .count();
+        Ok((n >= nth).then_some(()))
+    })
+    .await;
+    if let Err(e) = result {
+        let seen: Vec<String> = user
+            .messages(room)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| e["type"] == "m.room.message")
+            .map(|e| format!("{}: {}", e["sender"], body(e)))
+            .collect();
+        panic!("{e:#}\nseen:\n  {}", seen.join("\n  "));
+    }
+}
+
+/// Logs in to mig33 and waits for the connected notice.
+async fn login(user: &TestUser, slot: &BridgeSlot, room: &str, name: &str, password: &str) {
+    command(
+        user,
+        slot,
+        room,
+        &format!("login mig33 {name} {password}"),
+        &format!("Connected to mig33 as {name}"),
+    )
+    .await;
+}
+
+/// Waits for an invite to a room with this name (from the invite's stripped state),
+/// joins it and returns its id.
+async fn join_invite_named(user: &TestUser, name: &str) -> String {
+    join_invite(user, &format!("an invite to {name:?}"), |e| {
+        e["type"] == "m.room.name" && e["content"]["name"] == name
+    })
+    .await
+}
+
+/// Waits for an invite whose stripped state has an event matching `pred`, joins it and
+/// returns its id. (Not `TestUser::wait_for_invite`: see the comment on `timeout`.)
+async fn join_invite(user: &TestUser, what: &str, pred: impl Fn(&Value) -> bool) -> String {
+    let filter = r#"{"presence":{"not_types":["*"]},"account_data":{"not_types":["*"]},"room":{"timeline":{"limit":0},"ephemeral":{"not_types":["*"]},"account_data":{"not_types":["*"]}}}"#;
+    // Synapse caches a sync response for a while per (user, timeout, filter, ...): a
+    // different `timeout` each time (irrelevant for an initial sync) gets a fresh one.
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let room = wait_until(WAIT, what, || async {
+        let timeout = CALLS.fetch_add(1, Ordering::Relaxed).to_string();
+        let resp = user
+            .request(
+                Method::GET,
+                "/sync",
+                &[("filter", filter), ("timeout", &timeout)],
+                None,
+            )
+            .await?;
+        let Some(rooms) = resp["rooms"]["invite"].as_object() else {
+            return Ok(None);
+        };
+        Ok(rooms.iter().find_map(|(id, room)| {
+            room["invite_state"]["events"]
+                .as_array()?
+                .iter()
+                .any(&pred)
+                .then(|| id.clone())
+        }))
+    })
+    .await
+    .expect("invite");
+    user.join(&room).await.expect("join invited room");
+    room
+}
+
+async fn wait_member(user: &TestUser, room: &str, member: &str, present: bool) {
+    wait_until(
+        WAIT,
+        &format!("{member} to be joined={present} in {room}"),
+        || async {
+            let members = user.joined_members(room).await?;
+            Ok((members.iter().any(|m| m == member) == present).then_some(()))
+        },
+    )
+    .await
+    .expect("membership");
+}
+
+async fn wait_presence(user: &TestUser, ghost: &str, presence: &str, status: Option<&str>) {
+    let what = format!("{ghost} presence {presence} {status:?}");
+    wait_until(WAIT, &what, || async {
+        let p = user.get_presence(ghost).await?;
+        let status_ok = status.is_none_or(|s| p["status_msg"] == s);
+        Ok((p["presence"] == presence && status_ok).then_some(()))
+    })
+    .await
+    .expect("ghost presence");
+}
+
+/// A message from `from` with this text, skipping everything else the client sees.
+async fn wait_legacy_message(client: &mut Client, from: &str, text: &str) {
+    client
+        .wait_for(
+            SIM_WAIT,
+            |e| matches!(e, ClientEvent::Message(m) if m.source == from && m.content == text),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} never got {text:?} from {from}: {e:#}",
+                client.username()
+            )
+        });
+}
+
+/// A stand-in server that refuses every login with its own ERROR text.
+async fn refusing_server(reason: &'static str) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut session = mig33_proto::ServerSession::new("challenge", "session");
+                let mut buf = [0u8; 4096];
+                loop {
+                    while let Some(event) = session.poll_event() {
+                        if let mig33_proto::ServerEvent::LoginAttempt { .. } = event {
+                            session.reject_login(reason);
+                        }
+                    }
+                    while let Some(out) = session.poll_transmit() {
+                        if stream.write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => session.handle_input(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn login_success_and_clear_login_errors() {
+    let (synapse, slot) = env(0);
+
+    // A server that answers the login with its own ERROR: the user reads its reason.
+    let refusing = refusing_server("Service suspended for maintenance").await;
+    let mut bridge = start_bridge(synapse, slot, &refusing.to_string());
+    let alice = register(synapse, slot, "alice").await;
+    let room = management_room(slot, &alice).await;
+    command(
+        &alice,
+        slot,
+        &room,
+        "login mig33 alice alicepw",
+        "Login to mig33 failed: the server refused the login: Service suspended for maintenance",
+    )
+    .await;
+    command(&alice, slot, &room, "list", "You have no logins").await;
+    // A clean stop: after kill -9 the bridge replays Matrix events it had not marked
+    // done, and the replayed `login` would succeed against the simulator below.
+    assert!(bridge.terminate(), "the bridge stops cleanly");
+
+    let sim = start_sim().await;
+    let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
+    command(
+        &alice,
+        slot,
+        &room,
+        "login mig33 alice wrongpassword",
+        "Login to mig33 failed: the server refused the login: Incorrect username or password",
+    )
+    .await;
+    command(&alice, slot, &room, "list", "You have no logins").await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+    assert_eq!(sim.online_users(), vec!["alice".to_owned()]);
+
+    let log = std::fs::read_to_string(slot.log_path()).unwrap();
+    assert!(
+        !log.contains("alicepw") && !log.contains("wrongpassword"),
+        "passwords must never be logged"
+    );
+}
+
+#[tokio::test]
+async fn contacts_become_ghosts_in_the_space_and_survive_a_restart() {
+    let (synapse, slot) = env(1);
+    let sim = start_sim().await;
+    let server = sim.addr().to_string();
+    let mut bridge = start_bridge(synapse, slot, &server);
+    let alice = register(synapse, slot, "alice").await;
+    let room = management_room(slot, &alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+
+    let space = join_invite_named(&alice, "mig33 (alice)").await;
+    let (bob, carol) = (slot.ghost("mig33", "bob"), slot.ghost("mig33", "carol"));
+    wait_member(&alice, &space, &bob, true).await;
+    wait_member(&alice, &space, &carol, true).await;
+    assert_eq!(
+        alice.get_displayname(&bob).await.unwrap().as_deref(),
+        Some("Bobby (mig33)")
+    );
+    assert_eq!(
+        alice.get_displayname(&carol).await.unwrap().as_deref(),
+        Some("Carol C (mig33)")
+    );
+    // Adding a contact: the server pushes the new entry, which becomes a ghost too.
+    command(&alice, slot, &room, "add mig33 dave Friends", "Added dave").await;
+    let dave = slot.ghost("mig33", "dave");
+    wait_member(&alice, &space, &dave, true).await;
+    command(
+        &alice,
+        slot,
+        &room,
+        "add mig33 erin Nosuchgroup",
+        "no mig33 group",
+    )
+    .await;
+    let rooms_before = alice.joined_rooms().await.unwrap().len();
+
+    // kill -9 and start again: the login resumes with the same space and ghosts.
+    bridge.kill9();
+    let _bridge = start_bridge(synapse, slot, &server);
+    wait_bot(&alice, slot, &room, "Connected to mig33 as alice", 2).await;
+    wait_until(WAIT, "alice back online at the simulator", || async {
+        Ok(sim
+            .online_users()
+            .contains(&"alice".to_owned())
+            .then_some(()))
+    })
+    .await
+    .unwrap();
+    command(&alice, slot, &room, "ping", "Pong").await;
+    assert_eq!(alice.joined_rooms().await.unwrap().len(), rooms_before);
+    let members = alice.joined_members(&space).await.unwrap();
+    assert!(members.contains(&bob) && members.contains(&carol) && members.contains(&dave));
+    assert_eq!(
+        alice.get_displayname(&bob).await.unwrap().as_deref(),
+        Some("Bobby (mig33)")
+    );
+}
+
+#[tokio::test]
+async fn presence_both_ways() {
+    let (synapse, slot) = env(2);
+    let sim = start_sim().await;
+    let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
+    let mut bob = Client::login(sim.addr(), "bob", "bobpw").await.unwrap();
+    let alice = register(synapse, slot, "alice").await;
+    let room = management_room(slot, &alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+    join_invite_named(&alice, "mig33 (alice)").await;
+    let ghost = slot.ghost("mig33", "bob");
+    wait_presence(&alice, &ghost, "online", None).await;
+
+    bob.set_presence(Presence::Away).await.unwrap();
+    wait_presence(&alice, &ghost, "unavailable", Some("Away")).await;
+    bob.set_presence(Presence::Busy).await.unwrap();
+    wait_presence(&alice, &ghost, "unavailable", Some("Busy")).await;
+    bob.set_presence(Presence::Roaming).await.unwrap();
+    wait_presence(&alice, &ghost, "online", Some("Roaming")).await;
+
+    // Matrix -> mig33: bob has alice as a contact and sees her presence pushes.
+    command(&alice, slot, &room, "status away", "status set to away").await;
+    bob.wait_for(SIM_WAIT, |e| {
+        matches!(e, ClientEvent::Presence { username: Some(u), presence: Presence::Away, .. } if u == "alice")
+    })
+    .await
+    .expect("bob sees alice away");
+    command(&alice, slot, &room, "status dnd", "status set to dnd").await;
+    bob.wait_for(SIM_WAIT, |e| {
+        matches!(e, ClientEvent::Presence { username: Some(u), presence: Presence::Busy, .. } if u == "alice")
+    })
+    .await
+    .expect("bob sees alice busy");
+
+    bob.logout().await;
+    wait_presence(&alice, &ghost, "offline", None).await;
+}
+
+#[tokio::test]
+async fn private_messages_both_ways() {
+    let (synapse, slot) = env(3);
+    let sim = start_sim().await;
+    let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
+    let mut bob = Client::login(sim.addr(), "bob", "bobpw").await.unwrap();
+    let alice = register(synapse, slot, "alice").await;
+    let room = management_room(slot, &alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+
+    let ghost = slot.ghost("mig33", "bob");
+    bob.send_private("alice", "hello from mig33").await.unwrap();
+    let dm = join_invite(&alice, "a DM invite from bob's ghost", |e| {
+        e["type"] == "m.room.member"
+            && e["state_key"] == alice.user_id.as_str()
+            && e["sender"] == ghost.as_str()
+    })
+    .await;
+    alice
+        .wait_for_message(&dm, message_from(&ghost, "hello from mig33"), WAIT)
+        .await
+        .expect("bob's message in the DM");
+
+    alice.send_text(&dm, "hello from Matrix").await.unwrap();
+    wait_legacy_message(&mut bob, "alice", "hello from Matrix").await;
+
+    // A message to someone offline is refused by the server: the user is told.
+    bob.logout().await;
+    alice.send_text(&dm, "are you there?").await.unwrap();
+    alice
+        .wait_for_message(&dm, from_bot(slot, "not delivered: bob is offline"), WAIT)
+        .await
+        .expect("delivery failure notice");
+}
+
+#[tokio::test]
+async fn chatroom_join_messages_and_leave() {
+    let (synapse, slot) = env(4);
+    let sim = start_sim().await;
+    let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
+    let mut carol = Client::login(sim.addr(), "carol", "carolpw").await.unwrap();
+    carol.join_room("lobby").await.unwrap();
+    let alice = register(synapse, slot, "alice").await;
+    let room = management_room(slot, &alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+
+    command(
+        &alice,
+        slot,
+        &room,
+        "join mig33 nowhere",
+        "No such chatroom: nowhere",
+    )
+    .await;
+    command(&alice, slot, &room, "join mig33 lobby", "Joining lobby").await;
+    let lobby = join_invite_named(&alice, "lobby (mig33)").await;
+    let ghost = slot.ghost("mig33", "carol");
+    wait_member(&alice, &lobby, &ghost, true).await;
+
+    carol.send_room("lobby", "hi from carol").await.unwrap();
+    alice
+        .wait_for_message(&lobby, message_from(&ghost, "hi from carol"), WAIT)
+        .await
+        .expect("carol's message in Matrix");
+    alice.send_text(&lobby, "hi from alice").await.unwrap();
+    wait_legacy_message(&mut carol, "alice", "hi from alice").await;
+
+    // Someone joins at mig33: a ghost appears.
+    let mut bob = Client::login(sim.addr(), "bob", "bobpw").await.unwrap();
+    bob.join_room("lobby").await.unwrap();
+    wait_member(&alice, &lobby, &slot.ghost("mig33", "bob"), true).await;
+    bob.leave_room("lobby").await.unwrap();
+    wait_member(&alice, &lobby, &slot.ghost("mig33", "bob"), false).await;
+
+    command(&alice, slot, &room, "leave mig33 lobby", "Left lobby").await;
+    wait_until(WAIT, "alice removed from the lobby room", || async {
+        Ok((!alice.joined_rooms().await?.contains(&lobby)).then_some(()))
+    })
+    .await
+    .expect("alice left the Matrix room");
+    carol
+        .wait_for(SIM_WAIT, |e| {
+            matches!(e, ClientEvent::Participants { participants, .. } if !participants.contains(&"alice".to_owned()))
+        })
+        .await
+        .expect("alice left lobby at mig33");
+}
+
+#[tokio::test]
+async fn two_bridged_users_share_one_chatroom_portal() {
+    let (synapse, slot) = env(5);
+    let sim = start_sim().await;
+    let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
+    let mut carol = Client::login(sim.addr(), "carol", "carolpw").await.unwrap();
+    carol.join_room("lobby").await.unwrap();
+
+    let alice = register(synapse, slot, "alice").await;
+    let alice_mgmt = management_room(slot, &alice).await;
+    login(&alice, slot, &alice_mgmt, "alice", "alicepw").await;
+    let bob = register(synapse, slot, "bob").await;
+    let bob_mgmt = management_room(slot, &bob).await;
+    login(&bob, slot, &bob_mgmt, "dave", "davepw").await;
+
+    command(
+        &alice,
+        slot,
+        &alice_mgmt,
+        "join mig33 lobby",
+        "Joining lobby",
+    )
+    .await;
+    let lobby = join_invite_named(&alice, "lobby (mig33)").await;
+    command(&bob, slot, &bob_mgmt, "join mig33 lobby", "Joining lobby").await;
+    let lobby_bob = join_invite_named(&bob, "lobby (mig33)").await;
+    assert_eq!(lobby, lobby_bob, "one Matrix room for the chatroom");
+    carol
+        .wait_for(SIM_WAIT, |e| {
+            matches!(e, ClientEvent::Participants { participants, .. }
+                if participants.contains(&"alice".to_owned()) && participants.contains(&"dave".to_owned()))
+        })
+        .await
+        .expect("carol sees alice and dave in lobby");
+
+    let carol_ghost = slot.ghost("mig33", "carol");
+    carol.send_room("lobby", "one from carol").await.unwrap();
+    alice
+        .wait_for_message(&lobby, message_from(&carol_ghost, "one from carol"), WAIT)
+        .await
+        .unwrap();
+
+    alice.send_text(&lobby, "from alice").await.unwrap();
+    wait_legacy_message(&mut carol, "alice", "from alice").await;
+    bob.send_text(&lobby, "from bob").await.unwrap();
+    wait_legacy_message(&mut carol, "dave", "from bob").await;
+
+    // Everything before the marker has been bridged once it shows up: count now.
+    carol.send_room("lobby", "marker").await.unwrap();
+    alice
+        .wait_for_message(&lobby, message_from(&carol_ghost, "marker"), WAIT)
+        .await
+        .unwrap();
+    // Bridged users are themselves in the room, never as ghosts.
+    let members = alice.joined_members(&lobby).await.unwrap();
+    assert!(members.contains(&alice.user_id) && members.contains(&bob.user_id));
+    assert!(members.contains(&carol_ghost));
+    for own in ["alice", "dave"] {
+        assert!(
+            !members.contains(&slot.ghost("mig33", own)),
+            "no ghost of bridged user {own} in {members:?}"
+        );
+    }
+    let texts =
+        |text: &'static str| move |e: &Value| e["type"] == "m.room.message" && body(e) == text;
+    assert_eq!(count(&alice, &lobby, texts("one from carol")).await, 1);
+    assert_eq!(count(&alice, &lobby, texts("from alice")).await, 1);
+    assert_eq!(count(&alice, &lobby, texts("from bob")).await, 1);
+    assert_eq!(count(&alice, &lobby, texts("marker")).await, 1);
+    assert_eq!(
+        count(&alice, &lobby, message_from(&alice.user_id, "from alice")).await,
+        1,
+        "alice's own event, not a ghost's copy"
+    );
+}
+
+#[tokio::test]
+async fn system_alert_becomes_a_notice() {
+    let (synapse, slot) = env(6);
+    let sim = start_sim().await;
+    let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
+    let alice = register(synapse, slot, "alice").await;
+    let room = management_room(slot, &alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+    assert!(sim.send_alert("alice", "Maintenance at midnight"));
+    wait_bot(&alice, slot, &room, "mig33: Maintenance at midnight", 1).await;
+}
+
+#[tokio::test]
+async fn reconnects_rejoins_and_delivers_after_server_and_bridge_restarts() {
+    let (synapse, slot) = env(7);
+    let sim = start_sim().await;
+    let addr = sim.addr();
+    let mut bridge = start_bridge(synapse, slot, &addr.to_string());
+    let mut carol = Client::login(addr, "carol", "carolpw").await.unwrap();
+    carol.join_room("lobby").await.unwrap();
+    let alice = register(synapse, slot, "alice").await;
+    let room = management_room(slot, &alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+    command(&alice, slot, &room, "join mig33 lobby", "Joining lobby").await;
+    let lobby = join_invite_named(&alice, "lobby (mig33)").await;
+    let ghost = slot.ghost("mig33", "carol");
+    wait_member(&alice, &lobby, &ghost, true).await;
+
+    // The server goes away: the user is told, and a message sent meanwhile waits.
+    sim.stop().await;
+    wait_bot(&alice, slot, &room, "Disconnected from mig33", 1).await;
+    alice.send_text(&lobby, "sent while down").await.unwrap();
+    // Restart the server right after the bridge's second failed attempt: the message
+    // has reached the bridge by then, and the next attempt is 4 s or more away, so carol
+    // is back in lobby before the bridge rejoins and sends what it kept.
+    wait_until(WAIT, "two failed reconnect attempts", || async {
+        let log = std::fs::read_to_string(slot.log_path())?;
+        Ok((log.matches("cannot reach").count() >= 2).then_some(()))
+    })
+    .await
+    .unwrap();
+    let sim = Server::start(sim_config(&addr.to_string())).await.unwrap();
+    let mut carol = Client::login(addr, "carol", "carolpw").await.unwrap();
+    carol.join_room("lobby").await.unwrap();
+    wait_bot(&alice, slot, &room, "Connected to mig33 as alice", 2).await;
+    wait_legacy_message(&mut carol, "alice", "sent while down").await;
+    carol.send_room("lobby", "after reconnect").await.unwrap();
+    alice
+        .wait_for_message(&lobby, message_from(&ghost, "after reconnect"), WAIT)
+        .await
+        .expect("the chatroom was rejoined");
+
+    // kill -9 the bridge: it resumes the login, rejoins lobby and reuses the room.
+    let rooms_before = alice.joined_rooms().await.unwrap();
+    bridge.kill9();
+    let _bridge = start_bridge(synapse, slot, &addr.to_string());
+    wait_bot(&alice, slot, &room, "Connected to mig33 as alice", 3).await;
+    carol
+        .wait_for(SIM_WAIT, |e| {
+            matches!(e, ClientEvent::Participants { participants, .. } if participants.contains(&"alice".to_owned()))
+        })
+        .await
+        .expect("alice back in lobby at mig33");
+    carol
+        .send_room("lobby", "after bridge restart")
+        .await
+        .unwrap();
+    alice
+        .wait_for_message(&lobby, message_from(&ghost, "after bridge restart"), WAIT)
+        .await
+        .expect("same room, same ghost after a bridge restart");
+    alice.send_text(&lobby, "alice is back").await.unwrap();
+    wait_legacy_message(&mut carol, "alice", "alice is back").await;
+    let mut rooms_after = alice.joined_rooms().await.unwrap();
+    let mut rooms_before = rooms_before;
+    rooms_after.sort();
+    rooms_before.sort();
+    assert_eq!(rooms_after, rooms_before, "no new rooms after the restart");
+    drop(sim);
+}
