@@ -259,10 +259,14 @@ impl MatrixClient {
         request.is_direct = options.is_direct;
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
         if !options.power_users.is_empty() {
+            // The creator is left out: from room version 12 (Synapse's default) creators
+            // have unlimited power and Synapse refuses a `users` entry for them
+            // ("Creator user ... must not appear in content.users").
             let mut users = serde_json::Map::new();
-            users.insert(creator.to_string(), 100.into());
             for (u, level) in options.power_users {
-                users.insert(u.to_string(), level.into());
+                if u != creator {
+                    users.insert(u.to_string(), level.into());
+                }
             }
             request.power_level_content_override = Some(Raw::from_json(
                 serde_json::value::to_raw_value(&serde_json::json!({ "users": users }))
