@@ -93,6 +93,13 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
         .set_display_name(&bot, bot_name)
         .await
         .context("setting the bot's display name")?;
+    if let Some(avatar) = &config.config.appservice.bot.avatar_url {
+        let url = matrix_sdk::ruma::OwnedMxcUri::from(avatar.as_str());
+        matrix
+            .set_avatar_url(&bot, url)
+            .await
+            .context("setting the bot's avatar")?;
+    }
     tracing::info!("bot {bot} ready");
 
     tokio::spawn(bridge.clone().run_network_events(network_events));

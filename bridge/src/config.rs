@@ -329,6 +329,14 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
     if a.id.trim().is_empty() {
         return Err(("appservice.id".into(), "the appservice id is empty".into()));
     }
+    if let Some(avatar) = &a.bot.avatar_url {
+        if !avatar.starts_with("mxc://") {
+            return Err((
+                "appservice.bot.avatar_url".into(),
+                format!("{avatar:?} must be an mxc:// URL"),
+            ));
+        }
+    }
     if !is_localpart(&a.bot.localpart) {
         return Err((
             "appservice.bot.localpart".into(),

@@ -37,7 +37,7 @@ enum Command {
     },
 }
 
-fn load(path: &PathBuf) -> Result<LoadedConfig, ExitCode> {
+fn load(path: &std::path::Path) -> Result<LoadedConfig, ExitCode> {
     LoadedConfig::load(path).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)

@@ -8,13 +8,14 @@ use legacy_sim::{icq, mig33, msn, SimConfig};
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() {
-        anyhow::bail!("usage: legacy-sim serve -c FILE | icq-client ... | msn-client ... | mig33-client ...");
+        anyhow::bail!(
+            "usage: legacy-sim serve -c FILE | icq-client ... | msn-client ... | mig33-client ..."
+        );
     }
     let command = args.remove(0);
     match command.as_str() {
@@ -35,13 +36,20 @@ async fn serve(args: Vec<String>) -> anyhow::Result<()> {
     let config = SimConfig::from_yaml(&text).with_context(|| format!("parsing {path}"))?;
     let mut running = Vec::new();
     if let Some(c) = config.icq {
-        running.push(Box::new(icq::Server::start(c).await.context("starting ICQ")?) as Box<dyn std::any::Any>);
+        running.push(
+            Box::new(icq::Server::start(c).await.context("starting ICQ")?)
+                as Box<dyn std::any::Any>,
+        );
     }
     if let Some(c) = config.msn {
-        running.push(Box::new(msn::Server::start(c).await.context("starting MSN")?));
+        running.push(Box::new(
+            msn::Server::start(c).await.context("starting MSN")?,
+        ));
     }
     if let Some(c) = config.mig33 {
-        running.push(Box::new(mig33::Server::start(c).await.context("starting mig33")?));
+        running.push(Box::new(
+            mig33::Server::start(c).await.context("starting mig33")?,
+        ));
     }
     tracing::info!("{} simulator(s) running; Ctrl-C stops them", running.len());
     tokio::signal::ctrl_c().await?;

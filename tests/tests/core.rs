@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use e2e_tests::bridge::{environment, BridgeSlot, SlotOptions};
+use e2e_tests::bridge::{environment, BridgeProcess, BridgeSlot, SlotOptions};
 use e2e_tests::{Synapse, TestUser};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -71,15 +71,23 @@ async fn command(
         .unwrap_or_else(|e| panic!("no answer containing {expect:?} to {text:?}: {e:#}"))
 }
 
-#[tokio::test]
-async fn management_room_help_ping_list_and_login_errors() {
-    let (synapse, slot) = env(0);
-    let _bridge = slot.start(synapse).expect("bridge starts");
+/// Starts the slot's bridge and gives alice a management room.
+async fn bridge_with_alice(
+    slot_index: usize,
+) -> (&'static BridgeSlot, BridgeProcess, TestUser, String) {
+    let (synapse, slot) = env(slot_index);
+    let bridge = slot.start(synapse).expect("bridge starts");
     let alice = synapse
         .register_user(&slot.user_localpart("alice"), "pw", false)
         .await
         .unwrap();
     let room = management_room(synapse, slot, &alice).await;
+    (slot, bridge, alice, room)
+}
+
+#[tokio::test]
+async fn management_room_help_ping_list_and_login_errors() {
+    let (slot, _bridge, alice, room) = bridge_with_alice(0).await;
 
     command(&alice, slot, &room, "help", "logout <network>").await;
     command(&alice, slot, &room, "ping", "Pong").await;
@@ -171,13 +179,7 @@ async fn put_transaction(
 
 #[tokio::test]
 async fn transactions_need_the_token_and_are_handled_once() {
-    let (synapse, slot) = env(2);
-    let _bridge = slot.start(synapse).expect("bridge starts");
-    let alice = synapse
-        .register_user(&slot.user_localpart("alice"), "pw", false)
-        .await
-        .unwrap();
-    let room = management_room(synapse, slot, &alice).await;
+    let (slot, _bridge, alice, room) = bridge_with_alice(2).await;
     let ping = |id: &str| {
         json!({ "events": [{
             "type": "m.room.message", "room_id": room, "sender": alice.user_id, "event_id": id,
@@ -288,18 +290,12 @@ async fn transactions_need_the_token_and_are_handled_once() {
 
 #[tokio::test]
 async fn kill9_and_restart_keeps_the_management_room() {
-    let (synapse, slot) = env(3);
-    let mut bridge = slot.start(synapse).expect("bridge starts");
-    let alice = synapse
-        .register_user(&slot.user_localpart("alice"), "pw", false)
-        .await
-        .unwrap();
-    let room = management_room(synapse, slot, &alice).await;
+    let (slot, mut bridge, alice, room) = bridge_with_alice(3).await;
     command(&alice, slot, &room, "ping", "Pong").await;
     let rooms_before = alice.joined_rooms().await.unwrap().len();
 
     bridge.kill9();
-    let mut bridge = slot.start(synapse).expect("bridge restarts");
+    let mut bridge = slot.start(env(3).0).expect("bridge restarts");
     alice.send_text(&room, "ping").await.unwrap();
     e2e_tests::wait_until(WAIT, "a second pong after the restart", || async {
         Ok((count(&alice, &room, from_bot(slot, "Pong")).await >= 2).then_some(()))

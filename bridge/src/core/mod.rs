@@ -48,6 +48,9 @@ pub struct MatrixEvent {
     pub content: serde_json::Value,
 }
 
+/// (network, chatroom, sender's legacy id) of messages sent from Matrix into chatrooms.
+type EchoKey = (NetworkId, String, String);
+
 /// Where a login stands, as `list` shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoginState {
@@ -74,7 +77,7 @@ pub struct Bridge {
     portal_locks: portals::PortalLocks,
     /// Messages sent from Matrix into shared chatrooms, whose echo from the server must
     /// not be bridged back: (network, room, sender's legacy id) -> texts, oldest first.
-    echoes: Mutex<HashMap<(NetworkId, String, String), Vec<(String, std::time::Instant)>>>,
+    echoes: Mutex<HashMap<EchoKey, Vec<(String, std::time::Instant)>>>,
     /// Last known legacy members of chatrooms and group chats, to make ghosts leave.
     room_members: Mutex<HashMap<(String, NetworkId, ChatId), Vec<String>>>,
 }
@@ -263,6 +266,9 @@ impl Bridge {
             .unwrap_or_default();
         if target == self.bot().as_str() && membership == "invite" {
             commands::handle_bot_invite(self, room, sender).await;
+        } else if membership == "invite" && self.is_ours(target) {
+            let is_direct = event.content.get("is_direct").and_then(|d| d.as_bool()) == Some(true);
+            portals::handle_ghost_invite(self, room, sender, target, is_direct).await;
         } else if membership == "leave" && !self.is_ours(target) {
             // The owner left their management room: forget it so a new invite starts afresh.
             if self.store.management_owner(room).ok().flatten().as_deref() == Some(target) {
@@ -300,16 +306,22 @@ impl Bridge {
         }
     }
 
-    pub fn login_handle(&self, mxid: &str, network: NetworkId) -> Option<LoginHandle> {
+    /// Reads something of a running login.
+    fn with_login<T>(
+        &self,
+        mxid: &str,
+        network: NetworkId,
+        f: impl FnOnce(&LiveLogin) -> T,
+    ) -> Option<T> {
         let key = LoginKey {
             mxid: mxid.to_owned(),
             network,
         };
-        self.logins
-            .lock()
-            .expect("logins lock")
-            .get(&key)
-            .map(|l| l.handle.clone())
+        self.logins.lock().expect("logins lock").get(&key).map(f)
+    }
+
+    pub fn login_handle(&self, mxid: &str, network: NetworkId) -> Option<LoginHandle> {
+        self.with_login(mxid, network, |l| l.handle.clone())
     }
 
     /// Ends a login's task and forgets it (the store record is the caller's business).
@@ -347,27 +359,12 @@ impl Bridge {
 
     /// The legacy id a Matrix user is logged in with on `network`.
     pub fn legacy_id_of(&self, mxid: &str, network: NetworkId) -> Option<String> {
-        let key = LoginKey {
-            mxid: mxid.to_owned(),
-            network,
-        };
-        self.logins
-            .lock()
-            .expect("logins lock")
-            .get(&key)
-            .map(|l| l.legacy_id.clone())
+        self.with_login(mxid, network, |l| l.legacy_id.clone())
     }
 
     fn is_connected(&self, mxid: &str, network: NetworkId) -> bool {
-        let key = LoginKey {
-            mxid: mxid.to_owned(),
-            network,
-        };
-        self.logins
-            .lock()
-            .expect("logins lock")
-            .get(&key)
-            .is_some_and(|l| l.state == LoginState::Connected)
+        self.with_login(mxid, network, |l| l.state == LoginState::Connected)
+            .unwrap_or(false)
     }
 
     /// The login that relays a shared chatroom's messages into Matrix: the first (by user

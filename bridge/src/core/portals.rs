@@ -208,6 +208,85 @@ pub async fn add_ghosts_to_space(
     Ok(())
 }
 
+/// A Matrix user invited a ghost to a direct chat: that room becomes the DM portal with
+/// the contact (unless one exists, which the ghost points to), so chats can be started
+/// from Matrix as with any other user.
+pub async fn handle_ghost_invite(
+    bridge: &Arc<Bridge>,
+    room: &str,
+    inviter: &str,
+    ghost: &str,
+    is_direct: bool,
+) {
+    let Some((network, contact)) = bridge.ghost_network(ghost) else {
+        return;
+    };
+    let (Ok(ghost), Ok(mxid)) = (UserId::parse(ghost), UserId::parse(inviter)) else {
+        return;
+    };
+    let rid = room_id(room);
+    if ensure_ghost_registered(bridge, &ghost).await.is_err() {
+        return;
+    }
+    let logged_in = bridge.config.permission(inviter) != crate::config::Permission::None
+        && bridge.login_handle(inviter, network).is_some();
+    if !logged_in || !is_direct {
+        // Not someone this ghost can talk for: decline.
+        let _ = bridge.matrix.leave(&ghost, &rid).await;
+        return;
+    }
+    if let Err(e) = bridge.matrix.join(&ghost, &rid).await {
+        tracing::warn!(%room, "a ghost could not accept an invite: {e}");
+        return;
+    }
+    let chat = ChatId::Direct(contact.clone());
+    let lock = bridge
+        .portal_locks
+        .get(format!("{inviter}\0{network}\0{chat:?}"));
+    let _guard = lock.lock().await;
+    match bridge.store.portal(inviter, network, &chat) {
+        Ok(Some(existing)) => {
+            let text = format!(
+                "You already have a chat with {contact}: https://matrix.to/#/{}",
+                existing.room_id
+            );
+            let _ = bridge
+                .matrix
+                .send_message(
+                    &ghost,
+                    &rid,
+                    RoomMessageEventContent::notice_plain(text),
+                    None,
+                    None,
+                )
+                .await;
+            let _ = bridge.matrix.leave(&ghost, &rid).await;
+        }
+        Ok(None) => {
+            let record = PortalRecord {
+                mxid: inviter.to_owned(),
+                network,
+                chat,
+                room_id: room.to_owned(),
+            };
+            if bridge.store.put_portal(&record).is_err() {
+                return;
+            }
+            // The bot joins for delivery notices.
+            if bridge
+                .matrix
+                .invite(&ghost, &rid, bridge.bot())
+                .await
+                .is_ok()
+            {
+                let _ = bridge.matrix.join(bridge.bot(), &rid).await;
+            }
+            add_to_space(bridge, mxid.as_str(), network, &rid).await;
+        }
+        Err(e) => tracing::error!("could not look up a portal: {e}"),
+    }
+}
+
 /// A Matrix message in a portal goes to the legacy network: through the portal owner's
 /// login, or in a shared chatroom through the sender's own login.
 pub async fn handle_portal_message(
