@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use e2e_tests::bridge::{environment, BridgeProcess, BridgeSlot, SlotOptions};
 use e2e_tests::wait_until;
 use e2e_tests::{Synapse, TestUser};
-use legacy_sim::icq::{client::Client, Config, Server};
 use icq_proto::{ClientEvent, MessageContent, Status};
+use legacy_sim::icq::{client::Client, Config, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -94,8 +94,11 @@ impl Env {
     }
 
     async fn login(&self) {
-        self.command(&format!("login icq {ME} {ME_PW}"), "Connected to ICQ as 1001")
-            .await;
+        self.command(
+            &format!("login icq {ME} {ME_PW}"),
+            "Connected to ICQ as 1001",
+        )
+        .await;
     }
 
     /// Waits for the DM invite from a contact's ghost, joins, returns the room.
@@ -166,14 +169,10 @@ impl Env {
 
     async fn wait_presence(&self, uin: u32, presence: &str, status: &str) {
         let ghost = self.ghost(uin);
-        wait_until(
-            WAIT,
-            &format!("{ghost} {presence} ({status})"),
-            || async {
-                let p = self.alice.get_presence(&ghost).await?;
-                Ok((p["presence"] == presence && p["status_msg"] == status).then_some(()))
-            },
-        )
+        wait_until(WAIT, &format!("{ghost} {presence} ({status})"), || async {
+            let p = self.alice.get_presence(&ghost).await?;
+            Ok((p["presence"] == presence && p["status_msg"] == status).then_some(()))
+        })
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     }
@@ -213,7 +212,10 @@ async fn invites(user: &TestUser) -> anyhow::Result<Vec<(String, String)>> {
     let resp = user.request(Method::GET, "/sync", &query, None).await?;
     let mut out = Vec::new();
     for (room, state) in resp["rooms"]["invite"].as_object().into_iter().flatten() {
-        let events = state["invite_state"]["events"].as_array().into_iter().flatten();
+        let events = state["invite_state"]["events"]
+            .as_array()
+            .into_iter()
+            .flatten();
         for ev in events {
             if ev["type"] == "m.room.member" && ev["state_key"] == user.user_id.as_str() {
                 let from = ev["sender"].as_str().unwrap_or_default().to_owned();
@@ -341,7 +343,9 @@ async fn incoming_messages_open_one_dm_with_links_notices_and_offline_times() {
         .await
         .unwrap();
     let room = env.accept_dm(BOB).await;
-    let first = env.message_from(&room, &env.ghost(BOB), "hello from bob").await;
+    let first = env
+        .message_from(&room, &env.ghost(BOB), "hello from bob")
+        .await;
     assert_eq!(first["content"]["msgtype"], "m.text");
     assert!(!body(&first).contains("offline"), "{first}");
 
@@ -355,9 +359,13 @@ async fn incoming_messages_open_one_dm_with_links_notices_and_offline_times() {
         url: "http://example.org/page".into(),
     };
     bob.send_content(ME, url).await.unwrap();
-    let link = env.message_from(&room, &env.ghost(BOB), "look at this").await;
+    let link = env
+        .message_from(&room, &env.ghost(BOB), "look at this")
+        .await;
     assert_eq!(link["content"]["format"], "org.matrix.custom.html");
-    let html = link["content"]["formatted_body"].as_str().unwrap_or_default();
+    let html = link["content"]["formatted_body"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         html.contains("<a href=\"http://example.org/page\">"),
         "{link}"
@@ -422,7 +430,8 @@ async fn presence_crosses_both_ways() {
     bob.set_status(Status::AWAY).await.unwrap();
     env.wait_presence(BOB, "unavailable", "Away").await;
     bob.set_status(Status::DND).await.unwrap();
-    env.wait_presence(BOB, "unavailable", "Do not disturb").await;
+    env.wait_presence(BOB, "unavailable", "Do not disturb")
+        .await;
     bob.set_status(Status::ONLINE).await.unwrap();
     env.wait_presence(BOB, "online", "Online").await;
 
@@ -454,11 +463,17 @@ async fn search_info_add_and_pm() {
     env.command("search icq nobody", "Nobody found for \"nobody\"")
         .await;
     let info = env.command("info icq 1002", "City: Umea").await;
-    for detail in ["- 1002 (bobby)", "E-mail: bob@example.org", "City: Umea", "Age: 25"] {
+    for detail in [
+        "- 1002 (bobby)",
+        "E-mail: bob@example.org",
+        "City: Umea",
+        "Age: 25",
+    ] {
         assert!(body(&info).contains(detail), "{detail}: {info}");
     }
 
-    env.command("add icq 1003", "Added 1003 to your ICQ contacts").await;
+    env.command("add icq 1003", "Added 1003 to your ICQ contacts")
+        .await;
     match carol.wait_for_message(ME, ICQ_WAIT).await {
         Some(ClientEvent::Message { content, .. }) => {
             assert!(matches!(content, MessageContent::Added { nick, .. } if nick == "alice"))
@@ -541,7 +556,8 @@ async fn bridge_restart_reconnects_and_reuses_rooms_and_ghosts() {
     bob.send_message_acked(ME, "after restart", ICQ_WAIT)
         .await
         .unwrap();
-    env.message_from(&room, &env.ghost(BOB), "after restart").await;
+    env.message_from(&room, &env.ghost(BOB), "after restart")
+        .await;
     env.alice.send_text(&room, "welcome back").await.unwrap();
     assert_eq!(icq_text(&mut bob, ME).await, "welcome back");
 
@@ -551,5 +567,8 @@ async fn bridge_restart_reconnects_and_reuses_rooms_and_ghosts() {
         "no new room after the restart"
     );
     let pending = invites(&env.alice).await.unwrap();
-    assert!(pending.is_empty(), "no new invite after the restart: {pending:?}");
+    assert!(
+        pending.is_empty(),
+        "no new invite after the restart: {pending:?}"
+    );
 }

@@ -275,7 +275,10 @@ mod tests {
         assert_eq!(search_query("a@b.c"), SearchQuery::Email("a@b.c".into()));
         assert!(matches!(search_query("bob"), SearchQuery::Name { nick, .. } if nick == "bob"));
         // Too large for a UIN: a nick.
-        assert!(matches!(search_query("99999999999"), SearchQuery::Name { .. }));
+        assert!(matches!(
+            search_query("99999999999"),
+            SearchQuery::Name { .. }
+        ));
     }
 
     #[test]
@@ -291,7 +294,7 @@ mod tests {
 
     #[test]
     fn splitting_keeps_all_text_and_the_limit() {
-        let text = "word ".repeat(300) + &"x".repeat(1000) + "\n\nend";
+        let text = format!("{}{}\n\nend", "word ".repeat(300), "x".repeat(1000));
         let parts = split_text(&text, MAX_CHUNK_BYTES);
         assert_eq!(parts.concat(), text);
         for p in &parts {

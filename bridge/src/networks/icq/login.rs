@@ -6,14 +6,15 @@
 //! is sent again on the next connection. The core gets its `Delivery` only after the
 //! ACK, so a message is never reported sent before the server has it.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use icq_proto::{
-    ClientEvent, ClientSession, DisconnectReason, ExtInfo, LoginFailure, LoginOptions,
-    Status, UserRecord,
+    ClientEvent, ClientSession, DisconnectReason, ExtInfo, LoginFailure, LoginOptions, Status,
+    UserRecord,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -63,8 +64,9 @@ enum LookupKind {
         found: Vec<Profile>,
     },
     Info {
-        basic: Option<UserRecord>,
-        ext: Option<ExtInfo>,
+        // Boxed: they are large and most lookups are searches.
+        basic: Option<Box<UserRecord>>,
+        ext: Option<Box<ExtInfo>>,
     },
 }
 
@@ -208,7 +210,8 @@ impl LoginTask {
                 Ok(uin) => {
                     // Sent in the next login's CONTACT_LIST; the nick is asked for then.
                     self.contacts.entry(uin).or_insert(None);
-                    self.events.emit(NetworkEvent::ContactChanged(contact(uin, None)));
+                    self.events
+                        .emit(NetworkEvent::ContactChanged(contact(uin, None)));
                     let _ = reply.send(Ok(()));
                 }
                 Err(e) => {
@@ -299,9 +302,9 @@ impl LoginTask {
         let ended = self.drive(uin, &mut conn).await;
         // Lookups cannot survive the connection; the outbox part is sent again later.
         for lookup in conn.lookups.drain(..) {
-            let _ = lookup
-                .reply
-                .send(Err(SendError::Rejected("the connection to ICQ was lost".into())));
+            let _ = lookup.reply.send(Err(SendError::Rejected(
+                "the connection to ICQ was lost".into(),
+            )));
         }
         ended
     }
@@ -429,9 +432,10 @@ impl LoginTask {
                 };
                 let result = conn.session.add_contact(uin, now);
                 if result.is_ok() {
-                    if !self.contacts.contains_key(&uin) {
-                        self.contacts.insert(uin, None);
-                        self.events.emit(NetworkEvent::ContactChanged(contact(uin, None)));
+                    if let Entry::Vacant(entry) = self.contacts.entry(uin) {
+                        entry.insert(None);
+                        self.events
+                            .emit(NetworkEvent::ContactChanged(contact(uin, None)));
                     }
                     request_nick(conn, uin, now);
                 }
@@ -620,13 +624,13 @@ impl LoginTask {
                 if let Some(contact_uin) = conn.nick_requests.remove(&info_seq) {
                     self.learn_nick(contact_uin, &user);
                 } else if let Some(LookupKind::Info { basic, .. }) = lookup_for(conn, info_seq) {
-                    *basic = Some(user);
+                    *basic = Some(Box::new(user));
                     self.complete_lookup(conn, info_seq);
                 }
             }
             ClientEvent::ExtInfo { info_seq, info, .. } => {
                 if let Some(LookupKind::Info { ext, .. }) = lookup_for(conn, info_seq) {
-                    *ext = Some(info);
+                    *ext = Some(Box::new(info));
                     self.complete_lookup(conn, info_seq);
                 }
             }
@@ -723,12 +727,18 @@ fn finish_lookup(lookup: PendingLookup, timed_out: bool) {
     let result = match lookup.kind {
         LookupKind::Search { found } if !timed_out => Ok(found),
         LookupKind::Info {
-            basic: Some(user), ext, ..
+            basic: Some(user),
+            ext,
+            ..
         } => {
-            if user.nick.is_empty() && user.first.is_empty() && user.email.is_empty() && ext.is_none() {
+            if user.nick.is_empty()
+                && user.first.is_empty()
+                && user.email.is_empty()
+                && ext.is_none()
+            {
                 Ok(Vec::new())
             } else {
-                Ok(vec![convert::profile_of(&user, ext.as_ref())])
+                Ok(vec![convert::profile_of(&user, ext.as_deref())])
             }
         }
         _ => Err(SendError::Rejected("the ICQ server did not answer".into())),
