@@ -295,6 +295,12 @@ async fn login_connects_and_bad_passwords_are_refused_clearly() {
     .await;
     env.login().await;
     env.command("list", "- ICQ 1001: connected").await;
+    // ICQ v2 has no chatrooms.
+    env.command(
+        "join icq lobby",
+        "Could not join lobby: ICQ does not support this",
+    )
+    .await;
     let log = std::fs::read_to_string(env.slot.log_path()).unwrap();
     for password in [ME_PW, "wrongpw", "123456789"] {
         assert!(!log.contains(password), "a password was logged");
