@@ -468,6 +468,8 @@ async fn search_info_add_and_pm() {
     }
     env.command("search icq nobody", "Nobody found for \"nobody\"")
         .await;
+    env.command("info icq 4242", "Nobody found for \"4242\"")
+        .await;
     let info = env.command("info icq 1002", "City: Umea").await;
     for detail in [
         "- 1002 (bobby)",

@@ -34,7 +34,7 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// after the login's CONTACT_LIST. Messages arriving this soon after LOGIN_REPLY are
 /// taken as stored ones. A live message sent in that instant would be marked offline
 /// too, which only adds its (correct) send time.
-const OFFLINE_BURST: Duration = Duration::from_secs(3);
+const OFFLINE_BURST: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -731,11 +731,11 @@ fn finish_lookup(lookup: PendingLookup, timed_out: bool) {
             ext,
             ..
         } => {
-            if user.nick.is_empty()
-                && user.first.is_empty()
-                && user.email.is_empty()
-                && ext.is_none()
-            {
+            // Servers answer INFO about an unknown UIN with an empty record.
+            let empty = [&user.nick, &user.first, &user.last, &user.email]
+                .iter()
+                .all(|f| f.trim().is_empty());
+            if empty {
                 Ok(Vec::new())
             } else {
                 Ok(vec![convert::profile_of(&user, ext.as_deref())])
