@@ -801,3 +801,125 @@ fn jitter(max: Duration) -> Duration {
     }
     Duration::from_millis(u64::from_le_bytes(bytes) % millis)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{FormattedText, LoginHandle, LoginKey, NetworkId};
+    use icq_proto::{ClientPacket, MessageTime, ServerPacket};
+    use std::net::Ipv4Addr;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    async fn next_event(
+        rx: &mut mpsc::UnboundedReceiver<(LoginKey, NetworkEvent)>,
+    ) -> NetworkEvent {
+        tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("an event in time")
+            .expect("events open")
+            .1
+    }
+
+    /// A hand-driven server: bad datagrams do not end the session, a stored message
+    /// is marked offline with its time, and a send is confirmed only after the ACK.
+    #[tokio::test]
+    async fn survives_garbage_and_confirms_sends_after_the_ack() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let key = LoginKey {
+            mxid: "@a:x".into(),
+            network: NetworkId::Icq,
+        };
+        let (handle, commands) = LoginHandle::channel();
+        let login = LoginCredentials {
+            id: "1001".into(),
+            password: "pw".into(),
+            contacts: Vec::new(),
+        };
+        let options = Options {
+            probe_interval: Duration::from_secs(60),
+            login_timeout: Duration::from_secs(20),
+        };
+        let addr = server.local_addr().unwrap().to_string();
+        tokio::spawn(LoginTask::new(login, addr, options, EventSink::new(key, tx), commands).run());
+
+        let mut buf = [0u8; 8192];
+        let (n, client) = server.recv_from(&mut buf).await.unwrap();
+        let login = ClientPacket::decode(&buf[..n]).unwrap();
+        assert!(matches!(login.packet, ClientPacket::Login { .. }));
+        let reply = ServerPacket::LoginReply {
+            uin: 1001,
+            ip: Ipv4Addr::LOCALHOST,
+            login_seq: login.seq,
+        };
+        server
+            .send_to(&ServerPacket::Ack.encode(login.seq), client)
+            .await
+            .unwrap();
+        server.send_to(&reply.encode(0), client).await.unwrap();
+        for garbage in [&[0xde, 0xad][..], &[2, 0, 0xdc, 0, 1][..], &[9; 40][..]] {
+            server.send_to(garbage, client).await.unwrap();
+        }
+        let time = MessageTime::from_unix_seconds(1_000_000_020);
+        let message = ServerPacket::ReceiveMessage {
+            from: 1002,
+            time,
+            kind: 1,
+            text: "stored".into(),
+        };
+        server.send_to(&message.encode(1), client).await.unwrap();
+
+        assert!(matches!(
+            next_event(&mut events).await,
+            NetworkEvent::Connected { .. }
+        ));
+        assert!(matches!(
+            next_event(&mut events).await,
+            NetworkEvent::ContactList { .. }
+        ));
+        match next_event(&mut events).await {
+            NetworkEvent::Message {
+                text,
+                offline,
+                sent_at,
+                ..
+            } => {
+                assert_eq!(text.plain, "stored");
+                assert!(offline);
+                assert_eq!(sent_at, Some(1_000_000_020 / 60 * 60 * 1000));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+
+        let send = tokio::spawn(async move {
+            handle
+                .request(|reply| LoginCommand::SendText {
+                    chat: ChatId::Direct("1002".into()),
+                    text: FormattedText::plain("snowman ☃"),
+                    reply,
+                })
+                .await
+        });
+        let seq = loop {
+            let (n, _) = server.recv_from(&mut buf).await.unwrap();
+            if let Ok(frame) = ClientPacket::decode(&buf[..n]) {
+                if let ClientPacket::SendMessage { to, text, .. } = frame.packet {
+                    assert_eq!((to, text.as_str()), (1002, "snowman ?"));
+                    break frame.seq;
+                }
+            }
+        };
+        assert!(!send.is_finished(), "confirmed before the server's ACK");
+        server
+            .send_to(&ServerPacket::Ack.encode(seq), client)
+            .await
+            .unwrap();
+        let delivery = tokio::time::timeout(WAIT, send)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(delivery.warnings[0].contains("'?': ☃"), "{delivery:?}");
+    }
+}
