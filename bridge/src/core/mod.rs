@@ -266,7 +266,9 @@ impl Bridge {
             .unwrap_or_default();
         if target == self.bot().as_str() && membership == "invite" {
             commands::handle_bot_invite(self, room, sender).await;
-        } else if membership == "invite" && self.is_ours(target) {
+        } else if membership == "invite" && self.is_ours(target) && !self.is_ours(sender) {
+            // Only a Matrix user's invite makes a DM portal: the bot's own invites (ghosts
+            // into spaces, chatrooms) must not be declined by the ghost.
             let is_direct = event.content.get("is_direct").and_then(|d| d.as_bool()) == Some(true);
             portals::handle_ghost_invite(self, room, sender, target, is_direct).await;
         } else if membership == "leave" && !self.is_ours(target) {

@@ -1,0 +1,925 @@
+//! The task that owns one ICQ login: its UDP socket, its session machine, reconnection
+//! with backoff, and the commands waiting for a connection.
+//!
+//! Outgoing messages sit in an outbox until the server ACKs them (one part in flight at
+//! a time, so parts and messages arrive in order); after a loss the unacknowledged part
+//! is sent again on the next connection. The core gets its `Delivery` only after the
+//! ACK, so a message is never reported sent before the server has it.
+
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use icq_proto::{
+    ClientEvent, ClientSession, DisconnectReason, ExtInfo, LoginFailure, LoginOptions, Status,
+    UserRecord,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::convert;
+use crate::core::{
+    ChatId, Contact, Delivery, EventSink, LoginCommand, LoginCredentials, Lookup, NetworkEvent,
+    Profile, Reply, SendError,
+};
+
+/// Reconnection delays: 1 s doubling to 60 s, plus up to half of that at random.
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A search or info request unanswered after this long fails.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// ICQ v2 sends stored ("offline") messages with RECEIVE_MESSAGE like live ones, right
+/// after the login's CONTACT_LIST. Messages arriving this soon after LOGIN_REPLY are
+/// taken as stored ones. A live message sent in that instant would be marked offline
+/// too, which only adds its (correct) send time.
+const OFFLINE_BURST: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub probe_interval: Duration,
+    pub login_timeout: Duration,
+}
+
+/// A message on its way: the parts not yet acknowledged by the server.
+struct Outgoing {
+    to: u32,
+    parts: VecDeque<String>,
+    warnings: Vec<String>,
+    reply: Reply<Delivery>,
+}
+
+/// A search or info request waiting for the server's answers.
+struct PendingLookup {
+    /// The query sequence numbers whose answers belong to this lookup.
+    seqs: Vec<u16>,
+    deadline: Instant,
+    reply: Reply<Vec<Profile>>,
+    kind: LookupKind,
+}
+
+enum LookupKind {
+    Search {
+        found: Vec<Profile>,
+    },
+    Info {
+        // Boxed: they are large and most lookups are searches.
+        basic: Option<Box<UserRecord>>,
+        ext: Option<Box<ExtInfo>>,
+    },
+}
+
+/// How one connection ended.
+enum Ended {
+    /// Logout, every handle dropped, or a final login failure: the task stops.
+    Stop,
+    /// The connection was lost (or could not be made); try again.
+    Lost { reason: String, was_connected: bool },
+}
+
+pub struct LoginTask {
+    uin_text: String,
+    password: String,
+    server: String,
+    options: Options,
+    events: EventSink,
+    commands: mpsc::UnboundedReceiver<LoginCommand>,
+    /// The contact list (sent at every login: ICQ v2 keeps none on the server), with
+    /// each contact's nick once known.
+    contacts: BTreeMap<u32, Option<String>>,
+    status: Status,
+    outbox: VecDeque<Outgoing>,
+    /// A Disconnected event was sent and no Connected since.
+    reported_down: bool,
+}
+
+/// One connection's state.
+struct Connection {
+    session: ClientSession,
+    socket: UdpSocket,
+    logged_in_at: Option<Instant>,
+    login_deadline: Instant,
+    next_probe: Option<Instant>,
+    /// SEQ_NUM of the outbox part awaiting its ACK.
+    in_flight: Option<u16>,
+    lookups: Vec<PendingLookup>,
+    /// INFO requests asking for a contact's nick: query seq -> UIN.
+    nick_requests: BTreeMap<u16, u32>,
+}
+
+enum Wake {
+    Datagram(io::Result<usize>),
+    Command(Option<LoginCommand>),
+    Timer,
+}
+
+impl LoginTask {
+    pub fn new(
+        login: LoginCredentials,
+        server: String,
+        options: Options,
+        events: EventSink,
+        commands: mpsc::UnboundedReceiver<LoginCommand>,
+    ) -> LoginTask {
+        let contacts = login
+            .contacts
+            .iter()
+            .filter_map(|c| Some((c.id.parse::<u32>().ok()?, c.display_name.clone())))
+            .collect();
+        LoginTask {
+            uin_text: login.id,
+            password: login.password,
+            server,
+            options,
+            events,
+            commands,
+            contacts,
+            status: Status::ONLINE,
+            outbox: VecDeque::new(),
+            reported_down: false,
+        }
+    }
+
+    pub async fn run(mut self) {
+        let Ok(uin) = self.uin_text.parse::<u32>() else {
+            self.events.emit(NetworkEvent::LoginFailed {
+                reason: format!("{:?} is not an ICQ number (UIN)", self.uin_text),
+            });
+            return;
+        };
+        let mut backoff = BACKOFF_FIRST;
+        loop {
+            match self.connect(uin).await {
+                Ended::Stop => return,
+                Ended::Lost {
+                    reason,
+                    was_connected,
+                } => {
+                    tracing::info!(uin, %reason, "ICQ connection lost");
+                    if was_connected {
+                        backoff = BACKOFF_FIRST;
+                    }
+                    if !self.reported_down {
+                        self.reported_down = true;
+                        self.events.emit(NetworkEvent::Disconnected {
+                            reason,
+                            will_retry: true,
+                        });
+                    }
+                    let delay = backoff + jitter(backoff / 2);
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    if !self.wait_offline(delay).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits `delay` while keeping the commands that arrive; false when the login ends.
+    async fn wait_offline(&mut self, delay: Duration) -> bool {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    None | Some(LoginCommand::Logout) => return false,
+                    Some(command) => self.command_offline(command),
+                },
+                () = tokio::time::sleep_until(until) => return true,
+            }
+        }
+    }
+
+    /// A command while there is no connection: messages and contact or status changes
+    /// wait for the next login; lookups need the server, so they fail at once.
+    fn command_offline(&mut self, command: LoginCommand) {
+        match command {
+            LoginCommand::Lookup { reply, .. } => {
+                let _ = reply.send(Err(SendError::Rejected(
+                    "not connected to ICQ right now; try again once the bridge has reconnected"
+                        .into(),
+                )));
+            }
+            LoginCommand::SetPresence { presence, reply } => {
+                // Announced in the next LOGIN.
+                self.status = convert::status_of(presence.state);
+                let _ = reply.send(Ok(()));
+            }
+            LoginCommand::AddContact { id, reply, .. } => match parse_uin(&id) {
+                Ok(uin) => {
+                    // Sent in the next login's CONTACT_LIST; the nick is asked for then.
+                    self.contacts.entry(uin).or_insert(None);
+                    self.events
+                        .emit(NetworkEvent::ContactChanged(contact(uin, None)));
+                    let _ = reply.send(Ok(()));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            other => self.command_common(other),
+        }
+    }
+
+    /// Commands handled the same way online and offline.
+    fn command_common(&mut self, command: LoginCommand) {
+        match command {
+            LoginCommand::SendText { chat, text, reply } => match chat_uin(&chat) {
+                Ok(to) => {
+                    let out = convert::outgoing_text(&text.plain);
+                    self.outbox.push_back(Outgoing {
+                        to,
+                        parts: out.parts.into(),
+                        warnings: out.warnings,
+                        reply,
+                    });
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            // ICQ v2 has no typing notifications.
+            LoginCommand::Typing { .. } => {}
+            LoginCommand::JoinRoom { reply, .. } | LoginCommand::LeaveRoom { reply, .. } => {
+                let _ = reply.send(Err(SendError::Unsupported("ICQ")));
+            }
+            // Handled by the callers.
+            LoginCommand::Lookup { .. }
+            | LoginCommand::SetPresence { .. }
+            | LoginCommand::AddContact { .. }
+            | LoginCommand::Logout => {}
+        }
+    }
+
+    /// One connection, from LOGIN to its loss or the end of the login.
+    async fn connect(&mut self, uin: u32) -> Ended {
+        let lost = |reason: String| Ended::Lost {
+            reason,
+            was_connected: false,
+        };
+        let addr = match resolve(&self.server).await {
+            Ok(addr) => addr,
+            Err(e) => return lost(format!("cannot find the ICQ server {}: {e}", self.server)),
+        };
+        let local: SocketAddr = if addr.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        // A connected socket: ICMP "port unreachable" comes back as ECONNREFUSED, the
+        // quickest sign that the server is gone.
+        let socket = match UdpSocket::bind(local).await {
+            Ok(s) => s,
+            Err(e) => return lost(format!("cannot open a UDP socket: {e}")),
+        };
+        if let Err(e) = socket.connect(addr).await {
+            return lost(format!("cannot reach the ICQ server {addr}: {e}"));
+        }
+        let now = Instant::now();
+        let mut session = ClientSession::new();
+        let login_options = LoginOptions {
+            status: self.status,
+            contacts: self.contacts.keys().copied().collect(),
+            ..LoginOptions::default()
+        };
+        if let Err(e) = session.login(uin, &self.password, login_options, now) {
+            // check_credentials refuses these first; the server would refuse them anyway.
+            self.fail_final(format!("cannot log in: {e}"));
+            return Ended::Stop;
+        }
+        tracing::debug!(uin, %addr, "ICQ login sent");
+        let mut conn = Connection {
+            session,
+            socket,
+            logged_in_at: None,
+            login_deadline: now + self.options.login_timeout,
+            next_probe: None,
+            in_flight: None,
+            lookups: Vec::new(),
+            nick_requests: BTreeMap::new(),
+        };
+        let ended = self.drive(uin, &mut conn).await;
+        // Lookups cannot survive the connection; the outbox part is sent again later.
+        for lookup in conn.lookups.drain(..) {
+            let _ = lookup.reply.send(Err(SendError::Rejected(
+                "the connection to ICQ was lost".into(),
+            )));
+        }
+        ended
+    }
+
+    async fn drive(&mut self, uin: u32, conn: &mut Connection) -> Ended {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            // Until quiet: events may queue packets (INFO requests, the next outbox part).
+            loop {
+                self.pump_outbox(conn);
+                while let Some(datagram) = conn.session.poll_transmit() {
+                    if let Err(e) = conn.socket.send(&datagram).await {
+                        return self.socket_error(conn, e);
+                    }
+                }
+                let mut any = false;
+                while let Some(event) = conn.session.poll_event() {
+                    any = true;
+                    if let Some(ended) = self.on_event(uin, conn, event) {
+                        return ended;
+                    }
+                }
+                if !any {
+                    break;
+                }
+            }
+            let deadline = self.next_deadline(conn);
+            let wake = tokio::select! {
+                received = conn.socket.recv(&mut buf) => Wake::Datagram(received),
+                command = self.commands.recv() => Wake::Command(command),
+                () = sleep_until(deadline) => Wake::Timer,
+            };
+            let now = Instant::now();
+            match wake {
+                Wake::Datagram(Ok(n)) => {
+                    if let Err(e) = conn.session.handle_datagram(&buf[..n], now) {
+                        tracing::warn!(uin, bytes = n, "dropped an undecodable ICQ datagram: {e}");
+                    }
+                }
+                Wake::Datagram(Err(e)) => return self.socket_error(conn, e),
+                Wake::Command(None | Some(LoginCommand::Logout)) => {
+                    conn.session.logout(now);
+                    while let Some(datagram) = conn.session.poll_transmit() {
+                        let _ = conn.socket.send(&datagram).await;
+                    }
+                    return Ended::Stop;
+                }
+                Wake::Command(Some(command)) => self.command_online(conn, command, now),
+                Wake::Timer => {
+                    if let Some(ended) = self.on_timer(uin, conn, now) {
+                        return ended;
+                    }
+                }
+            }
+        }
+    }
+
+    fn socket_error(&self, conn: &Connection, e: io::Error) -> Ended {
+        let reason = if e.kind() == io::ErrorKind::ConnectionRefused {
+            "the ICQ server is not answering (connection refused)".to_owned()
+        } else {
+            format!("network error: {e}")
+        };
+        Ended::Lost {
+            reason,
+            was_connected: conn.logged_in_at.is_some(),
+        }
+    }
+
+    fn next_deadline(&self, conn: &Connection) -> Option<Instant> {
+        let login = (conn.logged_in_at.is_none()).then_some(conn.login_deadline);
+        [
+            conn.session.poll_timeout(),
+            login,
+            conn.next_probe,
+            conn.lookups.iter().map(|l| l.deadline).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn on_timer(&mut self, uin: u32, conn: &mut Connection, now: Instant) -> Option<Ended> {
+        conn.session.handle_timeout(now);
+        if conn.logged_in_at.is_none() && now >= conn.login_deadline {
+            return Some(Ended::Lost {
+                reason: "the ICQ server did not answer the login".into(),
+                was_connected: false,
+            });
+        }
+        if conn.next_probe.is_some_and(|at| at <= now) {
+            conn.next_probe = Some(now + self.options.probe_interval);
+            // Any reliable packet will do; INFO about ourselves is harmless.
+            let _ = conn.session.request_info(uin, now);
+        }
+        let (expired, waiting): (Vec<_>, Vec<_>) =
+            conn.lookups.drain(..).partition(|l| l.deadline <= now);
+        conn.lookups = waiting;
+        for lookup in expired {
+            finish_lookup(lookup, true);
+        }
+        None
+    }
+
+    fn command_online(&mut self, conn: &mut Connection, command: LoginCommand, now: Instant) {
+        if conn.logged_in_at.is_none() {
+            return self.command_offline(command);
+        }
+        match command {
+            LoginCommand::SetPresence { presence, reply } => {
+                let status = convert::status_of(presence.state);
+                let result = conn.session.set_status(status, now);
+                if result.is_ok() {
+                    self.status = status;
+                }
+                let _ = reply.send(result.map_err(|e| SendError::Rejected(e.to_string())));
+            }
+            LoginCommand::AddContact { id, reply, .. } => {
+                let uin = match parse_uin(&id) {
+                    Ok(uin) => uin,
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        return;
+                    }
+                };
+                let result = conn.session.add_contact(uin, now);
+                if result.is_ok() {
+                    if let Entry::Vacant(entry) = self.contacts.entry(uin) {
+                        entry.insert(None);
+                        self.events
+                            .emit(NetworkEvent::ContactChanged(contact(uin, None)));
+                    }
+                    request_nick(conn, uin, now);
+                }
+                let _ = reply.send(result.map_err(|e| SendError::Rejected(e.to_string())));
+            }
+            LoginCommand::Lookup { query, reply } => {
+                let started = match &query {
+                    Lookup::Search(text) => conn
+                        .session
+                        .search(&convert::search_query(text), now)
+                        .map(|seq| (vec![seq], LookupKind::Search { found: Vec::new() })),
+                    Lookup::Info(id) => match parse_uin(id) {
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                            return;
+                        }
+                        Ok(uin) => conn.session.request_info(uin, now).and_then(|a| {
+                            let b = conn.session.request_ext_info(uin, now)?;
+                            Ok((
+                                vec![a, b],
+                                LookupKind::Info {
+                                    basic: None,
+                                    ext: None,
+                                },
+                            ))
+                        }),
+                    },
+                };
+                match started {
+                    Ok((seqs, kind)) => conn.lookups.push(PendingLookup {
+                        seqs,
+                        deadline: now + LOOKUP_TIMEOUT,
+                        reply,
+                        kind,
+                    }),
+                    Err(e) => {
+                        let _ = reply.send(Err(SendError::Rejected(e.to_string())));
+                    }
+                }
+            }
+            other => self.command_common(other),
+        }
+    }
+
+    /// Sends the next outbox part when none is awaiting its ACK.
+    fn pump_outbox(&mut self, conn: &mut Connection) {
+        if conn.logged_in_at.is_none() || conn.in_flight.is_some() {
+            return;
+        }
+        while let Some(out) = self.outbox.front_mut() {
+            let Some(part) = out.parts.front() else {
+                self.finish_front();
+                continue;
+            };
+            match conn.session.send_text(out.to, part, Instant::now()) {
+                Ok(receipt) => {
+                    conn.in_flight = Some(receipt.seq);
+                    return;
+                }
+                Err(e) => {
+                    if let Some(out) = self.outbox.pop_front() {
+                        let _ = out.reply.send(Err(SendError::Rejected(e.to_string())));
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish_front(&mut self) {
+        if let Some(out) = self.outbox.pop_front() {
+            let _ = out.reply.send(Ok(Delivery {
+                legacy_id: None,
+                warnings: out.warnings,
+            }));
+        }
+    }
+
+    fn on_event(&mut self, uin: u32, conn: &mut Connection, event: ClientEvent) -> Option<Ended> {
+        let now = Instant::now();
+        match event {
+            ClientEvent::LoggedIn { .. } => {
+                tracing::info!(uin, "logged in to ICQ");
+                conn.logged_in_at = Some(now);
+                conn.next_probe = Some(now + self.options.probe_interval);
+                self.reported_down = false;
+                self.events.emit(NetworkEvent::Connected {
+                    self_profile: Profile {
+                        id: uin.to_string(),
+                        display_name: None,
+                        details: Vec::new(),
+                    },
+                });
+                let contacts = self
+                    .contacts
+                    .iter()
+                    .map(|(&uin, nick)| contact(uin, nick.clone()))
+                    .collect();
+                self.events.emit(NetworkEvent::ContactList {
+                    groups: Vec::new(),
+                    contacts,
+                });
+                // Nicks may have changed since they were stored.
+                let known: Vec<u32> = self.contacts.keys().copied().collect();
+                for contact in known {
+                    request_nick(conn, contact, now);
+                }
+            }
+            ClientEvent::LoginFailed { reason } => {
+                return Some(match reason {
+                    LoginFailure::WrongPassword => {
+                        self.fail_final(
+                            "the ICQ server refused the password (wrong password or unknown UIN)"
+                                .into(),
+                        );
+                        Ended::Stop
+                    }
+                    other => Ended::Lost {
+                        reason: format!("login refused: {other}"),
+                        was_connected: false,
+                    },
+                });
+            }
+            ClientEvent::Disconnected { reason } => {
+                let reason = match reason {
+                    DisconnectReason::LoggedOut => return Some(Ended::Stop),
+                    DisconnectReason::ServerNotResponding => {
+                        "the ICQ server stopped answering".to_owned()
+                    }
+                    DisconnectReason::ServerClosed { command } => {
+                        format!("the ICQ server ended the session (command {command:#06x})")
+                    }
+                };
+                return Some(Ended::Lost {
+                    reason,
+                    was_connected: true,
+                });
+            }
+            ClientEvent::Message {
+                from,
+                content,
+                timestamp,
+                ..
+            } => {
+                let offline = conn
+                    .logged_in_at
+                    .is_some_and(|at| now.duration_since(at) < OFFLINE_BURST);
+                let (kind, text) = convert::incoming_text(&content);
+                // The packet's time has minute precision: only worth giving for stored
+                // messages (a live one would be dated up to a minute early).
+                let sent_at = offline
+                    .then(|| timestamp.to_unix_seconds())
+                    .flatten()
+                    .and_then(|s| u64::try_from(s).ok())
+                    .map(|s| s * 1000);
+                self.events.emit(NetworkEvent::Message {
+                    chat: ChatId::Direct(from.to_string()),
+                    from: from.to_string(),
+                    id: None,
+                    kind,
+                    text,
+                    sent_at,
+                    offline,
+                });
+            }
+            ClientEvent::ContactOnline {
+                uin: who, status, ..
+            } => self.presence(conn, who, convert::presence_of(status), now),
+            ClientEvent::ContactStatus { uin: who, status } => {
+                self.presence(conn, who, convert::presence_of(status), now)
+            }
+            ClientEvent::ContactOffline { uin: who } => {
+                self.presence(conn, who, convert::offline_presence(), now)
+            }
+            ClientEvent::SearchResult { search_seq, user } => {
+                if let Some(LookupKind::Search { found }) = lookup_for(conn, search_seq) {
+                    found.push(convert::profile_of(&user, None));
+                }
+            }
+            ClientEvent::SearchEnd { search_seq, more } => {
+                if more {
+                    tracing::debug!(uin, "ICQ search had more results than the server sent");
+                }
+                self.complete_lookup(conn, search_seq);
+            }
+            ClientEvent::Info { info_seq, user } => {
+                if let Some(contact_uin) = conn.nick_requests.remove(&info_seq) {
+                    self.learn_nick(contact_uin, &user);
+                } else if let Some(LookupKind::Info { basic, .. }) = lookup_for(conn, info_seq) {
+                    *basic = Some(Box::new(user));
+                    self.complete_lookup(conn, info_seq);
+                }
+            }
+            ClientEvent::ExtInfo { info_seq, info, .. } => {
+                if let Some(LookupKind::Info { ext, .. }) = lookup_for(conn, info_seq) {
+                    *ext = Some(Box::new(info));
+                    self.complete_lookup(conn, info_seq);
+                }
+            }
+            ClientEvent::SystemMessage { text } => {
+                self.events.emit(NetworkEvent::Notice { text });
+            }
+            ClientEvent::MessageAcked { seq } => {
+                if conn.in_flight == Some(seq) {
+                    conn.in_flight = None;
+                    if let Some(out) = self.outbox.front_mut() {
+                        out.parts.pop_front();
+                        if out.parts.is_empty() {
+                            self.finish_front();
+                        }
+                    }
+                }
+            }
+            ClientEvent::Unhandled { command, params } => {
+                tracing::debug!(
+                    uin,
+                    command = format!("{command:#06x}"),
+                    bytes = params.len(),
+                    "ignored an ICQ packet"
+                );
+            }
+        }
+        None
+    }
+
+    /// A contact's presence; contacts the server tells about but we did not know yet
+    /// (e.g. added by another client) join the contact list once their nick is known.
+    fn presence(
+        &mut self,
+        conn: &mut Connection,
+        who: u32,
+        presence: crate::core::Presence,
+        now: Instant,
+    ) {
+        if who != 0 && !self.contacts.contains_key(&who) {
+            // Not inserted yet: `learn_nick` adds it with its nick.
+            if !conn.nick_requests.values().any(|&u| u == who) {
+                request_nick(conn, who, now);
+            }
+        }
+        self.events.emit(NetworkEvent::Presence {
+            who: who.to_string(),
+            presence,
+        });
+    }
+
+    fn learn_nick(&mut self, uin: u32, user: &UserRecord) {
+        let nick = Some(user.nick.trim().to_owned()).filter(|n| !n.is_empty());
+        let known = self.contacts.get(&uin);
+        if known.is_some_and(|old| *old == nick) {
+            return;
+        }
+        self.contacts.insert(uin, nick.clone());
+        self.events
+            .emit(NetworkEvent::ContactChanged(contact(uin, nick)));
+    }
+
+    /// Answers a lookup once everything it asked for has arrived.
+    fn complete_lookup(&mut self, conn: &mut Connection, seq: u16) {
+        let Some(i) = conn.lookups.iter().position(|l| l.seqs.contains(&seq)) else {
+            return;
+        };
+        let done = match &conn.lookups[i].kind {
+            LookupKind::Search { .. } => true,
+            LookupKind::Info { basic, ext } => basic.is_some() && ext.is_some(),
+        };
+        if done {
+            let lookup = conn.lookups.remove(i);
+            finish_lookup(lookup, false);
+        }
+    }
+
+    fn fail_final(&mut self, reason: String) {
+        for out in self.outbox.drain(..) {
+            let _ = out.reply.send(Err(SendError::LoginGone));
+        }
+        self.events.emit(NetworkEvent::LoginFailed { reason });
+    }
+}
+
+fn lookup_for(conn: &mut Connection, seq: u16) -> Option<&mut LookupKind> {
+    conn.lookups
+        .iter_mut()
+        .find(|l| l.seqs.contains(&seq))
+        .map(|l| &mut l.kind)
+}
+
+/// Replies to a lookup with what it has; `timed_out` when the server stopped answering.
+fn finish_lookup(lookup: PendingLookup, timed_out: bool) {
+    let result = match lookup.kind {
+        LookupKind::Search { found } if !timed_out => Ok(found),
+        LookupKind::Info {
+            basic: Some(user),
+            ext,
+            ..
+        } => {
+            // Servers answer INFO about an unknown UIN with an empty record.
+            let empty = [&user.nick, &user.first, &user.last, &user.email]
+                .iter()
+                .all(|f| f.trim().is_empty());
+            if empty {
+                Ok(Vec::new())
+            } else {
+                Ok(vec![convert::profile_of(&user, ext.as_deref())])
+            }
+        }
+        _ => Err(SendError::Rejected("the ICQ server did not answer".into())),
+    };
+    let _ = lookup.reply.send(result);
+}
+
+fn request_nick(conn: &mut Connection, uin: u32, now: Instant) {
+    if let Ok(seq) = conn.session.request_info(uin, now) {
+        conn.nick_requests.insert(seq, uin);
+    }
+}
+
+fn contact(uin: u32, nick: Option<String>) -> Contact {
+    Contact {
+        id: uin.to_string(),
+        display_name: nick,
+        groups: Vec::new(),
+    }
+}
+
+fn parse_uin(id: &str) -> Result<u32, SendError> {
+    id.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|&u| u > 0)
+        .ok_or_else(|| SendError::Rejected(format!("{id:?} is not an ICQ number (UIN)")))
+}
+
+fn chat_uin(chat: &ChatId) -> Result<u32, SendError> {
+    match chat {
+        ChatId::Direct(id) => parse_uin(id),
+        ChatId::Group(_) | ChatId::Room(_) => Err(SendError::Unsupported("ICQ")),
+    }
+}
+
+async fn resolve(server: &str) -> io::Result<SocketAddr> {
+    tokio::net::lookup_host(server)
+        .await?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A random duration up to `max` (getrandom; no need for a seeded generator here).
+fn jitter(max: Duration) -> Duration {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return Duration::ZERO;
+    }
+    let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    if millis == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(u64::from_le_bytes(bytes) % millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{FormattedText, LoginHandle, LoginKey, NetworkId};
+    use icq_proto::{ClientPacket, MessageTime, ServerPacket};
+    use std::net::Ipv4Addr;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    async fn next_event(
+        rx: &mut mpsc::UnboundedReceiver<(LoginKey, NetworkEvent)>,
+    ) -> NetworkEvent {
+        tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .expect("an event in time")
+            .expect("events open")
+            .1
+    }
+
+    /// A hand-driven server: bad datagrams do not end the session, a stored message
+    /// is marked offline with its time, and a send is confirmed only after the ACK.
+    #[tokio::test]
+    async fn survives_garbage_and_confirms_sends_after_the_ack() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let key = LoginKey {
+            mxid: "@a:x".into(),
+            network: NetworkId::Icq,
+        };
+        let (handle, commands) = LoginHandle::channel();
+        let login = LoginCredentials {
+            id: "1001".into(),
+            password: "pw".into(),
+            contacts: Vec::new(),
+        };
+        let options = Options {
+            probe_interval: Duration::from_secs(60),
+            login_timeout: Duration::from_secs(20),
+        };
+        let addr = server.local_addr().unwrap().to_string();
+        tokio::spawn(LoginTask::new(login, addr, options, EventSink::new(key, tx), commands).run());
+
+        let mut buf = [0u8; 8192];
+        let (n, client) = server.recv_from(&mut buf).await.unwrap();
+        let login = ClientPacket::decode(&buf[..n]).unwrap();
+        assert!(matches!(login.packet, ClientPacket::Login { .. }));
+        let reply = ServerPacket::LoginReply {
+            uin: 1001,
+            ip: Ipv4Addr::LOCALHOST,
+            login_seq: login.seq,
+        };
+        server
+            .send_to(&ServerPacket::Ack.encode(login.seq), client)
+            .await
+            .unwrap();
+        server.send_to(&reply.encode(0), client).await.unwrap();
+        for garbage in [&[0xde, 0xad][..], &[2, 0, 0xdc, 0, 1][..], &[9; 40][..]] {
+            server.send_to(garbage, client).await.unwrap();
+        }
+        let time = MessageTime::from_unix_seconds(1_000_000_020);
+        let message = ServerPacket::ReceiveMessage {
+            from: 1002,
+            time,
+            kind: 1,
+            text: "stored".into(),
+        };
+        server.send_to(&message.encode(1), client).await.unwrap();
+
+        assert!(matches!(
+            next_event(&mut events).await,
+            NetworkEvent::Connected { .. }
+        ));
+        assert!(matches!(
+            next_event(&mut events).await,
+            NetworkEvent::ContactList { .. }
+        ));
+        match next_event(&mut events).await {
+            NetworkEvent::Message {
+                text,
+                offline,
+                sent_at,
+                ..
+            } => {
+                assert_eq!(text.plain, "stored");
+                assert!(offline);
+                assert_eq!(sent_at, Some(1_000_000_020 / 60 * 60 * 1000));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+
+        let send = tokio::spawn(async move {
+            handle
+                .request(|reply| LoginCommand::SendText {
+                    chat: ChatId::Direct("1002".into()),
+                    text: FormattedText::plain("snowman ☃"),
+                    reply,
+                })
+                .await
+        });
+        let seq = loop {
+            let (n, _) = server.recv_from(&mut buf).await.unwrap();
+            if let Ok(frame) = ClientPacket::decode(&buf[..n]) {
+                if let ClientPacket::SendMessage { to, text, .. } = frame.packet {
+                    assert_eq!((to, text.as_str()), (1002, "snowman ?"));
+                    break frame.seq;
+                }
+            }
+        };
+        assert!(!send.is_finished(), "confirmed before the server's ACK");
+        server
+            .send_to(&ServerPacket::Ack.encode(seq), client)
+            .await
+            .unwrap();
+        let delivery = tokio::time::timeout(WAIT, send)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(delivery.warnings[0].contains("'?': ☃"), "{delivery:?}");
+    }
+}
