@@ -344,6 +344,9 @@ async fn incoming_messages_open_one_dm_with_links_notices_and_offline_times() {
         "origin_server_ts {ts} is not the ICQ time (sent between {before} and {after})"
     );
 
+    // Precondition, not an assertion: ICQ v2 has no end-of-stored-messages marker, so the
+    // bridge takes messages in the first 2 s after login (OFFLINE_BURST) for stored ones.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let mut bob = icq_user(&env.server, BOB, "bob2").await;
     bob.send_message_acked(ME, "hello from bob", ICQ_WAIT)
         .await
