@@ -189,9 +189,25 @@ impl TestUser {
     }
 
     /// Rooms we are currently invited to (a full `/sync` without timeline).
+    /// Each call uses a filter of its own: Synapse caches identical initial `/sync`
+    /// responses for a while (`sync_response_cache_duration`), which would hide invites
+    /// that arrive after the first call.
     pub async fn invited_rooms(&self) -> anyhow::Result<Vec<Invite>> {
-        let filter = r#"{"presence":{"not_types":["*"]},"account_data":{"not_types":["*"]},"room":{"timeline":{"limit":0},"state":{"not_types":["*"]},"ephemeral":{"not_types":["*"]},"account_data":{"not_types":["*"]}}}"#;
-        let query = [("filter", filter), ("timeout", "0")];
+        static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nonce = NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let filter = json!({
+            "presence": {"not_types": ["*"]},
+            "account_data": {"not_types": ["*"]},
+            "room": {
+                "not_rooms": [format!("!nonce{nonce}:localhost")],
+                "timeline": {"limit": 0},
+                "state": {"not_types": ["*"]},
+                "ephemeral": {"not_types": ["*"]},
+                "account_data": {"not_types": ["*"]}
+            }
+        })
+        .to_string();
+        let query = [("filter", filter.as_str()), ("timeout", "0")];
         let resp = self.request(Method::GET, "/sync", &query, None).await?;
         let mut invites = Vec::new();
         let Some(rooms) = resp["rooms"]["invite"].as_object() else {

@@ -189,41 +189,13 @@ fn start_bridge(synapse: &Synapse, slot: &BridgeSlot, server: &Server) -> Bridge
         .expect("bridge starts")
 }
 
-/// Pending invites as (room, inviter). Each call uses a filter of its own: Synapse
-/// caches identical initial `/sync` responses for a while (`sync_response_cache_duration`),
-/// which would hide invites that arrive after the first call.
+/// Pending invites as (room, inviter).
 async fn invites(user: &TestUser) -> anyhow::Result<Vec<(String, String)>> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NONCE: AtomicU64 = AtomicU64::new(0);
-    let nonce = NONCE.fetch_add(1, Ordering::Relaxed);
-    let filter = json!({
-        "presence": {"not_types": ["*"]},
-        "account_data": {"not_types": ["*"]},
-        "room": {
-            "not_rooms": [format!("!nonce{nonce}:localhost")],
-            "timeline": {"limit": 0},
-            "state": {"not_types": ["*"]},
-            "ephemeral": {"not_types": ["*"]},
-            "account_data": {"not_types": ["*"]}
-        }
-    })
-    .to_string();
-    let query = [("filter", filter.as_str()), ("timeout", "0")];
-    let resp = user.request(Method::GET, "/sync", &query, None).await?;
-    let mut out = Vec::new();
-    for (room, state) in resp["rooms"]["invite"].as_object().into_iter().flatten() {
-        let events = state["invite_state"]["events"]
-            .as_array()
-            .into_iter()
-            .flatten();
-        for ev in events {
-            if ev["type"] == "m.room.member" && ev["state_key"] == user.user_id.as_str() {
-                let from = ev["sender"].as_str().unwrap_or_default().to_owned();
-                out.push((room.clone(), from));
-            }
-        }
-    }
-    Ok(out)
+    let invites = user.invited_rooms().await?;
+    Ok(invites
+        .into_iter()
+        .map(|i| (i.room_id, i.inviter))
+        .collect())
 }
 
 fn body(event: &Value) -> &str {
