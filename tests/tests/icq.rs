@@ -472,6 +472,26 @@ async fn search_info_add_and_pm() {
     env.wait_member(&room, &env.ghost(CAROL)).await;
     env.alice.send_text(&room, "hi carol").await.unwrap();
     assert_eq!(icq_text(&mut carol, ME).await, "hi carol");
+
+    // A chat started from Matrix by inviting the ghost becomes the DM portal...
+    let mut bob = icq_user(&env.server, BOB, "bob2").await;
+    let ghost = env.ghost(BOB);
+    let invited = env.alice.create_room(&[&ghost], true, None).await.unwrap();
+    env.wait_member(&invited, &ghost).await;
+    env.alice
+        .send_text(&invited, "started from Matrix")
+        .await
+        .unwrap();
+    assert_eq!(icq_text(&mut bob, ME).await, "started from Matrix");
+    // ...and a second one is pointed at the first instead of becoming another.
+    let second = env.alice.create_room(&[&ghost], true, None).await.unwrap();
+    env.message_from(&second, &ghost, "You already have a chat with 1002")
+        .await;
+    e2e_tests::wait_until(ICQ_WAIT, "the ghost to leave the second room", || async {
+        Ok((!env.alice.joined_members(&second).await?.contains(&ghost)).then_some(()))
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
