@@ -59,3 +59,5 @@ mod tests;
 pub use client::{client_cli, Client, ClientEvent};
 pub use config::{Config, ContactConfig, GroupConfig, UserConfig};
 pub use server::Server;
+/// Protocol types the client API takes (statuses, text formats).
+pub use msn_proto::{Status, TextFormat};
