@@ -252,6 +252,24 @@ impl MatrixClient {
         creator: &UserId,
         options: NewRoom,
     ) -> MatrixResult<OwnedRoomId> {
+        // Rooms of version 12 and later give their creator unlimited power and refuse
+        // a power-levels `users` entry for them; older versions need the entry (the
+        // override replaces the preset's `users`). Try with it, and without on that refusal.
+        let first = self.create_room_once(creator, options.clone(), true).await;
+        match first {
+            Err(e) if e.to_string().contains("must not appear in content.users") => {
+                self.create_room_once(creator, options, false).await
+            }
+            other => other,
+        }
+    }
+
+    async fn create_room_once(
+        &self,
+        creator: &UserId,
+        options: NewRoom,
+        creator_in_users: bool,
+    ) -> MatrixResult<OwnedRoomId> {
         let mut request = create_room::v3::Request::new();
         request.name = options.name;
         request.topic = options.topic;
@@ -260,9 +278,13 @@ impl MatrixClient {
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
         if !options.power_users.is_empty() {
             let mut users = serde_json::Map::new();
-            users.insert(creator.to_string(), 100.into());
+            if creator_in_users {
+                users.insert(creator.to_string(), 100.into());
+            }
             for (u, level) in options.power_users {
-                users.insert(u.to_string(), level.into());
+                if creator_in_users || u.as_str() != creator.as_str() {
+                    users.insert(u.to_string(), level.into());
+                }
             }
             request.power_level_content_override = Some(Raw::from_json(
                 serde_json::value::to_raw_value(&serde_json::json!({ "users": users }))
