@@ -525,6 +525,8 @@ async fn third_participant_makes_a_group_room() {
 #[tokio::test]
 async fn presence_status_and_names() {
     let s = logged_in(6).await;
+    // Presence is visible to users who share a room with the ghost: the space.
+    s.accept_invite_from(&s.slot.bot).await;
     let mut alice = s.client("alice@example.com").await;
     let ghost = s.ghost("alice@example.com");
     let expect = |presence: &'static str, msg: Option<&'static str>| {
