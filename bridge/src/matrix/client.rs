@@ -256,12 +256,15 @@ impl MatrixClient {
         // a power-levels `users` entry for them; older versions need the entry (the
         // override replaces the preset's `users`). Try with it, and without on that refusal.
         let first = self.create_room_once(creator, options.clone(), true).await;
-        match first {
+        let result = match first {
             Err(e) if e.to_string().contains("must not appear in content.users") => {
+                tracing::debug!(%creator, "creating the room again without the creator's power level");
                 self.create_room_once(creator, options, false).await
             }
             other => other,
-        }
+        };
+        tracing::debug!(%creator, ?result, "room created");
+        result
     }
 
     async fn create_room_once(
