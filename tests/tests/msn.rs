@@ -8,8 +8,7 @@ use std::time::Duration;
 use e2e_tests::bridge::{environment, BridgeProcess, BridgeSlot, SlotOptions};
 use e2e_tests::{wait_until, Synapse, TestUser};
 use legacy_sim::msn::{
-    Client, ClientEvent, Config, ContactConfig, GroupConfig, Server, Status, TextFormat,
-    UserConfig,
+    Client, ClientEvent, Config, ContactConfig, GroupConfig, Server, Status, TextFormat, UserConfig,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -22,10 +21,12 @@ const PW: &str = "pw";
 fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
     // Every slot enables msn at preparation (the registration's namespaces come from it);
     // each test points its slot at its own simulator when it starts the bridge.
-    let (synapse, slots) = environment(8, |i| SlotOptions {
+    let (synapse, slots) = environment(8, |i| {
+        SlotOptions {
         networks_yaml: format!(
             "  msn:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s{i}msn_{{id}}\"\n"
         ),
+    }
     });
     (synapse, &slots[slot])
 }
@@ -191,7 +192,10 @@ impl Setup {
         let me = self.user.user_id.clone();
         let room = wait_until(WAIT, &format!("an invite from {inviter}"), || async {
             let sync = fresh_sync(&self.user, json!({"room": {"timeline": {"limit": 0}}})).await?;
-            let invites = sync["rooms"]["invite"].as_object().cloned().unwrap_or_default();
+            let invites = sync["rooms"]["invite"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             Ok(invites.into_iter().find_map(|(room, v)| {
                 let events = v["invite_state"]["events"].as_array()?.clone();
                 events
@@ -263,7 +267,12 @@ async fn login_contacts_groups_and_reverse_list() {
     .await
     .unwrap();
     let carol = s.ghost("carol@example.com");
-    assert!(!s.user.joined_members(&space).await.unwrap().contains(&carol));
+    assert!(!s
+        .user
+        .joined_members(&space)
+        .await
+        .unwrap()
+        .contains(&carol));
 
     // Wrong password: a clear failure, and the password is not logged.
     let other = s
@@ -297,7 +306,9 @@ async fn refusing_server() -> std::net::SocketAddr {
                     let trid = p.get(1).copied().unwrap_or("0");
                     let answer = match p[0] {
                         "VER" => format!("VER {trid} MSNP9 CVR0\r\n"),
-                        "CVR" => format!("CVR {trid} 6.2.0208 6.2.0208 6.2.0208 http://x http://x\r\n"),
+                        "CVR" => {
+                            format!("CVR {trid} 6.2.0208 6.2.0208 6.2.0208 http://x http://x\r\n")
+                        }
                         "USR" if p.get(4).is_some_and(|e| e.starts_with("busy")) => {
                             format!("600 {trid}\r\n")
                         }
@@ -317,7 +328,11 @@ async fn refusing_server() -> std::net::SocketAddr {
 async fn server_errors_are_explained() {
     let (synapse, slot) = env(1);
     let addr = refusing_server().await;
-    let networks = slot.network_yaml("msn", &addr.to_string(), &[("nexus_url", "http://127.0.0.1:1/")]);
+    let networks = slot.network_yaml(
+        "msn",
+        &addr.to_string(),
+        &[("nexus_url", "http://127.0.0.1:1/")],
+    );
     let _bridge = slot
         .start_with_networks(synapse, Some(&networks))
         .expect("bridge starts");
@@ -374,11 +389,18 @@ async fn direct_messages_both_ways() {
     let mut received = String::new();
     while received.len() < long.len() {
         match alice
-            .wait_for(WAIT, |e| matches!(e, ClientEvent::Message { from, .. } if from == ME))
+            .wait_for(
+                WAIT,
+                |e| matches!(e, ClientEvent::Message { from, .. } if from == ME),
+            )
             .await
         {
             Some(ClientEvent::Message { text, .. }) => received.push_str(&text),
-            _ => panic!("long text incomplete: {} of {} bytes", received.len(), long.len()),
+            _ => panic!(
+                "long text incomplete: {} of {} bytes",
+                received.len(),
+                long.len()
+            ),
         }
     }
     assert_eq!(received, long);
@@ -388,7 +410,14 @@ async fn direct_messages_both_ways() {
         .unwrap();
 
     // An offline contact: the message is not delivered, and the room says so.
-    command(&s.user, s.slot, &s.mgmt, "pm msn bob@example.com", "Opened a chat").await;
+    command(
+        &s.user,
+        s.slot,
+        &s.mgmt,
+        "pm msn bob@example.com",
+        "Opened a chat",
+    )
+    .await;
     let bob_room = s.accept_invite_from(&s.ghost("bob@example.com")).await;
     s.user.send_text(&bob_room, "are you there?").await.unwrap();
     s.user
@@ -400,7 +429,10 @@ async fn direct_messages_both_ways() {
         .wait_for_message(&bob_room, from_bot(s.slot, "offline"), WAIT)
         .await
         .unwrap();
-    assert!(body(&notice).contains("bob@example.com is offline"), "{notice}");
+    assert!(
+        body(&notice).contains("bob@example.com is offline"),
+        "{notice}"
+    );
 }
 
 #[tokio::test]
@@ -410,8 +442,10 @@ async fn formatting_both_ways() {
     let room = s.dm_from(&alice, "plain first").await;
     let ghost = s.ghost("alice@example.com");
 
-    let mut format = TextFormat::default();
-    format.bold = true;
+    let mut format = TextFormat {
+        bold: true,
+        ..TextFormat::default()
+    };
     format.set_rgb(0xff, 0, 0);
     alice.send_formatted(ME, "styled", format).await.unwrap();
     let event = s
@@ -419,7 +453,9 @@ async fn formatting_both_ways() {
         .wait_for_message(&room, from_sender(&ghost, "styled"), WAIT)
         .await
         .unwrap();
-    let html = event["content"]["formatted_body"].as_str().unwrap_or_default();
+    let html = event["content"]["formatted_body"]
+        .as_str()
+        .unwrap_or_default();
     assert!(html.contains("<b>styled</b>"), "{event}");
     assert!(html.contains("#ff0000"), "{event}");
     assert_eq!(body(&event), "styled");
@@ -448,8 +484,13 @@ async fn fresh_sync(user: &TestUser, mut filter: Value) -> anyhow::Result<Value>
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     filter["account_data"] = json!({"not_types": [format!("unused.{n}")]});
     let filter = filter.to_string();
-    user.request(Method::GET, "/sync", &[("filter", &filter), ("timeout", "0")], None)
-        .await
+    user.request(
+        Method::GET,
+        "/sync",
+        &[("filter", &filter), ("timeout", "0")],
+        None,
+    )
+    .await
 }
 
 /// Users typing in `room`, from an initial `/sync`.
@@ -464,7 +505,12 @@ async fn typing_users(user: &TestUser, room: &str) -> anyhow::Result<Vec<String>
     Ok(events
         .iter()
         .filter(|e| e["type"] == "m.typing")
-        .flat_map(|e| e["content"]["user_ids"].as_array().cloned().unwrap_or_default())
+        .flat_map(|e| {
+            e["content"]["user_ids"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|u| u.as_str().map(str::to_owned))
         .collect())
 }
@@ -478,7 +524,10 @@ async fn typing_both_ways() {
 
     alice.send_typing(ME).await.unwrap();
     wait_until(WAIT, "alice's ghost typing", || async {
-        Ok(typing_users(&s.user, &room).await?.contains(&ghost).then_some(()))
+        Ok(typing_users(&s.user, &room)
+            .await?
+            .contains(&ghost)
+            .then_some(()))
     })
     .await
     .unwrap();
@@ -495,11 +544,19 @@ async fn typing_both_ways() {
         e2e_tests::matrix_user::enc(&s.user.user_id)
     );
     s.user
-        .request(Method::PUT, &path, &[], Some(json!({"typing": true, "timeout": 20000})))
+        .request(
+            Method::PUT,
+            &path,
+            &[],
+            Some(json!({"typing": true, "timeout": 20000})),
+        )
         .await
         .unwrap();
     alice
-        .wait_for(WAIT, |e| matches!(e, ClientEvent::Typing { from, .. } if from == ME))
+        .wait_for(
+            WAIT,
+            |e| matches!(e, ClientEvent::Typing { from, .. } if from == ME),
+        )
         .await
         .expect("alice sees us typing");
 }
@@ -529,7 +586,10 @@ async fn third_participant_makes_a_group_room() {
 
     // What they say there lands in the group room.
     let session = match alice
-        .wait_for(WAIT, |e| matches!(e, ClientEvent::Joined { email, .. } if email == "bob@example.com"))
+        .wait_for(
+            WAIT,
+            |e| matches!(e, ClientEvent::Joined { email, .. } if email == "bob@example.com"),
+        )
         .await
     {
         Some(ClientEvent::Joined { session, .. }) => session,
@@ -573,7 +633,14 @@ async fn presence_status_and_names() {
     expect("online", None).await;
 
     // Our status reaches the contact.
-    command(&s.user, s.slot, &s.mgmt, "status away msn", "status set to away").await;
+    command(
+        &s.user,
+        s.slot,
+        &s.mgmt,
+        "status away msn",
+        "status set to away",
+    )
+    .await;
     assert!(alice.wait_for_presence(ME, Status::Away, WAIT).await);
 
     // A friendly-name change renames the ghost.
@@ -599,15 +666,28 @@ async fn reconnects_and_survives_a_bridge_restart() {
 
     s.sim.stop().await;
     s.user
-        .wait_for_message(&s.mgmt, from_bot(s.slot, "Disconnected from MSN Messenger"), WAIT)
+        .wait_for_message(
+            &s.mgmt,
+            from_bot(s.slot, "Disconnected from MSN Messenger"),
+            WAIT,
+        )
         .await
         .unwrap();
-    s.user.send_text(&room, "sent during the outage").await.unwrap();
+    s.user
+        .send_text(&room, "sent during the outage")
+        .await
+        .unwrap();
     drop(alice);
     s.sim.restart().await.unwrap();
     alice = s.client("alice@example.com").await;
     wait_until(WAIT, "a second Connected notice", || async {
-        Ok((count(&s.user, &s.mgmt, from_bot(s.slot, "Connected to MSN Messenger")).await >= 2)
+        Ok((count(
+            &s.user,
+            &s.mgmt,
+            from_bot(s.slot, "Connected to MSN Messenger"),
+        )
+        .await
+            >= 2)
             .then_some(()))
     })
     .await
@@ -619,7 +699,13 @@ async fn reconnects_and_survives_a_bridge_restart() {
     s.bridge.kill9();
     s.bridge = start_bridge(s.synapse, s.slot, &s.sim);
     wait_until(WAIT, "a third Connected notice", || async {
-        Ok((count(&s.user, &s.mgmt, from_bot(s.slot, "Connected to MSN Messenger")).await >= 3)
+        Ok((count(
+            &s.user,
+            &s.mgmt,
+            from_bot(s.slot, "Connected to MSN Messenger"),
+        )
+        .await
+            >= 3)
             .then_some(()))
     })
     .await
@@ -631,7 +717,11 @@ async fn reconnects_and_survives_a_bridge_restart() {
         .unwrap();
     s.user.send_text(&room, "still here").await.unwrap();
     wait_msn_message(&mut alice, ME, "still here").await;
-    assert_eq!(s.user.joined_rooms().await.unwrap().len(), rooms_before, "no new rooms");
+    assert_eq!(
+        s.user.joined_rooms().await.unwrap().len(),
+        rooms_before,
+        "no new rooms"
+    );
     assert_eq!(
         s.user.get_displayname(&ghost).await.unwrap().as_deref(),
         Some("Alice Liddell (MSN Messenger)")

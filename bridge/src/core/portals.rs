@@ -50,6 +50,10 @@ pub async fn ensure_ghost(
 ) -> anyhow::Result<matrix_sdk::ruma::OwnedUserId> {
     let user = bridge.ghost_id(network, legacy_id);
     let mut record = ensure_ghost_registered(bridge, &user).await?;
+    if display_name.is_none() && record.display_name.is_some() {
+        // No name known here (e.g. a message's sender): keep the one the contact list gave.
+        return Ok(user);
+    }
     let wanted = display_name
         .filter(|n| !n.trim().is_empty())
         .unwrap_or(legacy_id);

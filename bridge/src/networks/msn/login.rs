@@ -16,11 +16,11 @@ use tokio::time::Instant;
 
 use super::format;
 use super::passport::{self, PassportError};
-use super::switchboard::{SbCmd, SbReport, SbStart, SbTask};
+use super::switchboard::{Grant, SbCmd, SbReport, SbStart, SbTask};
 use super::MsnConfig;
 use crate::core::{
-    ChatId, Contact, EventSink, FormattedText, Group, LoginCommand, LoginCredentials,
-    MessageKind, NetworkEvent, Presence, PresenceState, Profile, SendError,
+    ChatId, Contact, EventSink, FormattedText, Group, LoginCommand, LoginCredentials, MessageKind,
+    NetworkEvent, Presence, PresenceState, Profile, SendError,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -95,7 +95,7 @@ pub struct Login {
     next_sb: u64,
     sb_tx: mpsc::UnboundedSender<(u64, SbReport)>,
     sb_rx: mpsc::UnboundedReceiver<(u64, SbReport)>,
-    grants: HashMap<u32, oneshot::Sender<Result<(String, String), String>>>,
+    grants: HashMap<u32, oneshot::Sender<Grant>>,
     requests: HashMap<u32, Pending>,
     /// Forward-list contacts by e-mail, as last reported to the core.
     contacts: HashMap<String, Contact>,
@@ -257,12 +257,12 @@ impl Login {
     }
 
     async fn session(&mut self, addr: &str) -> Hop {
-        let mut stream =
-            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return Hop::End(End::Lost(format!("cannot connect to {addr}: {e}"))),
-                Err(_) => return Hop::End(End::Lost(format!("connecting to {addr} timed out"))),
-            };
+        let mut stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Hop::End(End::Lost(format!("cannot connect to {addr}: {e}"))),
+            Err(_) => return Hop::End(End::Lost(format!("connecting to {addr} timed out"))),
+        };
         let _ = stream.set_nodelay(true);
         let mut config = NsConfig::new(&self.email);
         config.initial_status = Some(self.status);
@@ -377,8 +377,7 @@ impl Login {
                                     groups: c.groups.iter().map(u32::to_string).collect(),
                                 },
                             );
-                        } else if c.lists.contains(List::Reverse)
-                            && !c.lists.contains(List::Block)
+                        } else if c.lists.contains(List::Reverse) && !c.lists.contains(List::Block)
                         {
                             strangers.push((email, c.friendly_name));
                         }
@@ -391,8 +390,7 @@ impl Login {
                 *online = true;
             }
             NsEvent::StatusChanged { trid, .. } => {
-                if let Some(Pending::Status(reply)) = trid.and_then(|t| self.requests.remove(&t))
-                {
+                if let Some(Pending::Status(reply)) = trid.and_then(|t| self.requests.remove(&t)) {
                     let _ = reply.send(Ok(()));
                 }
             }
@@ -426,7 +424,14 @@ impl Login {
                 let email = email.to_lowercase();
                 let pending = trid.and_then(|t| self.requests.remove(&t));
                 match (list, pending) {
-                    (List::Forward, Some(Pending::Add { email: e, group, reply })) => {
+                    (
+                        List::Forward,
+                        Some(Pending::Add {
+                            email: e,
+                            group,
+                            reply,
+                        }),
+                    ) => {
                         let contact = Contact {
                             id: e.clone(),
                             display_name: Some(friendly_name),
@@ -641,7 +646,11 @@ impl Login {
                 );
             }
             LoginCommand::LeaveRoom { room, reply } => {
-                match self.sbs.values().find(|s| s.group.as_deref() == Some(room.as_str())) {
+                match self
+                    .sbs
+                    .values()
+                    .find(|s| s.group.as_deref() == Some(room.as_str()))
+                {
                     Some(sb) => {
                         let _ = sb.tx.send(SbCmd::Leave);
                         let _ = reply.send(Ok(()));
@@ -732,13 +741,7 @@ impl Login {
         let trid = ns.request_switchboard();
         let (grant_tx, grant) = oneshot::channel();
         self.grants.insert(trid, grant_tx);
-        let id = self.spawn_sb(
-            Some(who.clone()),
-            SbStart::Outgoing {
-                grant,
-                invite: who,
-            },
-        );
+        let id = self.spawn_sb(Some(who.clone()), SbStart::Outgoing { grant, invite: who });
         if let Some(sb) = self.sbs.get(&id) {
             let _ = sb.tx.send(first);
         }
@@ -815,8 +818,10 @@ impl Login {
                         });
                     }
                     MsnKind::Typing { .. } => {
-                        self.typing_in
-                            .insert((chat.clone(), from.clone()), Instant::now() + TYPING_TIMEOUT);
+                        self.typing_in.insert(
+                            (chat.clone(), from.clone()),
+                            Instant::now() + TYPING_TIMEOUT,
+                        );
                         self.emit(NetworkEvent::Typing {
                             chat,
                             who: from,
@@ -829,7 +834,9 @@ impl Login {
                 }
             }
             SbReport::Closed { unsent } => {
-                let Some(sb) = self.sbs.remove(&id) else { return };
+                let Some(sb) = self.sbs.remove(&id) else {
+                    return;
+                };
                 if let Some(group) = &sb.group {
                     self.emit(NetworkEvent::RoomLeft {
                         chat: ChatId::Group(group.clone()),
@@ -841,8 +848,24 @@ impl Login {
                     .or_else(|| sb.participants.first().map(|p| p.0.clone()));
                 for cmd in unsent {
                     match (cmd, &who, &sb.group) {
-                        (SbCmd::Text { text, format, reply }, Some(who), None) => {
-                            self.send_text_new(who.clone(), SbCmd::Text { text, format, reply }, ns);
+                        (
+                            SbCmd::Text {
+                                text,
+                                format,
+                                reply,
+                            },
+                            Some(who),
+                            None,
+                        ) => {
+                            self.send_text_new(
+                                who.clone(),
+                                SbCmd::Text {
+                                    text,
+                                    format,
+                                    reply,
+                                },
+                                ns,
+                            );
                         }
                         (SbCmd::Text { reply, .. }, _, _) => {
                             let _ = reply.send(Err(SendError::Rejected(
@@ -915,8 +938,13 @@ impl Login {
             return;
         }
         let sb = match &chat {
-            ChatId::Direct(who) => self.direct_sb(&who.to_lowercase()).and_then(|id| self.sbs.get(&id)),
-            ChatId::Group(g) => self.sbs.values().find(|s| s.group.as_deref() == Some(g.as_str())),
+            ChatId::Direct(who) => self
+                .direct_sb(&who.to_lowercase())
+                .and_then(|id| self.sbs.get(&id)),
+            ChatId::Group(g) => self
+                .sbs
+                .values()
+                .find(|s| s.group.as_deref() == Some(g.as_str())),
             ChatId::Room(_) => None,
         };
         if let Some(sb) = sb.filter(|sb| !sb.participants.is_empty()) {
@@ -1032,10 +1060,19 @@ mod tests {
 
     #[test]
     fn login_errors() {
-        let busy = ServerError { code: 600, trid: Some(3) };
-        assert!(matches!(login_error("login refused: server busy".into(), Some(busy)), End::Lost(r) if r.contains("600")));
-        let auth = ServerError { code: 911, trid: Some(3) };
-        assert!(matches!(login_error("login refused: authentication failed".into(), Some(auth)), End::Failed(r) if r.contains("authentication failed")));
+        let busy = ServerError {
+            code: 600,
+            trid: Some(3),
+        };
+        assert!(
+            matches!(login_error("login refused: server busy".into(), Some(busy)), End::Lost(r) if r.contains("600"))
+        );
+        let auth = ServerError {
+            code: 911,
+            trid: Some(3),
+        };
+        assert!(
+            matches!(login_error("login refused: authentication failed".into(), Some(auth)), End::Failed(r) if r.contains("authentication failed"))
+        );
     }
 }
-

@@ -34,20 +34,35 @@ pub enum SbCmd {
 #[derive(Debug)]
 pub enum SbReport {
     /// Someone is in the conversation (`IRO` or `JOI`).
-    Joined { email: String, name: String },
-    Left { email: String },
+    Joined {
+        email: String,
+        name: String,
+    },
+    Left {
+        email: String,
+    },
     /// The server's session id (`CAL ... RINGING`).
-    Session { id: String },
-    Message { from: String, message: Message },
+    Session {
+        id: String,
+    },
+    Message {
+        from: String,
+        message: Message,
+    },
     /// The task ended; commands it had not handled yet are handed back.
-    Closed { unsent: Vec<SbCmd> },
+    Closed {
+        unsent: Vec<SbCmd>,
+    },
 }
+
+/// The notification server's answer to `XFR SB`: (address, cookie), or why not.
+pub type Grant = Result<(String, String), String>;
 
 /// How the switchboard is entered.
 pub enum SbStart {
     /// We asked for it (`XFR SB`): wait for the address and cookie, then `CAL` `invite`.
     Outgoing {
-        grant: oneshot::Receiver<Result<(String, String), String>>,
+        grant: oneshot::Receiver<Grant>,
         invite: String,
     },
     /// `RNG`: answer the invitation.
@@ -96,8 +111,14 @@ impl SbTask {
                 cookie,
                 session_id,
             } => {
-                self.report(SbReport::Session { id: session_id.clone() });
-                (addr, SbSession::invited(&self.me, &cookie, &session_id), None)
+                self.report(SbReport::Session {
+                    id: session_id.clone(),
+                });
+                (
+                    addr,
+                    SbSession::invited(&self.me, &cookie, &session_id),
+                    None,
+                )
             }
         };
         let stream = match tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(&addr)).await {
