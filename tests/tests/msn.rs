@@ -273,6 +273,16 @@ async fn login_contacts_groups_and_reverse_list() {
         .await
         .unwrap()
         .contains(&carol));
+    // Groups are shown in the space's topic.
+    wait_until(WAIT, "groups in the space topic", || async {
+        let topic = s.user.room_state(&space, "m.room.topic", "").await?;
+        let topic = topic.and_then(|t| t["topic"].as_str().map(str::to_owned));
+        Ok(topic
+            .is_some_and(|t| t.contains("Friends (Alice Liddell)"))
+            .then_some(()))
+    })
+    .await
+    .unwrap();
 
     // Wrong password: a clear failure, and the password is not logged.
     let other = s
@@ -660,6 +670,7 @@ async fn presence_status_and_names() {
 #[tokio::test]
 async fn reconnects_and_survives_a_bridge_restart() {
     let mut s = logged_in(7).await;
+    s.accept_invite_from(&s.slot.bot).await; // the space
     let mut alice = s.client("alice@example.com").await;
     let room = s.dm_from(&alice, "before the outage").await;
     let ghost = s.ghost("alice@example.com");
@@ -725,5 +736,16 @@ async fn reconnects_and_survives_a_bridge_restart() {
     assert_eq!(
         s.user.get_displayname(&ghost).await.unwrap().as_deref(),
         Some("Alice Liddell (MSN Messenger)")
+    );
+    // The groups survived too: the space topic still lists them.
+    let mut topics = Vec::new();
+    for room in s.user.joined_rooms().await.unwrap() {
+        if let Ok(Some(t)) = s.user.room_state(&room, "m.room.topic", "").await {
+            topics.push(t["topic"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    assert!(
+        topics.iter().any(|t| t.contains("Friends (Alice Liddell)")),
+        "{topics:?}"
     );
 }
