@@ -35,9 +35,9 @@ const REFUSAL: &str = "You are not allowed to use this bridge. Ask the bridge's 
 
 /// The bot was invited somewhere: permitted users get a management room, others a refusal.
 pub async fn handle_bot_invite(bridge: &Arc<Bridge>, room: &str, inviter: &str) {
-    // Ghosts invite the bot to the DM portals they create (`ensure_portal` joins it
-    // itself): that is no management room, and refusing it would post the refusal there.
     if bridge.is_ours(inviter) {
+        // A ghost creating a DM portal invites the bot, which the portal code joins
+        // itself: this is no management room, and refusing it would make the bot leave.
         return;
     }
     let bot = bridge.bot().to_owned();

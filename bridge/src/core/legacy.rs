@@ -65,6 +65,8 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
             }
             bridge.store.flush().await?;
             add_ghosts_to_space(bridge, &key.mxid, net, &ghosts).await?;
+            super::portals::show_groups_in_space(bridge, &key.mxid, net, &groups, &contacts)
+                .await?;
         }
         NetworkEvent::ContactChanged(contact) => {
             let known = bridge

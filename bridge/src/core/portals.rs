@@ -50,6 +50,10 @@ pub async fn ensure_ghost(
 ) -> anyhow::Result<matrix_sdk::ruma::OwnedUserId> {
     let user = bridge.ghost_id(network, legacy_id);
     let mut record = ensure_ghost_registered(bridge, &user).await?;
+    if display_name.is_none() && record.display_name.is_some() {
+        // No name known here (e.g. a message's sender): keep the one the contact list gave.
+        return Ok(user);
+    }
     let wanted = display_name
         .filter(|n| !n.trim().is_empty())
         .unwrap_or(legacy_id);
@@ -189,6 +193,51 @@ async fn add_to_space(bridge: &Bridge, mxid: &str, network: NetworkId, room: &Ow
     {
         tracing::warn!("could not add a portal to its space: {e}");
     }
+}
+
+/// Shows a login's contact groups in its space's topic, e.g. "Groups: Friends (Alice,
+/// Bob); Work (Carol)", so the grouping the legacy client showed is visible in Matrix.
+/// Called with every contact-list snapshot; groups without members are left out.
+pub async fn show_groups_in_space(
+    bridge: &Bridge,
+    mxid: &str,
+    network: NetworkId,
+    groups: &[super::Group],
+    contacts: &[super::Contact],
+) -> anyhow::Result<()> {
+    let parts: Vec<String> = groups
+        .iter()
+        .filter_map(|g| {
+            let members: Vec<&str> = contacts
+                .iter()
+                .filter(|c| c.groups.contains(&g.id))
+                .map(|c| c.display_name.as_deref().unwrap_or(&c.id))
+                .collect();
+            (!members.is_empty()).then(|| format!("{} ({})", g.name, members.join(", ")))
+        })
+        .collect();
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let Some(space) = ensure_space(bridge, mxid, network).await? else {
+        return Ok(());
+    };
+    let topic = format!(
+        "Your {} contacts and chats. Groups: {}",
+        network.display_name(),
+        parts.join("; ")
+    );
+    bridge
+        .matrix
+        .send_state(
+            bridge.bot(),
+            &space,
+            "m.room.topic",
+            "",
+            serde_json::json!({ "topic": topic }),
+        )
+        .await?;
+    Ok(())
 }
 
 /// Makes ghosts members of their login's space (so the space lists the contacts).

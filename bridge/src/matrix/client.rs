@@ -5,6 +5,8 @@
 //! the appservice `user_id` identity assertion (and optionally the `ts` timestamp
 //! massaging parameter) to the request's URL.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use matrix_sdk::authentication::matrix::MatrixSession;
@@ -166,6 +168,8 @@ pub struct NewRoom {
 pub struct MatrixClient {
     client: Client,
     bot: OwnedUserId,
+    /// The homeserver refuses the creator in power-level overrides (room version 12+).
+    creator_power_refused: Arc<AtomicBool>,
 }
 
 impl MatrixClient {
@@ -189,7 +193,11 @@ impl MatrixClient {
             .matrix_auth()
             .restore_session(session, Default::default())
             .await?;
-        Ok(MatrixClient { client, bot })
+        Ok(MatrixClient {
+            client,
+            bot,
+            creator_power_refused: Arc::default(),
+        })
     }
 
     pub fn bot(&self) -> &UserId {
@@ -252,6 +260,35 @@ impl MatrixClient {
         creator: &UserId,
         options: NewRoom,
     ) -> MatrixResult<OwnedRoomId> {
+        // Rooms of version 12 and later give their creator unlimited power and refuse
+        // a power-levels `users` entry for them; older versions need the entry (the
+        // override replaces the preset's `users`). Try with it, and without on that refusal.
+        // The homeserver's answer is remembered, so only the first room pays for a retry.
+        use std::sync::atomic::Ordering::Relaxed;
+        let with_creator = !self.creator_power_refused.load(Relaxed);
+        let first = self
+            .create_room_once(creator, options.clone(), with_creator)
+            .await;
+        let result = match first {
+            Err(e)
+                if with_creator && e.to_string().contains("must not appear in content.users") =>
+            {
+                tracing::debug!(%creator, "creating the room again without the creator's power level");
+                self.creator_power_refused.store(true, Relaxed);
+                self.create_room_once(creator, options, false).await
+            }
+            other => other,
+        };
+        tracing::debug!(%creator, ?result, "room created");
+        result
+    }
+
+    async fn create_room_once(
+        &self,
+        creator: &UserId,
+        options: NewRoom,
+        creator_in_users: bool,
+    ) -> MatrixResult<OwnedRoomId> {
         let mut request = create_room::v3::Request::new();
         request.name = options.name;
         request.topic = options.topic;
@@ -259,12 +296,12 @@ impl MatrixClient {
         request.is_direct = options.is_direct;
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
         if !options.power_users.is_empty() {
-            // The creator is left out: from room version 12 (Synapse's default) creators
-            // have unlimited power and Synapse refuses a `users` entry for them
-            // ("Creator user ... must not appear in content.users").
             let mut users = serde_json::Map::new();
+            if creator_in_users {
+                users.insert(creator.to_string(), 100.into());
+            }
             for (u, level) in options.power_users {
-                if u != creator {
+                if creator_in_users || u.as_str() != creator.as_str() {
                     users.insert(u.to_string(), level.into());
                 }
             }
@@ -336,7 +373,9 @@ impl MatrixClient {
         let request = send_message_event::v3::Request::new(room.into(), txn_id, &content)
             .map_err(|e| HttpError::IntoHttp(e.into()))?;
         let mut request = AsUser::new(request, self.who(sender));
-        request.ts = ts.and_then(UInt::new).map(MilliSecondsSinceUnixEpoch);
+        request.ts = ts
+            .and_then(|t| UInt::new(t))
+            .map(MilliSecondsSinceUnixEpoch);
         Ok(self.client.send(request).await?.event_id)
     }
 

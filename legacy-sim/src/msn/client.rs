@@ -88,6 +88,7 @@ enum NsCmd {
 
 enum SbCmd {
     Text(String),
+    Formatted(String, TextFormat),
     Typing,
     Invite(String),
     Leave,
@@ -273,6 +274,17 @@ impl Client {
     /// Delivery is reported by [`ClientEvent::Delivered`] / `DeliveryFailed`.
     pub async fn send_message(&self, to: &str, text: &str) -> anyhow::Result<u64> {
         self.send_to(to, SbCmd::Text(text.to_string())).await
+    }
+
+    /// Like [`send_message`](Self::send_message), with an `X-MMS-IM-Format`.
+    pub async fn send_formatted(
+        &self,
+        to: &str,
+        text: &str,
+        format: TextFormat,
+    ) -> anyhow::Result<u64> {
+        self.send_to(to, SbCmd::Formatted(text.to_string(), format))
+            .await
     }
 
     /// A typing notification to `to`.
@@ -568,6 +580,9 @@ fn apply(session: &mut SbSession, cmd: SbCmd) {
     match cmd {
         SbCmd::Text(t) => {
             session.send_text(&t, Some(&TextFormat::default()));
+        }
+        SbCmd::Formatted(t, f) => {
+            session.send_text(&t, Some(&f));
         }
         SbCmd::Typing => {
             session.send_typing();

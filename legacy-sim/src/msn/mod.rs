@@ -58,4 +58,6 @@ mod tests;
 
 pub use client::{client_cli, Client, ClientEvent};
 pub use config::{Config, ContactConfig, GroupConfig, UserConfig};
+/// Protocol types the client API takes (statuses, text formats).
+pub use msn_proto::{Status, TextFormat};
 pub use server::Server;

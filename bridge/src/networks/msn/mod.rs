@@ -1,10 +1,116 @@
-//! The msn network (to be built): drives the `msn-proto` session machine over tokio.
+//! MSN Messenger (MSNP9, Passport 1.4 login): drives the `msn-proto` session machines
+//! over tokio and speaks the core's [`Network`] contract.
+//!
+//! * `login` — the login task: dispatch -> notification server, Passport, `SYN`,
+//!   presence, keepalive, reconnection with backoff, and the switchboard table.
+//! * `switchboard` — one task per conversation (`XFR SB`/`CAL` or `RNG`/`ANS`).
+//! * `passport` — the HTTP(S) part of login (reqwest).
+//! * `format` — `X-MMS-IM-Format` <-> Matrix HTML.
+//!
+//! Conversations: a switchboard with one other person is that contact's DM
+//! (`ChatId::Direct(email)`); once a second other person joins (`JOI`/`IRO`), it is a
+//! group conversation `ChatId::Group("<session id>-<random>")` for the rest of its life,
+//! announced with `RoomMembers`, and `RoomLeft` when it closes.
+//!
+//! Groups: MSN groups (`LSG`, ids as decimal strings, group 0 "Other Contacts") go to
+//! the core in every `ContactList` snapshot (the core persists them with the contacts);
+//! each contact carries the ids of its groups from `LST`. `add msn <email> <group>`
+//! accepts a group's name or id.
+//!
+//! Options (`networks.msn.options`): `nexus_url` (default the real Passport nexus;
+//! https required except on loopback), `switchboard_idle_seconds` (default 300),
+//! `ping_seconds` (default 50). `server` is the dispatch server (`host:port`).
+
+mod format;
+mod login;
+mod passport;
+mod switchboard;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::core::{Network, NetworkSettings};
+use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, NetworkId, NetworkSettings};
 
-/// The msn implementation, or `None` while it is not built.
-pub fn build(_settings: NetworkSettings) -> Option<Arc<dyn Network>> {
-    None
+pub const DEFAULT_NEXUS: &str = "https://nexus.passport.com/rdr/pprdr.asp";
+pub const DEFAULT_SERVER: &str = "messenger.hotmail.com:1863";
+
+/// Settings shared by every MSN login.
+#[derive(Debug, Clone)]
+pub struct MsnConfig {
+    /// Dispatch server, `host:port`.
+    pub server: String,
+    pub nexus_url: String,
+    /// A switchboard nobody used for this long is left.
+    pub switchboard_idle: Duration,
+    pub ping_interval: Duration,
+}
+
+impl MsnConfig {
+    fn from_settings(settings: &NetworkSettings) -> MsnConfig {
+        let text = |key: &str| match settings.options.get(key) {
+            Some(serde_yaml::Value::String(s)) => Some(s.clone()),
+            Some(serde_yaml::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let secs = |key: &str, default: u64| {
+            Duration::from_secs(
+                text(key)
+                    .and_then(|v| v.trim().parse().ok())
+                    .filter(|v| *v > 0)
+                    .unwrap_or(default),
+            )
+        };
+        let server = settings.server.trim();
+        MsnConfig {
+            server: if server.is_empty() {
+                DEFAULT_SERVER.into()
+            } else {
+                server.into()
+            },
+            nexus_url: text("nexus_url").unwrap_or_else(|| DEFAULT_NEXUS.into()),
+            switchboard_idle: secs("switchboard_idle_seconds", 300),
+            ping_interval: secs("ping_seconds", 50),
+        }
+    }
+}
+
+struct Msn {
+    config: Arc<MsnConfig>,
+}
+
+/// The MSN implementation.
+pub fn build(settings: NetworkSettings) -> Option<Arc<dyn Network>> {
+    let config = MsnConfig::from_settings(&settings);
+    if let Err(e) = passport::check_url(&config.nexus_url) {
+        // Logins will fail with this message; say it at start-up too.
+        tracing::error!("msn: {e}");
+    }
+    Some(Arc::new(Msn {
+        config: Arc::new(config),
+    }))
+}
+
+impl Network for Msn {
+    fn id(&self) -> NetworkId {
+        NetworkId::Msn
+    }
+
+    fn check_credentials(&self, login: &LoginCredentials) -> Result<(), String> {
+        let id = login.id.trim();
+        match id.split_once('@') {
+            Some((user, domain)) if !user.is_empty() && domain.contains('.') => {}
+            _ => return Err("an MSN login is an e-mail address, e.g. you@hotmail.com".into()),
+        }
+        if login.password.is_empty() {
+            return Err("the password is empty".into());
+        }
+        passport::check_url(&self.config.nexus_url)
+    }
+
+    fn start(&self, login: LoginCredentials, events: EventSink) -> LoginHandle {
+        let (handle, commands) = LoginHandle::channel();
+        let task = login::Login::new(self.config.clone(), login, events, commands);
+        tokio::spawn(task.run());
+        handle
+    }
 }

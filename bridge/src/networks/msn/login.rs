@@ -1,0 +1,1078 @@
+//! The login task: one notification-server connection at a time (dispatch redirect,
+//! Passport, SYN, presence, keepalive), reconnection with backoff, and the table of
+//! switchboards that routes conversations to `ChatId`s.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use msn_proto::{
+    CloseReason, List, MessageKind as MsnKind, NsConfig, NsEvent, NsSession, ServerError, Status,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::format;
+use super::passport::{self, PassportError};
+use super::switchboard::{Grant, SbCmd, SbReport, SbStart, SbTask};
+use super::MsnConfig;
+use crate::core::{
+    ChatId, Contact, EventSink, FormattedText, Group, LoginCommand, LoginCredentials, MessageKind,
+    NetworkEvent, Presence, PresenceState, Profile, SendError,
+};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// From TCP connect to the contact list.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_NS_REDIRECTS: usize = 4;
+const MAX_BACKOFF_SECS: u64 = 60;
+/// A contact's typing indicator ends after this without a new `TypingUser`.
+const TYPING_TIMEOUT: Duration = Duration::from_secs(6);
+/// Our own typing notifications go out at most this often per chat.
+const TYPING_INTERVAL: Duration = Duration::from_secs(4);
+
+/// How a connection ended.
+enum End {
+    /// `Logout`, or every handle dropped.
+    Logout,
+    /// Lost or refused for now: retry with backoff.
+    Lost(String),
+    /// Final refusal (credentials, account): `LoginFailed`.
+    Failed(String),
+    /// Final, without removing the login (signed in elsewhere).
+    Stop(String),
+}
+
+enum Hop {
+    Redirect(String),
+    End(End),
+}
+
+/// A request to the notification server waiting for its reply (by TrID).
+enum Pending {
+    Status(crate::core::Reply<()>),
+    Add {
+        email: String,
+        group: Option<u32>,
+        reply: crate::core::Reply<()>,
+    },
+}
+
+/// One switchboard as the login task sees it.
+struct Sb {
+    tx: mpsc::UnboundedSender<SbCmd>,
+    /// The contact it was opened for (outgoing switchboards).
+    target: Option<String>,
+    /// Other people in it: (email, friendly name).
+    participants: Vec<(String, String)>,
+    session: Option<String>,
+    /// Set once it has had two other participants: a group conversation from then on.
+    group: Option<String>,
+}
+
+impl Sb {
+    fn chat_for(&self, from: &str) -> ChatId {
+        match &self.group {
+            Some(g) => ChatId::Group(g.clone()),
+            None => ChatId::Direct(from.to_string()),
+        }
+    }
+}
+
+pub struct Login {
+    cfg: Arc<MsnConfig>,
+    email: String,
+    password: String,
+    events: EventSink,
+    commands: mpsc::UnboundedReceiver<LoginCommand>,
+    /// Commands received while not connected; handled after the next login.
+    queued: VecDeque<LoginCommand>,
+    /// The status to set at every login (changed by `SetPresence`).
+    status: Status,
+    sbs: HashMap<u64, Sb>,
+    next_sb: u64,
+    sb_tx: mpsc::UnboundedSender<(u64, SbReport)>,
+    sb_rx: mpsc::UnboundedReceiver<(u64, SbReport)>,
+    grants: HashMap<u32, oneshot::Sender<Grant>>,
+    requests: HashMap<u32, Pending>,
+    /// Forward-list contacts by e-mail, as last reported to the core.
+    contacts: HashMap<String, Contact>,
+    groups: Vec<Group>,
+    /// Contacts currently seen online (reported offline when the connection drops).
+    online: HashSet<String>,
+    /// People who added us and were already suggested to the user.
+    suggested: HashSet<String>,
+    typing_in: HashMap<(ChatId, String), Instant>,
+    typing_out: HashMap<ChatId, Instant>,
+    /// Set by `LoggedIn`, taken when the connection ends.
+    logged_in: bool,
+    friendly_name: String,
+}
+
+impl Login {
+    pub fn new(
+        cfg: Arc<MsnConfig>,
+        creds: LoginCredentials,
+        events: EventSink,
+        commands: mpsc::UnboundedReceiver<LoginCommand>,
+    ) -> Login {
+        let (sb_tx, sb_rx) = mpsc::unbounded_channel();
+        Login {
+            cfg,
+            email: creds.id.to_lowercase(),
+            password: creds.password,
+            events,
+            commands,
+            queued: VecDeque::new(),
+            status: Status::Online,
+            sbs: HashMap::new(),
+            next_sb: 1,
+            sb_tx,
+            sb_rx,
+            grants: HashMap::new(),
+            requests: HashMap::new(),
+            contacts: HashMap::new(),
+            groups: Vec::new(),
+            online: HashSet::new(),
+            suggested: HashSet::new(),
+            typing_in: HashMap::new(),
+            typing_out: HashMap::new(),
+            logged_in: false,
+            friendly_name: String::new(),
+        }
+    }
+
+    fn emit(&self, event: NetworkEvent) {
+        self.events.emit(event);
+    }
+
+    /// Connects, reconnects with backoff, and returns when the login ends.
+    pub async fn run(mut self) {
+        let mut failures: u32 = 0;
+        let mut told_disconnected = false;
+        loop {
+            let end = self.connect().await;
+            self.connection_ended();
+            match end {
+                End::Logout => break,
+                End::Failed(reason) => {
+                    tracing::info!(email = %self.email, "msn login failed: {reason}");
+                    self.emit(NetworkEvent::LoginFailed { reason });
+                    break;
+                }
+                End::Stop(reason) => {
+                    self.emit(NetworkEvent::Disconnected {
+                        reason,
+                        will_retry: false,
+                    });
+                    break;
+                }
+                End::Lost(reason) => {
+                    tracing::info!(email = %self.email, "msn connection lost: {reason}");
+                    if self.online_once() {
+                        failures = 0;
+                        told_disconnected = false;
+                    }
+                    if !told_disconnected {
+                        told_disconnected = true;
+                        self.emit(NetworkEvent::Disconnected {
+                            reason,
+                            will_retry: true,
+                        });
+                    }
+                    failures = failures.saturating_add(1);
+                    if !self.wait(backoff(failures)).await {
+                        break;
+                    }
+                }
+            }
+        }
+        for sb in self.sbs.values() {
+            let _ = sb.tx.send(SbCmd::Leave);
+        }
+        for cmd in std::mem::take(&mut self.queued) {
+            fail(cmd, SendError::LoginGone);
+        }
+    }
+
+    /// Whether the connection that just ended had logged in (resets the backoff).
+    fn online_once(&mut self) -> bool {
+        std::mem::take(&mut self.logged_in)
+    }
+
+    /// Sleeps for `delay` while queueing commands; false when the login should end.
+    async fn wait(&mut self, delay: Duration) -> bool {
+        let until = Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return !self.events.is_closed(),
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(LoginCommand::Logout) => return false,
+                    Some(LoginCommand::Typing { .. }) => {}
+                    Some(cmd) => self.queued.push_back(cmd),
+                },
+            }
+        }
+    }
+
+    /// What a dropped connection invalidates.
+    fn connection_ended(&mut self) {
+        for (_, pending) in self.requests.drain() {
+            let reply = match pending {
+                Pending::Status(r) | Pending::Add { reply: r, .. } => r,
+            };
+            let _ = reply.send(Err(SendError::Rejected(
+                "the connection to MSN was lost".into(),
+            )));
+        }
+        self.grants.clear(); // waiting switchboards fail their texts
+        for who in std::mem::take(&mut self.online) {
+            self.emit(NetworkEvent::Presence {
+                who,
+                presence: Presence {
+                    state: PresenceState::Offline,
+                    status: None,
+                },
+            });
+        }
+    }
+}
+
+impl Login {
+    /// Dispatch server, then the notification server it redirects to.
+    async fn connect(&mut self) -> End {
+        let mut addr = self.cfg.server.clone();
+        for _ in 0..=MAX_NS_REDIRECTS {
+            match self.session(&addr).await {
+                Hop::Redirect(next) => {
+                    tracing::debug!(email = %self.email, %next, "msn: redirected to a notification server");
+                    addr = next;
+                }
+                Hop::End(end) => return end,
+            }
+        }
+        End::Lost("too many notification-server redirects".into())
+    }
+
+    async fn session(&mut self, addr: &str) -> Hop {
+        let mut stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Hop::End(End::Lost(format!("cannot connect to {addr}: {e}"))),
+            Err(_) => return Hop::End(End::Lost(format!("connecting to {addr} timed out"))),
+        };
+        let _ = stream.set_nodelay(true);
+        let mut config = NsConfig::new(&self.email);
+        config.initial_status = Some(self.status);
+        config.ping_interval = self.cfg.ping_interval;
+        let mut ns = NsSession::new(config, std::time::Instant::now());
+        let mut online = false;
+        let login_deadline = Instant::now() + LOGIN_TIMEOUT;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            while let Some(event) = ns.poll_event() {
+                if let Some(hop) = self.on_ns_event(event, &mut ns, &mut online).await {
+                    flush(&mut stream, &mut ns).await;
+                    return hop;
+                }
+            }
+            if online {
+                while let Some(cmd) = self.queued.pop_front() {
+                    self.on_command(cmd, &mut ns);
+                }
+            }
+            if let Err(e) = write(&mut stream, &mut ns).await {
+                return Hop::End(End::Lost(format!("write failed: {e}")));
+            }
+            let ping_due = ns.poll_timeout().map(Instant::from_std);
+            let typing_due = self.typing_in.values().min().copied();
+            tokio::select! {
+                read = stream.read(&mut buf) => match read {
+                    Ok(0) => return Hop::End(End::Lost("the server closed the connection".into())),
+                    Ok(n) => ns.handle_input(&buf[..n]),
+                    Err(e) => return Hop::End(End::Lost(format!("connection error: {e}"))),
+                },
+                _ = sleep_opt(ping_due) => ns.handle_timeout(std::time::Instant::now()),
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(LoginCommand::Logout) => {
+                        ns.logout();
+                        flush(&mut stream, &mut ns).await;
+                        return Hop::End(End::Logout);
+                    }
+                    Some(cmd) if online => self.on_command(cmd, &mut ns),
+                    Some(cmd) => self.queued.push_back(cmd),
+                },
+                Some((id, report)) = self.sb_rx.recv() => self.on_sb_report(id, report, &mut ns),
+                _ = sleep_opt(typing_due) => self.expire_typing(),
+                _ = tokio::time::sleep_until(login_deadline), if !online => {
+                    return Hop::End(End::Lost("login timed out".into()));
+                }
+            }
+        }
+    }
+
+    /// Handles one notification-server event; `Some` ends this connection.
+    async fn on_ns_event(
+        &mut self,
+        event: NsEvent,
+        ns: &mut NsSession,
+        online: &mut bool,
+    ) -> Option<Hop> {
+        match event {
+            NsEvent::Redirect { addr } => return Some(Hop::Redirect(addr)),
+            NsEvent::NeedTicket { policy } => {
+                match passport::login(&self.cfg.nexus_url, &self.email, &self.password, &policy)
+                    .await
+                {
+                    Ok(ticket) => ns.ticket(&ticket),
+                    Err(PassportError::BadCredentials) => {
+                        return Some(Hop::End(End::Failed(
+                            "wrong e-mail address or password (Passport refused them)".into(),
+                        )))
+                    }
+                    Err(PassportError::Refused(why)) => return Some(Hop::End(End::Failed(why))),
+                    Err(PassportError::Transient(why)) => return Some(Hop::End(End::Lost(why))),
+                }
+            }
+            NsEvent::LoginFailed { reason, error } => {
+                return Some(Hop::End(login_error(reason, error)));
+            }
+            NsEvent::LoggedIn { friendly_name, .. } => {
+                self.logged_in = true;
+                self.friendly_name = friendly_name.clone();
+                self.emit(NetworkEvent::Connected {
+                    self_profile: Profile {
+                        id: self.email.clone(),
+                        display_name: Some(friendly_name),
+                        details: Vec::new(),
+                    },
+                });
+            }
+            NsEvent::ContactList {
+                groups,
+                contacts,
+                unchanged,
+                ..
+            } => {
+                if !unchanged {
+                    self.groups = groups
+                        .into_iter()
+                        .map(|g| Group {
+                            id: g.id.to_string(),
+                            name: g.name,
+                        })
+                        .collect();
+                    self.contacts.clear();
+                    let mut strangers = Vec::new();
+                    for c in contacts {
+                        let email = c.email.to_lowercase();
+                        if c.lists.contains(List::Forward) {
+                            self.contacts.insert(
+                                email.clone(),
+                                Contact {
+                                    id: email,
+                                    display_name: Some(c.friendly_name),
+                                    groups: c.groups.iter().map(u32::to_string).collect(),
+                                },
+                            );
+                        } else if c.lists.contains(List::Reverse) && !c.lists.contains(List::Block)
+                        {
+                            strangers.push((email, c.friendly_name));
+                        }
+                    }
+                    self.emit_contact_list();
+                    for (email, name) in strangers {
+                        self.suggest_add(&email, &name);
+                    }
+                }
+                *online = true;
+            }
+            NsEvent::StatusChanged { trid, .. } => {
+                if let Some(Pending::Status(reply)) = trid.and_then(|t| self.requests.remove(&t)) {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            NsEvent::Presence {
+                email,
+                status,
+                friendly_name,
+                ..
+            } => {
+                let email = email.to_lowercase();
+                if status.is_visible() {
+                    self.online.insert(email.clone());
+                } else {
+                    self.online.remove(&email);
+                }
+                if let Some(name) = friendly_name {
+                    self.rename_contact(&email, name);
+                }
+                self.emit(NetworkEvent::Presence {
+                    who: email,
+                    presence: presence_of(status),
+                });
+            }
+            NsEvent::ListAdded {
+                trid,
+                list,
+                email,
+                friendly_name,
+                ..
+            } => {
+                let email = email.to_lowercase();
+                let pending = trid.and_then(|t| self.requests.remove(&t));
+                match (list, pending) {
+                    (
+                        List::Forward,
+                        Some(Pending::Add {
+                            email: e,
+                            group,
+                            reply,
+                        }),
+                    ) => {
+                        let contact = Contact {
+                            id: e.clone(),
+                            display_name: Some(friendly_name),
+                            groups: group.iter().map(u32::to_string).collect(),
+                        };
+                        self.contacts.insert(e, contact.clone());
+                        self.emit(NetworkEvent::ContactChanged(contact));
+                        let _ = reply.send(Ok(()));
+                    }
+                    (List::Reverse, _) if !self.contacts.contains_key(&email) => {
+                        self.suggest_add(&email, &friendly_name);
+                    }
+                    (_, Some(other)) => {
+                        // Not the reply we expected for that TrID: keep waiting.
+                        if let Some(t) = trid {
+                            self.requests.insert(t, other);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            NsEvent::ListRemoved {
+                list: List::Forward,
+                email,
+                group: None,
+                ..
+            } => {
+                self.contacts.remove(&email.to_lowercase());
+                self.emit_contact_list();
+            }
+            NsEvent::FriendlyNameChanged {
+                email,
+                friendly_name,
+                ..
+            } => {
+                let email = email.to_lowercase();
+                if email == self.email {
+                    self.friendly_name = friendly_name;
+                } else {
+                    self.rename_contact(&email, friendly_name);
+                }
+            }
+            NsEvent::GroupAdded { id, name, .. } | NsEvent::GroupRenamed { id, name, .. } => {
+                let id = id.to_string();
+                self.groups.retain(|g| g.id != id);
+                self.groups.push(Group { id, name });
+                self.emit_contact_list();
+            }
+            NsEvent::GroupRemoved { id, .. } => {
+                let id = id.to_string();
+                self.groups.retain(|g| g.id != id);
+                self.emit_contact_list();
+            }
+            NsEvent::Switchboard { trid, addr, cookie } => {
+                if let Some(grant) = trid.and_then(|t| self.grants.remove(&t)) {
+                    let _ = grant.send(Ok((addr, cookie)));
+                }
+            }
+            NsEvent::Ring {
+                session_id,
+                addr,
+                cookie,
+                caller_email,
+                ..
+            } => {
+                tracing::debug!(email = %self.email, caller = %caller_email, "msn: invited to a switchboard");
+                self.spawn_sb(
+                    None,
+                    SbStart::Invited {
+                        addr,
+                        cookie,
+                        session_id,
+                    },
+                );
+            }
+            NsEvent::Error { error } => self.on_ns_error(error),
+            NsEvent::ProtocolError { error } => {
+                tracing::warn!(email = %self.email, "msn: undecodable line dropped: {error}");
+            }
+            NsEvent::PingTimeout => {
+                return Some(Hop::End(End::Lost("no answer to keepalive pings".into())));
+            }
+            NsEvent::Closed { reason } => {
+                let end = match reason {
+                    CloseReason::Logout => End::Logout,
+                    CloseReason::ServerOut(Some(why)) if why == "OTH" => {
+                        End::Stop("signed in to MSN from another location".into())
+                    }
+                    CloseReason::ServerOut(why) => End::Lost(format!(
+                        "the server ended the session{}",
+                        why.map(|w| format!(" ({w})")).unwrap_or_default()
+                    )),
+                    CloseReason::LoginEnded => End::Lost("login ended".into()),
+                    CloseReason::Protocol(e) => End::Lost(format!("protocol error: {e}")),
+                };
+                return Some(Hop::End(end));
+            }
+            NsEvent::ServerMessage { .. } | NsEvent::ListRemoved { .. } => {}
+            NsEvent::Other(cmd) => {
+                tracing::debug!(email = %self.email, command = %cmd.name, "msn: unhandled command");
+            }
+        }
+        None
+    }
+
+    fn on_ns_error(&mut self, error: ServerError) {
+        let trid = error.trid;
+        if let Some(grant) = trid.and_then(|t| self.grants.remove(&t)) {
+            let _ = grant.send(Err(format!(
+                "no switchboard from MSN: {}",
+                error.description()
+            )));
+            return;
+        }
+        match trid.and_then(|t| self.requests.remove(&t)) {
+            // 218: already in that mode, which is what was asked.
+            Some(Pending::Status(reply)) if error.code == 218 => {
+                let _ = reply.send(Ok(()));
+            }
+            Some(Pending::Status(reply)) | Some(Pending::Add { reply, .. }) => {
+                let _ = reply.send(Err(SendError::Rejected(format!(
+                    "{} (error {})",
+                    error.description(),
+                    error.code
+                ))));
+            }
+            None => self.emit(NetworkEvent::Notice {
+                text: format!("the server reported {error}"),
+            }),
+        }
+    }
+
+    fn emit_contact_list(&self) {
+        let mut contacts: Vec<Contact> = self.contacts.values().cloned().collect();
+        contacts.sort_by(|a, b| a.id.cmp(&b.id));
+        self.emit(NetworkEvent::ContactList {
+            groups: self.groups.clone(),
+            contacts,
+        });
+    }
+
+    fn rename_contact(&mut self, email: &str, name: String) {
+        if let Some(c) = self.contacts.get_mut(email) {
+            if c.display_name.as_deref() != Some(name.as_str()) {
+                c.display_name = Some(name);
+                let changed = c.clone();
+                self.emit(NetworkEvent::ContactChanged(changed));
+            }
+        }
+    }
+
+    fn suggest_add(&mut self, email: &str, name: &str) {
+        if self.suggested.insert(email.to_string()) {
+            let who = if name.is_empty() || name == email {
+                email.to_string()
+            } else {
+                format!("{email} ({name})")
+            };
+            self.emit(NetworkEvent::Notice {
+                text: format!(
+                    "{who} has added you to their contact list. To add them back, send: add msn {email}"
+                ),
+            });
+        }
+    }
+
+    fn on_command(&mut self, cmd: LoginCommand, ns: &mut NsSession) {
+        match cmd {
+            LoginCommand::SendText { chat, text, reply } => self.send_text(chat, text, reply, ns),
+            LoginCommand::SetPresence { presence, reply } => {
+                self.status = match presence.state {
+                    PresenceState::Online => Status::Online,
+                    PresenceState::Away => Status::Away,
+                    PresenceState::Busy => Status::Busy,
+                    PresenceState::Invisible | PresenceState::Offline => Status::Hidden,
+                };
+                let trid = ns.set_status(self.status);
+                self.requests.insert(trid, Pending::Status(reply));
+            }
+            LoginCommand::Typing { chat, typing } => self.typing(chat, typing),
+            LoginCommand::AddContact { id, group, reply } => {
+                let email = id.to_lowercase();
+                let group = match group {
+                    None => None,
+                    Some(name) => match self
+                        .groups
+                        .iter()
+                        .find(|g| g.name.eq_ignore_ascii_case(&name) || g.id == name)
+                        .and_then(|g| g.id.parse::<u32>().ok())
+                    {
+                        Some(id) => Some(id),
+                        None => {
+                            let known: Vec<&str> =
+                                self.groups.iter().map(|g| g.name.as_str()).collect();
+                            let _ = reply.send(Err(SendError::Rejected(format!(
+                                "there is no MSN group named {name:?} (groups: {})",
+                                known.join(", ")
+                            ))));
+                            return;
+                        }
+                    },
+                };
+                let trid = ns.add_contact(List::Forward, &email, &email, group);
+                ns.add_contact(List::Allow, &email, &email, None);
+                self.requests.insert(
+                    trid,
+                    Pending::Add {
+                        email,
+                        group,
+                        reply,
+                    },
+                );
+            }
+            LoginCommand::LeaveRoom { room, reply } => {
+                match self
+                    .sbs
+                    .values()
+                    .find(|s| s.group.as_deref() == Some(room.as_str()))
+                {
+                    Some(sb) => {
+                        let _ = sb.tx.send(SbCmd::Leave);
+                        let _ = reply.send(Ok(()));
+                    }
+                    None => {
+                        let _ = reply.send(Err(SendError::Unsupported("MSN Messenger")));
+                    }
+                }
+            }
+            LoginCommand::JoinRoom { reply, .. } => {
+                let _ = reply.send(Err(SendError::Unsupported("MSN Messenger")));
+            }
+            LoginCommand::Lookup { reply, .. } => {
+                let _ = reply.send(Err(SendError::Unsupported("MSN Messenger")));
+            }
+            LoginCommand::Logout => {} // handled by the session loop
+        }
+    }
+
+    fn send_text(
+        &mut self,
+        chat: ChatId,
+        text: FormattedText,
+        reply: crate::core::Reply<crate::core::Delivery>,
+        ns: &mut NsSession,
+    ) {
+        let format = format::from_html(text.html.as_deref());
+        let cmd = SbCmd::Text {
+            text: text.plain,
+            format,
+            reply,
+        };
+        match chat {
+            ChatId::Direct(who) => {
+                let who = who.to_lowercase();
+                if let Some(id) = self.direct_sb(&who) {
+                    match self.sbs.get(&id).map(|sb| sb.tx.send(cmd)) {
+                        Some(Ok(())) => return,
+                        Some(Err(mpsc::error::SendError(cmd))) => {
+                            // The task has ended; its `Closed` report is still queued.
+                            self.sbs.remove(&id);
+                            return self.send_text_new(who, cmd, ns);
+                        }
+                        None => return,
+                    }
+                }
+                self.send_text_new(who, cmd, ns);
+            }
+            ChatId::Group(group) => {
+                let tx = self
+                    .sbs
+                    .values()
+                    .find(|s| s.group.as_deref() == Some(group.as_str()))
+                    .map(|sb| sb.tx.clone());
+                let result = match tx {
+                    Some(tx) => tx.send(cmd).map_err(|e| e.0),
+                    None => Err(cmd),
+                };
+                if let Err(SbCmd::Text { reply, .. }) = result {
+                    let _ = reply.send(Err(SendError::Rejected(
+                        "this MSN group conversation has ended".into(),
+                    )));
+                }
+            }
+            ChatId::Room(_) => {
+                if let SbCmd::Text { reply, .. } = cmd {
+                    let _ = reply.send(Err(SendError::Unsupported("MSN Messenger")));
+                }
+            }
+        }
+    }
+
+    /// The open one-to-one switchboard with `who`, or the one being opened for them.
+    fn direct_sb(&self, who: &str) -> Option<u64> {
+        self.sbs
+            .iter()
+            .filter(|(_, sb)| sb.group.is_none())
+            .find(|(_, sb)| match sb.participants.as_slice() {
+                [(email, _)] => email == who,
+                [] => sb.target.as_deref() == Some(who),
+                _ => false,
+            })
+            .map(|(id, _)| *id)
+    }
+
+    /// Asks for a new switchboard (`XFR SB`) that will call `who` and send `first`.
+    fn send_text_new(&mut self, who: String, first: SbCmd, ns: &mut NsSession) {
+        let trid = ns.request_switchboard();
+        let (grant_tx, grant) = oneshot::channel();
+        self.grants.insert(trid, grant_tx);
+        let id = self.spawn_sb(Some(who.clone()), SbStart::Outgoing { grant, invite: who });
+        if let Some(sb) = self.sbs.get(&id) {
+            let _ = sb.tx.send(first);
+        }
+    }
+
+    fn spawn_sb(&mut self, target: Option<String>, start: SbStart) -> u64 {
+        let id = self.next_sb;
+        self.next_sb += 1;
+        let (tx, commands) = mpsc::unbounded_channel();
+        let task = SbTask {
+            id,
+            me: self.email.clone(),
+            idle: self.cfg.switchboard_idle,
+            commands,
+            reports: self.sb_tx.clone(),
+        };
+        tokio::spawn(task.run(start));
+        self.sbs.insert(
+            id,
+            Sb {
+                tx,
+                target,
+                participants: Vec::new(),
+                session: None,
+                group: None,
+            },
+        );
+        id
+    }
+
+    fn on_sb_report(&mut self, id: u64, report: SbReport, ns: &mut NsSession) {
+        let Some(sb) = self.sbs.get_mut(&id) else {
+            return;
+        };
+        match report {
+            SbReport::Session { id: session } => sb.session = Some(session),
+            SbReport::Joined { email, name } => {
+                if email == self.email || sb.participants.iter().any(|(e, _)| *e == email) {
+                    return;
+                }
+                sb.participants.push((email, name));
+                if sb.group.is_none() && sb.participants.len() >= 2 {
+                    // A third person: from now on this is a group conversation.
+                    let suffix = getrandom::u32().unwrap_or(id as u32);
+                    let session = sb.session.clone().unwrap_or_else(|| id.to_string());
+                    sb.group = Some(format!("{session}-{suffix:08x}"));
+                }
+                self.emit_members(id);
+            }
+            SbReport::Left { email } => {
+                sb.participants.retain(|(e, _)| *e != email);
+                let chat = sb.chat_for(&email);
+                let group = sb.group.is_some();
+                let remaining = sb.participants.len();
+                self.stop_typing(&chat, &email);
+                if group && remaining > 0 {
+                    self.emit_members(id);
+                }
+            }
+            SbReport::Message { from, message } => {
+                let chat = sb.chat_for(&from);
+                match message.kind() {
+                    MsnKind::Text { text, format } => {
+                        self.stop_typing(&chat, &from);
+                        let html = format.as_ref().and_then(|f| format::to_html(&text, f));
+                        self.emit(NetworkEvent::Message {
+                            chat,
+                            from,
+                            id: None,
+                            kind: MessageKind::Text,
+                            text: FormattedText { plain: text, html },
+                            sent_at: None,
+                            offline: false,
+                        });
+                    }
+                    MsnKind::Typing { .. } => {
+                        self.typing_in.insert(
+                            (chat.clone(), from.clone()),
+                            Instant::now() + TYPING_TIMEOUT,
+                        );
+                        self.emit(NetworkEvent::Typing {
+                            chat,
+                            who: from,
+                            typing: true,
+                        });
+                    }
+                    MsnKind::Other { content_type } => {
+                        tracing::debug!(%content_type, "msn: switchboard message of another type ignored");
+                    }
+                }
+            }
+            SbReport::Closed { unsent } => {
+                let Some(sb) = self.sbs.remove(&id) else {
+                    return;
+                };
+                if let Some(group) = &sb.group {
+                    self.emit(NetworkEvent::RoomLeft {
+                        chat: ChatId::Group(group.clone()),
+                    });
+                }
+                let who = sb
+                    .target
+                    .clone()
+                    .or_else(|| sb.participants.first().map(|p| p.0.clone()));
+                for cmd in unsent {
+                    match (cmd, &who, &sb.group) {
+                        (
+                            SbCmd::Text {
+                                text,
+                                format,
+                                reply,
+                            },
+                            Some(who),
+                            None,
+                        ) => {
+                            self.send_text_new(
+                                who.clone(),
+                                SbCmd::Text {
+                                    text,
+                                    format,
+                                    reply,
+                                },
+                                ns,
+                            );
+                        }
+                        (SbCmd::Text { reply, .. }, _, _) => {
+                            let _ = reply.send(Err(SendError::Rejected(
+                                "the MSN conversation has ended".into(),
+                            )));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit_members(&self, id: u64) {
+        let Some(sb) = self.sbs.get(&id) else { return };
+        let Some(group) = &sb.group else { return };
+        let members = sb
+            .participants
+            .iter()
+            .map(|(email, name)| Contact {
+                id: email.clone(),
+                display_name: Some(name.clone()),
+                groups: Vec::new(),
+            })
+            .collect();
+        self.emit(NetworkEvent::RoomMembers {
+            chat: ChatId::Group(group.clone()),
+            members,
+        });
+    }
+
+    fn stop_typing(&mut self, chat: &ChatId, who: &str) {
+        if self
+            .typing_in
+            .remove(&(chat.clone(), who.to_string()))
+            .is_some()
+        {
+            self.emit(NetworkEvent::Typing {
+                chat: chat.clone(),
+                who: who.to_string(),
+                typing: false,
+            });
+        }
+    }
+
+    fn expire_typing(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<(ChatId, String)> = self
+            .typing_in
+            .iter()
+            .filter(|(_, due)| **due <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (chat, who) in expired {
+            self.stop_typing(&chat, &who);
+        }
+    }
+
+    /// Our typing goes out only on a switchboard that is already open with someone in it.
+    fn typing(&mut self, chat: ChatId, typing: bool) {
+        if !typing {
+            return; // MSN has no "stopped typing"
+        }
+        let now = Instant::now();
+        if self
+            .typing_out
+            .get(&chat)
+            .is_some_and(|last| now < *last + TYPING_INTERVAL)
+        {
+            return;
+        }
+        let sb = match &chat {
+            ChatId::Direct(who) => self
+                .direct_sb(&who.to_lowercase())
+                .and_then(|id| self.sbs.get(&id)),
+            ChatId::Group(g) => self
+                .sbs
+                .values()
+                .find(|s| s.group.as_deref() == Some(g.as_str())),
+            ChatId::Room(_) => None,
+        };
+        if let Some(sb) = sb.filter(|sb| !sb.participants.is_empty()) {
+            if sb.tx.send(SbCmd::Typing).is_ok() {
+                self.typing_out.insert(chat, now);
+            }
+        }
+    }
+}
+
+/// Maps a refused login to how the task goes on: busy or failing servers are retried,
+/// refusals of the account are final. The text names the error code and its meaning.
+fn login_error(reason: String, error: Option<ServerError>) -> End {
+    match error {
+        Some(e) if matches!(e.code, 500 | 600 | 601 | 711 | 712 | 714) => {
+            End::Lost(format!("{reason} (error {})", e.code))
+        }
+        Some(e) => End::Failed(format!("{reason} (error {})", e.code)),
+        None => End::Failed(reason),
+    }
+}
+
+fn presence_of(status: Status) -> Presence {
+    let (state, text) = match status {
+        Status::Online => (PresenceState::Online, None),
+        Status::Busy => (PresenceState::Busy, Some("Busy")),
+        Status::Idle => (PresenceState::Away, Some("Idle")),
+        Status::BeRightBack => (PresenceState::Away, Some("Be right back")),
+        Status::Away => (PresenceState::Away, Some("Away")),
+        Status::OnThePhone => (PresenceState::Busy, Some("On the phone")),
+        Status::OutToLunch => (PresenceState::Away, Some("Out to lunch")),
+        Status::Hidden | Status::Offline => (PresenceState::Offline, None),
+    };
+    Presence {
+        state,
+        status: text.map(str::to_owned),
+    }
+}
+
+/// Exponential backoff from 1 s to a minute, plus up to a quarter more at random so
+/// that many logins do not reconnect in step.
+fn backoff(failures: u32) -> Duration {
+    let base = 1u64
+        .checked_shl(failures.saturating_sub(1))
+        .unwrap_or(u64::MAX)
+        .min(MAX_BACKOFF_SECS)
+        * 1000;
+    let jitter = u64::from(getrandom::u32().unwrap_or(0)) % (base / 4 + 1);
+    Duration::from_millis(base + jitter)
+}
+
+/// Answers a command that will never be carried out.
+fn fail(cmd: LoginCommand, error: SendError) {
+    match cmd {
+        LoginCommand::SendText { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        LoginCommand::SetPresence { reply, .. }
+        | LoginCommand::JoinRoom { reply, .. }
+        | LoginCommand::LeaveRoom { reply, .. }
+        | LoginCommand::AddContact { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        LoginCommand::Lookup { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        LoginCommand::Typing { .. } | LoginCommand::Logout => {}
+    }
+}
+
+async fn write(stream: &mut TcpStream, ns: &mut NsSession) -> std::io::Result<()> {
+    while let Some(bytes) = ns.poll_transmit() {
+        stream.write_all(&bytes).await?;
+    }
+    Ok(())
+}
+
+/// Best-effort final write (`OUT`), then close.
+async fn flush(stream: &mut TcpStream, ns: &mut NsSession) {
+    let _ = write(stream, ns).await;
+    let _ = stream.shutdown().await;
+}
+
+async fn sleep_opt(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let first = backoff(1);
+        assert!(first >= Duration::from_secs(1) && first <= Duration::from_millis(1250));
+        assert!(backoff(3) >= Duration::from_secs(4));
+        let late = backoff(40);
+        assert!(late >= Duration::from_secs(60) && late <= Duration::from_secs(75));
+    }
+
+    #[test]
+    fn statuses_have_texts() {
+        assert_eq!(presence_of(Status::OnThePhone).state, PresenceState::Busy);
+        assert_eq!(
+            presence_of(Status::OutToLunch).status.as_deref(),
+            Some("Out to lunch")
+        );
+        assert_eq!(presence_of(Status::Hidden).state, PresenceState::Offline);
+    }
+
+    #[test]
+    fn login_errors() {
+        let busy = ServerError {
+            code: 600,
+            trid: Some(3),
+        };
+        assert!(
+            matches!(login_error("login refused: server busy".into(), Some(busy)), End::Lost(r) if r.contains("600"))
+        );
+        let auth = ServerError {
+            code: 911,
+            trid: Some(3),
+        };
+        assert!(
+            matches!(login_error("login refused: authentication failed".into(), Some(auth)), End::Failed(r) if r.contains("authentication failed"))
+        );
+    }
+}

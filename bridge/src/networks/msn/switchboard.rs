@@ -1,0 +1,289 @@
+//! One switchboard (one MSN conversation) per task, driving `SbSession` over TCP.
+//!
+//! The login task (see `login.rs`) owns the table of switchboards and decides where
+//! messages go; a switchboard task only talks to its socket, answers each text with
+//! its delivery result, and reports who joins, leaves and says what.
+
+use std::time::Duration;
+
+use msn_proto::{Message, SbEvent, SbSession, TextFormat};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::core::{Delivery, Reply, SendError};
+
+const IO_TIMEOUT: Duration = Duration::from_secs(15);
+/// An `A` message without `ACK`/`NAK` after this counts as not delivered.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the login task asks of a switchboard.
+#[derive(Debug)]
+pub enum SbCmd {
+    Text {
+        text: String,
+        format: TextFormat,
+        reply: Reply<Delivery>,
+    },
+    Typing,
+    Leave,
+}
+
+/// What a switchboard reports to the login task, tagged with its local id.
+#[derive(Debug)]
+pub enum SbReport {
+    /// Someone is in the conversation (`IRO` or `JOI`).
+    Joined {
+        email: String,
+        name: String,
+    },
+    Left {
+        email: String,
+    },
+    /// The server's session id (`CAL ... RINGING`).
+    Session {
+        id: String,
+    },
+    Message {
+        from: String,
+        message: Message,
+    },
+    /// The task ended; commands it had not handled yet are handed back.
+    Closed {
+        unsent: Vec<SbCmd>,
+    },
+}
+
+/// The notification server's answer to `XFR SB`: (address, cookie), or why not.
+pub type Grant = Result<(String, String), String>;
+
+/// How the switchboard is entered.
+pub enum SbStart {
+    /// We asked for it (`XFR SB`): wait for the address and cookie, then `CAL` `invite`.
+    Outgoing {
+        grant: oneshot::Receiver<Grant>,
+        invite: String,
+    },
+    /// `RNG`: answer the invitation.
+    Invited {
+        addr: String,
+        cookie: String,
+        session_id: String,
+    },
+}
+
+struct PendingText {
+    trids: Vec<u32>,
+    parts: usize,
+    sent_at: Instant,
+    reply: Reply<Delivery>,
+}
+
+pub struct SbTask {
+    pub id: u64,
+    pub me: String,
+    pub idle: Duration,
+    pub commands: mpsc::UnboundedReceiver<SbCmd>,
+    pub reports: mpsc::UnboundedSender<(u64, SbReport)>,
+}
+
+impl SbTask {
+    fn report(&self, report: SbReport) {
+        let _ = self.reports.send((self.id, report));
+    }
+
+    pub async fn run(mut self, start: SbStart) {
+        let (addr, mut session, invitee) = match start {
+            SbStart::Outgoing { grant, invite } => {
+                match tokio::time::timeout(IO_TIMEOUT, grant).await {
+                    Ok(Ok(Ok((addr, cookie)))) => {
+                        let mut s = SbSession::outgoing(&self.me, &cookie);
+                        s.invite(&invite);
+                        (addr, s, Some(invite))
+                    }
+                    Ok(Ok(Err(why))) => return self.fail_all(&why),
+                    _ => return self.fail_all("the server gave no switchboard"),
+                }
+            }
+            SbStart::Invited {
+                addr,
+                cookie,
+                session_id,
+            } => {
+                self.report(SbReport::Session {
+                    id: session_id.clone(),
+                });
+                (
+                    addr,
+                    SbSession::invited(&self.me, &cookie, &session_id),
+                    None,
+                )
+            }
+        };
+        let stream = match tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(&addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return self.fail_all(&format!("cannot reach the switchboard: {e}")),
+            Err(_) => return self.fail_all("connecting to the switchboard timed out"),
+        };
+        let _ = stream.set_nodelay(true);
+        self.drive(stream, &mut session, invitee).await;
+    }
+
+    /// Ends before connecting: every queued text fails with `why`.
+    fn fail_all(mut self, why: &str) {
+        tracing::info!(sb = self.id, "msn switchboard not opened: {why}");
+        self.commands.close();
+        while let Ok(cmd) = self.commands.try_recv() {
+            if let SbCmd::Text { reply, .. } = cmd {
+                let _ = reply.send(Err(SendError::Rejected(why.to_string())));
+            }
+        }
+        self.report(SbReport::Closed { unsent: Vec::new() });
+    }
+
+    async fn drive(&mut self, mut stream: TcpStream, s: &mut SbSession, invitee: Option<String>) {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut pending: Vec<PendingText> = Vec::new();
+        let mut last_activity = Instant::now();
+        let mut commands_open = true;
+        loop {
+            while let Some(event) = s.poll_event() {
+                match event {
+                    SbEvent::Participant {
+                        email,
+                        friendly_name,
+                    }
+                    | SbEvent::Joined {
+                        email,
+                        friendly_name,
+                    } => self.report(SbReport::Joined {
+                        email: email.to_lowercase(),
+                        name: friendly_name,
+                    }),
+                    SbEvent::Ringing { session_id, .. } => {
+                        self.report(SbReport::Session { id: session_id })
+                    }
+                    SbEvent::Left { email, .. } => {
+                        self.report(SbReport::Left {
+                            email: email.to_lowercase(),
+                        });
+                        if s.participants().is_empty() {
+                            s.leave(); // the conversation is over
+                        }
+                    }
+                    SbEvent::Message { from, message, .. } => {
+                        last_activity = Instant::now();
+                        self.report(SbReport::Message {
+                            from: from.to_lowercase(),
+                            message,
+                        });
+                    }
+                    SbEvent::Delivered { trid } => {
+                        for p in &mut pending {
+                            p.trids.retain(|t| *t != trid);
+                        }
+                        let (done, rest): (Vec<_>, Vec<_>) =
+                            pending.drain(..).partition(|p| p.trids.is_empty());
+                        pending = rest;
+                        for p in done {
+                            let mut delivery = Delivery::default();
+                            if p.parts > 1 {
+                                delivery.warnings.push(format!(
+                                    "The message was too long for MSN and was sent in {} parts.",
+                                    p.parts
+                                ));
+                            }
+                            let _ = p.reply.send(Ok(delivery));
+                        }
+                    }
+                    SbEvent::DeliveryFailed { trid, error } => {
+                        let who = invitee
+                            .clone()
+                            .or_else(|| s.participants().first().map(|p| p.0.clone()))
+                            .unwrap_or_else(|| "the contact".into());
+                        let why = match error {
+                            Some(e) if e.code == 217 => format!("{who} is offline"),
+                            Some(e) => format!("{who}: {}", e.description()),
+                            None => format!("{who} did not receive it"),
+                        };
+                        if let Some(i) = pending.iter().position(|p| p.trids.contains(&trid)) {
+                            let p = pending.remove(i);
+                            let _ = p.reply.send(Err(SendError::Rejected(why)));
+                        }
+                    }
+                    SbEvent::Error { error } => {
+                        tracing::info!(sb = self.id, "msn switchboard error: {error}");
+                        if s.is_ready() && s.participants().is_empty() {
+                            s.leave(); // the call failed: nobody will come
+                        }
+                    }
+                    SbEvent::ProtocolError { error } => {
+                        tracing::warn!(sb = self.id, "msn switchboard: bad data dropped: {error}")
+                    }
+                    SbEvent::Ready | SbEvent::Closed | SbEvent::Other(_) => {}
+                }
+            }
+            while let Some(bytes) = s.poll_transmit() {
+                if let Err(e) = stream.write_all(&bytes).await {
+                    tracing::info!(sb = self.id, "msn switchboard write failed: {e}");
+                    s.leave();
+                    let _ = s.poll_transmit();
+                }
+            }
+            if s.is_closed() {
+                break;
+            }
+            let ack_due = pending
+                .iter()
+                .map(|p| p.sent_at + ACK_TIMEOUT)
+                .min()
+                .unwrap_or_else(|| Instant::now() + ACK_TIMEOUT);
+            tokio::select! {
+                read = stream.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => s.handle_input(&buf[..n]),
+                },
+                cmd = self.commands.recv(), if commands_open => match cmd {
+                    None => { commands_open = false; }
+                    Some(SbCmd::Leave) => s.leave(),
+                    Some(SbCmd::Typing) => { s.send_typing(); }
+                    Some(SbCmd::Text { text, format, reply }) => {
+                        last_activity = Instant::now();
+                        let trids = s.send_text(&text, Some(&format));
+                        pending.push(PendingText { parts: trids.len(), trids, sent_at: Instant::now(), reply });
+                    }
+                },
+                _ = tokio::time::sleep_until(last_activity + self.idle) => {
+                    tracing::debug!(sb = self.id, "msn switchboard idle: leaving");
+                    s.leave();
+                }
+                _ = tokio::time::sleep_until(ack_due) => {
+                    let now = Instant::now();
+                    let (late, rest): (Vec<_>, Vec<_>) =
+                        pending.drain(..).partition(|p| now >= p.sent_at + ACK_TIMEOUT);
+                    pending = rest;
+                    for p in late {
+                        let _ = p.reply.send(Err(SendError::Rejected("no delivery confirmation from MSN".into())));
+                    }
+                }
+            }
+        }
+        while let Some(bytes) = s.poll_transmit() {
+            let _ = stream.write_all(&bytes).await;
+        }
+        let _ = stream.shutdown().await;
+        for p in pending {
+            let _ = p.reply.send(Err(SendError::Rejected(
+                "the conversation closed before delivery was confirmed".into(),
+            )));
+        }
+        // Commands queued behind the close go back to the login task to be re-routed.
+        self.commands.close();
+        let mut unsent = Vec::new();
+        while let Ok(cmd) = self.commands.try_recv() {
+            unsent.push(cmd);
+        }
+        self.report(SbReport::Closed { unsent });
+    }
+}
