@@ -373,9 +373,7 @@ impl MatrixClient {
         let request = send_message_event::v3::Request::new(room.into(), txn_id, &content)
             .map_err(|e| HttpError::IntoHttp(e.into()))?;
         let mut request = AsUser::new(request, self.who(sender));
-        request.ts = ts
-            .and_then(|t| UInt::new(t))
-            .map(MilliSecondsSinceUnixEpoch);
+        request.ts = ts.and_then(UInt::new).map(MilliSecondsSinceUnixEpoch);
         Ok(self.client.send(request).await?.event_id)
     }
 
