@@ -75,6 +75,9 @@ async fn simulator(users: Vec<UserConfig>) -> Server {
         notification_port: 0,
         switchboard_port: 0,
         http_port: 0,
+        // CHL after login (and every fifth PNG); a wrong QRY ends the session with 540,
+        // so every test also checks that the bridge answers challenges.
+        challenges: true,
         users,
         ..Config::default()
     })
