@@ -99,6 +99,13 @@ pub struct Store {
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let db = sled::Config::new().path(path).open()?;
+        // The database holds legacy passwords: only its owner may read it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+                .map_err(sled::Error::Io)?;
+        }
         let tree = |name: &str| db.open_tree(name);
         let store = Store {
             meta: tree("meta")?,
@@ -527,6 +534,17 @@ mod tests {
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].1, b"[]");
         assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn database_folder_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        Store::open(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 
     #[test]
