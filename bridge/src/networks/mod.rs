@@ -2,6 +2,7 @@
 //! [`Network`](crate::core::Network) trait. Each module exposes
 //! `build(NetworkSettings) -> Option<Arc<dyn Network>>`.
 
+pub mod backoff;
 pub mod icq;
 pub mod mig33;
 pub mod msn;

@@ -6,6 +6,7 @@
 //! is sent again on the next connection. The core gets its `Delivery` only after the
 //! ACK, so a message is never reported sent before the server has it.
 
+use crate::networks::backoff::Backoff;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
@@ -26,8 +27,6 @@ use crate::core::{
 };
 
 /// Reconnection delays: 1 s doubling to 60 s, plus up to half of that at random.
-const BACKOFF_FIRST: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// A search or info request unanswered after this long fails.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// ICQ v2 sends stored ("offline") messages with RECEIVE_MESSAGE like live ones, right
@@ -148,7 +147,7 @@ impl LoginTask {
             });
             return;
         };
-        let mut backoff = BACKOFF_FIRST;
+        let mut backoff = Backoff::new();
         loop {
             match self.connect(uin).await {
                 Ended::Stop => return,
@@ -158,7 +157,7 @@ impl LoginTask {
                 } => {
                     tracing::info!(uin, %reason, "ICQ connection lost");
                     if was_connected {
-                        backoff = BACKOFF_FIRST;
+                        backoff.reset();
                     }
                     if !self.reported_down {
                         self.reported_down = true;
@@ -167,8 +166,7 @@ impl LoginTask {
                             will_retry: true,
                         });
                     }
-                    let delay = backoff + jitter(backoff / 2);
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    let delay = backoff.next_delay();
                     if !self.wait_offline(delay).await {
                         return;
                     }
@@ -787,19 +785,6 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
         None => std::future::pending().await,
     }
-}
-
-/// A random duration up to `max` (getrandom; no need for a seeded generator here).
-fn jitter(max: Duration) -> Duration {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        return Duration::ZERO;
-    }
-    let millis = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
-    if millis == 0 {
-        return Duration::ZERO;
-    }
-    Duration::from_millis(u64::from_le_bytes(bytes) % millis)
 }
 
 #[cfg(test)]

@@ -12,12 +12,12 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::backoff::Backoff;
 use super::convert;
 use crate::core::{
     ChatId, Contact, Delivery, EventSink, LoginCommand, LoginCredentials, MessageKind,
     NetworkEvent, Profile, SendError,
 };
+use crate::networks::backoff::Backoff;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);

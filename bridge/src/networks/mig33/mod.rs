@@ -16,7 +16,6 @@
 //!   core drops the echo and relays each message from one login.
 //! * No directory search in the protocol: `Lookup` answers `Unsupported`.
 
-mod backoff;
 mod convert;
 mod login;
 

@@ -2,6 +2,7 @@
 //! Passport, SYN, presence, keepalive), reconnection with backoff, and the table of
 //! switchboards that routes conversations to `ChatId`s.
 
+use crate::networks::backoff::Backoff;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +28,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// From TCP connect to the contact list.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_NS_REDIRECTS: usize = 4;
-const MAX_BACKOFF_SECS: u64 = 60;
 /// A contact's typing indicator ends after this without a new `TypingUser`.
 const TYPING_TIMEOUT: Duration = Duration::from_secs(6);
 /// Our own typing notifications go out at most this often per chat.
@@ -150,7 +150,7 @@ impl Login {
 
     /// Connects, reconnects with backoff, and returns when the login ends.
     pub async fn run(mut self) {
-        let mut failures: u32 = 0;
+        let mut backoff = Backoff::new();
         let mut told_disconnected = false;
         loop {
             let end = self.connect().await;
@@ -172,7 +172,7 @@ impl Login {
                 End::Lost(reason) => {
                     tracing::info!(email = %self.email, "msn connection lost: {reason}");
                     if self.online_once() {
-                        failures = 0;
+                        backoff.reset();
                         told_disconnected = false;
                     }
                     if !told_disconnected {
@@ -182,8 +182,7 @@ impl Login {
                             will_retry: true,
                         });
                     }
-                    failures = failures.saturating_add(1);
-                    if !self.wait(backoff(failures)).await {
+                    if !self.wait(backoff.next_delay()).await {
                         break;
                     }
                 }
@@ -984,18 +983,6 @@ fn presence_of(status: Status) -> Presence {
     }
 }
 
-/// Exponential backoff from 1 s to a minute, plus up to a quarter more at random so
-/// that many logins do not reconnect in step.
-fn backoff(failures: u32) -> Duration {
-    let base = 1u64
-        .checked_shl(failures.saturating_sub(1))
-        .unwrap_or(u64::MAX)
-        .min(MAX_BACKOFF_SECS)
-        * 1000;
-    let jitter = u64::from(getrandom::u32().unwrap_or(0)) % (base / 4 + 1);
-    Duration::from_millis(base + jitter)
-}
-
 /// Answers a command that will never be carried out.
 fn fail(cmd: LoginCommand, error: SendError) {
     match cmd {
@@ -1038,15 +1025,6 @@ async fn sleep_opt(due: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let first = backoff(1);
-        assert!(first >= Duration::from_secs(1) && first <= Duration::from_millis(1250));
-        assert!(backoff(3) >= Duration::from_secs(4));
-        let late = backoff(40);
-        assert!(late >= Duration::from_secs(60) && late <= Duration::from_secs(75));
-    }
 
     #[test]
     fn statuses_have_texts() {

@@ -1,4 +1,4 @@
-//! Reconnect delays: 1 s doubling to 60 s, each with up to 25 % random jitter so that
+//! Reconnect delays shared by every network: 1 s doubling to 60 s, each with up to 25 % random jitter so that
 //! many logins do not reconnect in lockstep after a server restart.
 
 use std::time::Duration;
@@ -9,6 +9,12 @@ const MAX: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct Backoff {
     next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new()
+    }
 }
 
 impl Backoff {
