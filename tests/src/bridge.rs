@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::matrix_user::TestUser;
 use crate::synapse::{shared_instance, Synapse};
 
 /// A directory built next to the test binary (`target/<profile>/`).
@@ -115,6 +116,37 @@ impl BridgeSlot {
             serde_yaml::from_str(&std::fs::read_to_string(slot.registration())?)?;
         slot.hs_token = reg["hs_token"].as_str().context("hs_token")?.to_owned();
         Ok(slot)
+    }
+
+    /// A direct chat with the bot, created as Matrix clients do (`trusted_private_chat`
+    /// gives the bot the power to remove password messages); waits for the welcome.
+    pub async fn management_room(&self, user: &TestUser) -> String {
+        let body = serde_json::json!({ "preset": "trusted_private_chat", "is_direct": true, "invite": [self.bot] });
+        let created = user
+            .request(reqwest::Method::POST, "/createRoom", &[], Some(body))
+            .await;
+        let room = created.expect("create room")["room_id"]
+            .as_str()
+            .expect("room id")
+            .to_owned();
+        let welcome = |e: &serde_json::Value| {
+            e["sender"] == self.bot.as_str()
+                && e["content"]["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains("Commands"))
+        };
+        if let Err(e) = user
+            .wait_for_message(&room, welcome, Duration::from_secs(60))
+            .await
+        {
+            let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "no welcome from the bot: {e:#}\nbridge log (newest first):\n{}",
+                tail.join("\n")
+            );
+        }
+        room
     }
 
     pub fn registration(&self) -> PathBuf {

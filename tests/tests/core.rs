@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use e2e_tests::bridge::{environment, BridgeProcess, BridgeSlot, SlotOptions};
 use e2e_tests::{Synapse, TestUser};
-use reqwest::Method;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -32,32 +31,6 @@ async fn count(user: &TestUser, room: &str, pred: impl Fn(&Value) -> bool) -> us
         .count()
 }
 
-/// A direct chat with the bot, created as Matrix clients do (`trusted_private_chat` gives
-/// the bot the power to remove password messages); waits for the bot's welcome.
-async fn management_room(synapse: &Synapse, slot: &BridgeSlot, user: &TestUser) -> String {
-    let room = user
-        .request(
-            Method::POST,
-            "/createRoom",
-            &[],
-            Some(json!({ "preset": "trusted_private_chat", "is_direct": true, "invite": [slot.bot] })),
-        )
-        .await
-        .expect("create room")["room_id"]
-        .as_str()
-        .expect("room id")
-        .to_owned();
-    user.wait_for_message(&room, from_bot(slot, "Commands"), WAIT)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "no welcome from the bot: {e:#}\nSynapse log:\n{}",
-                synapse.log_tail(30)
-            )
-        });
-    room
-}
-
 async fn command(
     user: &TestUser,
     slot: &BridgeSlot,
@@ -81,7 +54,7 @@ async fn bridge_with_alice(
         .register_user(&slot.user_localpart("alice"), "pw", false)
         .await
         .unwrap();
-    let room = management_room(synapse, slot, &alice).await;
+    let room = slot.management_room(&alice).await;
     (slot, bridge, alice, room)
 }
 
@@ -151,7 +124,7 @@ async fn user_without_permission_is_refused() {
         .register_user(&slot.user_localpart("alice"), "pw", false)
         .await
         .unwrap();
-    let managed = management_room(synapse, slot, &alice).await;
+    let managed = slot.management_room(&alice).await;
     alice.invite(&managed, &stranger.user_id).await.unwrap();
     stranger.join(&managed).await.unwrap();
     command(&stranger, slot, &managed, "list", "not allowed").await;

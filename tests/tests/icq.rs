@@ -11,8 +11,7 @@ use e2e_tests::wait_until;
 use e2e_tests::{Synapse, TestUser};
 use icq_proto::{ClientEvent, MessageContent, Status};
 use legacy_sim::icq::{client::Client, Config, Server};
-use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
 const ICQ_WAIT: Duration = Duration::from_secs(30);
@@ -65,7 +64,7 @@ impl Env {
             .register_user(&slot.user_localpart("alice"), "pw", false)
             .await
             .expect("register alice");
-        let mgmt = management_room(synapse, slot, &alice).await;
+        let mgmt = slot.management_room(&alice).await;
         Env {
             synapse,
             slot,
@@ -204,30 +203,6 @@ fn body(event: &Value) -> &str {
 
 fn from_bot<'a>(slot: &'a BridgeSlot, needle: &'a str) -> impl Fn(&Value) -> bool + 'a {
     move |e| e["sender"] == slot.bot.as_str() && body(e).contains(needle)
-}
-
-async fn management_room(synapse: &Synapse, slot: &BridgeSlot, user: &TestUser) -> String {
-    let room = user
-        .request(
-            Method::POST,
-            "/createRoom",
-            &[],
-            Some(json!({ "preset": "trusted_private_chat", "is_direct": true, "invite": [slot.bot] })),
-        )
-        .await
-        .expect("create room")["room_id"]
-        .as_str()
-        .expect("room id")
-        .to_owned();
-    user.wait_for_message(&room, from_bot(slot, "Commands"), WAIT)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "no welcome from the bot: {e:#}\nSynapse log:\n{}",
-                synapse.log_tail(30)
-            )
-        });
-    room
 }
 
 async fn icq_user(server: &Server, uin: u32, password: &str) -> Client {

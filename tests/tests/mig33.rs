@@ -11,7 +11,7 @@ use legacy_sim::mig33::{client::Client, ChatroomConfig, Config, ContactConfig, G
 use legacy_sim::mig33::{Server, UserConfig};
 use mig33_proto::{ClientEvent, Presence};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
 const SIM_WAIT: Duration = Duration::from_secs(30);
@@ -119,26 +119,6 @@ async fn register(synapse: &Synapse, slot: &BridgeSlot, name: &str) -> TestUser 
         .register_user(&slot.user_localpart(name), "pw", false)
         .await
         .expect("register user")
-}
-
-/// A direct chat with the bot, as Matrix clients create it; waits for the welcome.
-async fn management_room(slot: &BridgeSlot, user: &TestUser) -> String {
-    let room = user
-        .request(
-            Method::POST,
-            "/createRoom",
-            &[],
-            Some(json!({ "preset": "trusted_private_chat", "is_direct": true, "invite": [slot.bot] })),
-        )
-        .await
-        .expect("create room")["room_id"]
-        .as_str()
-        .expect("room id")
-        .to_owned();
-    user.wait_for_message(&room, from_bot(slot, "Commands"), WAIT)
-        .await
-        .expect("welcome from the bot");
-    room
 }
 
 /// Sends a command and waits for the bot's message containing `expect` (the `nth`
@@ -308,7 +288,7 @@ async fn login_success_and_clear_login_errors() {
     let refusing = refusing_server("Service suspended for maintenance").await;
     let mut bridge = start_bridge(synapse, slot, &refusing.to_string());
     let alice = register(synapse, slot, "alice").await;
-    let room = management_room(slot, &alice).await;
+    let room = slot.management_room(&alice).await;
     command(
         &alice,
         slot,
@@ -350,7 +330,7 @@ async fn contacts_become_ghosts_in_the_space_and_survive_a_restart() {
     let server = sim.addr().to_string();
     let mut bridge = start_bridge(synapse, slot, &server);
     let alice = register(synapse, slot, "alice").await;
-    let room = management_room(slot, &alice).await;
+    let room = slot.management_room(&alice).await;
     login(&alice, slot, &room, "alice", "alicepw").await;
 
     let space = join_invite_named(&alice, "mig33 (alice)").await;
@@ -408,7 +388,7 @@ async fn presence_both_ways() {
     let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
     let mut bob = Client::login(sim.addr(), "bob", "bobpw").await.unwrap();
     let alice = register(synapse, slot, "alice").await;
-    let room = management_room(slot, &alice).await;
+    let room = slot.management_room(&alice).await;
     login(&alice, slot, &room, "alice", "alicepw").await;
     join_invite_named(&alice, "mig33 (alice)").await;
     let ghost = slot.ghost("mig33", "bob");
@@ -446,7 +426,7 @@ async fn private_messages_both_ways() {
     let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
     let mut bob = Client::login(sim.addr(), "bob", "bobpw").await.unwrap();
     let alice = register(synapse, slot, "alice").await;
-    let room = management_room(slot, &alice).await;
+    let room = slot.management_room(&alice).await;
     login(&alice, slot, &room, "alice", "alicepw").await;
 
     let ghost = slot.ghost("mig33", "bob");
@@ -482,7 +462,7 @@ async fn chatroom_join_messages_and_leave() {
     let mut carol = Client::login(sim.addr(), "carol", "carolpw").await.unwrap();
     carol.join_room("lobby").await.unwrap();
     let alice = register(synapse, slot, "alice").await;
-    let room = management_room(slot, &alice).await;
+    let room = slot.management_room(&alice).await;
     login(&alice, slot, &room, "alice", "alicepw").await;
 
     command(
@@ -536,10 +516,10 @@ async fn two_bridged_users_share_one_chatroom_portal() {
     carol.join_room("lobby").await.unwrap();
 
     let alice = register(synapse, slot, "alice").await;
-    let alice_mgmt = management_room(slot, &alice).await;
+    let alice_mgmt = slot.management_room(&alice).await;
     login(&alice, slot, &alice_mgmt, "alice", "alicepw").await;
     let bob = register(synapse, slot, "bob").await;
-    let bob_mgmt = management_room(slot, &bob).await;
+    let bob_mgmt = slot.management_room(&bob).await;
     login(&bob, slot, &bob_mgmt, "dave", "davepw").await;
 
     command(
@@ -609,7 +589,7 @@ async fn system_alert_becomes_a_notice() {
     let sim = start_sim().await;
     let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
     let alice = register(synapse, slot, "alice").await;
-    let room = management_room(slot, &alice).await;
+    let room = slot.management_room(&alice).await;
     login(&alice, slot, &room, "alice", "alicepw").await;
     assert!(sim.send_alert("alice", "Maintenance at midnight"));
     wait_bot(&alice, slot, &room, "mig33: Maintenance at midnight", 1).await;
@@ -624,7 +604,7 @@ async fn reconnects_rejoins_and_delivers_after_server_and_bridge_restarts() {
     let mut carol = Client::login(addr, "carol", "carolpw").await.unwrap();
     carol.join_room("lobby").await.unwrap();
     let alice = register(synapse, slot, "alice").await;
-    let room = management_room(slot, &alice).await;
+    let room = slot.management_room(&alice).await;
     login(&alice, slot, &room, "alice", "alicepw").await;
     command(&alice, slot, &room, "join mig33 lobby", "Joining lobby").await;
     let lobby = join_invite_named(&alice, "lobby (mig33)").await;

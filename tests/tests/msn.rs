@@ -116,25 +116,6 @@ async fn count(user: &TestUser, room: &str, pred: impl Fn(&Value) -> bool) -> us
         .count()
 }
 
-async fn management_room(slot: &BridgeSlot, user: &TestUser) -> String {
-    let room = user
-        .request(
-            Method::POST,
-            "/createRoom",
-            &[],
-            Some(json!({ "preset": "trusted_private_chat", "is_direct": true, "invite": [slot.bot] })),
-        )
-        .await
-        .expect("create room")["room_id"]
-        .as_str()
-        .expect("room id")
-        .to_owned();
-    user.wait_for_message(&room, from_bot(slot, "Commands"), WAIT)
-        .await
-        .expect("welcome from the bot");
-    room
-}
-
 async fn command(user: &TestUser, slot: &BridgeSlot, room: &str, text: &str, expect: &str) {
     user.send_text(room, text).await.expect("send");
     user.wait_for_message(room, from_bot(slot, expect), WAIT)
@@ -160,7 +141,7 @@ async fn logged_in(index: usize) -> Setup {
         .register_user(&slot.user_localpart("alice"), "pw", false)
         .await
         .unwrap();
-    let mgmt = management_room(slot, &user).await;
+    let mgmt = slot.management_room(&user).await;
     command(
         &user,
         slot,
@@ -293,7 +274,7 @@ async fn login_contacts_groups_and_reverse_list() {
         .register_user(&s.slot.user_localpart("bob"), "pw", false)
         .await
         .unwrap();
-    let mgmt2 = management_room(s.slot, &other).await;
+    let mgmt2 = s.slot.management_room(&other).await;
     command(
         &other,
         s.slot,
@@ -353,7 +334,7 @@ async fn server_errors_are_explained() {
         .register_user(&slot.user_localpart("alice"), "pw", false)
         .await
         .unwrap();
-    let mgmt = management_room(slot, &user).await;
+    let mgmt = slot.management_room(&user).await;
     command(
         &user,
         slot,
@@ -366,7 +347,7 @@ async fn server_errors_are_explained() {
         .register_user(&slot.user_localpart("bob"), "pw", false)
         .await
         .unwrap();
-    let mgmt2 = management_room(slot, &bob).await;
+    let mgmt2 = slot.management_room(&bob).await;
     command(
         &bob,
         slot,
