@@ -2,6 +2,7 @@
 //! and scriptable legacy clients, built on the sans-IO protocol crates. Used by the
 //! end-to-end tests and by the README's demo.
 
+pub mod events;
 pub mod icq;
 pub mod mig33;
 pub mod msn;

@@ -1,12 +1,12 @@
 //! A scriptable ICQ client: a tokio task drives a [`ClientSession`] over UDP;
 //! [`Client`] sends it commands and reads its events.
 
+use crate::events::EventQueue;
 use anyhow::{anyhow, bail, Context};
 use icq_proto::{
     ClientEvent, ClientSession, ExtInfo, LoginOptions, MessageContent, SearchQuery, SendReceipt,
     SessionState, Status, UserRecord,
 };
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -21,9 +21,7 @@ type Command = Box<dyn FnOnce(&mut ClientSession, Instant) + Send>;
 pub struct Client {
     uin: u32,
     commands: mpsc::UnboundedSender<Command>,
-    events: mpsc::UnboundedReceiver<ClientEvent>,
-    /// Events read while waiting for something else, in arrival order.
-    backlog: VecDeque<ClientEvent>,
+    events: EventQueue<ClientEvent>,
 }
 
 impl Client {
@@ -53,8 +51,7 @@ impl Client {
         let mut client = Client {
             uin,
             commands,
-            events,
-            backlog: VecDeque::new(),
+            events: EventQueue::new(events),
         };
         let outcome = client
             .wait_for(LOGIN_TIMEOUT, |e| {
@@ -177,13 +174,7 @@ impl Client {
 
     /// The next event, or None after `timeout` (or once the session task ended).
     pub async fn next_event(&mut self, timeout: Duration) -> Option<ClientEvent> {
-        if let Some(e) = self.backlog.pop_front() {
-            return Some(e);
-        }
-        tokio::time::timeout(timeout, self.events.recv())
-            .await
-            .ok()
-            .flatten()
+        self.events.next(timeout).await
     }
 
     /// The first event matching `want` within `timeout`; other events stay queued
@@ -191,22 +182,9 @@ impl Client {
     pub async fn wait_for(
         &mut self,
         timeout: Duration,
-        mut want: impl FnMut(&ClientEvent) -> bool,
+        want: impl FnMut(&ClientEvent) -> bool,
     ) -> Option<ClientEvent> {
-        if let Some(i) = self.backlog.iter().position(&mut want) {
-            return self.backlog.remove(i);
-        }
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .ok()
-                .flatten()?;
-            if want(&event) {
-                return Some(event);
-            }
-            self.backlog.push_back(event);
-        }
+        self.events.wait_for(timeout, want).await.ok()
     }
 
     /// The next message from `from`.

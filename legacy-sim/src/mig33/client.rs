@@ -1,7 +1,7 @@
 //! A scriptable mig33 client over tokio, driving `mig33_proto::ClientSession`, and
 //! the `legacy-sim mig33-client` command line.
 
-use std::collections::VecDeque;
+use crate::events::EventQueue;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -28,8 +28,7 @@ enum Command {
 pub struct Client {
     username: String,
     commands: mpsc::UnboundedSender<Command>,
-    events: mpsc::UnboundedReceiver<ClientEvent>,
-    backlog: VecDeque<ClientEvent>,
+    events: EventQueue<ClientEvent>,
     task: JoinHandle<()>,
 }
 
@@ -49,8 +48,7 @@ impl Client {
         let mut client = Client {
             username: username.into(),
             commands,
-            events,
-            backlog: VecDeque::new(),
+            events: EventQueue::new(events),
             task,
         };
         let event = client
@@ -135,33 +133,16 @@ impl Client {
 
     /// The next event, or `None` after `timeout` or once the connection is gone.
     pub async fn next_event(&mut self, timeout: Duration) -> Option<ClientEvent> {
-        if let Some(e) = self.backlog.pop_front() {
-            return Some(e);
-        }
-        tokio::time::timeout(timeout, self.events.recv())
-            .await
-            .ok()
-            .flatten()
+        self.events.next(timeout).await
     }
 
     /// The first event matching `pred` within `timeout`; other events stay queued.
     pub async fn wait_for(
         &mut self,
         timeout: Duration,
-        mut pred: impl FnMut(&ClientEvent) -> bool,
+        pred: impl FnMut(&ClientEvent) -> bool,
     ) -> anyhow::Result<ClientEvent> {
-        if let Some(i) = self.backlog.iter().position(&mut pred) {
-            return Ok(self.backlog.remove(i).expect("index from position"));
-        }
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(e)) if pred(&e) => return Ok(e),
-                Ok(Some(e)) => self.backlog.push_back(e),
-                Ok(None) => bail!("connection closed while waiting (seen: {:?})", self.backlog),
-                Err(_) => bail!("timed out after {timeout:?} (seen: {:?})", self.backlog),
-            }
-        }
+        Ok(self.events.wait_for(timeout, pred).await?)
     }
 
     /// Waits for the next message (private or chatroom).

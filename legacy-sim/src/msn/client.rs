@@ -4,7 +4,8 @@
 //! The notification-server connection and every switchboard run in their own
 //! tasks; everything they report arrives through [`Client::next_event`].
 
-use std::collections::{HashMap, VecDeque};
+use crate::events::EventQueue;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -120,9 +121,8 @@ pub struct Client {
     friendly_name: String,
     groups: Vec<Group>,
     contacts: Vec<Contact>,
-    events: mpsc::UnboundedReceiver<ClientEvent>,
+    events: EventQueue<ClientEvent>,
     events_tx: mpsc::UnboundedSender<ClientEvent>,
-    backlog: VecDeque<ClientEvent>,
     ns: mpsc::UnboundedSender<NsCmd>,
     shared: SharedRef,
 }
@@ -213,9 +213,8 @@ impl Client {
                 friendly_name: me.unwrap_or_else(|| email.to_string()),
                 groups,
                 contacts,
-                events,
+                events: EventQueue::new(events),
                 events_tx,
-                backlog: VecDeque::new(),
                 ns: ns_tx,
                 shared,
             });
@@ -363,13 +362,7 @@ impl Client {
 
     /// The next event, or `None` after `timeout`.
     pub async fn next_event(&mut self, timeout: Duration) -> Option<ClientEvent> {
-        if let Some(ev) = self.backlog.pop_front() {
-            return Some(ev);
-        }
-        tokio::time::timeout(timeout, self.events.recv())
-            .await
-            .ok()
-            .flatten()
+        self.events.next(timeout).await
     }
 
     /// The first event (earlier unmatched ones included) satisfying `want`;
@@ -377,22 +370,9 @@ impl Client {
     pub async fn wait_for(
         &mut self,
         timeout: Duration,
-        mut want: impl FnMut(&ClientEvent) -> bool,
+        want: impl FnMut(&ClientEvent) -> bool,
     ) -> Option<ClientEvent> {
-        if let Some(i) = self.backlog.iter().position(&mut want) {
-            return self.backlog.remove(i);
-        }
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let ev = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .ok()
-                .flatten()?;
-            if want(&ev) {
-                return Some(ev);
-            }
-            self.backlog.push_back(ev);
-        }
+        self.events.wait_for(timeout, want).await.ok()
     }
 
     /// Waits for a text message from `from`; returns its text.
