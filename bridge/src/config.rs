@@ -35,6 +35,10 @@ pub struct HomeserverConfig {
     pub address: String,
     /// The server name in user ids, e.g. `example.org`.
     pub domain: String,
+    /// A request the homeserver has not answered after this long counts as failed (and
+    /// is retried where that is safe).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +131,9 @@ pub enum LogFormat {
     Json,
 }
 
+fn default_request_timeout() -> u64 {
+    30
+}
 fn default_listen_host() -> String {
     "127.0.0.1".into()
 }
@@ -305,6 +312,15 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
         return Err((
             "homeserver.domain".into(),
             format!("{:?} is not a valid server name", hs.domain),
+        ));
+    }
+    if !(1..=3600).contains(&hs.request_timeout_seconds) {
+        return Err((
+            "homeserver.request_timeout_seconds".into(),
+            format!(
+                "{} is out of range (1-3600 seconds)",
+                hs.request_timeout_seconds
+            ),
         ));
     }
     let a = &config.appservice;

@@ -192,6 +192,16 @@ fn list(bridge: &Bridge, mxid: &str) -> String {
             LoginState::Disconnected(reason) => format!("disconnected ({reason})"),
         };
         out.push_str(&format!("\n- {} {id}: {state}", network.display_name()));
+        if let Some(b) = bridge.outbox.backlog(mxid, network) {
+            out.push_str(&format!(
+                "; {} waiting for the homeserver (oldest {})",
+                b.waiting,
+                super::outbox::age(b.oldest)
+            ));
+            if let Some(e) = b.error {
+                out.push_str(&format!(", last error: {e}"));
+            }
+        }
     }
     out
 }

@@ -287,8 +287,11 @@ impl Login {
             }
             let ping_due = ns.poll_timeout().map(Instant::from_std);
             let typing_due = self.typing_in.values().min().copied();
+            // A core that cannot keep up stops the reading (TCP slows the server down).
+            let backlogged = self.events.backlogged();
             tokio::select! {
-                read = stream.read(&mut buf) => match read {
+                () = self.events.ready(), if backlogged => {}
+                read = stream.read(&mut buf), if !backlogged => match read {
                     Ok(0) => return Hop::End(End::Lost("the server closed the connection".into())),
                     Ok(n) => ns.handle_input(&buf[..n]),
                     Err(e) => return Hop::End(End::Lost(format!("connection error: {e}"))),
@@ -756,6 +759,7 @@ impl Login {
             idle: self.cfg.switchboard_idle,
             commands,
             reports: self.sb_tx.clone(),
+            flow: self.events.clone(),
         };
         tokio::spawn(task.run(start));
         self.sbs.insert(
