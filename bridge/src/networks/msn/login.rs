@@ -32,6 +32,12 @@ const MAX_NS_REDIRECTS: usize = 4;
 const TYPING_TIMEOUT: Duration = Duration::from_secs(6);
 /// Our own typing notifications go out at most this often per chat.
 const TYPING_INTERVAL: Duration = Duration::from_secs(4);
+/// Passport failures that come back the same every time (TLS, certificate) end the
+/// login after this many tries in a row.
+pub const PERSISTENT_TRIES: u32 = 3;
+/// What to do about refused credentials.
+const CHECK_PASSWORD: &str =
+    "check your password and log in again with `login msn <e-mail> <password>`";
 
 /// How a connection ended.
 enum End {
@@ -39,6 +45,9 @@ enum End {
     Logout,
     /// Lost or refused for now: retry with backoff.
     Lost(String),
+    /// Will fail the same way until someone changes something: retried
+    /// [`PERSISTENT_TRIES`] times, then `Failed`.
+    Persistent(String),
     /// Final refusal (credentials, account): `LoginFailed`.
     Failed(String),
     /// Final, without removing the login (signed in elsewhere).
@@ -152,9 +161,26 @@ impl Login {
     pub async fn run(mut self) {
         let mut backoff = Backoff::new();
         let mut told_disconnected = false;
+        let mut persistent_failures = 0;
         loop {
             let end = self.connect().await;
             self.connection_ended();
+            let end = match end {
+                End::Persistent(reason) => {
+                    persistent_failures += 1;
+                    if persistent_failures >= PERSISTENT_TRIES {
+                        End::Failed(format!(
+                            "{reason}. Gave up after {PERSISTENT_TRIES} tries"
+                        ))
+                    } else {
+                        End::Lost(reason)
+                    }
+                }
+                other => {
+                    persistent_failures = 0;
+                    other
+                }
+            };
             match end {
                 End::Logout => break,
                 End::Failed(reason) => {
@@ -163,13 +189,14 @@ impl Login {
                     break;
                 }
                 End::Stop(reason) => {
+                    tracing::info!(email = %self.email, "msn login stopped: {reason}");
                     self.emit(NetworkEvent::Disconnected {
                         reason,
                         will_retry: false,
                     });
                     break;
                 }
-                End::Lost(reason) => {
+                End::Lost(reason) | End::Persistent(reason) => {
                     tracing::info!(email = %self.email, "msn connection lost: {reason}");
                     if self.online_once() {
                         backoff.reset();
@@ -322,18 +349,28 @@ impl Login {
         match event {
             NsEvent::Redirect { addr } => return Some(Hop::Redirect(addr)),
             NsEvent::NeedTicket { policy } => {
-                match passport::login(&self.cfg.nexus_url, &self.email, &self.password, &policy)
-                    .await
-                {
-                    Ok(ticket) => ns.ticket(&ticket),
-                    Err(PassportError::BadCredentials) => {
-                        return Some(Hop::End(End::Failed(
-                            "wrong e-mail address or password (Passport refused them)".into(),
-                        )))
+                let ticket = passport::login(
+                    &self.cfg.nexus_url,
+                    self.cfg.login_url.as_deref(),
+                    &self.email,
+                    &self.password,
+                    &policy,
+                )
+                .await;
+                let end = match ticket {
+                    Ok(ticket) => {
+                        ns.ticket(&ticket);
+                        return None;
                     }
-                    Err(PassportError::Refused(why)) => return Some(Hop::End(End::Failed(why))),
-                    Err(PassportError::Transient(why)) => return Some(Hop::End(End::Lost(why))),
-                }
+                    // Final at once: retrying a wrong password only risks a lock-out.
+                    Err(PassportError::BadCredentials) => End::Failed(format!(
+                        "wrong e-mail address or password (Passport refused them): {CHECK_PASSWORD}"
+                    )),
+                    Err(PassportError::Refused(why)) => End::Failed(why),
+                    Err(PassportError::Persistent(why)) => End::Persistent(why),
+                    Err(PassportError::Transient(why)) => End::Lost(why),
+                };
+                return Some(Hop::End(end));
             }
             NsEvent::LoginFailed { reason, error } => {
                 return Some(Hop::End(login_error(reason, error)));
@@ -517,7 +554,7 @@ impl Login {
                 let end = match reason {
                     CloseReason::Logout => End::Logout,
                     CloseReason::ServerOut(Some(why)) if why == "OTH" => {
-                        End::Stop("signed in to MSN from another location".into())
+                        End::Stop("this account signed in from another location".into())
                     }
                     CloseReason::ServerOut(why) => End::Lost(format!(
                         "the server ended the session{}",
@@ -960,6 +997,10 @@ fn login_error(reason: String, error: Option<ServerError>) -> End {
     match error {
         Some(e) if matches!(e.code, 500 | 600 | 601 | 711 | 712 | 714) => {
             End::Lost(format!("{reason} (error {})", e.code))
+        }
+        // 911: the notification server refused the ticket or the account.
+        Some(e) if e.code == 911 => {
+            End::Failed(format!("{reason} (error 911): {CHECK_PASSWORD}"))
         }
         Some(e) => End::Failed(format!("{reason} (error {})", e.code)),
         None => End::Failed(reason),
