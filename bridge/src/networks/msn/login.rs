@@ -108,6 +108,10 @@ pub struct Login {
     requests: HashMap<u32, Pending>,
     /// Forward-list contacts by e-mail, as last reported to the core.
     contacts: HashMap<String, Contact>,
+    /// The real friendly names known by e-mail (from any list, `ADD`, `NLN`/`ILN`, `REA`,
+    /// and the stored contacts at start). Servers often give the address as the nick
+    /// (clients send it in `ADD`); that never replaces a name known here.
+    names: HashMap<String, String>,
     groups: Vec<Group>,
     /// Contacts currently seen online (reported offline when the connection drops).
     online: HashSet<String>,
@@ -128,6 +132,14 @@ impl Login {
         commands: mpsc::UnboundedReceiver<LoginCommand>,
     ) -> Login {
         let (sb_tx, sb_rx) = mpsc::unbounded_channel();
+        let names = creds
+            .contacts
+            .iter()
+            .filter_map(|c| {
+                let name = c.display_name.as_deref()?;
+                is_real_name(&c.id, name).then(|| (c.id.to_lowercase(), name.to_owned()))
+            })
+            .collect();
         Login {
             cfg,
             email: creds.id.to_lowercase(),
@@ -143,6 +155,7 @@ impl Login {
             grants: HashMap::new(),
             requests: HashMap::new(),
             contacts: HashMap::new(),
+            names,
             groups: Vec::new(),
             online: HashSet::new(),
             suggested: HashSet::new(),
@@ -402,20 +415,25 @@ impl Login {
                         .collect();
                     self.contacts.clear();
                     let mut strangers = Vec::new();
+                    let listed: HashSet<String> =
+                        contacts.iter().map(|c| c.email.to_lowercase()).collect();
+                    // Names of people no longer on any list are forgotten (bounded by the lists).
+                    self.names.retain(|email, _| listed.contains(email));
                     for c in contacts {
                         let email = c.email.to_lowercase();
+                        let name = self.best_name(&email, &c.friendly_name);
                         if c.lists.contains(List::Forward) {
                             self.contacts.insert(
                                 email.clone(),
                                 Contact {
                                     id: email,
-                                    display_name: Some(c.friendly_name),
+                                    display_name: name,
                                     groups: c.groups.iter().map(u32::to_string).collect(),
                                 },
                             );
                         } else if c.lists.contains(List::Reverse) && !c.lists.contains(List::Block)
                         {
-                            strangers.push((email, c.friendly_name));
+                            strangers.push((email, name.unwrap_or_default()));
                         }
                     }
                     self.emit_contact_list();
@@ -458,6 +476,7 @@ impl Login {
                 ..
             } => {
                 let email = email.to_lowercase();
+                let name = self.best_name(&email, &friendly_name);
                 let pending = trid.and_then(|t| self.requests.remove(&t));
                 match (list, pending) {
                     (
@@ -470,7 +489,7 @@ impl Login {
                     ) => {
                         let contact = Contact {
                             id: e.clone(),
-                            display_name: Some(friendly_name),
+                            display_name: name,
                             groups: group.iter().map(u32::to_string).collect(),
                         };
                         self.contacts.insert(e, contact.clone());
@@ -478,7 +497,7 @@ impl Login {
                         let _ = reply.send(Ok(()));
                     }
                     (List::Reverse, _) if !self.contacts.contains_key(&email) => {
-                        self.suggest_add(&email, &friendly_name);
+                        self.suggest_add(&email, &name.unwrap_or_default());
                     }
                     (_, Some(other)) => {
                         // Not the reply we expected for that TrID: keep waiting.
@@ -609,7 +628,20 @@ impl Login {
         });
     }
 
+    /// The name to show for `email`: `offered` if it is a real name (remembered), else
+    /// the one known from earlier, else none (the core then keeps the ghost's name).
+    fn best_name(&mut self, email: &str, offered: &str) -> Option<String> {
+        if is_real_name(email, offered) {
+            self.names.insert(email.to_owned(), offered.to_owned());
+            return Some(offered.to_owned());
+        }
+        self.names.get(email).cloned()
+    }
+
     fn rename_contact(&mut self, email: &str, name: String) {
+        let Some(name) = self.best_name(email, &name) else {
+            return;
+        };
         if let Some(c) = self.contacts.get_mut(email) {
             if c.display_name.as_deref() != Some(name.as_str()) {
                 c.display_name = Some(name);
@@ -991,6 +1023,13 @@ impl Login {
     }
 }
 
+/// Whether a nick says more than the address: servers give the address when they know
+/// no name.
+fn is_real_name(email: &str, name: &str) -> bool {
+    let name = name.trim();
+    !name.is_empty() && !name.eq_ignore_ascii_case(email)
+}
+
 /// Maps a refused login to how the task goes on: busy or failing servers are retried,
 /// refusals of the account are final. The text names the error code and its meaning.
 fn login_error(reason: String, error: Option<ServerError>) -> End {
@@ -1075,6 +1114,56 @@ mod tests {
             Some("Out to lunch")
         );
         assert_eq!(presence_of(Status::Hidden).state, PresenceState::Offline);
+    }
+
+    #[test]
+    fn the_address_is_not_a_name() {
+        assert!(is_real_name("bob@example.com", "Bob"));
+        assert!(!is_real_name("bob@example.com", "Bob@Example.com "));
+        assert!(!is_real_name("bob@example.com", " "));
+    }
+
+    #[tokio::test]
+    async fn best_name_keeps_a_real_nick() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let creds = LoginCredentials {
+            id: "me@example.com".into(),
+            password: "pw".into(),
+            contacts: vec![Contact {
+                id: "carol@example.com".into(),
+                display_name: Some("Carol".into()),
+                groups: Vec::new(),
+            }],
+        };
+        let (_handle, commands) = crate::core::LoginHandle::channel();
+        let cfg = Arc::new(MsnConfig {
+            server: String::new(),
+            nexus_url: String::new(),
+            login_url: None,
+            switchboard_idle: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(1),
+        });
+        let key = crate::core::LoginKey {
+            mxid: "@u:x".into(),
+            network: crate::core::NetworkId::Msn,
+        };
+        let mut login = Login::new(cfg, creds, EventSink::new(key, tx), commands);
+        // Stored name beats the address the server echoes.
+        assert_eq!(
+            login.best_name("carol@example.com", "carol@example.com"),
+            Some("Carol".into())
+        );
+        // Nothing known: no name rather than the address.
+        assert_eq!(login.best_name("dave@example.com", "dave@example.com"), None);
+        // A real nick from the server is used and remembered.
+        assert_eq!(
+            login.best_name("dave@example.com", "Dave"),
+            Some("Dave".into())
+        );
+        assert_eq!(
+            login.best_name("dave@example.com", "dave@example.com"),
+            Some("Dave".into())
+        );
     }
 
     #[test]
