@@ -761,7 +761,11 @@ async fn https_dalogin_on_a_plain_http_server() {
         .await
         .unwrap();
     let first = user
-        .wait_for_message(&mgmt, from_bot(slot, "Disconnected from MSN Messenger"), WAIT)
+        .wait_for_message(
+            &mgmt,
+            from_bot(slot, "Disconnected from MSN Messenger"),
+            WAIT,
+        )
         .await
         .unwrap();
     assert!(
@@ -796,7 +800,10 @@ async fn https_dalogin_on_a_plain_http_server() {
     let networks = slot.network_yaml(
         "msn",
         &sim.dispatch_addr().to_string(),
-        &[("nexus_url", &sim.nexus_url()), ("login_url", &sim.login_url())],
+        &[
+            ("nexus_url", &sim.nexus_url()),
+            ("login_url", &sim.login_url()),
+        ],
     );
     let _bridge = slot
         .start_with_networks(synapse, Some(&networks))
@@ -909,8 +916,10 @@ async fn added_contact_has_its_friendly_name() {
     .await;
     let carol = s.ghost("carol@example.com");
     wait_until(WAIT, "carol's ghost named Carol", || async {
-        Ok((s.user.get_displayname(&carol).await?.as_deref() == Some("Carol (MSN Messenger)"))
-            .then_some(()))
+        Ok(
+            (s.user.get_displayname(&carol).await?.as_deref() == Some("Carol (MSN Messenger)"))
+                .then_some(()),
+        )
     })
     .await
     .unwrap();

@@ -87,7 +87,9 @@ async fn handle(mut stream: TcpStream, dir: Arc<Mutex<Directory>>) {
         dir.lock().unwrap_or_else(|e| e.into_inner()).tls_hellos += 1;
         tracing::debug!("passport: TLS hello on the plain-HTTP port, answered 400");
         let _ = stream
-            .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
             .await;
         let _ = stream.shutdown().await;
         return;

@@ -307,9 +307,14 @@ async fn https_dalogin_on_a_plain_http_port() {
     assert!(urls.contains(&format!("DALogin={login}")), "{urls}");
 
     // The start of a TLS client hello gets a plain-HTTP 400 and is counted.
-    let host = s.login_url()["http://".len()..].trim_end_matches("/login").to_string();
+    let host = s.login_url()["http://".len()..]
+        .trim_end_matches("/login")
+        .to_string();
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    stream.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05]).await.unwrap();
+    stream
+        .write_all(&[0x16, 0x03, 0x01, 0x00, 0x05])
+        .await
+        .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");

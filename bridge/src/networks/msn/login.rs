@@ -182,9 +182,7 @@ impl Login {
                 End::Persistent(reason) => {
                     persistent_failures += 1;
                     if persistent_failures >= PERSISTENT_TRIES {
-                        End::Failed(format!(
-                            "{reason}. Gave up after {PERSISTENT_TRIES} tries"
-                        ))
+                        End::Failed(format!("{reason}. Gave up after {PERSISTENT_TRIES} tries"))
                     } else {
                         End::Lost(reason)
                     }
@@ -1038,9 +1036,7 @@ fn login_error(reason: String, error: Option<ServerError>) -> End {
             End::Lost(format!("{reason} (error {})", e.code))
         }
         // 911: the notification server refused the ticket or the account.
-        Some(e) if e.code == 911 => {
-            End::Failed(format!("{reason} (error 911): {CHECK_PASSWORD}"))
-        }
+        Some(e) if e.code == 911 => End::Failed(format!("{reason} (error 911): {CHECK_PASSWORD}")),
         Some(e) => End::Failed(format!("{reason} (error {})", e.code)),
         None => End::Failed(reason),
     }
@@ -1154,7 +1150,10 @@ mod tests {
             Some("Carol".into())
         );
         // Nothing known: no name rather than the address.
-        assert_eq!(login.best_name("dave@example.com", "dave@example.com"), None);
+        assert_eq!(
+            login.best_name("dave@example.com", "dave@example.com"),
+            None
+        );
         // A real nick from the server is used and remembered.
         assert_eq!(
             login.best_name("dave@example.com", "Dave"),

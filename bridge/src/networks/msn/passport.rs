@@ -237,10 +237,7 @@ pub async fn login(
             })?;
             (url, scheme)
         }
-        None => (
-            dalogin(&client, nexus_url).await?,
-            scheme_of(nexus_url),
-        ),
+        None => (dalogin(&client, nexus_url).await?, scheme_of(nexus_url)),
     };
     let mut auth = HeaderValue::from_str(&authorization_header(email, password, policy))
         .map_err(|_| PassportError::Refused("the credentials cannot be sent in a header".into()))?;
