@@ -74,6 +74,10 @@ pub struct LoginRecord {
     /// The Matrix space gathering this login's contacts, once created.
     #[serde(default)]
     pub space_room: Option<String>,
+    /// Why the network stopped this login without refusing it (signed in from another
+    /// location). Such a login is kept for `reconnect` but not resumed at start-up.
+    #[serde(default)]
+    pub stopped: Option<String>,
 }
 
 /// What the bridge last set on a ghost, so it only changes what changed.

@@ -33,7 +33,12 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
         }
         NetworkEvent::Disconnected { reason, will_retry } => {
             bridge.set_login_state(key, LoginState::Disconnected(reason.clone()));
-            let next = if will_retry { " Reconnecting…" } else { "" };
+            let next = if will_retry {
+                " Reconnecting…".to_owned()
+            } else {
+                super::commands::mark_stopped(bridge, key, &reason).await?;
+                format!(" Send `reconnect {net}` to sign in here again.")
+            };
             let text = format!("Disconnected from {}: {reason}.{next}", net.display_name());
             bridge.notify(&key.mxid, &text);
         }

@@ -388,31 +388,47 @@ impl Bridge {
         old.into_iter().filter(|m| !members.contains(m)).collect()
     }
 
-    /// Restarts every stored login (bridge start-up).
+    /// Restarts every stored login (bridge start-up), except those the network stopped
+    /// (signed in from another location): resuming them would sign the user out there.
+    /// `reconnect` brings those back.
     pub fn resume_logins(self: &Arc<Self>) -> anyhow::Result<()> {
         for record in self.store.logins()? {
+            if let Some(why) = &record.stopped {
+                tracing::info!(mxid = %record.mxid, network = %record.network, "not resuming a stopped login ({why})");
+                continue;
+            }
             match self.network_available(record.network) {
                 Ok(network) => {
                     let network = network.clone();
                     tracing::info!(mxid = %record.mxid, network = %record.network, "resuming login");
-                    let credentials = LoginCredentials {
-                        id: record.legacy_id.clone(),
-                        password: record.password.clone(),
-                        contacts: self.store.buddies(&record.mxid, record.network)?,
-                    };
-                    self.start_login(&record.mxid, &network, credentials);
-                    // Back into the chatrooms the user was in (the login queues these
-                    // until it is connected).
-                    if let Some(handle) = self.login_handle(&record.mxid, record.network) {
-                        for room in self.store.chatrooms_of(&record.mxid, record.network)? {
-                            let (reply, _) = tokio::sync::oneshot::channel();
-                            let _ = handle.send(LoginCommand::JoinRoom { room, reply });
-                        }
-                    }
+                    self.resume_login(&network, &record)?;
                 }
                 Err(why) => {
                     tracing::warn!(mxid = %record.mxid, network = %record.network, "not resuming login: {why}")
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a stored login again (start-up, `reconnect`), replacing its running task.
+    pub fn resume_login(
+        self: &Arc<Self>,
+        network: &Arc<dyn Network>,
+        record: &crate::store::LoginRecord,
+    ) -> anyhow::Result<()> {
+        let credentials = LoginCredentials {
+            id: record.legacy_id.clone(),
+            password: record.password.clone(),
+            contacts: self.store.buddies(&record.mxid, record.network)?,
+        };
+        self.start_login(&record.mxid, network, credentials);
+        // Back into the chatrooms the user was in (the login queues these until it is
+        // connected).
+        if let Some(handle) = self.login_handle(&record.mxid, record.network) {
+            for room in self.store.chatrooms_of(&record.mxid, record.network)? {
+                let (reply, _) = tokio::sync::oneshot::channel();
+                let _ = handle.send(LoginCommand::JoinRoom { room, reply });
             }
         }
         Ok(())

@@ -13,8 +13,11 @@
 //! * The network reports everything through its [`EventSink`] as [`NetworkEvent`]s, in
 //!   the order they happened. Connection state is reported with
 //!   [`NetworkEvent::Connected`], [`NetworkEvent::Disconnected`] (`will_retry: true`
-//!   while it keeps trying) and [`NetworkEvent::LoginFailed`] (final: wrong password,
-//!   unknown account; the task ends after sending it).
+//!   while it keeps trying; `false` when the task ends without the login being refused,
+//!   e.g. signed in from another location: the core keeps the login for `reconnect` and
+//!   does not resume it at start-up) and [`NetworkEvent::LoginFailed`] (final: wrong
+//!   password, unknown account, a failure that would come back on every try; the task
+//!   ends after sending it and the core forgets the login).
 //!
 //! Chatrooms and group chats: after [`LoginCommand::JoinRoom`] succeeds the network
 //! emits [`NetworkEvent::RoomMembers`] (and again whenever the member list changes);

@@ -18,8 +18,18 @@
 //! accepts a group's name or id.
 //!
 //! Options (`networks.msn.options`): `nexus_url` (default the real Passport nexus;
-//! https required except on loopback), `switchboard_idle_seconds` (default 300),
+//! https required except on loopback), `login_url` (the Passport login address to use
+//! instead of the `DALogin` the nexus announces, same https-or-loopback rule; for servers
+//! such as escargot whose nexus announces an https address while they serve plain HTTP;
+//! when set the nexus is not asked), `switchboard_idle_seconds` (default 300),
 //! `ping_seconds` (default 50). `server` is the dispatch server (`host:port`).
+//!
+//! Login failures: refused credentials end the login at once; a Passport failure that
+//! comes back the same on every try (TLS handshake, certificate) ends it after
+//! [`login::PERSISTENT_TRIES`] tries with a notice that says which option to change; other
+//! failures (refused connections, timeouts, DNS, 5xx) are retried with backoff for ever.
+//! `OUT OTH` (signed in from another location) stops the login without removing it: the
+//! user brings it back with `reconnect msn`.
 
 mod format;
 mod login;
@@ -40,6 +50,8 @@ pub struct MsnConfig {
     /// Dispatch server, `host:port`.
     pub server: String,
     pub nexus_url: String,
+    /// Replaces the nexus' `DALogin` when set.
+    pub login_url: Option<String>,
     /// A switchboard nobody used for this long is left.
     pub switchboard_idle: Duration,
     pub ping_interval: Duration,
@@ -68,8 +80,22 @@ impl MsnConfig {
                 server.into()
             },
             nexus_url: text("nexus_url").unwrap_or_else(|| DEFAULT_NEXUS.into()),
+            login_url: text("login_url")
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
             switchboard_idle: secs("switchboard_idle_seconds", 300),
             ping_interval: secs("ping_seconds", 50),
+        }
+    }
+}
+
+impl MsnConfig {
+    /// Both Passport addresses must be https, or plain http on loopback.
+    fn check_urls(&self) -> Result<(), String> {
+        passport::check_url(&self.nexus_url)?;
+        match &self.login_url {
+            Some(url) => passport::check_url(url),
+            None => Ok(()),
         }
     }
 }
@@ -81,7 +107,7 @@ struct Msn {
 /// The MSN implementation.
 pub fn build(settings: NetworkSettings) -> Option<Arc<dyn Network>> {
     let config = MsnConfig::from_settings(&settings);
-    if let Err(e) = passport::check_url(&config.nexus_url) {
+    if let Err(e) = config.check_urls() {
         // Logins will fail with this message; say it at start-up too.
         tracing::error!("msn: {e}");
     }
@@ -104,7 +130,7 @@ impl Network for Msn {
         if login.password.is_empty() {
             return Err("the password is empty".into());
         }
-        passport::check_url(&self.config.nexus_url)
+        self.config.check_urls()
     }
 
     fn start(&self, login: LoginCredentials, events: EventSink) -> LoginHandle {
