@@ -1147,7 +1147,12 @@ mod tests {
             mxid: "@u:x".into(),
             network: crate::core::NetworkId::Msn,
         };
-        let mut login = Login::new(cfg, creds, EventSink::new(key, tx), commands);
+        let mut login = Login::new(
+            cfg,
+            creds,
+            EventSink::new(key, std::sync::Arc::new(tx)),
+            commands,
+        );
         // Stored name beats the address the server echoes.
         assert_eq!(
             login.best_name("carol@example.com", "carol@example.com"),
