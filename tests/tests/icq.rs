@@ -29,6 +29,7 @@ fn options(i: usize) -> SlotOptions {
         networks_yaml: format!(
             "  icq:\n    enabled: true\n    server: \"127.0.0.1:9\"\n    ghost_template: \"s{i}icq_{{id}}\"\n"
         ),
+            ..SlotOptions::default()
     }
 }
 

@@ -25,6 +25,7 @@ fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
         networks_yaml: format!(
             "  mig33:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s{i}mig33_{{id}}\"\n"
         ),
+            ..SlotOptions::default()
     }
     });
     (synapse, &slots[slot])

@@ -119,6 +119,20 @@ impl Server {
         }
     }
 
+    /// Pushes `count` unsolicited ERROR packets to one online user, as a server in
+    /// trouble does; false if the user is not online.
+    pub fn send_errors(&self, username: &str, text: &str, count: usize) -> bool {
+        let shared = lock(&self.shared);
+        let Some(online) = shared.online.get(username) else {
+            return false;
+        };
+        let error = Packet::from(mig33_proto::ErrorReply {
+            text: Some(text.into()),
+            code: Some(1),
+        });
+        (0..count).all(|_| online.tx.send(Outbound::Push(error.clone())).is_ok())
+    }
+
     /// Pushes a system ALERT to every online user; returns how many got it.
     pub fn broadcast_alert(&self, text: &str) -> usize {
         let shared = lock(&self.shared);
