@@ -168,7 +168,10 @@ fn probe_is_a_keepalive_whose_ack_can_be_checked() {
     let seq = s.probe(t0).unwrap();
     let out = sent(&mut s);
     assert_eq!(out.len(), 1);
-    assert_eq!((out[0].seq, &out[0].packet), (seq, &ClientPacket::KeepAlive));
+    assert_eq!(
+        (out[0].seq, &out[0].packet),
+        (seq, &ClientPacket::KeepAlive)
+    );
     assert!(s.awaits_ack(seq));
     // Unanswered, it is resent like any reliable packet.
     s.handle_timeout(t0 + Duration::from_secs(10));
