@@ -1105,6 +1105,9 @@ mod tests {
             let (_, from) = ack_next_login(&server).await;
             assert_ne!(from, client, "a fresh socket for each connection");
         }
-        assert!(events.try_recv().is_err(), "no LoginFailed, no second notice");
+        assert!(
+            events.try_recv().is_err(),
+            "no LoginFailed, no second notice"
+        );
     }
 }
