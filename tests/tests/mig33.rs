@@ -8,7 +8,7 @@ use std::time::Duration;
 use e2e_tests::bridge::{environment, BridgeProcess, BridgeSlot, SlotOptions};
 use e2e_tests::{wait_until, Synapse, TestUser};
 use legacy_sim::mig33::{client::Client, ChatroomConfig, Config, ContactConfig, GroupConfig};
-use legacy_sim::mig33::{Server, UserConfig};
+use legacy_sim::mig33::{ParticipantSeparator, Server, UserConfig};
 use mig33_proto::{ClientEvent, Presence};
 use reqwest::Method;
 use serde_json::Value;
@@ -79,6 +79,7 @@ fn sim_config(listen: &str) -> Config {
             name: "lobby".into(),
             description: "Everyone welcome".into(),
         }],
+        participant_separator: ParticipantSeparator::Semicolon,
     }
 }
 
