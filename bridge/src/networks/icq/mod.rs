@@ -3,12 +3,19 @@
 //! values to the core's.
 //!
 //! Options (`networks.icq.options`), all optional:
-//! * `probe_interval_secs` (default 30): how often a logged-in session asks the server
-//!   for something (an INFO request about itself) to notice a lost server quickly.
-//!   The session's own KEEP_ALIVE comes every 120 s and a silent server is only given
-//!   up after two cycles of retransmissions (about two minutes).
-//! * `login_timeout_secs` (default 20): how long to wait for LOGIN_REPLY before trying
-//!   again.
+//! * `probe_interval_secs` (default 10): how often a logged-in session sends an extra
+//!   KEEP_ALIVE (a probe) and checks that the previous one was acknowledged. The
+//!   protocol's own KEEP_ALIVE comes every 120 s and a silent server is only given up
+//!   after two cycles of retransmissions (over two minutes); probes notice a server
+//!   that forgot the session much sooner.
+//! * `missed_probes` (default 2): after this many probes in a row went
+//!   unacknowledged the connection is taken for lost and made again. A lost session
+//!   is noticed within `probe_interval_secs × (missed_probes + 1)` (30 s by default).
+//! * `login_timeout_secs` (default 20): how long to wait for LOGIN_REPLY. A server
+//!   that did not even acknowledge the LOGIN is tried again later; one that
+//!   acknowledged it and stayed silent refused the password (servers written from the
+//!   v2 document have no refusal packet), which ends a login that never succeeded
+//!   (a login that worked before is tried again instead).
 
 mod convert;
 mod login;
@@ -28,8 +35,19 @@ pub fn build(settings: NetworkSettings) -> Option<Arc<dyn Network>> {
         };
         Duration::from_secs(secs.filter(|&s| s > 0).unwrap_or(default))
     };
+    let count = |name: &str, default: u32| {
+        let n = match settings.options.get(name) {
+            Some(serde_yaml::Value::Number(n)) => n.as_u64(),
+            Some(serde_yaml::Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        n.and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(default)
+    };
     let options = login::Options {
-        probe_interval: option("probe_interval_secs", 30),
+        probe_interval: option("probe_interval_secs", 10),
+        missed_probes: count("missed_probes", 2),
         login_timeout: option("login_timeout_secs", 20),
     };
     Some(Arc::new(Icq {

@@ -1130,6 +1130,7 @@ mod tests {
             id: "me@example.com".into(),
             password: "pw".into(),
             contacts: vec![Contact {
+                proven: false,
                 id: "carol@example.com".into(),
                 display_name: Some("Carol".into()),
                 groups: Vec::new(),
