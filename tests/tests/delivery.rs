@@ -275,12 +275,11 @@ fn mig33_config() -> mig33::Config {
     };
     mig33::Config {
         listen: "127.0.0.1:0".into(),
-        motd: None,
         users: vec![
             user("alice", "alicepw", "bob"),
             user("bob", "bobpw", "alice"),
         ],
-        chatrooms: Vec::new(),
+        ..mig33::Config::default()
     }
 }
 
