@@ -999,7 +999,8 @@ mod tests {
             proven: false,
         };
         let addr = server.local_addr().unwrap().to_string();
-        tokio::spawn(LoginTask::new(login, addr, options, EventSink::new(key, tx), commands).run());
+        let sink = EventSink::new(key, std::sync::Arc::new(tx));
+        tokio::spawn(LoginTask::new(login, addr, options, sink, commands).run());
         (handle, events)
     }
 

@@ -1130,11 +1130,11 @@ mod tests {
             id: "me@example.com".into(),
             password: "pw".into(),
             contacts: vec![Contact {
-                proven: false,
                 id: "carol@example.com".into(),
                 display_name: Some("Carol".into()),
                 groups: Vec::new(),
             }],
+            proven: false,
         };
         let (_handle, commands) = crate::core::LoginHandle::channel();
         let cfg = Arc::new(MsnConfig {
