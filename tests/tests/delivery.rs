@@ -508,6 +508,77 @@ async fn error_flood_is_coalesced_and_does_not_delay_messages() {
     );
 }
 
+/// What the homeserver refuses for good is handled visibly: a message larger than it
+/// takes (`M_TOO_LARGE`) arrives split in parts, and a message into a room where the
+/// contact's ghost has left reaches the user as a notice with the reason and the text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_events_are_split_or_reported() {
+    let sim = mig33::Server::start(mig33_config())
+        .await
+        .expect("mig33 simulator");
+    let env = Env::new("refused", "mig33", sim.addr(), None).await;
+    let bob = mig33_pair(&env, &sim).await;
+    let ghost = env.slot.ghost("mig33", "bob");
+    bob.send_private("alice", "hello").await.expect("send");
+    let room = env.accept_dm(&ghost).await;
+
+    // 100 KB: Synapse refuses events over 64 KiB.
+    let big: String = (0..10_000).map(|i| format!("w{i:04}.. ")).collect();
+    bob.send_private("alice", &big).await.expect("send");
+    let parts = wait_until(WAIT, "the parts of the big message", || async {
+        let bodies: Vec<String> = env
+            .alice
+            .all_messages(&room)
+            .await?
+            .iter()
+            .filter(|e| e["sender"] == ghost.as_str() && body(e).starts_with('w'))
+            .map(|e| body(e).to_owned())
+            .collect();
+        let complete = bodies.last().is_some_and(|b| {
+            let tail = b.rsplit('(').next().unwrap_or_default();
+            tail.split_once('/')
+                .is_some_and(|(i, n)| i == n.trim_end_matches(')'))
+        });
+        Ok(complete.then_some(bodies))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let rejoined: String = parts
+        .iter()
+        .map(|p| p.rsplit_once('\n').map_or(p.as_str(), |(text, _)| text))
+        .collect();
+    assert!(parts.len() >= 2, "split: {} part(s)", parts.len());
+    assert_eq!(rejoined, big, "the parts make up the message");
+
+    // The ghost leaves the DM (as an admin tool or another client of the homeserver
+    // could make it): its messages cannot be shown there any more.
+    let registration: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(env.slot.registration()).unwrap()).unwrap();
+    let as_token = registration["as_token"].as_str().unwrap();
+    let left = reqwest::Client::new()
+        .post(format!(
+            "{}/_matrix/client/v3/rooms/{}/leave",
+            env.synapse.base_url,
+            e2e_tests::enc(&room)
+        ))
+        .query(&[("user_id", ghost.as_str())])
+        .bearer_auth(as_token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("leave");
+    assert!(left.status().is_success(), "{}", left.status());
+    bob.send_private("alice", "after the ban")
+        .await
+        .expect("send");
+    let notice = env.bot_says("after the ban").await;
+    let text = body(&notice);
+    assert!(
+        text.contains("could not be shown in Matrix") && text.contains("M_FORBIDDEN"),
+        "{text}"
+    );
+}
+
 /// "x (repeated 812 times in the last minute)" -> 812; a plain notice counts once.
 fn repeat_count(notice: &str) -> usize {
     notice
