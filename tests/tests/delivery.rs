@@ -43,6 +43,7 @@ impl Env {
                 "  {network}:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s0{network}_{{id}}\"\n"
             ),
             request_timeout_seconds: timeout,
+            ..SlotOptions::default()
         };
         let (synapse, slot) =
             block(|| private_environment(name, options)).expect("a Synapse of its own");
