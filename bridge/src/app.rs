@@ -17,8 +17,10 @@ use crate::store::Store;
 pub fn init_logging(config: &LoadedConfig) {
     let logging = &config.config.logging;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // matrix-sdk logs every refused request at ERROR, expected answers included
+        // ("User ID already taken"); the bridge logs what a failure means itself.
         tracing_subscriber::EnvFilter::new(format!(
-            "{},sled=warn,matrix_sdk=warn,hyper=warn",
+            "{},sled=warn,hyper=warn,h2=warn,rustls=warn,reqwest=warn,matrix_sdk=warn,matrix_sdk::http_client=off,eyeball=warn",
             logging.level
         ))
     });
@@ -79,11 +81,33 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
         "waiting for the homeserver at {}",
         config.config.homeserver.address
     );
-    matrix.wait_for_homeserver(Duration::from_secs(300)).await?;
-    matrix
-        .ensure_registered(&bot)
-        .await
-        .context("registering the bot")?;
+    let unknown_registration = || {
+        anyhow::anyhow!(
+            "the homeserver does not know this bridge's registration yet (it refused the as_token): \
+             add {} to the homeserver's app_service_config_files (Synapse) and restart the homeserver",
+            config.config.appservice.registration.display()
+        )
+    };
+    let is_unknown_token = |e: &matrix_sdk::HttpError| {
+        matches!(
+            crate::matrix::client::error_kind(e),
+            Some(matrix_sdk::ruma::api::error::ErrorKind::UnknownToken(_))
+        )
+    };
+    if let Err(e) = matrix.wait_for_homeserver(Duration::from_secs(300)).await {
+        if e.downcast_ref::<matrix_sdk::HttpError>()
+            .is_some_and(is_unknown_token)
+        {
+            return Err(unknown_registration());
+        }
+        return Err(e);
+    }
+    if let Err(e) = matrix.ensure_registered(&bot).await {
+        if is_unknown_token(&e) {
+            return Err(unknown_registration());
+        }
+        return Err(anyhow::Error::new(e).context("registering the bot"));
+    }
     let bot_name = &config.config.appservice.bot.displayname;
     matrix
         .set_display_name(&bot, bot_name)
@@ -107,8 +131,11 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     // The homeserver retries what it holds for us at once when pinged.
     match matrix.ping_appservice(&config.config.appservice.id).await {
         Ok(rtt) => tracing::info!("the homeserver reaches the bridge (ping {rtt:?})"),
-        Err(e) => tracing::warn!(
-            "the homeserver could not ping the bridge at {}: {e}",
+        Err(e) => tracing::error!(
+            "the homeserver cannot reach the bridge at the URL of its registration ({e}): \
+             nothing from Matrix will arrive. Check that appservice.url ({}) is the address \
+             the homeserver can reach this bridge at (it listens on {listen}); after changing it, \
+             run generate-registration again and restart the homeserver",
             config.config.appservice.url
         ),
     }

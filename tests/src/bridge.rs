@@ -226,15 +226,16 @@ impl BridgeSlot {
             .create(true)
             .append(true)
             .open(self.log_path())?;
-        let child = Command::new(workspace_binary("retrobridge"))
+        let mut command = Command::new(workspace_binary("retrobridge"));
+        // The config says `level: debug`; the bridge's own filter keeps the noisy
+        // libraries quiet (benchmarks may set RUST_LOG).
+        command.env_remove("RUST_LOG");
+        if let Some(filter) = &self.options.rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let child = command
             .args(["run", "-c"])
             .arg(self.config_path())
-            .env(
-                "RUST_LOG",
-                self.options.rust_log.as_deref().unwrap_or(
-                    "debug,sled=warn,hyper=warn,matrix_sdk=warn,reqwest=warn,h2=warn,rustls=warn",
-                ),
-            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -328,9 +329,20 @@ pub fn private_environment(
     name: &str,
     options: SlotOptions,
 ) -> anyhow::Result<(Synapse, BridgeSlot)> {
+    private_environment_with(name, options, |_| Ok(()))
+}
+
+/// [`private_environment`], with a chance to change the slot's files (its registration,
+/// say) before Synapse reads them.
+pub fn private_environment_with(
+    name: &str,
+    options: SlotOptions,
+    edit: impl FnOnce(&BridgeSlot) -> anyhow::Result<()>,
+) -> anyhow::Result<(Synapse, BridgeSlot)> {
     let root = std::env::temp_dir().join(format!("retrobridge-e2e-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let slot = BridgeSlot::prepare(0, &root, options)?;
+    edit(&slot)?;
     let synapse = Synapse::start(&[slot.registration()])?;
     Ok((synapse, slot))
 }

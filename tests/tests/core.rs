@@ -90,6 +90,28 @@ async fn management_room_help_ping_list_and_login_errors() {
     );
     let log = std::fs::read_to_string(slot.log_path()).unwrap();
     assert!(!log.contains("secret"), "the password must never be logged");
+
+    // A direct chat of room version 12 makes the bot a creator with unlimited power: the
+    // welcome must not claim it cannot remove messages.
+    let welcome = alice
+        .messages(&room)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(from_bot(slot, "Commands"))
+        .expect("welcome");
+    assert!(
+        !body(&welcome).contains("cannot remove"),
+        "{}",
+        body(&welcome)
+    );
+    // A normal start and these commands are not errors: nothing at ERROR in the log.
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(
+        errors.is_empty(),
+        "unexpected ERROR lines:\n{}",
+        errors.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -298,4 +320,52 @@ async fn kill9_and_restart_keeps_the_management_room() {
         bridge.log()
     );
     assert!(bridge.log().contains("stopped cleanly"));
+}
+
+/// The homeserver has the registration but its URL leads nowhere: the bridge says so
+/// plainly at start-up. Then the bridge is given tokens the homeserver does not know: it
+/// stops and says the registration must be added to the homeserver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_url_and_unknown_registration_are_explained() {
+    let (synapse, slot) = tokio::task::block_in_place(|| {
+        e2e_tests::bridge::private_environment_with("wrong-url", SlotOptions::default(), |slot| {
+            let path = slot.registration();
+            let text = std::fs::read_to_string(&path)?;
+            let wrong = text.replace(&slot.endpoint(), "http://127.0.0.1:9");
+            anyhow::ensure!(wrong != text, "the registration names the endpoint");
+            std::fs::write(&path, wrong)?;
+            Ok(())
+        })
+    })
+    .expect("a Synapse of its own");
+    let mut bridge = tokio::task::block_in_place(|| slot.start(&synapse)).expect("bridge starts");
+    let log = e2e_tests::wait_until(WAIT, "the ping's verdict", || async {
+        let log = bridge.log();
+        Ok(log.contains("cannot reach the bridge").then_some(log))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", bridge.log()));
+    let line = log
+        .lines()
+        .find(|l| l.contains("cannot reach the bridge"))
+        .unwrap();
+    assert!(
+        line.contains("ERROR") && line.contains("appservice.url"),
+        "{line}"
+    );
+    assert!(bridge.terminate(), "stops cleanly");
+
+    // New tokens the homeserver never saw.
+    let path = slot.registration();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let registration: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let old = registration["as_token"].as_str().unwrap();
+    std::fs::write(&path, text.replace(old, &"0123456789abcdef".repeat(4))).unwrap();
+    let refused = tokio::task::block_in_place(|| slot.start(&synapse));
+    let error = format!("{:#}", refused.err().expect("the bridge stops"));
+    assert!(
+        error.contains("does not know this bridge's registration")
+            && error.contains("app_service_config_files"),
+        "{error}"
+    );
 }

@@ -80,11 +80,13 @@ pub async fn handle_bot_invite(bridge: &Arc<Bridge>, room: &str, inviter: &str) 
 
 /// Whether the bot's power level in `room` allows redacting other people's events.
 async fn bot_can_redact(bridge: &Bridge, room: &str) -> bool {
-    let Ok(Some(pl)) = bridge
-        .matrix
-        .state(&room_id(room), "m.room.power_levels", "")
-        .await
-    else {
+    let rid = room_id(room);
+    if let Ok(Some(create)) = bridge.matrix.state_event(&rid, "m.room.create", "").await {
+        if is_creator(&create, bridge.bot().as_str()) {
+            return true;
+        }
+    }
+    let Ok(Some(pl)) = bridge.matrix.state(&rid, "m.room.power_levels", "").await else {
         return false;
     };
     let level =
@@ -94,6 +96,21 @@ async fn bot_can_redact(bridge: &Bridge, room: &str) -> bool {
         level(pl.get("users_default"), 0),
     );
     bot_level >= level(pl.get("redact"), 50)
+}
+
+/// Whether `user` is a creator of a room whose version gives creators unlimited power
+/// (room version 12, MSC4289): the create event's sender and its `additional_creators`.
+/// A direct chat of room version 12 lists its invitees there; their power levels are not
+/// in `m.room.power_levels` at all.
+fn is_creator(create: &serde_json::Value, user: &str) -> bool {
+    let version = create["content"]["room_version"].as_str().unwrap_or("1");
+    let creators_have_power =
+        version.parse::<u32>().is_ok_and(|v| v >= 12) || version.starts_with("org.matrix.hydra");
+    creators_have_power
+        && (create["sender"] == user
+            || create["content"]["additional_creators"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c == user)))
 }
 
 async fn reply(bridge: &Bridge, room: &str, text: &str) {
@@ -570,5 +587,33 @@ async fn room_command(bridge: &Bridge, mxid: &str, command: &str, args: &[&str])
         Ok(()) if command == "join" => format!("Joining {room}…"),
         Ok(()) => format!("Left {room}."),
         Err(e) => format!("Could not {command} {room}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_creator;
+    use serde_json::json;
+
+    #[test]
+    fn creators_of_version_12_rooms_have_unlimited_power() {
+        let dm = json!({
+            "sender": "@alice:x",
+            "content": { "room_version": "12", "additional_creators": ["@bot:x"] }
+        });
+        assert!(is_creator(&dm, "@bot:x"));
+        assert!(is_creator(&dm, "@alice:x"));
+        assert!(!is_creator(&dm, "@eve:x"));
+        let old = json!({
+            "sender": "@alice:x",
+            "content": { "room_version": "10", "additional_creators": ["@bot:x"] }
+        });
+        assert!(
+            !is_creator(&old, "@bot:x"),
+            "before v12 power levels decide"
+        );
+        let hydra =
+            json!({ "sender": "@bot:x", "content": { "room_version": "org.matrix.hydra.11" } });
+        assert!(is_creator(&hydra, "@bot:x"));
     }
 }

@@ -339,21 +339,32 @@ impl MatrixClient {
     }
 
     /// Waits until the homeserver answers, with exponential backoff (logged).
+    /// Waits until the homeserver answers (`/versions`, which needs no token), with
+    /// exponential backoff (logged). Whether it knows the bridge's token shows next.
     pub async fn wait_for_homeserver(&self, give_up_after: Duration) -> anyhow::Result<()> {
         let start = std::time::Instant::now();
         let mut delay = Duration::from_millis(200);
+        let url = format!(
+            "{}/_matrix/client/versions",
+            self.client.homeserver().as_str().trim_end_matches('/')
+        );
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
         loop {
-            match self.client.server_versions().await {
+            let e = match http.get(&url).send().await {
                 Ok(_) => return Ok(()),
-                Err(e) if start.elapsed() < give_up_after => {
-                    tracing::warn!("homeserver not reachable yet ({e}); retrying in {delay:?}");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-                Err(e) => {
-                    anyhow::bail!("the homeserver did not answer within {give_up_after:?}: {e}")
-                }
+                Err(e) => e,
+            };
+            if start.elapsed() >= give_up_after {
+                anyhow::bail!("the homeserver did not answer within {give_up_after:?}: {e}");
             }
+            tracing::warn!(
+                "homeserver not reachable yet ({}); retrying in {delay:?}",
+                error_chain(&e)
+            );
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
         }
     }
 
@@ -613,6 +624,26 @@ impl MatrixClient {
             StateEventType::from(event_type),
             state_key.into(),
         );
+        match self.client.send(request).await {
+            Ok(r) => Ok(serde_json::from_str(r.event_or_content.get()).ok()),
+            Err(e) if matches!(error_kind(&e), Some(ErrorKind::NotFound)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A state event in full (sender included), or `None` if the room has none.
+    pub async fn state_event(
+        &self,
+        room: &RoomId,
+        event_type: &str,
+        state_key: &str,
+    ) -> MatrixResult<Option<serde_json::Value>> {
+        let mut request = get_state_event_for_key::v3::Request::new(
+            room.into(),
+            StateEventType::from(event_type),
+            state_key.into(),
+        );
+        request.format = get_state_event_for_key::v3::StateEventFormat::Event;
         match self.client.send(request).await {
             Ok(r) => Ok(serde_json::from_str(r.event_or_content.get()).ok()),
             Err(e) if matches!(error_kind(&e), Some(ErrorKind::NotFound)) => Ok(None),
