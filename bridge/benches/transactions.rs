@@ -63,9 +63,9 @@ async fn main() {
             )
             .expect("management room");
     }
-    let bridge = Bridge::new(config, store.clone(), matrix, Vec::new());
+    let bridge = Bridge::new(config, store.clone(), matrix, Vec::new(), None);
     bridge.start_inbox().await.expect("inbox");
-    let app = endpoint::router(TOKEN, Arc::new(bridge));
+    let app = endpoint::router(TOKEN, Arc::new(bridge), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

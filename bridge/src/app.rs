@@ -60,14 +60,31 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     .await?;
 
     let networks = crate::networks::build(&config);
-    let bridge = Bridge::new(config.clone(), store.clone(), matrix.clone(), networks);
+    let appservice = &config.config.appservice;
+    let media = crate::matrix::media::MediaLinks::new(
+        store.media_key().context("the media link key")?,
+        appservice.public_url.as_deref().unwrap_or(&appservice.url),
+        &config.config.homeserver.address,
+        &registration.as_token,
+    );
+    let bridge = Bridge::new(
+        config.clone(),
+        store.clone(),
+        matrix.clone(),
+        networks,
+        Some(media.clone()),
+    );
 
     // Listen first: the homeserver may already be retrying transactions.
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!("appservice endpoint listening on {listen}");
-    let app = endpoint::router(&registration.hs_token, Arc::new(bridge.clone()));
+    let app = endpoint::router(
+        &registration.hs_token,
+        Arc::new(bridge.clone()),
+        Some(media),
+    );
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -51,6 +51,10 @@ pub struct AppserviceConfig {
     pub port: i64,
     /// The URL the homeserver uses to reach the bridge.
     pub url: String,
+    /// Where legacy contacts can reach the bridge: files sent from Matrix reach them as
+    /// links under this address (default: `url`).
+    #[serde(default)]
+    pub public_url: Option<String>,
     #[serde(default = "default_id")]
     pub id: String,
     /// Where `generate-registration` writes the registration (with the tokens) and where
@@ -341,6 +345,14 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
             "appservice.url".into(),
             format!("{:?} must start with http:// or https://", a.url),
         ));
+    }
+    if let Some(public) = &a.public_url {
+        if !(public.starts_with("http://") || public.starts_with("https://")) {
+            return Err((
+                "appservice.public_url".into(),
+                format!("{public:?} must start with http:// or https://"),
+            ));
+        }
     }
     if a.id.trim().is_empty() {
         return Err(("appservice.id".into(), "the appservice id is empty".into()));

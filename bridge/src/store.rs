@@ -158,6 +158,8 @@ pub struct Inner {
     chatrooms: sled::Tree,
     /// `room \0 user` of the members the bridge made join (or invited): joined once.
     members: sled::Tree,
+    /// `room \0 topic` of the one-time notices a room has had.
+    told: sled::Tree,
 }
 
 impl Deref for Store {
@@ -216,6 +218,7 @@ impl Store {
             message_ids: tree("message_ids")?,
             chatrooms: tree("chatrooms")?,
             members: tree("members")?,
+            told: tree("told")?,
             db,
         };
         let store = Store {
@@ -245,6 +248,25 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The key that signs media links (created on first use, kept in the database).
+    pub fn media_key(&self) -> Result<Vec<u8>> {
+        if let Some(key) = self.meta.get("media_key")? {
+            return Ok(key.to_vec());
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)
+            .map_err(|e| sled::Error::Io(std::io::Error::other(e.to_string())))?;
+        // Another caller may have raced us: the first key written wins.
+        let _ = self
+            .meta
+            .compare_and_swap("media_key", None as Option<&[u8]>, Some(&key[..]))?;
+        Ok(self
+            .meta
+            .get("media_key")?
+            .map(|k| k.to_vec())
+            .unwrap_or(key.to_vec()))
     }
 
     pub fn schema_version(&self) -> Result<Option<u32>> {
@@ -602,6 +624,12 @@ impl Store {
             self.members.remove(key(&[room, user]))?;
         }
         Ok(())
+    }
+
+    /// Records that `room` was told about `topic`; true the first time (a one-time notice
+    /// is due), false after.
+    pub fn first_time(&self, room: &str, topic: &str) -> Result<bool> {
+        Ok(self.told.insert(key(&[room, topic]), &[])?.is_none())
     }
 
     // --- legacy message ids ------------------------------------------------------------

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(60);
 
 fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
-    let (synapse, slots) = environment(4, |_| SlotOptions::default());
+    let (synapse, slots) = environment(5, |_| SlotOptions::default());
     (synapse, &slots[slot])
 }
 
@@ -368,4 +368,67 @@ async fn wrong_url_and_unknown_registration_are_explained() {
             && error.contains("app_service_config_files"),
         "{error}"
     );
+}
+
+/// An encrypted management room: the bridge cannot read it, says so once (with what to
+/// do instead), and logs it.
+#[tokio::test]
+async fn encrypted_management_room_gets_one_clear_notice() {
+    let (synapse, slot) = env(4);
+    let _bridge = slot.start(synapse).expect("bridge starts");
+    let alice = synapse
+        .register_user(&slot.user_localpart("alice"), "pw", false)
+        .await
+        .unwrap();
+    let body = json!({
+        "preset": "trusted_private_chat",
+        "is_direct": true,
+        "invite": [slot.bot],
+        "initial_state": [{
+            "type": "m.room.encryption",
+            "state_key": "",
+            "content": { "algorithm": "m.megolm.v1.aes-sha2" }
+        }]
+    });
+    let room = alice
+        .request(reqwest::Method::POST, "/createRoom", &[], Some(body))
+        .await
+        .unwrap()["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    alice
+        .wait_for_message(&room, from_bot(slot, "This room is encrypted"), WAIT)
+        .await
+        .expect("the encrypted-room notice");
+    // An encrypted message (what a client sends here): no second notice.
+    let encrypted = json!({
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "AwgAEnAC",
+        "device_id": "TESTDEVICE",
+        "sender_key": "c2VuZGVyIGtleQ",
+        "session_id": "c2Vzc2lvbg"
+    });
+    let path = format!(
+        "/rooms/{}/send/m.room.encrypted/{}",
+        e2e_tests::enc(&room),
+        "txn-encrypted-1"
+    );
+    alice
+        .request(reqwest::Method::PUT, &path, &[], Some(encrypted))
+        .await
+        .unwrap();
+    alice.send_text(&room, "ping").await.unwrap();
+    // The plain ping after it is answered, so the encrypted event was handled before it.
+    alice
+        .wait_for_message(&room, from_bot(slot, "Pong"), WAIT)
+        .await
+        .expect("pong");
+    assert_eq!(
+        count(&alice, &room, from_bot(slot, "This room is encrypted")).await,
+        1,
+        "told once"
+    );
+    let log = std::fs::read_to_string(slot.log_path()).unwrap();
+    assert!(log.contains("encrypted room: the bridge cannot read it"));
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
 const SIM_WAIT: Duration = Duration::from_secs(30);
-const SLOTS: usize = 9;
+const SLOTS: usize = 10;
 
 /// Every slot has mig33 enabled (the registration's ghost namespace depends on it); the
 /// server address is a placeholder replaced when each test starts its bridge.
@@ -726,5 +726,120 @@ async fn comma_separated_participants_become_separate_named_ghosts() {
             .unwrap()
             .as_deref(),
         Some("Carol C (mig33)")
+    );
+}
+
+/// What Matrix sends beyond plain text reaches a mig33 contact in a form they can see: an
+/// edit as a marked correction, a file as its name, size and a link that works without a
+/// Matrix account. What mig33 cannot show (reactions, removing a message) is said once per
+/// room and kind.
+#[tokio::test]
+async fn edits_files_and_what_mig33_cannot_show() {
+    let (synapse, slot) = env(9);
+    let sim = start_sim().await;
+    let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
+    let mut bob = Client::login(sim.addr(), "bob", "bobpw").await.unwrap();
+    let alice = register(synapse, slot, "alice").await;
+    let room = slot.management_room(&alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+    let ghost = slot.ghost("mig33", "bob");
+    bob.send_private("alice", "hi").await.unwrap();
+    let dm = join_invite(&alice, "a DM invite from bob's ghost", |e| {
+        e["type"] == "m.room.member"
+            && e["state_key"] == alice.user_id.as_str()
+            && e["sender"] == ghost.as_str()
+    })
+    .await;
+
+    // An edit: a correction, marked as such.
+    let original = alice.send_text(&dm, "helo").await.unwrap();
+    wait_legacy_message(&mut bob, "alice", "helo").await;
+    let edit = serde_json::json!({
+        "msgtype": "m.text",
+        "body": "* hello",
+        "m.new_content": { "msgtype": "m.text", "body": "hello" },
+        "m.relates_to": { "rel_type": "m.replace", "event_id": original }
+    });
+    alice.send_message(&dm, edit).await.unwrap();
+    wait_legacy_message(&mut bob, "alice", "Correction: hello").await;
+
+    // A file: name, size and a link anybody can open.
+    let bytes = b"hello, file".to_vec();
+    let upload: Value = reqwest::Client::new()
+        .post(format!("{}/_matrix/media/v3/upload", synapse.base_url))
+        .query(&[("filename", "notes.txt")])
+        .bearer_auth(&alice.access_token)
+        .header("content-type", "text/plain")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mxc = upload["content_uri"].as_str().expect("content uri");
+    let file = serde_json::json!({
+        "msgtype": "m.file",
+        "body": "notes.txt",
+        "filename": "notes.txt",
+        "url": mxc,
+        "info": { "size": bytes.len(), "mimetype": "text/plain" }
+    });
+    alice.send_message(&dm, file).await.unwrap();
+    let text = match bob
+        .wait_for(
+            SIM_WAIT,
+            |e| matches!(e, ClientEvent::Message(m) if m.content.starts_with("sent a file")),
+        )
+        .await
+        .expect("the file's line")
+    {
+        ClientEvent::Message(m) => m.content,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert!(
+        text.starts_with("sent a file: notes.txt (11 bytes) http://"),
+        "{text}"
+    );
+    let link = text.rsplit(' ').next().unwrap();
+    let fetched = reqwest::get(link).await.unwrap();
+    assert!(fetched.status().is_success(), "{}", fetched.status());
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), bytes);
+    let forged = format!(
+        "{}0",
+        link.trim_end_matches(|c: char| c.is_ascii_hexdigit())
+    );
+    assert_eq!(reqwest::get(&forged).await.unwrap().status(), 403);
+
+    // Reactions and removals: mig33 shows neither; said once per room.
+    for key in ["👍", "🎉"] {
+        let reaction = serde_json::json!({
+            "m.relates_to": { "rel_type": "m.annotation", "event_id": original, "key": key }
+        });
+        let path = format!(
+            "/rooms/{}/send/m.reaction/{}",
+            e2e_tests::enc(&dm),
+            e2e_tests::enc(&format!("r-{key}"))
+        );
+        alice
+            .request(Method::PUT, &path, &[], Some(reaction))
+            .await
+            .unwrap();
+    }
+    alice.redact(&dm, &original).await.unwrap();
+    alice
+        .wait_for_message(&dm, from_bot(slot, "cannot remove a message"), WAIT)
+        .await
+        .expect("the removal notice");
+    // Handled in order: the reactions came first.
+    assert_eq!(
+        count(&alice, &dm, from_bot(slot, "cannot show reactions")).await,
+        1
+    );
+    alice.send_text(&dm, "after").await.unwrap();
+    wait_legacy_message(&mut bob, "alice", "after").await;
+    assert_eq!(
+        count(&alice, &dm, from_bot(slot, "cannot show reactions")).await,
+        1
     );
 }

@@ -76,6 +76,14 @@ pub async fn handle_bot_invite(bridge: &Arc<Bridge>, room: &str, inviter: &str) 
         );
     }
     reply(bridge, room, &welcome).await;
+    let encrypted = bridge
+        .matrix
+        .state(&rid, "m.room.encryption", "")
+        .await
+        .is_ok_and(|e| e.is_some());
+    if encrypted {
+        bridge.encrypted_room(room, inviter).await;
+    }
 }
 
 /// Whether the bot's power level in `room` allows redacting other people's events.

@@ -23,6 +23,7 @@ mod notices;
 pub mod outbox;
 pub mod portals;
 mod presence;
+mod to_legacy;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
@@ -87,6 +88,8 @@ pub struct Bridge {
     pub outbox: outbox::Outbox,
     notifier: notices::Notifier,
     presence: presence::PresenceQueue,
+    /// Links to Matrix files for legacy contacts (none: files are described only).
+    media: Option<crate::matrix::media::MediaLinks>,
     portal_locks: portals::PortalLocks,
     /// Messages sent from Matrix into shared chatrooms, whose echo from the server must
     /// not be bridged back: (network, room, sender's legacy id) -> texts, oldest first.
@@ -110,6 +113,7 @@ impl Bridge {
         store: Store,
         matrix: MatrixClient,
         networks: Vec<Arc<dyn Network>>,
+        media: Option<crate::matrix::media::MediaLinks>,
     ) -> Arc<Bridge> {
         Arc::new_cyclic(|me| Bridge {
             config,
@@ -124,6 +128,7 @@ impl Bridge {
             outbox: Default::default(),
             notifier: Default::default(),
             presence: Default::default(),
+            media,
             portal_locks: Default::default(),
             echoes: Mutex::default(),
             room_members: Mutex::default(),
@@ -195,14 +200,17 @@ impl Bridge {
 
     // --- Matrix events -------------------------------------------------------------------
 
-    /// Ephemeral events (not recorded): typing in portals goes to the network.
-    fn handle_ephemeral(&self, event: MatrixEvent) {
-        if event.kind != "m.typing" {
-            return;
-        }
+    /// Ephemeral events (not recorded): typing in portals goes to the network; read
+    /// receipts, which no network shows, earn a one-time notice.
+    fn handle_ephemeral(self: &Arc<Self>, event: MatrixEvent) {
         let Some(room) = &event.room_id else { return };
-        if let Ok(Some(portal)) = self.store.portal_by_room(room) {
-            portals::handle_typing(self, &portal, &event);
+        let Ok(Some(portal)) = self.store.portal_by_room(room) else {
+            return;
+        };
+        match event.kind.as_str() {
+            "m.typing" => to_legacy::handle_typing(self, &portal, &event),
+            "m.receipt" => to_legacy::handle_receipt(self, &portal, &event),
+            _ => {}
         }
     }
 
@@ -213,14 +221,61 @@ impl Bridge {
         let sender = event.sender.clone().unwrap_or_default();
         match event.kind.as_str() {
             "m.room.member" => self.handle_membership(&room, &sender, &event).await,
-            "m.room.message" => {
+            "m.room.encrypted" | "m.room.encryption" => self.encrypted_room(&room, &sender).await,
+            "m.room.message" | "m.reaction" | "m.room.redaction" => {
                 if let Ok(Some(owner)) = self.store.management_owner(&room) {
-                    commands::handle_message(self, &room, &owner, &sender, &event).await;
+                    if event.kind == "m.room.message" {
+                        commands::handle_message(self, &room, &owner, &sender, &event).await;
+                    }
                 } else if let Ok(Some(portal)) = self.store.portal_by_room(&room) {
-                    portals::handle_portal_message(self, &portal, &sender, &event).await;
+                    to_legacy::handle_portal_event(self, &portal, &sender, &event).await;
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The bridge does not decrypt (yet): a user who turns on encryption, or writes in an
+    /// encrypted room, hears so once, with what to do instead. An encrypted portal is
+    /// given up, so the contact's next message opens a new, unencrypted one.
+    pub(crate) async fn encrypted_room(self: &Arc<Self>, room: &str, sender: &str) {
+        if self.is_ours(sender) {
+            return;
+        }
+        tracing::info!(%room, %sender, "encrypted room: the bridge cannot read it");
+        if let Ok(Some(_)) = self.store.management_owner(room) {
+            if self.store.first_time(room, "encrypted").unwrap_or(true) {
+                self.notice(
+                    room,
+                    "This room is encrypted and I cannot read encrypted messages, so I cannot see your commands here. \
+                     Start a new direct chat with me with encryption turned off (in Element: the \
+                     \"Enable end-to-end encryption\" switch when you create it).",
+                );
+            }
+            return;
+        }
+        let Ok(Some(portal)) = self.store.portal_by_room(room) else {
+            return;
+        };
+        if !self.store.first_time(room, "encrypted").unwrap_or(true) {
+            return;
+        }
+        let who = match &portal.chat {
+            ChatId::Direct(contact) => contact.clone(),
+            ChatId::Group(_) | ChatId::Room(_) => "the chat".to_owned(),
+        };
+        let net = portal.network;
+        let text = format!(
+            "This room is encrypted and the bridge cannot read encrypted messages, so nothing you write here reaches {who} \
+             on {}. This room is no longer linked to {who}: their next message opens a new, unencrypted room, or send \
+             `pm {net} {who}` in your management room.",
+            net.display_name()
+        );
+        self.notice(room, &text);
+        if !portal.chat.is_shared() {
+            if let Err(e) = self.store.remove_portal(&portal) {
+                tracing::error!("could not unlink an encrypted portal: {e}");
+            }
         }
     }
 

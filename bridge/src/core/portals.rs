@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, UserId};
 
-use super::{room_id, Bridge, ChatId, FormattedText, LoginCommand, MatrixEvent, NetworkId};
+use super::{room_id, Bridge, ChatId, NetworkId};
 use crate::matrix::client::NewRoom;
 use crate::store::{GhostRecord, PortalRecord};
 
@@ -273,6 +273,7 @@ pub async fn ensure_member(
     if bridge.store.is_member(room.as_str(), user.as_str())? {
         return Ok(());
     }
+    tracing::debug!(%room, %user, "asking the homeserver for a membership");
     // Already invited or joined is fine; a real refusal shows in the join below.
     if let Err(e) = bridge.matrix.invite(bridge.bot(), room, user).await {
         tracing::debug!(%room, %user, "invite: {e}");
@@ -450,97 +451,5 @@ pub async fn handle_ghost_invite(
             add_to_space(bridge, mxid.as_str(), network, &rid).await;
         }
         Err(e) => tracing::error!("could not look up a portal: {e}"),
-    }
-}
-
-/// A Matrix message in a portal goes to the legacy network: through the portal owner's
-/// login, or in a shared chatroom through the sender's own login.
-pub async fn handle_portal_message(
-    bridge: &Arc<Bridge>,
-    portal: &PortalRecord,
-    sender: &str,
-    event: &MatrixEvent,
-) {
-    if bridge.is_ours(sender) {
-        return;
-    }
-    if !portal.chat.is_shared() && sender != portal.mxid {
-        return; // only the portal's owner drives their login
-    }
-    let content = &event.content;
-    let msgtype = content
-        .get("msgtype")
-        .and_then(|m| m.as_str())
-        .unwrap_or_default();
-    let body = content
-        .get("body")
-        .and_then(|b| b.as_str())
-        .unwrap_or_default();
-    let plain = match msgtype {
-        "m.text" | "m.notice" => body.to_owned(),
-        "m.emote" => format!("* {body}"),
-        _ => {
-            bridge.notice(
-                &portal.room_id,
-                "This kind of message cannot be sent to the legacy network.",
-            );
-            return;
-        }
-    };
-    let html = (content.get("format").and_then(|f| f.as_str()) == Some("org.matrix.custom.html"))
-        .then(|| {
-            content
-                .get("formatted_body")
-                .and_then(|b| b.as_str())
-                .map(str::to_owned)
-        })
-        .flatten();
-    let Some(handle) = bridge.login_handle(sender, portal.network) else {
-        let why = format!(
-            "Your message was not delivered: you are not logged in to {}.",
-            portal.network.display_name()
-        );
-        bridge.notice(&portal.room_id, &why);
-        return;
-    };
-    if let ChatId::Room(name) = &portal.chat {
-        if let Some(legacy_id) = bridge.legacy_id_of(sender, portal.network) {
-            bridge.expect_echo(portal.network, name, &legacy_id, &plain);
-        }
-    }
-    let text = FormattedText { plain, html };
-    let chat = portal.chat.clone();
-    match handle
-        .request(|reply| LoginCommand::SendText { chat, text, reply })
-        .await
-    {
-        Ok(delivery) => {
-            for warning in delivery.warnings {
-                bridge.notice(&portal.room_id, &warning);
-            }
-        }
-        Err(e) => bridge.notice(
-            &portal.room_id,
-            &format!("Your message was not delivered: {e}"),
-        ),
-    }
-}
-
-/// Matrix typing notifications in portals go to the legacy network.
-pub fn handle_typing(bridge: &Bridge, portal: &PortalRecord, event: &MatrixEvent) {
-    let typing = event
-        .content
-        .get("user_ids")
-        .and_then(|u| u.as_array())
-        .is_some_and(|users| {
-            users
-                .iter()
-                .any(|u| u.as_str() == Some(portal.mxid.as_str()))
-        });
-    if let Some(handle) = bridge.login_handle(&portal.mxid, portal.network) {
-        let _ = handle.send(LoginCommand::Typing {
-            chat: portal.chat.clone(),
-            typing,
-        });
     }
 }

@@ -79,10 +79,25 @@ struct AppState {
 }
 
 /// The router for the appservice API (spec paths and the legacy unprefixed ones).
-pub fn router(hs_token: &str, handler: Arc<dyn AppserviceHandler>) -> Router {
+/// With `media`, also the (unauthenticated, signed) links to Matrix files given to
+/// legacy contacts.
+pub fn router(
+    hs_token: &str,
+    handler: Arc<dyn AppserviceHandler>,
+    media: Option<crate::matrix::media::MediaLinks>,
+) -> Router {
     let state = AppState {
         hs_token: hs_token.into(),
         handler,
+    };
+    let media_routes = match media {
+        Some(links) => Router::new()
+            .route(
+                "/_retrobridge/media/{server}/{media_id}/{name}",
+                get(crate::matrix::media::MediaLinks::serve),
+            )
+            .with_state(links),
+        None => Router::new(),
     };
     Router::new()
         .route("/_matrix/app/v1/transactions/{txn_id}", put(transaction))
@@ -101,6 +116,7 @@ pub fn router(hs_token: &str, handler: Arc<dyn AppserviceHandler>) -> Router {
         })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
+        .merge(media_routes)
 }
 
 fn error(status: StatusCode, errcode: &str, message: &str) -> Response {

@@ -1,0 +1,210 @@
+//! Matrix -> legacy in a portal: what each Matrix event becomes for the legacy contact.
+//!
+//! * Text, notices and emotes go as text (with HTML where the network has formatting).
+//! * An edit goes as a correction, marked as such: "Correction: <new text>".
+//! * A file, image, audio or video goes as a line with its name, size and a link the
+//!   contact can open ([`crate::matrix::media`]); a location as its description and geo URI.
+//! * What the legacy networks cannot show (reactions, removing a message, read receipts)
+//!   earns a notice in the room, once per room and kind, so the user knows the contact
+//!   did not see it.
+//!
+//! The message leaves the bridge's inbox only once the network accepted it.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{Bridge, ChatId, FormattedText, LoginCommand, MatrixEvent};
+use crate::store::PortalRecord;
+
+/// A Matrix event in a portal.
+pub async fn handle_portal_event(
+    bridge: &Arc<Bridge>,
+    portal: &PortalRecord,
+    sender: &str,
+    event: &MatrixEvent,
+) {
+    if bridge.is_ours(sender) {
+        return;
+    }
+    if !portal.chat.is_shared() && sender != portal.mxid {
+        return; // only the portal's owner drives their login
+    }
+    let net = portal.network.display_name();
+    match event.kind.as_str() {
+        "m.room.message" => {}
+        "m.reaction" => {
+            return tell_once(
+                bridge,
+                portal,
+                "reactions",
+                &format!("{net} cannot show reactions: they are not sent to the other side."),
+            )
+        }
+        "m.room.redaction" => {
+            return tell_once(
+                bridge,
+                portal,
+                "redactions",
+                &format!(
+                    "{net} cannot remove a message once it is sent: the other side still sees it."
+                ),
+            )
+        }
+        _ => return,
+    }
+    let Some(text) = legacy_text(bridge, &event.content) else {
+        tell_once(
+            bridge,
+            portal,
+            "unsupported",
+            &format!("This kind of message cannot be sent to {net}."),
+        );
+        return;
+    };
+    let Some(handle) = bridge.login_handle(sender, portal.network) else {
+        let why = format!("Your message was not delivered: you are not logged in to {net}.");
+        bridge.notice(&portal.room_id, &why);
+        return;
+    };
+    if let ChatId::Room(name) = &portal.chat {
+        if let Some(legacy_id) = bridge.legacy_id_of(sender, portal.network) {
+            bridge.expect_echo(portal.network, name, &legacy_id, &text.plain);
+        }
+    }
+    let chat = portal.chat.clone();
+    match handle
+        .request(|reply| LoginCommand::SendText { chat, text, reply })
+        .await
+    {
+        Ok(delivery) => {
+            for warning in delivery.warnings {
+                bridge.notice(&portal.room_id, &warning);
+            }
+        }
+        Err(e) => bridge.notice(
+            &portal.room_id,
+            &format!("Your message was not delivered: {e}"),
+        ),
+    }
+}
+
+/// The text a legacy contact gets for a Matrix message, or `None` when it has no form
+/// the networks can carry.
+fn legacy_text(bridge: &Bridge, content: &Value) -> Option<FormattedText> {
+    if content["m.relates_to"]["rel_type"] == "m.replace" {
+        let new = &content["m.new_content"];
+        let body = new["body"].as_str().or(content["body"].as_str())?;
+        let body = body.strip_prefix("* ").unwrap_or(body);
+        return Some(FormattedText::plain(format!("Correction: {body}")));
+    }
+    let body = content["body"].as_str().unwrap_or_default();
+    let html = (content["format"] == "org.matrix.custom.html")
+        .then(|| content["formatted_body"].as_str().map(str::to_owned))
+        .flatten();
+    match content["msgtype"].as_str()? {
+        "m.text" | "m.notice" => Some(FormattedText {
+            plain: body.to_owned(),
+            html,
+        }),
+        "m.emote" => Some(FormattedText::plain(format!("* {body}"))),
+        kind @ ("m.file" | "m.image" | "m.audio" | "m.video") => {
+            let what = match kind {
+                "m.image" => "an image",
+                "m.audio" => "an audio file",
+                "m.video" => "a video",
+                _ => "a file",
+            };
+            let name = content["filename"].as_str().unwrap_or(body);
+            let size = content["info"]["size"].as_u64().map(size_text);
+            let link = content["url"]
+                .as_str()
+                .and_then(|url| bridge.media.as_ref()?.link(url, name));
+            let mut text = format!("sent {what}: {name}");
+            if let Some(size) = size {
+                text.push_str(&format!(" ({size})"));
+            }
+            match link {
+                Some(link) => text.push_str(&format!(" {link}")),
+                None => text.push_str(" (it cannot be downloaded from here: an encrypted file)"),
+            }
+            Some(FormattedText::plain(text))
+        }
+        "m.location" => {
+            let geo = content["geo_uri"].as_str().unwrap_or_default();
+            Some(FormattedText::plain(format!(
+                "shared a location: {body} {geo}"
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// "512 bytes", "245 KB", "1.2 MB".
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        0..=1023 => format!("{bytes} bytes"),
+        1024..=1_048_575 => format!("{} KB", bytes.div_ceil(1024)),
+        _ => format!("{:.1} MB", bytes as f64 / 1_048_576.0),
+    }
+}
+
+/// A notice the room gets once for this topic.
+fn tell_once(bridge: &Arc<Bridge>, portal: &PortalRecord, topic: &str, text: &str) {
+    match bridge.store.first_time(&portal.room_id, topic) {
+        Ok(true) => bridge.notice(&portal.room_id, text),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("could not record a one-time notice: {e}"),
+    }
+}
+
+/// Matrix typing notifications in portals go to the legacy network.
+pub fn handle_typing(bridge: &Bridge, portal: &PortalRecord, event: &MatrixEvent) {
+    let typing = event
+        .content
+        .get("user_ids")
+        .and_then(|u| u.as_array())
+        .is_some_and(|users| {
+            users
+                .iter()
+                .any(|u| u.as_str() == Some(portal.mxid.as_str()))
+        });
+    if let Some(handle) = bridge.login_handle(&portal.mxid, portal.network) {
+        let _ = handle.send(LoginCommand::Typing {
+            chat: portal.chat.clone(),
+            typing,
+        });
+    }
+}
+
+/// A read receipt of the portal's owner: the networks show none; the user hears it once.
+pub fn handle_receipt(bridge: &Arc<Bridge>, portal: &PortalRecord, event: &MatrixEvent) {
+    let read_by_owner = event.content.as_object().is_some_and(|events| {
+        events.values().any(|receipts| {
+            ["m.read", "m.read.private"]
+                .iter()
+                .any(|kind| receipts[kind].get(portal.mxid.as_str()).is_some())
+        })
+    });
+    if read_by_owner {
+        let net = portal.network.display_name();
+        tell_once(
+            bridge,
+            portal,
+            "receipts",
+            &format!("{net} has no read receipts: the other side does not see when you read their messages."),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_text;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(size_text(11), "11 bytes");
+        assert_eq!(size_text(250_000), "245 KB");
+        assert_eq!(size_text(1_300_000), "1.2 MB");
+    }
+}
