@@ -143,7 +143,7 @@ mod tests {
 
     fn config() -> LoadedConfig {
         let text = r#"
-homeserver: { address: "http://127.0.0.1:8008", domain: example.org }
+homeserver: { address: "http://127.0.0.1:8008", domain: example.test }
 appservice: { port: 29330, url: "http://127.0.0.1:29330" }
 database: { path: data }
 networks:
@@ -165,20 +165,20 @@ networks:
             .collect();
         let claimed = |user: &str| regexes.iter().any(|r| r.is_match(user));
         for user in [
-            "@retrobridgebot:example.org",
-            "@icq_12345:example.org",
-            "@msn_alice=40hotmail.com:example.org",
+            "@retrobridgebot:example.test",
+            "@icq_12345:example.test",
+            "@msn_alice=40hotmail.com:example.test",
         ] {
             assert!(claimed(user), "{user} should be claimed");
         }
         for user in [
-            "@alice:example.org",
-            "@retrobridgebot:example.org.evil",
-            "@retrobridgebotx:example.org",
+            "@alice:example.test",
+            "@retrobridgebot:example.test.evil",
+            "@retrobridgebotx:example.test",
             "@icq_12345:other.org",
-            "@mig33_bob:example.org", // network not enabled
-            "@icq_:example.org",
-            "@xicq_1:example.org",
+            "@mig33_bob:example.test", // network not enabled
+            "@icq_:example.test",
+            "@xicq_1:example.test",
         ] {
             assert!(!claimed(user), "{user} should not be claimed");
         }

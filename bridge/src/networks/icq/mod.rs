@@ -2,13 +2,7 @@
 //! [`ClientSession`](icq_proto::ClientSession) (see `login.rs`); `convert.rs` maps ICQ
 //! values to the core's.
 //!
-//! Options (`networks.icq.options`), all optional:
-//! * `probe_interval_secs` (default 30): how often a logged-in session asks the server
-//!   for something (an INFO request about itself) to notice a lost server quickly.
-//!   The session's own KEEP_ALIVE comes every 120 s and a silent server is only given
-//!   up after two cycles of retransmissions (about two minutes).
-//! * `login_timeout_secs` (default 20): how long to wait for LOGIN_REPLY before trying
-//!   again.
+//! Options: [`IcqOptions`] (`networks.icq.options`).
 
 mod convert;
 mod login;
@@ -16,21 +10,46 @@ mod login;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Deserialize;
+
+use super::{at_least_one_second, OptionError};
 use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, NetworkId, NetworkSettings};
 
+/// `networks.icq.options`; every key is optional.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IcqOptions {
+    /// How often (seconds) a logged-in session asks the server for something (an INFO
+    /// request about itself) to notice a lost server quickly. The session's own
+    /// KEEP_ALIVE comes every 120 s and a silent server is only given up after two
+    /// cycles of retransmissions (about two minutes).
+    pub probe_interval_secs: u64,
+    /// How long (seconds) to wait for LOGIN_REPLY before trying again.
+    pub login_timeout_secs: u64,
+}
+
+impl Default for IcqOptions {
+    fn default() -> Self {
+        IcqOptions {
+            probe_interval_secs: 30,
+            login_timeout_secs: 20,
+        }
+    }
+}
+
+impl IcqOptions {
+    /// What the types allow but ICQ cannot use.
+    pub fn check(&self) -> Result<(), OptionError> {
+        at_least_one_second("probe_interval_secs", self.probe_interval_secs)?;
+        at_least_one_second("login_timeout_secs", self.login_timeout_secs)
+    }
+}
+
 /// The ICQ implementation.
-pub fn build(settings: NetworkSettings) -> Option<Arc<dyn Network>> {
-    let option = |name: &str, default: u64| {
-        let secs = match settings.options.get(name) {
-            Some(serde_yaml::Value::Number(n)) => n.as_u64(),
-            Some(serde_yaml::Value::String(s)) => s.trim().parse().ok(),
-            _ => None,
-        };
-        Duration::from_secs(secs.filter(|&s| s > 0).unwrap_or(default))
-    };
+pub fn build(settings: NetworkSettings, options: IcqOptions) -> Option<Arc<dyn Network>> {
     let options = login::Options {
-        probe_interval: option("probe_interval_secs", 30),
-        login_timeout: option("login_timeout_secs", 20),
+        probe_interval: Duration::from_secs(options.probe_interval_secs),
+        login_timeout: Duration::from_secs(options.login_timeout_secs),
     };
     Some(Arc::new(Icq {
         server: settings.server,
