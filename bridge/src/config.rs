@@ -691,7 +691,10 @@ networks:
         ));
         assert_eq!(e.key, "networks.icq.options.probe_interval");
         assert!(e.message.contains("unknown field"), "{e}");
-        assert!(e.message.contains("probe_interval_secs"), "names the known keys: {e}");
+        assert!(
+            e.message.contains("probe_interval_secs"),
+            "names the known keys: {e}"
+        );
         let e = error_for(&with_network(
             "  mig33:\n    server: 127.0.0.1:9119\n    options: { nexus_url: \"https://x\" }\n",
         ));
@@ -705,11 +708,16 @@ networks:
                 "  msn:\n    enabled: true\n    server: 127.0.0.1:1863\n    options: {{ {options} }}\n"
             ))
         };
-        let e = error_for(&msn("nexus_url: \"http://nexus.example.net/rdr/pprdr.asp\""));
+        let e = error_for(&msn(
+            "nexus_url: \"http://nexus.example.net/rdr/pprdr.asp\"",
+        ));
         assert_eq!(e.key, "networks.msn.options.nexus_url");
         assert!(e.message.contains("https"), "{e}");
         let c = parse(&msn("nexus_url: \"http://127.0.0.1:1880/rdr/pprdr.asp\"")).unwrap();
-        assert_eq!(c.options.msn.nexus_url, "http://127.0.0.1:1880/rdr/pprdr.asp");
+        assert_eq!(
+            c.options.msn.nexus_url,
+            "http://127.0.0.1:1880/rdr/pprdr.asp"
+        );
         let e = error_for(&msn("ping_seconds: 0"));
         assert_eq!(e.key, "networks.msn.options.ping_seconds");
         assert!(e.message.contains("at least 1"), "{e}");
@@ -722,7 +730,10 @@ networks:
         let text = format!("{GOOD}logging:\n  level: verbose\n");
         let e = error_for(&text);
         assert_eq!(e.key, "logging.level");
-        assert!(e.message.contains("verbose") && e.message.contains("debug"), "{e}");
+        assert!(
+            e.message.contains("verbose") && e.message.contains("debug"),
+            "{e}"
+        );
         let c = parse(&text.replace("verbose", "debug")).unwrap();
         assert_eq!(c.config.logging.level, "debug");
     }

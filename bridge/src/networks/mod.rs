@@ -35,7 +35,9 @@ impl NetworkOptions {
     /// Checks every network's options; the error names the full key path.
     pub fn check(&self) -> Result<(), (String, String)> {
         let at = |network: NetworkId| {
-            move |(key, message): OptionError| (format!("networks.{network}.options.{key}"), message)
+            move |(key, message): OptionError| {
+                (format!("networks.{network}.options.{key}"), message)
+            }
         };
         self.icq.check().map_err(at(NetworkId::Icq))?;
         self.msn.check().map_err(at(NetworkId::Msn))?;
