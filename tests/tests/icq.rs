@@ -11,7 +11,7 @@ use e2e_tests::wait_until;
 use e2e_tests::{Synapse, TestUser};
 use icq_proto::{ClientEvent, MessageContent, Status};
 use legacy_sim::icq::{client::Client, Config, Server};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ICQ_WAIT: Duration = Duration::from_secs(30);
@@ -182,7 +182,7 @@ fn start_bridge(synapse: &Synapse, slot: &BridgeSlot, server: &Server) -> Bridge
     let yaml = slot.network_yaml(
         "icq",
         &server.addr().to_string(),
-        &[("probe_interval_secs", "2")],
+        &[("probe_interval_secs", json!(2))],
     );
     slot.start_with_networks(synapse, Some(&yaml))
         .expect("bridge starts")

@@ -89,7 +89,7 @@ fn start_bridge(synapse: &Synapse, slot: &BridgeSlot, sim: &Server) -> BridgePro
     let networks = slot.network_yaml(
         "msn",
         &sim.dispatch_addr().to_string(),
-        &[("nexus_url", &sim.nexus_url())],
+        &[("nexus_url", json!(sim.nexus_url()))],
     );
     slot.start_with_networks(synapse, Some(&networks))
         .expect("bridge starts")
@@ -325,7 +325,7 @@ async fn server_errors_are_explained() {
     let networks = slot.network_yaml(
         "msn",
         &addr.to_string(),
-        &[("nexus_url", "http://127.0.0.1:1/")],
+        &[("nexus_url", json!("http://127.0.0.1:1/"))],
     );
     let _bridge = slot
         .start_with_networks(synapse, Some(&networks))
