@@ -57,10 +57,7 @@ fn each_command_has_help() {
         "--help",
     ]);
     assert!(out.status.success(), "{out:?}");
-    assert!(
-        stdout(&out).contains("send <TO> [TEXT]..."),
-        "{out:?}"
-    );
+    assert!(stdout(&out).contains("send <TO> [TEXT]..."), "{out:?}");
 }
 
 #[test]
