@@ -52,23 +52,19 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
         &config.config.homeserver.address,
         &registration.as_token,
         bot.clone(),
+        Duration::from_secs(config.config.homeserver.request_timeout_seconds),
     )
     .await?;
 
     let networks = crate::networks::build(&config);
-    let (bridge, network_events) =
-        Bridge::new(config.clone(), store.clone(), matrix.clone(), networks);
+    let bridge = Bridge::new(config.clone(), store.clone(), matrix.clone(), networks);
 
     // Listen first: the homeserver may already be retrying transactions.
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!("appservice endpoint listening on {listen}");
-    let app = endpoint::router(
-        &registration.hs_token,
-        store.clone(),
-        Arc::new(bridge.clone()),
-    );
+    let app = endpoint::router(&registration.hs_token, Arc::new(bridge.clone()));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -101,9 +97,20 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     }
     tracing::info!("bot {bot} ready");
 
-    tokio::spawn(bridge.clone().run_network_events(network_events));
-    bridge.replay_inbox()?;
+    // Logins first: a replayed message then finds its login (it waits there until the
+    // login is connected) instead of a false "not logged in".
     bridge.resume_logins()?;
+    bridge.start_inbox().await?;
+    bridge.start_outbox()?;
+    tokio::spawn(prune_dedupe_records(store.clone()));
+    // The homeserver retries what it holds for us at once when pinged.
+    match matrix.ping_appservice(&config.config.appservice.id).await {
+        Ok(rtt) => tracing::info!("the homeserver reaches the bridge (ping {rtt:?})"),
+        Err(e) => tracing::warn!(
+            "the homeserver could not ping the bridge at {}: {e}",
+            config.config.appservice.url
+        ),
+    }
 
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -127,6 +134,19 @@ fn open_store(path: &std::path::Path) -> anyhow::Result<Store> {
         }
         _ => anyhow::Error::new(e).context(format!("opening the database {}", path.display())),
     })
+}
+
+/// Forgets old transaction and event ids now and then (they only guard against repeats).
+async fn prune_dedupe_records(store: Store) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match store.prune_dedupe_records(crate::core::now_ms()) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!("forgot {n} old transaction/event ids"),
+            Err(e) => tracing::warn!("could not prune old transaction ids: {e}"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

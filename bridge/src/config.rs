@@ -42,6 +42,10 @@ pub struct HomeserverConfig {
     pub address: String,
     /// The server name in user ids, e.g. `example.org`.
     pub domain: String,
+    /// A request the homeserver has not answered after this long counts as failed (and
+    /// is retried where that is safe).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +139,9 @@ pub enum LogFormat {
     Json,
 }
 
+fn default_request_timeout() -> u64 {
+    30
+}
 fn default_listen_host() -> String {
     "127.0.0.1".into()
 }
@@ -369,6 +376,15 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
         return Err((
             "homeserver.domain".into(),
             format!("{:?} is not a valid server name", hs.domain),
+        ));
+    }
+    if !(1..=3600).contains(&hs.request_timeout_seconds) {
+        return Err((
+            "homeserver.request_timeout_seconds".into(),
+            format!(
+                "{} is out of range (1-3600 seconds)",
+                hs.request_timeout_seconds
+            ),
         ));
     }
     if EXAMPLE_DOMAINS.contains(&hs.domain.to_ascii_lowercase().as_str()) {
@@ -717,6 +733,14 @@ networks:
         assert_eq!(
             c.options.msn.nexus_url,
             "http://127.0.0.1:1880/rdr/pprdr.asp"
+        );
+        let e = error_for(&msn("login_url: \"http://login.example.net/login\""));
+        assert_eq!(e.key, "networks.msn.options.login_url");
+        assert!(e.message.contains("https"), "{e}");
+        let c = parse(&msn("login_url: \"http://127.0.0.1:1880/login\"")).unwrap();
+        assert_eq!(
+            c.options.msn.login_url.as_deref(),
+            Some("http://127.0.0.1:1880/login")
         );
         let e = error_for(&msn("ping_seconds: 0"));
         assert_eq!(e.key, "networks.msn.options.ping_seconds");

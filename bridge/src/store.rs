@@ -4,11 +4,19 @@
 //! one prefix scan. Values are JSON objects with a `v` field (the record's version) so they
 //! can be migrated. `meta/schema` holds the schema version of the whole database.
 //!
-//! Durability: sled buffers writes in memory, so everything that acknowledges something to
-//! the outside (an appservice transaction, a legacy message) calls [`Store::flush`] first;
-//! after a `kill -9` the database then holds everything that was acknowledged.
+//! Durability: sled buffers writes in memory. Everything that acknowledges something to
+//! the outside (an appservice transaction, a legacy ACK) awaits [`Store::flush`] first,
+//! which is a group commit ([`commit`]): writers that ask at about the same time share
+//! one flush. [`Store::flush_soon`] asks for a flush without waiting for it. After a
+//! `kill -9` the database holds everything that was acknowledged.
 
+mod commit;
+mod outbox;
+mod recent;
+
+use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -17,10 +25,22 @@ use sled::Transactional;
 
 use crate::core::{ChatId, Contact, Group, NetworkId};
 
+pub use outbox::{OutboxEntry, OutboxItem, OutboxKey, QueueSummary};
+use recent::Recent;
+
 /// The schema this code writes; older databases are migrated on open.
 pub const SCHEMA_VERSION: u32 = 1;
 /// The version of every record type written by this code.
 const RECORD_VERSION: u32 = 1;
+
+/// How long transaction and event ids are remembered for dedupe (Synapse retries a
+/// transaction until it is acknowledged; a week covers a long outage of either side).
+const DEDUPE_MAX_AGE_MS: u64 = 7 * 24 * 3600 * 1000;
+/// At most this many of each are remembered (the oldest are forgotten first).
+const DEDUPE_MAX_TXNS: usize = 20_000;
+const DEDUPE_MAX_EVENTS: usize = 200_000;
+/// Delivered messages (transaction id -> event id) kept for later lookups.
+const DELIVERED_MAX: usize = 200_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,6 +50,8 @@ pub enum StoreError {
     Corrupt { tree: &'static str, error: String },
     #[error("the database has schema version {found}, newer than this bridge understands ({SCHEMA_VERSION}); upgrade the bridge")]
     TooNew { found: u32 },
+    #[error("could not write the database to disk: {0}")]
+    Flush(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -52,6 +74,10 @@ pub struct LoginRecord {
     /// The Matrix space gathering this login's contacts, once created.
     #[serde(default)]
     pub space_room: Option<String>,
+    /// Why the network stopped this login without refusing it (signed in from another
+    /// location). Such a login is kept for `reconnect` but not resumed at start-up.
+    #[serde(default)]
+    pub stopped: Option<String>,
 }
 
 /// What the bridge last set on a ghost, so it only changes what changed.
@@ -78,12 +104,40 @@ pub struct ManagementRoom {
     pub room_id: String,
 }
 
+/// An event of an appservice transaction, as the endpoint hands it to the store.
+pub struct IncomingEvent<'a> {
+    /// Persistent events have one; ephemeral ones (typing) do not.
+    pub event_id: Option<&'a str>,
+    pub bytes: &'a [u8],
+}
+
+/// What became of an appservice transaction.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// The same transaction (same id and content) was accepted before: do nothing.
+    Repeat,
+    /// Recorded; the inbox ids of the events that are new (events seen before, in an
+    /// earlier transaction, are left out), with their index in the transaction.
+    New(Vec<(u64, usize)>),
+}
+
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    db: Arc<sled::Db>,
+    committer: Arc<commit::Committer>,
+    /// Random per database: makes the Matrix transaction ids of the outbox unique even
+    /// when a database is started afresh against the same homeserver.
+    instance: String,
     meta: sled::Tree,
-    txn_ids: sled::Tree,
+    txns: Recent,
+    events: Recent,
+    delivered: Recent,
     inbox: sled::Tree,
+    outbox: sled::Tree,
     management: sled::Tree,
     management_by_room: sled::Tree,
     logins: sled::Tree,
@@ -94,11 +148,26 @@ pub struct Store {
     groups: sled::Tree,
     message_ids: sled::Tree,
     chatrooms: sled::Tree,
+    /// `room \0 user` of the members the bridge made join (or invited): joined once.
+    members: sled::Tree,
+}
+
+impl Deref for Store {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.committer.close();
+    }
 }
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
-        let db = sled::Config::new().path(path).open()?;
+        let db = Arc::new(sled::Config::new().path(path).open()?);
         // The database holds legacy passwords: only its owner may read it.
         #[cfg(unix)]
         {
@@ -107,10 +176,27 @@ impl Store {
                 .map_err(sled::Error::Io)?;
         }
         let tree = |name: &str| db.open_tree(name);
-        let store = Store {
-            meta: tree("meta")?,
-            txn_ids: tree("txn_ids")?,
+        let meta = tree("meta")?;
+        let instance = match meta.get("instance")? {
+            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+            None => {
+                let mut bytes = [0u8; 6];
+                getrandom::fill(&mut bytes)
+                    .map_err(|e| sled::Error::Io(std::io::Error::other(e.to_string())))?;
+                let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                meta.insert("instance", id.as_bytes())?;
+                id
+            }
+        };
+        let inner = Inner {
+            committer: commit::Committer::start(Arc::downgrade(&db)).map_err(sled::Error::Io)?,
+            instance,
+            meta,
+            txns: Recent::open(&db, "txn_ids")?,
+            events: Recent::open(&db, "event_ids")?,
+            delivered: Recent::open(&db, "delivered")?,
             inbox: tree("inbox")?,
+            outbox: tree("outbox")?,
             management: tree("management")?,
             management_by_room: tree("management_by_room")?,
             logins: tree("logins")?,
@@ -121,7 +207,11 @@ impl Store {
             groups: tree("groups")?,
             message_ids: tree("message_ids")?,
             chatrooms: tree("chatrooms")?,
+            members: tree("members")?,
             db,
+        };
+        let store = Store {
+            inner: Arc::new(inner),
         };
         store.migrate()?;
         Ok(store)
@@ -156,41 +246,91 @@ impl Store {
             .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes)))
     }
 
-    /// Makes everything written so far durable.
+    /// Makes everything written so far durable (a group commit: concurrent callers
+    /// share one flush).
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.committer.wait().await.map_err(StoreError::Flush)
+    }
+
+    /// Asks for a flush soon, without waiting for it (e.g. after marking something done:
+    /// losing the mark in a crash only repeats work, but the sooner it is on disk the
+    /// smaller that window).
+    pub fn flush_soon(&self) {
+        self.committer.request();
+    }
+
+    /// Forgets transaction ids, event ids and delivery records past their age or count
+    /// limits. Returns how many were forgotten.
+    pub fn prune_dedupe_records(&self, now_ms: u64) -> Result<usize> {
+        let oldest = now_ms.saturating_sub(DEDUPE_MAX_AGE_MS);
+        Ok(self.txns.prune(oldest, DEDUPE_MAX_TXNS)?
+            + self.events.prune(oldest, DEDUPE_MAX_EVENTS)?
+            + self.delivered.prune(oldest, DELIVERED_MAX)?)
     }
 
     // --- appservice transactions -------------------------------------------------------
 
-    /// Records a transaction id and its events in one atomic step. Returns `None` when the
-    /// transaction was seen before (it must not be processed again), otherwise the inbox
-    /// ids of its events in order. Call [`Store::flush`] before acknowledging.
-    pub fn accept_transaction(&self, txn_id: &str, events: &[Vec<u8>]) -> Result<Option<Vec<u64>>> {
+    /// Records a transaction and the events of it that need handling, in one atomic
+    /// step. A transaction is a repeat only when both its id and its content digest
+    /// match one accepted before: homeservers restart their transaction ids (Synapse
+    /// does after its own restart), so an id alone proves nothing. Events whose event id
+    /// was recorded before are left out. Call [`Store::flush`] before acknowledging.
+    pub fn accept_transaction(
+        &self,
+        txn_id: &str,
+        digest: &[u8],
+        events: &[IncomingEvent<'_>],
+        now_ms: u64,
+    ) -> Result<Accepted> {
+        if let Some((_, seen)) = self.txns.get(txn_id.as_bytes())? {
+            if seen == digest {
+                return Ok(Accepted::Repeat);
+            }
+        }
         let ids: Vec<u64> = events
             .iter()
             .map(|_| self.db.generate_id())
             .collect::<sled::Result<_>>()?;
-        let result = (&self.txn_ids, &self.inbox).transaction(|(txns, inbox)| {
-            if txns.get(txn_id.as_bytes())?.is_some() {
-                return Ok(None);
+        let trees = (
+            &self.inbox,
+            &self.txns.by_key,
+            &self.txns.by_age,
+            &self.events.by_key,
+            &self.events.by_age,
+        );
+        let result = trees.transaction(|(inbox, txn_keys, txn_ages, event_keys, event_ages)| {
+            let mut accepted = Vec::new();
+            let mut new_events = 0;
+            for (i, (id, event)) in ids.iter().zip(events).enumerate() {
+                if let Some(event_id) = event.event_id {
+                    if event_keys.get(event_id.as_bytes())?.is_some() {
+                        continue;
+                    }
+                    if Recent::insert_in(event_keys, event_ages, event_id.as_bytes(), &[], now_ms)?
+                    {
+                        new_events += 1;
+                    }
+                }
+                inbox.insert(&id.to_be_bytes(), event.bytes)?;
+                accepted.push((*id, i));
             }
-            txns.insert(txn_id.as_bytes(), &[])?;
-            for (id, event) in ids.iter().zip(events) {
-                inbox.insert(&id.to_be_bytes(), event.as_slice())?;
-            }
-            Ok::<_, ConflictableTransactionError<()>>(Some(ids.clone()))
+            let new_txn = Recent::insert_in(txn_keys, txn_ages, txn_id.as_bytes(), digest, now_ms)?;
+            Ok::<_, ConflictableTransactionError<()>>((accepted, new_events, new_txn))
         });
         match result {
-            Ok(r) => Ok(r),
+            Ok((accepted, new_events, new_txn)) => {
+                self.events.added(new_events);
+                self.txns.added(usize::from(new_txn));
+                Ok(Accepted::New(accepted))
+            }
             Err(TransactionError::Storage(e)) => Err(e.into()),
             Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
         }
     }
 
-    pub fn transaction_seen(&self, txn_id: &str) -> Result<bool> {
-        Ok(self.txn_ids.contains_key(txn_id.as_bytes())?)
+    /// Whether an event id was recorded by an accepted transaction.
+    pub fn event_seen(&self, event_id: &str) -> Result<bool> {
+        self.events.contains(event_id.as_bytes())
     }
 
     /// Events accepted but not yet processed (after a crash), oldest first.
@@ -210,6 +350,11 @@ impl Store {
             .collect()
     }
 
+    pub fn inbox_get(&self, id: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.inbox.get(id.to_be_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// An event was handled: it leaves the inbox. Call [`Store::flush_soon`] after.
     pub fn inbox_done(&self, id: u64) -> Result<()> {
         self.inbox.remove(id.to_be_bytes())?;
         Ok(())
@@ -291,7 +436,7 @@ impl Store {
 
     // --- portals -----------------------------------------------------------------------
 
-    fn portal_key(mxid: &str, network: NetworkId, chat: &ChatId) -> Vec<u8> {
+    pub(crate) fn portal_key(mxid: &str, network: NetworkId, chat: &ChatId) -> Vec<u8> {
         let (kind, id) = match chat {
             ChatId::Direct(id) => ("d", id.as_str()),
             ChatId::Group(id) => ("g", id.as_str()),
@@ -434,6 +579,23 @@ impl Store {
             .collect()
     }
 
+    // --- room membership the bridge arranged -------------------------------------------
+
+    /// Whether the bridge made `user` join (a ghost) or invited them (a Matrix user) to
+    /// `room` before; then it does not ask the homeserver again.
+    pub fn is_member(&self, room: &str, user: &str) -> Result<bool> {
+        Ok(self.members.contains_key(key(&[room, user]))?)
+    }
+
+    pub fn set_member(&self, room: &str, user: &str, member: bool) -> Result<()> {
+        if member {
+            self.members.insert(key(&[room, user]), &[])?;
+        } else {
+            self.members.remove(key(&[room, user]))?;
+        }
+        Ok(())
+    }
+
     // --- legacy message ids ------------------------------------------------------------
 
     /// Records a legacy message id; false if it was recorded before (a re-delivery).
@@ -508,32 +670,98 @@ fn scan<T: DeserializeOwned>(tree: &sled::Tree, name: &'static str, pre: &[u8]) 
 mod tests {
     use super::*;
 
+    fn event<'a>(id: Option<&'a str>, bytes: &'a [u8]) -> IncomingEvent<'a> {
+        IncomingEvent {
+            event_id: id,
+            bytes,
+        }
+    }
+
+    fn inbox_ids(accepted: Accepted) -> Vec<u64> {
+        match accepted {
+            Accepted::New(ids) => ids.into_iter().map(|(id, _)| id).collect(),
+            Accepted::Repeat => panic!("unexpected repeat"),
+        }
+    }
+
     #[tokio::test]
     async fn transaction_dedupe_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            let ids = store
-                .accept_transaction("t1", &[b"{}".to_vec(), b"[]".to_vec()])
-                .unwrap()
-                .unwrap();
+            let events = [event(Some("$a"), b"{}"), event(Some("$b"), b"[]")];
+            let ids = inbox_ids(store.accept_transaction("t1", b"d1", &events, 10).unwrap());
             assert_eq!(ids.len(), 2);
-            assert!(store
-                .accept_transaction("t1", &[b"{}".to_vec()])
-                .unwrap()
-                .is_none());
+            assert_eq!(
+                store.accept_transaction("t1", b"d1", &events, 11).unwrap(),
+                Accepted::Repeat
+            );
             store.inbox_done(ids[0]).unwrap();
             store.flush().await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        assert!(store.transaction_seen("t1").unwrap());
-        assert!(store.accept_transaction("t1", &[]).unwrap().is_none());
-        assert!(store.accept_transaction("t2", &[]).unwrap().is_some());
+        assert_eq!(
+            store.accept_transaction("t1", b"d1", &[], 12).unwrap(),
+            Accepted::Repeat
+        );
+        assert!(store.event_seen("$a").unwrap());
         // The unprocessed event is still there after the reopen.
         let pending = store.inbox_pending().unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].1, b"[]");
         assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+    }
+
+    /// Synapse restarts its transaction ids after its own restart: the same id with other
+    /// content is a new transaction; events seen before are still left out.
+    #[test]
+    fn a_reused_transaction_id_with_new_content_is_processed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let old = [event(Some("$old"), b"1")];
+        inbox_ids(store.accept_transaction("1", b"old", &old, 10).unwrap());
+        let new = [
+            event(Some("$old"), b"1"),
+            event(Some("$new"), b"2"),
+            event(None, b"typing"),
+        ];
+        match store.accept_transaction("1", b"new", &new, 20).unwrap() {
+            Accepted::New(ids) => {
+                let indexes: Vec<usize> = ids.iter().map(|(_, i)| *i).collect();
+                assert_eq!(indexes, vec![1, 2], "the event seen before is left out");
+            }
+            Accepted::Repeat => panic!("content differs: not a repeat"),
+        }
+        assert_eq!(
+            store.accept_transaction("1", b"new", &new, 30).unwrap(),
+            Accepted::Repeat
+        );
+    }
+
+    #[test]
+    fn dedupe_records_are_pruned_by_age_and_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..10u64 {
+            let id = format!("$e{i}");
+            let events = [event(Some(&id), b"{}")];
+            store
+                .accept_transaction(&format!("t{i}"), b"d", &events, i * 1000)
+                .unwrap();
+        }
+        assert_eq!(store.txns.len(), 10);
+        // Age: everything older than 5 s goes.
+        assert_eq!(store.txns.prune(5000, 100).unwrap(), 5);
+        assert!(!store.txns.contains(b"t4").unwrap());
+        assert!(store.txns.contains(b"t5").unwrap());
+        // Count: only the newest 2 stay.
+        assert_eq!(store.events.prune(0, 2).unwrap(), 8);
+        assert!(store.event_seen("$e9").unwrap() && store.event_seen("$e8").unwrap());
+        assert!(!store.event_seen("$e7").unwrap());
+        // A key recorded again keeps its newer record when its old age entry is pruned.
+        store.txns.insert(b"t5", b"again", 99_000).unwrap();
+        store.txns.prune(9000, 100).unwrap();
+        assert_eq!(store.txns.get(b"t5").unwrap().unwrap().1, b"again");
     }
 
     #[cfg(unix)]

@@ -63,7 +63,7 @@ async fn management_room_help_ping_list_and_login_errors() {
     let (slot, _bridge, alice, room) = bridge_with_alice(0).await;
 
     // The welcome holds the list too: wait for a second copy, the answer.
-    let per_network = "mig33 (mig33): login, logout, status, add, pm, join, leave";
+    let per_network = "mig33 (mig33): login, logout, reconnect, status, add, pm, join, leave";
     alice.send_text(&room, "help").await.expect("send");
     e2e_tests::wait_until(WAIT, "the answer to help", || async {
         Ok((count(&alice, &room, from_bot(slot, per_network)).await >= 2).then_some(()))

@@ -21,7 +21,7 @@ const PW: &str = "pw";
 fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
     // Every slot enables msn at preparation (the registration's namespaces come from it);
     // each test points its slot at its own simulator when it starts the bridge.
-    let (synapse, slots) = environment(8, |i| {
+    let (synapse, slots) = environment(11, |i| {
         SlotOptions {
         networks_yaml: format!(
             "  msn:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s{i}msn_{{id}}\"\n"
@@ -732,4 +732,195 @@ async fn reconnects_and_survives_a_bridge_restart() {
         topics.iter().any(|t| t.contains("Friends (Alice Liddell)")),
         "{topics:?}"
     );
+}
+
+/// Escargot's default set-up: the nexus announces an https DALogin, the server speaks
+/// plain HTTP only. The user is told why (TLS) and what to change, the login stops after
+/// a few tries; with `login_url` set to the plain-HTTP address, it works.
+#[tokio::test]
+async fn https_dalogin_on_a_plain_http_server() {
+    let (synapse, slot) = env(8);
+    let sim = Server::start(Config {
+        dispatch_port: 0,
+        notification_port: 0,
+        switchboard_port: 0,
+        http_port: 0,
+        dalogin_https: true,
+        users: standard_users(),
+        ..Config::default()
+    })
+    .await
+    .expect("simulator starts");
+    let mut bridge = start_bridge(synapse, slot, &sim);
+    let user = synapse
+        .register_user(&slot.user_localpart("alice"), "pw", false)
+        .await
+        .unwrap();
+    let mgmt = slot.management_room(&user).await;
+    user.send_text(&mgmt, &format!("login msn {ME} {PW}"))
+        .await
+        .unwrap();
+    let first = user
+        .wait_for_message(
+            &mgmt,
+            from_bot(slot, "Disconnected from MSN Messenger"),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert!(
+        body(&first).contains("TLS handshake failed") && body(&first).contains("Reconnecting"),
+        "{first}"
+    );
+    let failed = user
+        .wait_for_message(&mgmt, from_bot(slot, "Login to MSN Messenger failed"), WAIT)
+        .await
+        .unwrap();
+    for needle in [
+        "TLS handshake failed",
+        "set networks.msn.options.login_url",
+        "Gave up after 3 tries",
+    ] {
+        assert!(body(&failed).contains(needle), "{needle:?} in {failed}");
+    }
+    // It stopped: three TLS attempts, no login left, nothing to reconnect.
+    assert_eq!(sim.tls_hellos(), 3);
+    command(&user, slot, &mgmt, "list", "You have no logins").await;
+    command(
+        &user,
+        slot,
+        &mgmt,
+        "reconnect msn",
+        "You have no MSN Messenger login to reconnect",
+    )
+    .await;
+
+    // The operator sets login_url to the plain-HTTP login address.
+    assert!(bridge.terminate(), "the bridge stops cleanly");
+    let networks = slot.network_yaml(
+        "msn",
+        &sim.dispatch_addr().to_string(),
+        &[
+            ("nexus_url", json!(sim.nexus_url())),
+            ("login_url", json!(sim.login_url())),
+        ],
+    );
+    let _bridge = slot
+        .start_with_networks(synapse, Some(&networks))
+        .expect("bridge starts");
+    command(
+        &user,
+        slot,
+        &mgmt,
+        &format!("login msn {ME} {PW}"),
+        "Connected to MSN Messenger as me@example.com",
+    )
+    .await;
+    assert_eq!(sim.tls_hellos(), 3, "no TLS attempt with login_url set");
+}
+
+/// `OUT OTH`: the bridge stops, says how to come back, does not fight the other location
+/// after a restart, and `reconnect msn` signs in here again from the stored login.
+#[tokio::test]
+async fn signed_in_elsewhere_then_reconnect() {
+    let mut s = logged_in(9).await;
+    let mut alice = s.client("alice@example.com").await;
+    let room = s.dm_from(&alice, "before the other location").await;
+    let ghost = s.ghost("alice@example.com");
+    command(
+        &s.user,
+        s.slot,
+        &s.mgmt,
+        "reconnect msn",
+        "is connected already",
+    )
+    .await;
+
+    let mut elsewhere = s.client(ME).await;
+    let notice = s
+        .user
+        .wait_for_message(
+            &s.mgmt,
+            from_bot(s.slot, "Disconnected from MSN Messenger"),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert!(
+        body(&notice).contains(
+            "signed in from another location. Send `reconnect msn` to sign in here again."
+        ),
+        "{notice}"
+    );
+
+    // A bridge restart leaves the other location alone: the login is kept, stopped.
+    s.bridge.kill9();
+    s.bridge = start_bridge(s.synapse, s.slot, &s.sim);
+    command(
+        &s.user,
+        s.slot,
+        &s.mgmt,
+        "list",
+        "me@example.com: stopped (this account signed in from another location); send `reconnect msn`",
+    )
+    .await;
+
+    command(
+        &s.user,
+        s.slot,
+        &s.mgmt,
+        "reconnect msn",
+        "Reconnecting to MSN Messenger as me@example.com",
+    )
+    .await;
+    wait_until(WAIT, "a second Connected notice", || async {
+        Ok((count(
+            &s.user,
+            &s.mgmt,
+            from_bot(s.slot, "Connected to MSN Messenger"),
+        )
+        .await
+            >= 2)
+            .then_some(()))
+    })
+    .await
+    .unwrap();
+    // The bridge took the session back from the other location.
+    elsewhere
+        .wait_for(WAIT, |e| matches!(e, ClientEvent::Disconnected { .. }))
+        .await
+        .expect("the other location is signed out");
+
+    alice.send_message(ME, "after reconnect").await.unwrap();
+    s.user
+        .wait_for_message(&room, from_sender(&ghost, "after reconnect"), WAIT)
+        .await
+        .unwrap();
+    s.user.send_text(&room, "back here").await.unwrap();
+    wait_msn_message(&mut alice, ME, "back here").await;
+}
+
+/// A contact added from Matrix gets its friendly name, not its address, while offline.
+#[tokio::test]
+async fn added_contact_has_its_friendly_name() {
+    let s = logged_in(10).await;
+    // Carol has us on her list (so the server named her in our reverse list); she is
+    // offline, and the server's ADD reply echoes the address as her nick.
+    command(
+        &s.user,
+        s.slot,
+        &s.mgmt,
+        "add msn carol@example.com",
+        "Added carol@example.com",
+    )
+    .await;
+    let carol = s.ghost("carol@example.com");
+    wait_until(WAIT, "carol's ghost named Carol", || async {
+        Ok(
+            (s.user.get_displayname(&carol).await?.as_deref() == Some("Carol (MSN Messenger)"))
+                .then_some(()),
+        )
+    })
+    .await
+    .unwrap();
 }

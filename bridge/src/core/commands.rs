@@ -9,8 +9,8 @@ use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedEventId, UserId};
 
 use super::{
-    room_id, Bridge, ChatId, LoginCommand, LoginCredentials, LoginState, Lookup, MatrixEvent,
-    NetworkId, Presence, PresenceState,
+    room_id, Bridge, ChatId, LoginCommand, LoginCredentials, LoginKey, LoginState, Lookup,
+    MatrixEvent, NetworkId, Presence, PresenceState,
 };
 use crate::config::Permission;
 use crate::store::LoginRecord;
@@ -67,6 +67,14 @@ pub const COMMANDS: &[CommandHelp] = &[
         usage: "logout <network>",
         summary: "log out and stop bridging that account",
         details: "Logs out of that network, stops bridging the account and forgets its password.",
+        networks: EVERY_NETWORK,
+    },
+    CommandHelp {
+        name: "reconnect",
+        usage: "reconnect <network>",
+        summary: "connect a stopped or disconnected login again",
+        details: "Connects your login on that network again from its stored credentials (no password needed): \
+                  after it was stopped ('signed in from another location'), or at once while it waits to reconnect.",
         networks: EVERY_NETWORK,
     },
     CommandHelp {
@@ -286,6 +294,7 @@ pub async fn handle_message(
             answer
         }
         "logout" => logout(bridge, sender, args),
+        "reconnect" => reconnect(bridge, sender, args).await,
         "status" => status(bridge, sender, args).await,
         "search" | "info" => lookup(bridge, sender, &command, args).await,
         "add" => add(bridge, sender, args).await,
@@ -308,21 +317,58 @@ fn parse_network(name: Option<&&str>) -> Result<NetworkId, String> {
     })
 }
 
+/// Running logins with their state, and stored ones that are not running (stopped).
 fn list(bridge: &Bridge, mxid: &str) -> String {
-    let logins = bridge.logins_of(mxid);
-    if logins.is_empty() {
+    let running = bridge.logins_of(mxid);
+    let stored = bridge.store.logins_of(mxid).unwrap_or_else(|e| {
+        tracing::error!("could not read logins: {e}");
+        Vec::new()
+    });
+    let mut lines = Vec::new();
+    for network in NetworkId::ALL {
+        let record = stored.iter().find(|r| r.network == network);
+        let live = running.iter().find(|(n, _, _)| *n == network);
+        // A running task that is connecting or connected wins over a stale stopped mark.
+        let active = live.filter(|(_, _, state)| !matches!(state, LoginState::Disconnected(_)));
+        let (id, state) = match (live, record) {
+            (_, Some(r)) if r.stopped.is_some() && active.is_none() => (
+                r.legacy_id.clone(),
+                format!(
+                    "stopped ({}); send `reconnect {network}` to sign in here again",
+                    r.stopped.as_deref().unwrap_or_default()
+                ),
+            ),
+            (Some((_, id, state)), _) => (
+                id.clone(),
+                match state {
+                    LoginState::Connecting => "connecting".to_owned(),
+                    LoginState::Connected => "connected".to_owned(),
+                    LoginState::Disconnected(reason) => format!("disconnected ({reason})"),
+                },
+            ),
+            (None, Some(r)) => (
+                r.legacy_id.clone(),
+                format!("not running; send `reconnect {network}` to start it"),
+            ),
+            (None, None) => continue,
+        };
+        let mut line = format!("\n- {} {id}: {state}", network.display_name());
+        if let Some(b) = bridge.outbox.backlog(mxid, network) {
+            line.push_str(&format!(
+                "; {} waiting for the homeserver (oldest {})",
+                b.waiting,
+                super::outbox::age(b.oldest)
+            ));
+            if let Some(e) = b.error {
+                line.push_str(&format!(", last error: {e}"));
+            }
+        }
+        lines.push(line);
+    }
+    if lines.is_empty() {
         return "You have no logins. Use `login <network> <id> <password>`.".into();
     }
-    let mut out = String::from("Your logins:");
-    for (network, id, state) in logins {
-        let state = match state {
-            LoginState::Connecting => "connecting".to_owned(),
-            LoginState::Connected => "connected".to_owned(),
-            LoginState::Disconnected(reason) => format!("disconnected ({reason})"),
-        };
-        out.push_str(&format!("\n- {} {id}: {state}", network.display_name()));
-    }
-    out
+    format!("Your logins:{}", lines.concat())
 }
 
 fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
@@ -343,7 +389,8 @@ fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
         .find(|(n, _, _)| *n == network)
     {
         return format!(
-            "You are already logged in to {} as {existing}. Use `logout {network}` first.",
+            "You are already logged in to {} as {existing}. Use `logout {network}` first \
+             (or `reconnect {network}` to connect that login again).",
             network.display_name()
         );
     }
@@ -361,6 +408,7 @@ fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
         legacy_id: credentials.id.clone(),
         password: credentials.password.clone(),
         space_room: None,
+        stopped: None,
     };
     if let Err(e) = bridge.store.put_login(&record) {
         tracing::error!("could not store a login: {e}");
@@ -386,6 +434,84 @@ fn logout(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
     } else {
         format!("You are not logged in to {}.", network.display_name())
     }
+}
+
+/// Starts a stored login again from its stored credentials: one the network stopped
+/// (signed in from another location), or one waiting to reconnect (now, not after the
+/// backoff).
+async fn reconnect(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
+    let network = match parse_network(args.first()) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    if args.len() > 1 {
+        return "Usage: reconnect <network>".into();
+    }
+    let implementation = match bridge.network_available(network) {
+        Ok(n) => n.clone(),
+        Err(why) => return why,
+    };
+    let name = network.display_name();
+    let mut record = match bridge.store.login(mxid, network) {
+        Ok(Some(record)) => record,
+        Ok(None) => {
+            return format!(
+                "You have no {name} login to reconnect. Use `login {network} <id> <password>`."
+            )
+        }
+        Err(e) => {
+            tracing::error!("could not read a login: {e}");
+            return "The bridge could not read your login; try again later.".into();
+        }
+    };
+    if record.stopped.is_none() {
+        let state = bridge
+            .logins_of(mxid)
+            .into_iter()
+            .find(|(n, _, _)| *n == network)
+            .map(|(_, _, state)| state);
+        match state {
+            Some(LoginState::Connected) => {
+                return format!(
+                    "Your {name} login ({}) is connected already.",
+                    record.legacy_id
+                )
+            }
+            Some(LoginState::Connecting) => {
+                return format!(
+                    "Your {name} login ({}) is connecting already; `list` shows how it goes.",
+                    record.legacy_id
+                )
+            }
+            Some(LoginState::Disconnected(_)) | None => {}
+        }
+    }
+    record.stopped = None;
+    let saved = match bridge.store.put_login(&record) {
+        Ok(()) => bridge.store.flush().await.map_err(anyhow::Error::from),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = saved.and_then(|()| bridge.resume_login(&implementation, &record)) {
+        tracing::error!("could not restart a login: {e:#}");
+        return "The bridge could not restart your login; try again later.".into();
+    }
+    format!("Reconnecting to {name} as {}…", record.legacy_id)
+}
+
+/// The network stopped a login without refusing it (signed in from another location):
+/// the record stays for `reconnect`, durably marked so that a restart does not resume it
+/// and sign the user out of the other location.
+pub(crate) async fn mark_stopped(
+    bridge: &Bridge,
+    key: &LoginKey,
+    reason: &str,
+) -> anyhow::Result<()> {
+    if let Some(mut record) = bridge.store.login(&key.mxid, key.network)? {
+        record.stopped = Some(reason.to_owned());
+        bridge.store.put_login(&record)?;
+        bridge.store.flush().await?;
+    }
+    Ok(())
 }
 
 /// The user's running login on `network`, or the sentence explaining why there is none.
@@ -595,15 +721,19 @@ mod tests {
             assert!(text.contains(c.usage), "{} missing: {text}", c.usage);
         }
         assert!(
-            text.contains("\n  icq (ICQ): login, logout, status, search, info, add, pm\n"),
+            text.contains(
+                "\n  icq (ICQ): login, logout, reconnect, status, search, info, add, pm\n"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("\n  msn (MSN Messenger): login, logout, status, add, pm\n"),
+            text.contains("\n  msn (MSN Messenger): login, logout, reconnect, status, add, pm\n"),
             "{text}"
         );
         assert!(
-            text.ends_with("\n  mig33 (mig33): login, logout, status, add, pm, join, leave"),
+            text.ends_with(
+                "\n  mig33 (mig33): login, logout, reconnect, status, add, pm, join, leave"
+            ),
             "{text}"
         );
     }

@@ -1,34 +1,39 @@
 //! The core: the only place that knows both Matrix and the legacy networks.
 //!
-//! * Matrix events arrive from the transaction endpoint already recorded in the store's
-//!   inbox. [`Bridge::dispatch`] drops those that concern no room of ours and queues the
-//!   rest on one worker per room, so a room's events are handled in order (DESIGN,
-//!   principle 3). Each event leaves the inbox once handled; after a crash the inbox is
-//!   replayed at start-up.
-//! * Network events arrive through each login's [`EventSink`]; one task per login
-//!   handles them in order ([`legacy`]).
-//! * Management-room commands live in [`commands`], portal and ghost bookkeeping in
-//!   [`portals`].
+//! Legacy -> Matrix: a login's events arrive through its [`EventSink`] at the
+//! [`intake`]; what becomes a room's content is written to the durable [`outbox`] at once
+//! and delivered in order per conversation ([`deliver`]); presence is coalesced
+//! ([`presence`]); the login's own events (connection, contact list) are handled in
+//! order on its task ([`legacy`]).
+//!
+//! Matrix -> legacy: the transaction endpoint hands wanted events to [`inbox`], which
+//! records them durably and handles them in order per room; an event leaves the inbox
+//! once handled (a message: once the network accepted it).
+//!
+//! Bot notices are coalesced and rate-limited ([`notices`]); management-room commands
+//! live in [`commands`]; portal and ghost bookkeeping in [`portals`].
 
 pub mod commands;
+mod deliver;
+mod inbox;
+mod intake;
 pub mod legacy;
 pub mod network;
+mod notices;
+pub mod outbox;
 pub mod portals;
+mod presence;
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use matrix_sdk::ruma::{OwnedUserId, UserId};
 use serde::Deserialize;
-use tokio::sync::mpsc;
 
 pub use network::*;
 
 use crate::config::LoadedConfig;
 use crate::matrix::client::MatrixClient;
-use crate::matrix::endpoint::AppserviceHandler;
 use crate::store::Store;
 
 /// The fields of a Matrix event the core looks at.
@@ -69,11 +74,19 @@ pub struct Bridge {
     pub config: LoadedConfig,
     pub store: Store,
     pub matrix: MatrixClient,
+    /// This bridge, for the tasks its synchronous entry points start.
+    me: Weak<Bridge>,
     networks: BTreeMap<NetworkId, Arc<dyn Network>>,
     logins: Mutex<HashMap<LoginKey, LiveLogin>>,
-    rooms: Mutex<HashMap<String, mpsc::UnboundedSender<(u64, MatrixEvent)>>>,
-    login_events: Mutex<HashMap<LoginKey, mpsc::UnboundedSender<NetworkEvent>>>,
-    network_tx: mpsc::UnboundedSender<(LoginKey, NetworkEvent)>,
+    /// Matrix events waiting per room ([`inbox`]).
+    room_queues: inbox::RoomQueues,
+    /// Set once the start-up replay of the inbox ran; serialises it with new transactions.
+    inbox_started: tokio::sync::Mutex<bool>,
+    /// Network events waiting per login ([`intake`]).
+    login_queues: intake::LoginQueues,
+    pub outbox: outbox::Outbox,
+    notifier: notices::Notifier,
+    presence: presence::PresenceQueue,
     portal_locks: portals::PortalLocks,
     /// Messages sent from Matrix into shared chatrooms, whose echo from the server must
     /// not be bridged back: (network, room, sender's legacy id) -> texts, oldest first.
@@ -82,33 +95,54 @@ pub struct Bridge {
     room_members: Mutex<HashMap<(String, NetworkId, ChatId), Vec<String>>>,
 }
 
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 impl Bridge {
     /// Builds the bridge; `networks` are the implementations compiled in (enabled or not).
-    /// Returns the receiver of network events, to be passed to [`Bridge::run_network_events`].
     pub fn new(
         config: LoadedConfig,
         store: Store,
         matrix: MatrixClient,
         networks: Vec<Arc<dyn Network>>,
-    ) -> (
-        Arc<Bridge>,
-        mpsc::UnboundedReceiver<(LoginKey, NetworkEvent)>,
-    ) {
-        let (network_tx, network_rx) = mpsc::unbounded_channel();
-        let bridge = Bridge {
+    ) -> Arc<Bridge> {
+        Arc::new_cyclic(|me| Bridge {
             config,
             store,
             matrix,
+            me: me.clone(),
             networks: networks.into_iter().map(|n| (n.id(), n)).collect(),
             logins: Mutex::default(),
-            rooms: Mutex::default(),
-            login_events: Mutex::default(),
-            network_tx,
+            room_queues: Default::default(),
+            inbox_started: tokio::sync::Mutex::new(false),
+            login_queues: Default::default(),
+            outbox: Default::default(),
+            notifier: Default::default(),
+            presence: Default::default(),
             portal_locks: Default::default(),
             echoes: Mutex::default(),
             room_members: Mutex::default(),
-        };
-        (Arc::new(bridge), network_rx)
+        })
+    }
+
+    fn arc(&self) -> Arc<Bridge> {
+        self.me.upgrade().expect("the bridge outlives its tasks")
+    }
+
+    /// What is waiting in memory and on disk (for logs and `stats`).
+    pub fn queue_lengths(&self) -> QueueLengths {
+        QueueLengths {
+            matrix_to_legacy: self.room_queues.len(),
+            legacy_to_matrix: self.outbox.len(),
+            login_events: self.login_queues.len(),
+            presence: self.presence.pending(),
+            notices: self.notifier.pending(),
+        }
     }
 
     pub fn bot(&self) -> &UserId {
@@ -161,76 +195,14 @@ impl Bridge {
 
     // --- Matrix events -------------------------------------------------------------------
 
-    /// Handles events recorded before a crash but not processed.
-    pub fn replay_inbox(self: &Arc<Self>) -> anyhow::Result<()> {
-        let pending = self.store.inbox_pending()?;
-        if !pending.is_empty() {
-            tracing::info!(
-                "replaying {} Matrix event(s) accepted before the last stop",
-                pending.len()
-            );
+    /// Ephemeral events (not recorded): typing in portals goes to the network.
+    fn handle_ephemeral(&self, event: MatrixEvent) {
+        if event.kind != "m.typing" {
+            return;
         }
-        self.dispatch(pending);
-        Ok(())
-    }
-
-    fn dispatch(self: &Arc<Self>, events: Vec<(u64, Vec<u8>)>) {
-        for (id, raw) in events {
-            let event: MatrixEvent = match serde_json::from_slice(&raw) {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::warn!("dropping a Matrix event that is not an event: {e}");
-                    self.done(id);
-                    continue;
-                }
-            };
-            match event.room_id.clone() {
-                Some(room) if self.concerns_us(&room, &event) => {
-                    self.room_queue(&room).send((id, event)).ok()
-                }
-                _ => {
-                    self.done(id);
-                    None
-                }
-            };
-        }
-    }
-
-    /// Cheap test (store lookups only) whether an event needs handling.
-    fn concerns_us(&self, room: &str, event: &MatrixEvent) -> bool {
-        if event.sender.as_deref().is_some_and(|s| self.is_ours(s)) && event.kind != "m.room.member"
-        {
-            return false; // our own echoes
-        }
-        if event.kind == "m.room.member"
-            && event.state_key.as_deref().is_some_and(|s| self.is_ours(s))
-        {
-            return true;
-        }
-        self.store.management_owner(room).ok().flatten().is_some()
-            || self.store.portal_by_room(room).ok().flatten().is_some()
-    }
-
-    fn room_queue(self: &Arc<Self>, room: &str) -> mpsc::UnboundedSender<(u64, MatrixEvent)> {
-        let mut rooms = self.rooms.lock().expect("rooms lock");
-        if let Some(tx) = rooms.get(room).filter(|tx| !tx.is_closed()) {
-            return tx.clone();
-        }
-        let (tx, mut rx) = mpsc::unbounded_channel::<(u64, MatrixEvent)>();
-        let bridge = self.clone();
-        tokio::spawn(async move {
-            while let Some((id, event)) = rx.recv().await {
-                bridge.handle_matrix_event(event).await;
-                bridge.done(id);
-            }
-        });
-        rooms.insert(room.to_owned(), tx.clone());
-        tx
-    }
-
-    fn done(&self, inbox_id: u64) {
-        if let Err(e) = self.store.inbox_done(inbox_id) {
-            tracing::error!("could not mark a Matrix event handled: {e}");
+        let Some(room) = &event.room_id else { return };
+        if let Ok(Some(portal)) = self.store.portal_by_room(room) {
+            portals::handle_typing(self, &portal, &event);
         }
     }
 
@@ -246,11 +218,6 @@ impl Bridge {
                     commands::handle_message(self, &room, &owner, &sender, &event).await;
                 } else if let Ok(Some(portal)) = self.store.portal_by_room(&room) {
                     portals::handle_portal_message(self, &portal, &sender, &event).await;
-                }
-            }
-            "m.typing" => {
-                if let Ok(Some(portal)) = self.store.portal_by_room(&room) {
-                    portals::handle_typing(self, &portal, &event);
                 }
             }
             _ => {}
@@ -294,10 +261,8 @@ impl Bridge {
             network: network.id(),
         };
         let legacy_id = credentials.id.clone();
-        let handle = network.start(
-            credentials,
-            EventSink::new(key.clone(), self.network_tx.clone()),
-        );
+        let intake: Arc<dyn EventIntake> = self.clone();
+        let handle = network.start(credentials, EventSink::new(key.clone(), intake));
         let live = LiveLogin {
             handle,
             state: LoginState::Connecting,
@@ -423,27 +388,20 @@ impl Bridge {
         old.into_iter().filter(|m| !members.contains(m)).collect()
     }
 
-    /// Restarts every stored login (bridge start-up).
+    /// Restarts every stored login (bridge start-up), except those the network stopped
+    /// (signed in from another location): resuming them would sign the user out there.
+    /// `reconnect` brings those back.
     pub fn resume_logins(self: &Arc<Self>) -> anyhow::Result<()> {
         for record in self.store.logins()? {
+            if let Some(why) = &record.stopped {
+                tracing::info!(mxid = %record.mxid, network = %record.network, "not resuming a stopped login ({why})");
+                continue;
+            }
             match self.network_available(record.network) {
                 Ok(network) => {
                     let network = network.clone();
                     tracing::info!(mxid = %record.mxid, network = %record.network, "resuming login");
-                    let credentials = LoginCredentials {
-                        id: record.legacy_id.clone(),
-                        password: record.password.clone(),
-                        contacts: self.store.buddies(&record.mxid, record.network)?,
-                    };
-                    self.start_login(&record.mxid, &network, credentials);
-                    // Back into the chatrooms the user was in (the login queues these
-                    // until it is connected).
-                    if let Some(handle) = self.login_handle(&record.mxid, record.network) {
-                        for room in self.store.chatrooms_of(&record.mxid, record.network)? {
-                            let (reply, _) = tokio::sync::oneshot::channel();
-                            let _ = handle.send(LoginCommand::JoinRoom { room, reply });
-                        }
-                    }
+                    self.resume_login(&network, &record)?;
                 }
                 Err(why) => {
                     tracing::warn!(mxid = %record.mxid, network = %record.network, "not resuming login: {why}")
@@ -453,76 +411,38 @@ impl Bridge {
         Ok(())
     }
 
-    /// Routes network events to one in-order task per login.
-    pub async fn run_network_events(
-        self: Arc<Self>,
-        mut rx: mpsc::UnboundedReceiver<(LoginKey, NetworkEvent)>,
-    ) {
-        while let Some((key, event)) = rx.recv().await {
-            let tx = {
-                let mut map = self.login_events.lock().expect("login events lock");
-                match map.get(&key).filter(|tx| !tx.is_closed()) {
-                    Some(tx) => tx.clone(),
-                    None => {
-                        let (tx, mut login_rx) = mpsc::unbounded_channel();
-                        let bridge = self.clone();
-                        let task_key = key.clone();
-                        tokio::spawn(async move {
-                            while let Some(event) = login_rx.recv().await {
-                                legacy::handle_network_event(&bridge, &task_key, event).await;
-                            }
-                        });
-                        map.insert(key.clone(), tx.clone());
-                        tx
-                    }
-                }
-            };
-            let _ = tx.send(event);
-        }
-    }
-
-    // --- messages to users -------------------------------------------------------------
-
-    /// A notice from the bot in the user's management room (logged when there is none).
-    pub async fn notify(&self, mxid: &str, text: &str) {
-        match self.store.management_room(mxid) {
-            Ok(Some(m)) => {
-                let content =
-                    matrix_sdk::ruma::events::room::message::RoomMessageEventContent::notice_plain(
-                        text,
-                    );
-                if let Err(e) = self
-                    .matrix
-                    .send_message(self.bot(), &room_id(&m.room_id), content, None, None)
-                    .await
-                {
-                    tracing::warn!(%mxid, "could not send a notice: {e}");
-                }
+    /// Starts a stored login again (start-up, `reconnect`), replacing its running task.
+    pub fn resume_login(
+        self: &Arc<Self>,
+        network: &Arc<dyn Network>,
+        record: &crate::store::LoginRecord,
+    ) -> anyhow::Result<()> {
+        let credentials = LoginCredentials {
+            id: record.legacy_id.clone(),
+            password: record.password.clone(),
+            contacts: self.store.buddies(&record.mxid, record.network)?,
+        };
+        self.start_login(&record.mxid, network, credentials);
+        // Back into the chatrooms the user was in (the login queues these until it is
+        // connected).
+        if let Some(handle) = self.login_handle(&record.mxid, record.network) {
+            for room in self.store.chatrooms_of(&record.mxid, record.network)? {
+                let (reply, _) = tokio::sync::oneshot::channel();
+                let _ = handle.send(LoginCommand::JoinRoom { room, reply });
             }
-            _ => tracing::info!(%mxid, "no management room for a notice"),
         }
+        Ok(())
     }
 }
 
-impl AppserviceHandler for Arc<Bridge> {
-    fn events_accepted(&self, events: Vec<(u64, Vec<u8>)>) {
-        self.dispatch(events);
-    }
-
-    fn query_user<'a>(
-        &'a self,
-        user_id: &'a str,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
-        Box::pin(async move {
-            if !self.is_ours(user_id) {
-                return false;
-            }
-            match UserId::parse(user_id) {
-                Ok(user) => portals::ensure_ghost_registered(self, &user).await.is_ok(),
-                Err(_) => false,
-            }
-        })
-    }
+/// Lengths of the bridge's queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLengths {
+    pub matrix_to_legacy: usize,
+    pub legacy_to_matrix: usize,
+    pub login_events: usize,
+    pub presence: usize,
+    pub notices: usize,
 }
 
 /// A room id from the store or a trusted event (they are valid by construction).

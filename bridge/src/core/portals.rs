@@ -106,6 +106,12 @@ pub async fn ensure_portal(
             let room = bridge.matrix.create_room(&ghost, options).await?;
             // The bot joins to post delivery notices in the room.
             bridge.matrix.join(bridge.bot(), &room).await?;
+            bridge
+                .store
+                .set_member(room.as_str(), ghost.as_str(), true)?;
+            bridge
+                .store
+                .set_member(room.as_str(), bridge.bot().as_str(), true)?;
             room
         }
         ChatId::Group(id) => {
@@ -251,8 +257,119 @@ pub async fn add_ghosts_to_space(
         return Ok(());
     };
     for ghost in ghosts {
-        bridge.matrix.invite(bridge.bot(), &space, ghost).await.ok();
-        bridge.matrix.join(ghost, &space).await?;
+        ensure_member(bridge, &space, ghost).await?;
+    }
+    Ok(())
+}
+
+/// Makes a ghost a member of a room the bot is in (invite, then join as the ghost), or
+/// invites a Matrix user; once: the membership is remembered, so a chatroom message or
+/// a contact-list snapshot costs no membership requests after the first.
+pub async fn ensure_member(
+    bridge: &Bridge,
+    room: &matrix_sdk::ruma::RoomId,
+    user: &UserId,
+) -> anyhow::Result<()> {
+    if bridge.store.is_member(room.as_str(), user.as_str())? {
+        return Ok(());
+    }
+    // Already invited or joined is fine; a real refusal shows in the join below.
+    if let Err(e) = bridge.matrix.invite(bridge.bot(), room, user).await {
+        tracing::debug!(%room, %user, "invite: {e}");
+    }
+    if bridge.is_ours(user.as_str()) {
+        bridge.matrix.join(user, room).await?;
+    }
+    bridge
+        .store
+        .set_member(room.as_str(), user.as_str(), true)?;
+    Ok(())
+}
+
+/// Forgets a remembered membership (the homeserver said otherwise, or they left).
+pub fn forget_member(bridge: &Bridge, room: &matrix_sdk::ruma::RoomId, user: &UserId) {
+    if let Err(e) = bridge.store.set_member(room.as_str(), user.as_str(), false) {
+        tracing::warn!("could not forget a membership: {e}");
+    }
+}
+
+/// Makes the bot join a room it was invited to (a DM portal created by a ghost may not
+/// have it yet; the ghost invites it first).
+pub async fn join_bot(bridge: &Bridge, room: &str) {
+    let rid = room_id(room);
+    if let Ok(Some(portal)) = bridge.store.portal_by_room(room) {
+        if let ChatId::Direct(contact) = &portal.chat {
+            let ghost = bridge.ghost_id(portal.network, contact);
+            let _ = bridge.matrix.invite(&ghost, &rid, bridge.bot()).await;
+        }
+    }
+    if bridge.matrix.join(bridge.bot(), &rid).await.is_ok() {
+        let _ = bridge.store.set_member(room, bridge.bot().as_str(), true);
+    }
+}
+
+/// A chatroom's or group conversation's legacy member list, shown as ghosts in its room.
+pub async fn show_members(
+    bridge: &Arc<Bridge>,
+    mxid: &str,
+    network: NetworkId,
+    chat: &ChatId,
+    room: &OwnedRoomId,
+    members: &[super::Contact],
+) -> anyhow::Result<()> {
+    if let ChatId::Room(_) = chat {
+        // The bridged user whose login is in the chatroom is invited to its shared room.
+        ensure_member(bridge, room, &UserId::parse(mxid)?).await?;
+    }
+    // Bridged users appear in Matrix as themselves, not as ghosts. In a shared chatroom
+    // that means every bridged member's legacy id, not only this login's: otherwise each
+    // login would add the others' ghosts and remove them again when the next login's
+    // list (without its own id) arrives.
+    let mut bridged: Vec<String> = bridge.legacy_id_of(mxid, network).into_iter().collect();
+    if let ChatId::Room(name) = chat {
+        for user in bridge.store.chatroom_members(network, name)? {
+            bridged.extend(bridge.legacy_id_of(&user, network));
+        }
+    }
+    let others: Vec<_> = members
+        .iter()
+        .filter(|m| !bridged.contains(&m.id))
+        .collect();
+    let ids: Vec<String> = others.iter().map(|m| m.id.clone()).collect();
+    let owner = if chat.is_shared() { "" } else { mxid };
+    for gone in bridge.update_room_members(owner, network, chat, &ids) {
+        let ghost = bridge.ghost_id(network, &gone);
+        bridge.matrix.leave(&ghost, room).await.ok();
+        forget_member(bridge, room, &ghost);
+    }
+    for member in others {
+        let ghost =
+            ensure_ghost(bridge, network, &member.id, member.display_name.as_deref()).await?;
+        ensure_member(bridge, room, &ghost).await?;
+    }
+    Ok(())
+}
+
+/// This login left a chatroom (its user leaves the shared room) or a group conversation
+/// ended (a notice says so).
+pub async fn show_left(
+    bridge: &Arc<Bridge>,
+    mxid: &str,
+    network: NetworkId,
+    chat: &ChatId,
+    room: &OwnedRoomId,
+) -> anyhow::Result<()> {
+    if let ChatId::Room(_) = chat {
+        let user = UserId::parse(mxid)?;
+        bridge
+            .matrix
+            .kick(bridge.bot(), room, &user, "left the chatroom")
+            .await
+            .ok();
+        forget_member(bridge, room, &user);
+    } else {
+        let text = format!("This {} conversation has ended.", network.display_name());
+        bridge.notice(room.as_str(), &text);
     }
     Ok(())
 }
@@ -339,7 +456,7 @@ pub async fn handle_ghost_invite(
 /// A Matrix message in a portal goes to the legacy network: through the portal owner's
 /// login, or in a shared chatroom through the sender's own login.
 pub async fn handle_portal_message(
-    bridge: &Bridge,
+    bridge: &Arc<Bridge>,
     portal: &PortalRecord,
     sender: &str,
     event: &MatrixEvent,
@@ -363,12 +480,10 @@ pub async fn handle_portal_message(
         "m.text" | "m.notice" => body.to_owned(),
         "m.emote" => format!("* {body}"),
         _ => {
-            notice(
-                bridge,
+            bridge.notice(
                 &portal.room_id,
                 "This kind of message cannot be sent to the legacy network.",
-            )
-            .await;
+            );
             return;
         }
     };
@@ -385,7 +500,7 @@ pub async fn handle_portal_message(
             "Your message was not delivered: you are not logged in to {}.",
             portal.network.display_name()
         );
-        notice(bridge, &portal.room_id, &why).await;
+        bridge.notice(&portal.room_id, &why);
         return;
     };
     if let ChatId::Room(name) = &portal.chat {
@@ -401,17 +516,13 @@ pub async fn handle_portal_message(
     {
         Ok(delivery) => {
             for warning in delivery.warnings {
-                notice(bridge, &portal.room_id, &warning).await;
+                bridge.notice(&portal.room_id, &warning);
             }
         }
-        Err(e) => {
-            notice(
-                bridge,
-                &portal.room_id,
-                &format!("Your message was not delivered: {e}"),
-            )
-            .await
-        }
+        Err(e) => bridge.notice(
+            &portal.room_id,
+            &format!("Your message was not delivered: {e}"),
+        ),
     }
 }
 
@@ -431,33 +542,5 @@ pub fn handle_typing(bridge: &Bridge, portal: &PortalRecord, event: &MatrixEvent
             chat: portal.chat.clone(),
             typing,
         });
-    }
-}
-
-/// A notice from the bridge bot in a room (e.g. delivery failures).
-pub async fn notice(bridge: &Bridge, room: &str, text: &str) {
-    let rid = room_id(room);
-    let content = RoomMessageEventContent::notice_plain(text);
-    // The bot may not be in a DM portal yet: join first (ignore "already joined").
-    if bridge
-        .matrix
-        .send_message(bridge.bot(), &rid, content.clone(), None, None)
-        .await
-        .is_err()
-    {
-        if let Ok(Some(portal)) = bridge.store.portal_by_room(room) {
-            if let ChatId::Direct(contact) = &portal.chat {
-                let ghost = bridge.ghost_id(portal.network, contact);
-                let _ = bridge.matrix.invite(&ghost, &rid, bridge.bot()).await;
-            }
-        }
-        let _ = bridge.matrix.join(bridge.bot(), &rid).await;
-        if let Err(e) = bridge
-            .matrix
-            .send_message(bridge.bot(), &rid, content, None, None)
-            .await
-        {
-            tracing::warn!(%room, "could not send a notice: {e}");
-        }
     }
 }

@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use matrix_sdk::authentication::matrix::MatrixSession;
+use matrix_sdk::config::RequestConfig;
 use matrix_sdk::ruma::api::client::account::register;
 use matrix_sdk::ruma::api::client::{
+    appservice::request_ping,
     membership::{invite_user, join_room_by_id, kick_user, leave_room},
-    message::send_message_event,
+    message::{get_message_events, send_message_event},
     presence::set_presence,
     profile::set_profile_field,
     redact::redact_event,
@@ -29,7 +31,9 @@ use matrix_sdk::ruma::api::{
     AppserviceUserIdentity, Metadata, OutgoingRequest,
 };
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
-use matrix_sdk::ruma::events::{AnyMessageLikeEventContent, AnyStateEventContent, StateEventType};
+use matrix_sdk::ruma::events::{
+    AnyMessageLikeEventContent, AnyStateEventContent, MessageLikeEventType, StateEventType,
+};
 use matrix_sdk::ruma::presence::PresenceState;
 use matrix_sdk::ruma::profile::ProfileFieldValue;
 use matrix_sdk::ruma::serde::Raw;
@@ -149,6 +153,121 @@ pub fn error_kind(e: &HttpError) -> Option<ErrorKind> {
     e.client_api_error_kind().cloned()
 }
 
+/// The content key carrying an outbox entry's transaction id in the events the bridge
+/// sends, so that after a homeserver restart (which forgets transaction ids of
+/// appservice users) a send whose outcome is unknown can be found instead of repeated.
+pub const TXN_MARKER: &str = "net.retrobridge.txn_id";
+
+/// What a failed homeserver request means for whoever wants to retry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    /// The homeserver may have acted on the request (it timed out or the connection
+    /// broke after it was sent).
+    pub uncertain: bool,
+    /// The Matrix error code, when the homeserver gave one.
+    pub errcode: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Try again later (unreachable, timeout, 5xx, rate limited).
+    Transient { retry_after: Option<Duration> },
+    /// `M_TOO_LARGE`: the same request will never pass; a smaller one may.
+    TooLarge,
+    /// The homeserver refused it (4xx): retrying changes nothing.
+    Permanent,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Failure {
+    pub fn is_transient(&self) -> bool {
+        matches!(self.kind, FailureKind::Transient { .. })
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Failure {
+        Failure {
+            kind: FailureKind::Permanent,
+            uncertain: false,
+            errcode: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn transient(message: impl Into<String>) -> Failure {
+        Failure {
+            kind: FailureKind::Transient { retry_after: None },
+            uncertain: false,
+            errcode: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Sorts a homeserver error into transient, too large or permanent.
+pub fn classify(e: &HttpError) -> Failure {
+    if let Some(api) = e.as_client_api_error() {
+        let status = api.status_code.as_u16();
+        let kind = api.error_kind();
+        let errcode = kind.map(|k| k.errcode().to_string());
+        let failure = |kind, uncertain| Failure {
+            kind,
+            uncertain,
+            errcode: errcode.clone(),
+            message: api.to_string(),
+        };
+        return match kind {
+            Some(ErrorKind::LimitExceeded(data)) => {
+                let retry_after = data.retry_after.as_ref().map(|r| match r {
+                    ruma::api::error::RetryAfter::Delay(d) => *d,
+                    ruma::api::error::RetryAfter::DateTime(t) => t
+                        .duration_since(std::time::SystemTime::now())
+                        .unwrap_or_default(),
+                });
+                failure(FailureKind::Transient { retry_after }, false)
+            }
+            Some(ErrorKind::TooLarge) => failure(FailureKind::TooLarge, false),
+            _ if status == 413 => failure(FailureKind::TooLarge, false),
+            _ if status == 429 => failure(FailureKind::Transient { retry_after: None }, false),
+            // 5xx: the homeserver (or a proxy in front of it) failed; it may have acted.
+            _ if status >= 500 => failure(FailureKind::Transient { retry_after: None }, true),
+            _ => failure(FailureKind::Permanent, false),
+        };
+    }
+    match e {
+        HttpError::Reqwest(r) => Failure {
+            kind: FailureKind::Transient { retry_after: None },
+            // A refused or failed connection never reached the homeserver.
+            uncertain: !r.is_connect(),
+            errcode: None,
+            message: format!("the homeserver is unreachable: {}", error_chain(r)),
+        },
+        // An answer that is not what the endpoint returns: asking again will not help.
+        other => Failure::permanent(other.to_string()),
+    }
+}
+
+/// An error with its causes ("error sending request: connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Options for a room the bridge creates.
 #[derive(Debug, Default, Clone)]
 pub struct NewRoom {
@@ -173,12 +292,22 @@ pub struct MatrixClient {
 }
 
 impl MatrixClient {
+    /// `timeout` bounds every request: a homeserver that hangs must not hang the bridge
+    /// (the callers retry what matters, with transaction ids where the API has them).
     pub async fn new(
         homeserver: &str,
         as_token: &str,
         bot: OwnedUserId,
+        timeout: Duration,
     ) -> anyhow::Result<MatrixClient> {
-        let client = Client::builder().homeserver_url(homeserver).build().await?;
+        // Retries are the callers' business: they know what is idempotent and what the
+        // user should hear about (matrix-sdk would retry 5xx for 15 minutes, silently).
+        let config = RequestConfig::new().disable_retry().timeout(timeout);
+        let client = Client::builder()
+            .homeserver_url(homeserver)
+            .request_config(config)
+            .build()
+            .await?;
         let session = MatrixSession {
             meta: SessionMeta {
                 user_id: bot.clone(),
@@ -375,6 +504,61 @@ impl MatrixClient {
         let mut request = AsUser::new(request, self.who(sender));
         request.ts = ts.and_then(UInt::new).map(MilliSecondsSinceUnixEpoch);
         Ok(self.client.send(request).await?.event_id)
+    }
+
+    /// Sends an `m.room.message` whose content is given as JSON (with extra keys such as
+    /// [`TXN_MARKER`]); `txn_id` makes retries idempotent; `ts` back-dates it.
+    pub async fn send_message_json(
+        &self,
+        sender: &UserId,
+        room: &RoomId,
+        content: &serde_json::Value,
+        txn_id: &str,
+        ts: Option<u64>,
+    ) -> MatrixResult<OwnedEventId> {
+        let raw = Raw::from_json(serde_json::value::to_raw_value(content).expect("json"));
+        let request = send_message_event::v3::Request::new_raw(
+            room.into(),
+            txn_id.into(),
+            MessageLikeEventType::RoomMessage,
+            raw,
+        );
+        let mut request = AsUser::new(request, self.who(sender));
+        request.ts = ts.and_then(UInt::new).map(MilliSecondsSinceUnixEpoch);
+        Ok(self.client.send(request).await?.event_id)
+    }
+
+    /// The event `sender` sent in `room` with [`TXN_MARKER`] `txn_id`, among the room's
+    /// latest `limit` events (looked at as `sender`, who is a member).
+    pub async fn find_sent(
+        &self,
+        sender: &UserId,
+        room: &RoomId,
+        txn_id: &str,
+        limit: u32,
+    ) -> MatrixResult<Option<OwnedEventId>> {
+        let mut request = get_message_events::v3::Request::backward(room.into());
+        request.limit = UInt::from(limit);
+        let response = send_as!(self, request, sender)?;
+        for raw in response.chunk {
+            let Ok(event) = raw.deserialize_as::<serde_json::Value>() else {
+                continue;
+            };
+            if event["sender"] == sender.as_str() && event["content"][TXN_MARKER] == txn_id {
+                if let Some(id) = event["event_id"].as_str() {
+                    return Ok(OwnedEventId::try_from(id).ok());
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Asks the homeserver to call the bridge's ping endpoint (it also retries the
+    /// transactions it holds for us at once). Returns the round trip it measured.
+    pub async fn ping_appservice(&self, appservice_id: &str) -> MatrixResult<Duration> {
+        let mut request = request_ping::v1::Request::new(appservice_id.to_owned());
+        request.transaction_id = Some(TransactionId::new());
+        Ok(self.client.send(request).await?.duration)
     }
 
     pub async fn redact(

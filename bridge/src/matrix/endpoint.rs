@@ -2,9 +2,11 @@
 //!
 //! Every request must carry the hs_token (`Authorization: Bearer`, or the legacy
 //! `access_token` query parameter), compared in constant time; nothing is looked at before
-//! that. A transaction is recorded in the store together with its events and flushed to
-//! disk before it is acknowledged, so a retried transaction is recognised (also after a
-//! restart) and an acknowledged one is never lost.
+//! that. The events the bridge has no business with (its own echoes, other rooms) are
+//! dropped here; the rest go to the handler, which records them durably before the
+//! transaction is acknowledged, so an acknowledged event is never lost and a retried
+//! transaction is recognised (by its id and a digest of its content: homeservers restart
+//! their transaction ids).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,15 +22,48 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::store::Store;
+/// The fields of an event the bridge looks at before deciding whether to keep it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EventHeader {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub room_id: Option<String>,
+    #[serde(default)]
+    pub sender: Option<String>,
+    #[serde(default)]
+    pub event_id: Option<String>,
+    #[serde(default)]
+    pub state_key: Option<String>,
+}
+
+/// One event of a transaction that the handler wants.
+pub struct IncomingEvent {
+    pub header: EventHeader,
+    /// The event's JSON.
+    pub bytes: Vec<u8>,
+    /// Ephemeral events (typing, receipts) are not recorded.
+    pub ephemeral: bool,
+}
 
 /// What the core does with what the homeserver sends.
 pub trait AppserviceHandler: Send + Sync + 'static {
-    /// Events that were recorded durably, with their inbox ids, in transaction order.
-    /// The handler marks each done in the store once it has processed it.
-    fn events_accepted(&self, events: Vec<(u64, Vec<u8>)>);
+    /// A cheap test (no I/O beyond the store) whether an event needs handling; the
+    /// others (the bridge's own echoes, rooms it is not in) are never recorded.
+    fn wanted(&self, event: &EventHeader) -> bool;
+
+    /// Records and handles a transaction's wanted events. `digest` identifies the
+    /// transaction's content: the same id with the same digest is a repeat. Resolves once
+    /// the events are durable (the transaction may then be acknowledged).
+    fn transaction<'a>(
+        &'a self,
+        txn_id: &'a str,
+        digest: [u8; 32],
+        events: Vec<IncomingEvent>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
     /// Whether `user_id` is one of ours (after making sure it exists on the homeserver).
     fn query_user<'a>(
@@ -40,15 +75,13 @@ pub trait AppserviceHandler: Send + Sync + 'static {
 #[derive(Clone)]
 struct AppState {
     hs_token: Arc<str>,
-    store: Store,
     handler: Arc<dyn AppserviceHandler>,
 }
 
 /// The router for the appservice API (spec paths and the legacy unprefixed ones).
-pub fn router(hs_token: &str, store: Store, handler: Arc<dyn AppserviceHandler>) -> Router {
+pub fn router(hs_token: &str, handler: Arc<dyn AppserviceHandler>) -> Router {
     let state = AppState {
         hs_token: hs_token.into(),
-        store,
         handler,
     };
     Router::new()
@@ -141,39 +174,42 @@ async fn transaction(
     } else {
         txn.ephemeral
     };
-    let events: Vec<Vec<u8>> = txn
+    let total = txn.events.len() + ephemeral.len();
+    let flagged = txn
         .events
         .iter()
-        .chain(ephemeral.iter())
-        .map(|e| e.get().as_bytes().to_vec())
-        .collect();
-    let accepted = match state.store.accept_transaction(&txn_id, &events) {
-        Ok(a) => a,
+        .map(|e| (e, false))
+        .chain(ephemeral.iter().map(|e| (e, true)));
+    let mut events = Vec::new();
+    for (raw, is_ephemeral) in flagged {
+        let header: EventHeader = match serde_json::from_str(raw.get()) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::debug!(%txn_id, "ignored an event that is not an event: {e}");
+                continue;
+            }
+        };
+        if state.handler.wanted(&header) {
+            events.push(IncomingEvent {
+                header,
+                bytes: raw.get().as_bytes().to_vec(),
+                ephemeral: is_ephemeral,
+            });
+        }
+    }
+    tracing::trace!(%txn_id, total, wanted = events.len(), "transaction");
+    let digest: [u8; 32] = Sha256::digest(&body).into();
+    match state.handler.transaction(&txn_id, digest, events).await {
+        Ok(()) => Json(json!({})).into_response(),
         Err(e) => {
             tracing::error!(%txn_id, "could not record a transaction: {e}");
-            return error(
+            error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "M_UNKNOWN",
                 "Could not record the transaction",
-            );
+            )
         }
-    };
-    let Some(ids) = accepted else {
-        tracing::debug!(%txn_id, "transaction seen before; not processed again");
-        return Json(json!({})).into_response();
-    };
-    if let Err(e) = state.store.flush().await {
-        tracing::error!(%txn_id, "could not flush the store: {e}");
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "M_UNKNOWN",
-            "Could not record the transaction",
-        );
     }
-    state
-        .handler
-        .events_accepted(ids.into_iter().zip(events).collect());
-    Json(json!({})).into_response()
 }
 
 async fn query_user(State(state): State<AppState>, Path(user_id): Path<String>) -> Response {

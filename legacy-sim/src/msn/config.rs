@@ -22,6 +22,10 @@ pub struct Config {
     /// The nexus gives DALogin as a full `http://` URL (true) or as the bare
     /// `host:port/login` form real servers used (false).
     pub dalogin_full_url: bool,
+    /// The nexus announces `DALogin=https://<host:http_port>/login` although only plain
+    /// HTTP is served there, as escargot does by default. A TLS hello on the HTTP port
+    /// gets `400 Bad Request`, as from any plain-HTTP server.
+    pub dalogin_https: bool,
     pub users: Vec<UserConfig>,
 }
 
@@ -35,6 +39,7 @@ impl Default for Config {
             http_port: 1880,
             challenges: false,
             dalogin_full_url: true,
+            dalogin_https: false,
             users: Vec::new(),
         }
     }

@@ -77,7 +77,23 @@ pub async fn serve(listener: TcpListener, dir: Arc<Mutex<Directory>>) {
     }
 }
 
+/// First byte of a TLS record carrying a handshake (a client hello).
+const TLS_HANDSHAKE: u8 = 0x16;
+
 async fn handle(mut stream: TcpStream, dir: Arc<Mutex<Directory>>) {
+    let mut first = [0u8; 1];
+    if matches!(stream.peek(&mut first).await, Ok(1) if first[0] == TLS_HANDSHAKE) {
+        // A plain-HTTP server's answer to a TLS hello (escargot's, for one).
+        dir.lock().unwrap_or_else(|e| e.into_inner()).tls_hellos += 1;
+        tracing::debug!("passport: TLS hello on the plain-HTTP port, answered 400");
+        let _ = stream
+            .write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+            .await;
+        let _ = stream.shutdown().await;
+        return;
+    }
     let Ok(Some(head)) = read_head(&mut stream).await else {
         return;
     };
@@ -102,7 +118,9 @@ fn respond(
     let http = dir.addrs.http;
     match path {
         "/rdr/pprdr.asp" => {
-            let dalogin = if dir.config.dalogin_full_url {
+            let dalogin = if dir.config.dalogin_https {
+                format!("https://{http}/login")
+            } else if dir.config.dalogin_full_url {
                 format!("http://{http}/login")
             } else {
                 format!("{http}/login")

@@ -12,6 +12,8 @@
 //!   http_port: 1880          # default: nexus /rdr/pprdr.asp and Passport /login
 //!   challenges: false        # true: send CHL now and then and check QRY
 //!   dalogin_full_url: true   # false: DALogin=host:port/login (no scheme)
+//!   dalogin_https: false     # true: DALogin=https://host:port/login on the plain-HTTP
+//!                            # port (escargot's default); a TLS hello gets 400
 //!   users:
 //!     - email: alice@hotmail.com
 //!       password: secret

@@ -91,6 +91,17 @@ impl Server {
         format!("http://{}/rdr/pprdr.asp", self.addrs(|a| a.http))
     }
 
+    /// Connections to the plain-HTTP Passport port that opened with a TLS handshake
+    /// (see `Config::dalogin_https`).
+    pub fn tls_hellos(&self) -> u64 {
+        lock(&self.dir).tls_hellos
+    }
+
+    /// `http://127.0.0.1:PORT/login`: the plain-HTTP Passport login address.
+    pub fn login_url(&self) -> String {
+        format!("http://{}/login", self.addrs(|a| a.http))
+    }
+
     /// Whether `email` is signed in to the notification server.
     pub fn is_online(&self, email: &str) -> bool {
         lock(&self.dir)

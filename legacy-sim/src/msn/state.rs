@@ -95,6 +95,8 @@ pub struct Directory {
     pub sb_grants: HashMap<String, SbGrant>,
     grant_times: HashMap<String, Instant>,
     pub sessions: HashMap<u64, Vec<Participant>>,
+    /// Connections to the HTTP port that opened with a TLS handshake.
+    pub tls_hellos: u64,
     next_id: u64,
     random: std::collections::hash_map::RandomState,
 }
@@ -181,6 +183,7 @@ impl Directory {
             sb_grants: HashMap::new(),
             grant_times: HashMap::new(),
             sessions: HashMap::new(),
+            tls_hellos: 0,
             next_id: 1,
             random: std::collections::hash_map::RandomState::new(),
         }

@@ -294,6 +294,40 @@ async fn bare_dalogin_form_and_cli_send() {
     assert!(super::client_cli(vec!["--bogus".into()]).await.is_err());
 }
 
+/// Escargot's default: DALogin says https, the port speaks plain HTTP only.
+#[tokio::test]
+async fn https_dalogin_on_a_plain_http_port() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config: Config = serde_yaml::from_str(YAML).unwrap();
+    config.dalogin_https = true;
+    let s = Server::start(config).await.unwrap();
+    let nexus = super::http::get(&s.nexus_url(), &[]).await.unwrap();
+    let urls = nexus.head.header("PassportURLs").unwrap().to_string();
+    let login = s.login_url().replace("http://", "https://");
+    assert!(urls.contains(&format!("DALogin={login}")), "{urls}");
+
+    // The start of a TLS client hello gets a plain-HTTP 400 and is counted.
+    let host = s.login_url()["http://".len()..]
+        .trim_end_matches("/login")
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream
+        .write_all(&[0x16, 0x03, 0x01, 0x00, 0x05])
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(s.tls_hellos(), 1);
+
+    // The plain-HTTP login address works (what `login_url` points the bridge at).
+    let auth = msn_proto::passport::authorization_header("bob@hotmail.com", "hunter2", "p");
+    let reply = super::http::get(&s.login_url(), &[("Authorization", &auth)])
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+}
+
 mod raw {
     //! Drives `NsSession` directly against the simulator, for list editing
     //! the scriptable client does not expose.

@@ -91,6 +91,8 @@ pub struct LoginTask {
     outbox: VecDeque<Outgoing>,
     /// A Disconnected event was sent and no Connected since.
     reported_down: bool,
+    /// A message was emitted and not yet made durable (its ACK waits for that).
+    unsaved: bool,
 }
 
 /// One connection's state.
@@ -137,6 +139,7 @@ impl LoginTask {
             status: Status::ONLINE,
             outbox: VecDeque::new(),
             reported_down: false,
+            unsaved: false,
         }
     }
 
@@ -312,12 +315,6 @@ impl LoginTask {
         loop {
             // Until quiet: events may queue packets (INFO requests, the next outbox part).
             loop {
-                self.pump_outbox(conn);
-                while let Some(datagram) = conn.session.poll_transmit() {
-                    if let Err(e) = conn.socket.send(&datagram).await {
-                        return self.socket_error(conn, e);
-                    }
-                }
                 let mut any = false;
                 while let Some(event) = conn.session.poll_event() {
                     any = true;
@@ -325,13 +322,28 @@ impl LoginTask {
                         return ended;
                     }
                 }
+                // The ACKs of received messages wait in the transmit queue: send them
+                // only once the messages are on disk, so a crash cannot lose one the
+                // server believes delivered (it keeps unACKed ones).
+                if std::mem::take(&mut self.unsaved) {
+                    self.events.durable().await;
+                }
+                self.pump_outbox(conn);
+                while let Some(datagram) = conn.session.poll_transmit() {
+                    if let Err(e) = conn.socket.send(&datagram).await {
+                        return self.socket_error(conn, e);
+                    }
+                }
                 if !any {
                     break;
                 }
             }
             let deadline = self.next_deadline(conn);
+            // A core that cannot keep up stops the reading (the server retransmits).
+            let backlogged = self.events.backlogged();
             let wake = tokio::select! {
-                received = conn.socket.recv(&mut buf) => Wake::Datagram(received),
+                received = conn.socket.recv(&mut buf), if !backlogged => Wake::Datagram(received),
+                () = self.events.ready(), if backlogged => continue,
                 command = self.commands.recv() => Wake::Command(command),
                 () = sleep_until(deadline) => Wake::Timer,
             };
@@ -340,6 +352,22 @@ impl LoginTask {
                 Wake::Datagram(Ok(n)) => {
                     if let Err(e) = conn.session.handle_datagram(&buf[..n], now) {
                         tracing::warn!(uin, bytes = n, "dropped an undecodable ICQ datagram: {e}");
+                    }
+                    // Whatever else has arrived too, so one flush covers a burst.
+                    for _ in 0..64 {
+                        match conn.socket.try_recv(&mut buf) {
+                            Ok(n) => {
+                                if let Err(e) = conn.session.handle_datagram(&buf[..n], now) {
+                                    tracing::warn!(
+                                        uin,
+                                        bytes = n,
+                                        "dropped an undecodable ICQ datagram: {e}"
+                                    );
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => return self.socket_error(conn, e),
+                        }
                     }
                 }
                 Wake::Datagram(Err(e)) => return self.socket_error(conn, e),
@@ -588,6 +616,7 @@ impl LoginTask {
                     .flatten()
                     .and_then(|s| u64::try_from(s).ok())
                     .map(|s| s * 1000);
+                self.unsaved = true;
                 self.events.emit(NetworkEvent::Message {
                     chat: ChatId::Direct(from.to_string()),
                     from: from.to_string(),
@@ -827,7 +856,8 @@ mod tests {
             login_timeout: Duration::from_secs(20),
         };
         let addr = server.local_addr().unwrap().to_string();
-        tokio::spawn(LoginTask::new(login, addr, options, EventSink::new(key, tx), commands).run());
+        let sink = EventSink::new(key, std::sync::Arc::new(tx));
+        tokio::spawn(LoginTask::new(login, addr, options, sink, commands).run());
 
         let mut buf = [0u8; 8192];
         let (n, client) = server.recv_from(&mut buf).await.unwrap();

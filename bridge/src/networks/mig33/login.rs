@@ -194,8 +194,11 @@ impl LoginTask {
             let deadline = session
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            // A core that cannot keep up stops the reading (TCP slows the server down).
+            let backlogged = self.events.backlogged();
             tokio::select! {
-                read = reader.read(&mut buf) => match read {
+                () = self.events.ready(), if backlogged => {}
+                read = reader.read(&mut buf), if !backlogged => match read {
                     Ok(0) => session.handle_disconnect(),
                     Ok(n) => session.handle_input(&buf[..n]),
                     Err(e) => {

@@ -32,6 +32,12 @@ const MAX_NS_REDIRECTS: usize = 4;
 const TYPING_TIMEOUT: Duration = Duration::from_secs(6);
 /// Our own typing notifications go out at most this often per chat.
 const TYPING_INTERVAL: Duration = Duration::from_secs(4);
+/// Passport failures that come back the same every time (TLS, certificate) end the
+/// login after this many tries in a row.
+pub const PERSISTENT_TRIES: u32 = 3;
+/// What to do about refused credentials.
+const CHECK_PASSWORD: &str =
+    "check your password and log in again with `login msn <e-mail> <password>`";
 
 /// How a connection ended.
 enum End {
@@ -39,6 +45,9 @@ enum End {
     Logout,
     /// Lost or refused for now: retry with backoff.
     Lost(String),
+    /// Will fail the same way until someone changes something: retried
+    /// [`PERSISTENT_TRIES`] times, then `Failed`.
+    Persistent(String),
     /// Final refusal (credentials, account): `LoginFailed`.
     Failed(String),
     /// Final, without removing the login (signed in elsewhere).
@@ -99,6 +108,10 @@ pub struct Login {
     requests: HashMap<u32, Pending>,
     /// Forward-list contacts by e-mail, as last reported to the core.
     contacts: HashMap<String, Contact>,
+    /// The real friendly names known by e-mail (from any list, `ADD`, `NLN`/`ILN`, `REA`,
+    /// and the stored contacts at start). Servers often give the address as the nick
+    /// (clients send it in `ADD`); that never replaces a name known here.
+    names: HashMap<String, String>,
     groups: Vec<Group>,
     /// Contacts currently seen online (reported offline when the connection drops).
     online: HashSet<String>,
@@ -119,6 +132,14 @@ impl Login {
         commands: mpsc::UnboundedReceiver<LoginCommand>,
     ) -> Login {
         let (sb_tx, sb_rx) = mpsc::unbounded_channel();
+        let names = creds
+            .contacts
+            .iter()
+            .filter_map(|c| {
+                let name = c.display_name.as_deref()?;
+                is_real_name(&c.id, name).then(|| (c.id.to_lowercase(), name.to_owned()))
+            })
+            .collect();
         Login {
             cfg,
             email: creds.id.to_lowercase(),
@@ -134,6 +155,7 @@ impl Login {
             grants: HashMap::new(),
             requests: HashMap::new(),
             contacts: HashMap::new(),
+            names,
             groups: Vec::new(),
             online: HashSet::new(),
             suggested: HashSet::new(),
@@ -152,9 +174,24 @@ impl Login {
     pub async fn run(mut self) {
         let mut backoff = Backoff::new();
         let mut told_disconnected = false;
+        let mut persistent_failures = 0;
         loop {
             let end = self.connect().await;
             self.connection_ended();
+            let end = match end {
+                End::Persistent(reason) => {
+                    persistent_failures += 1;
+                    if persistent_failures >= PERSISTENT_TRIES {
+                        End::Failed(format!("{reason}. Gave up after {PERSISTENT_TRIES} tries"))
+                    } else {
+                        End::Lost(reason)
+                    }
+                }
+                other => {
+                    persistent_failures = 0;
+                    other
+                }
+            };
             match end {
                 End::Logout => break,
                 End::Failed(reason) => {
@@ -163,13 +200,14 @@ impl Login {
                     break;
                 }
                 End::Stop(reason) => {
+                    tracing::info!(email = %self.email, "msn login stopped: {reason}");
                     self.emit(NetworkEvent::Disconnected {
                         reason,
                         will_retry: false,
                     });
                     break;
                 }
-                End::Lost(reason) => {
+                End::Lost(reason) | End::Persistent(reason) => {
                     tracing::info!(email = %self.email, "msn connection lost: {reason}");
                     if self.online_once() {
                         backoff.reset();
@@ -287,8 +325,11 @@ impl Login {
             }
             let ping_due = ns.poll_timeout().map(Instant::from_std);
             let typing_due = self.typing_in.values().min().copied();
+            // A core that cannot keep up stops the reading (TCP slows the server down).
+            let backlogged = self.events.backlogged();
             tokio::select! {
-                read = stream.read(&mut buf) => match read {
+                () = self.events.ready(), if backlogged => {}
+                read = stream.read(&mut buf), if !backlogged => match read {
                     Ok(0) => return Hop::End(End::Lost("the server closed the connection".into())),
                     Ok(n) => ns.handle_input(&buf[..n]),
                     Err(e) => return Hop::End(End::Lost(format!("connection error: {e}"))),
@@ -322,18 +363,28 @@ impl Login {
         match event {
             NsEvent::Redirect { addr } => return Some(Hop::Redirect(addr)),
             NsEvent::NeedTicket { policy } => {
-                match passport::login(&self.cfg.nexus_url, &self.email, &self.password, &policy)
-                    .await
-                {
-                    Ok(ticket) => ns.ticket(&ticket),
-                    Err(PassportError::BadCredentials) => {
-                        return Some(Hop::End(End::Failed(
-                            "wrong e-mail address or password (Passport refused them)".into(),
-                        )))
+                let ticket = passport::login(
+                    &self.cfg.nexus_url,
+                    self.cfg.login_url.as_deref(),
+                    &self.email,
+                    &self.password,
+                    &policy,
+                )
+                .await;
+                let end = match ticket {
+                    Ok(ticket) => {
+                        ns.ticket(&ticket);
+                        return None;
                     }
-                    Err(PassportError::Refused(why)) => return Some(Hop::End(End::Failed(why))),
-                    Err(PassportError::Transient(why)) => return Some(Hop::End(End::Lost(why))),
-                }
+                    // Final at once: retrying a wrong password only risks a lock-out.
+                    Err(PassportError::BadCredentials) => End::Failed(format!(
+                        "wrong e-mail address or password (Passport refused them): {CHECK_PASSWORD}"
+                    )),
+                    Err(PassportError::Refused(why)) => End::Failed(why),
+                    Err(PassportError::Persistent(why)) => End::Persistent(why),
+                    Err(PassportError::Transient(why)) => End::Lost(why),
+                };
+                return Some(Hop::End(end));
             }
             NsEvent::LoginFailed { reason, error } => {
                 return Some(Hop::End(login_error(reason, error)));
@@ -365,20 +416,25 @@ impl Login {
                         .collect();
                     self.contacts.clear();
                     let mut strangers = Vec::new();
+                    let listed: HashSet<String> =
+                        contacts.iter().map(|c| c.email.to_lowercase()).collect();
+                    // Names of people no longer on any list are forgotten (bounded by the lists).
+                    self.names.retain(|email, _| listed.contains(email));
                     for c in contacts {
                         let email = c.email.to_lowercase();
+                        let name = self.best_name(&email, &c.friendly_name);
                         if c.lists.contains(List::Forward) {
                             self.contacts.insert(
                                 email.clone(),
                                 Contact {
                                     id: email,
-                                    display_name: Some(c.friendly_name),
+                                    display_name: name,
                                     groups: c.groups.iter().map(u32::to_string).collect(),
                                 },
                             );
                         } else if c.lists.contains(List::Reverse) && !c.lists.contains(List::Block)
                         {
-                            strangers.push((email, c.friendly_name));
+                            strangers.push((email, name.unwrap_or_default()));
                         }
                     }
                     self.emit_contact_list();
@@ -421,6 +477,7 @@ impl Login {
                 ..
             } => {
                 let email = email.to_lowercase();
+                let name = self.best_name(&email, &friendly_name);
                 let pending = trid.and_then(|t| self.requests.remove(&t));
                 match (list, pending) {
                     (
@@ -433,7 +490,7 @@ impl Login {
                     ) => {
                         let contact = Contact {
                             id: e.clone(),
-                            display_name: Some(friendly_name),
+                            display_name: name,
                             groups: group.iter().map(u32::to_string).collect(),
                         };
                         self.contacts.insert(e, contact.clone());
@@ -441,7 +498,7 @@ impl Login {
                         let _ = reply.send(Ok(()));
                     }
                     (List::Reverse, _) if !self.contacts.contains_key(&email) => {
-                        self.suggest_add(&email, &friendly_name);
+                        self.suggest_add(&email, &name.unwrap_or_default());
                     }
                     (_, Some(other)) => {
                         // Not the reply we expected for that TrID: keep waiting.
@@ -517,7 +574,7 @@ impl Login {
                 let end = match reason {
                     CloseReason::Logout => End::Logout,
                     CloseReason::ServerOut(Some(why)) if why == "OTH" => {
-                        End::Stop("signed in to MSN from another location".into())
+                        End::Stop("this account signed in from another location".into())
                     }
                     CloseReason::ServerOut(why) => End::Lost(format!(
                         "the server ended the session{}",
@@ -572,7 +629,20 @@ impl Login {
         });
     }
 
+    /// The name to show for `email`: `offered` if it is a real name (remembered), else
+    /// the one known from earlier, else none (the core then keeps the ghost's name).
+    fn best_name(&mut self, email: &str, offered: &str) -> Option<String> {
+        if is_real_name(email, offered) {
+            self.names.insert(email.to_owned(), offered.to_owned());
+            return Some(offered.to_owned());
+        }
+        self.names.get(email).cloned()
+    }
+
     fn rename_contact(&mut self, email: &str, name: String) {
+        let Some(name) = self.best_name(email, &name) else {
+            return;
+        };
         if let Some(c) = self.contacts.get_mut(email) {
             if c.display_name.as_deref() != Some(name.as_str()) {
                 c.display_name = Some(name);
@@ -756,6 +826,7 @@ impl Login {
             idle: self.cfg.switchboard_idle,
             commands,
             reports: self.sb_tx.clone(),
+            flow: self.events.clone(),
         };
         tokio::spawn(task.run(start));
         self.sbs.insert(
@@ -954,6 +1025,13 @@ impl Login {
     }
 }
 
+/// Whether a nick says more than the address: servers give the address when they know
+/// no name.
+fn is_real_name(email: &str, name: &str) -> bool {
+    let name = name.trim();
+    !name.is_empty() && !name.eq_ignore_ascii_case(email)
+}
+
 /// Maps a refused login to how the task goes on: busy or failing servers are retried,
 /// refusals of the account are final. The text names the error code and its meaning.
 fn login_error(reason: String, error: Option<ServerError>) -> End {
@@ -961,6 +1039,8 @@ fn login_error(reason: String, error: Option<ServerError>) -> End {
         Some(e) if matches!(e.code, 500 | 600 | 601 | 711 | 712 | 714) => {
             End::Lost(format!("{reason} (error {})", e.code))
         }
+        // 911: the notification server refused the ticket or the account.
+        Some(e) if e.code == 911 => End::Failed(format!("{reason} (error 911): {CHECK_PASSWORD}")),
         Some(e) => End::Failed(format!("{reason} (error {})", e.code)),
         None => End::Failed(reason),
     }
@@ -1034,6 +1114,64 @@ mod tests {
             Some("Out to lunch")
         );
         assert_eq!(presence_of(Status::Hidden).state, PresenceState::Offline);
+    }
+
+    #[test]
+    fn the_address_is_not_a_name() {
+        assert!(is_real_name("bob@example.com", "Bob"));
+        assert!(!is_real_name("bob@example.com", "Bob@Example.com "));
+        assert!(!is_real_name("bob@example.com", " "));
+    }
+
+    #[tokio::test]
+    async fn best_name_keeps_a_real_nick() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let creds = LoginCredentials {
+            id: "me@example.com".into(),
+            password: "pw".into(),
+            contacts: vec![Contact {
+                id: "carol@example.com".into(),
+                display_name: Some("Carol".into()),
+                groups: Vec::new(),
+            }],
+        };
+        let (_handle, commands) = crate::core::LoginHandle::channel();
+        let cfg = Arc::new(MsnConfig {
+            server: String::new(),
+            nexus_url: String::new(),
+            login_url: None,
+            switchboard_idle: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(1),
+        });
+        let key = crate::core::LoginKey {
+            mxid: "@u:x".into(),
+            network: crate::core::NetworkId::Msn,
+        };
+        let mut login = Login::new(
+            cfg,
+            creds,
+            EventSink::new(key, std::sync::Arc::new(tx)),
+            commands,
+        );
+        // Stored name beats the address the server echoes.
+        assert_eq!(
+            login.best_name("carol@example.com", "carol@example.com"),
+            Some("Carol".into())
+        );
+        // Nothing known: no name rather than the address.
+        assert_eq!(
+            login.best_name("dave@example.com", "dave@example.com"),
+            None
+        );
+        // A real nick from the server is used and remembered.
+        assert_eq!(
+            login.best_name("dave@example.com", "Dave"),
+            Some("Dave".into())
+        );
+        assert_eq!(
+            login.best_name("dave@example.com", "dave@example.com"),
+            Some("Dave".into())
+        );
     }
 
     #[test]

@@ -19,6 +19,13 @@
 //!
 //! Options: [`MsnOptions`] (`networks.msn.options`). `server` is the dispatch server
 //! (`host:port`).
+//!
+//! Login failures: refused credentials end the login at once; a Passport failure that
+//! comes back the same on every try (TLS handshake, certificate) ends it after
+//! [`login::PERSISTENT_TRIES`] tries with a notice that says which option to change; other
+//! failures (refused connections, timeouts, DNS, 5xx) are retried with backoff for ever.
+//! `OUT OTH` (signed in from another location) stops the login without removing it: the
+//! user brings it back with `reconnect msn`.
 
 mod format;
 mod login;
@@ -42,6 +49,8 @@ pub struct MsnConfig {
     /// Dispatch server, `host:port`.
     pub server: String,
     pub nexus_url: String,
+    /// Replaces the nexus' `DALogin` when set.
+    pub login_url: Option<String>,
     /// A switchboard nobody used for this long is left.
     pub switchboard_idle: Duration,
     pub ping_interval: Duration,
@@ -53,6 +62,10 @@ pub struct MsnConfig {
 pub struct MsnOptions {
     /// The Passport 1.4 nexus: https, or http on a loopback address (test servers).
     pub nexus_url: String,
+    /// The Passport login address to use instead of the `DALogin` the nexus announces
+    /// (the nexus is then not asked), same https-or-loopback rule. For servers such as
+    /// escargot whose nexus announces an https address while they serve plain HTTP.
+    pub login_url: Option<String>,
     /// A switchboard nobody used for this many seconds is left.
     pub switchboard_idle_seconds: u64,
     /// Seconds between two PNGs to the notification server.
@@ -63,6 +76,7 @@ impl Default for MsnOptions {
     fn default() -> Self {
         MsnOptions {
             nexus_url: DEFAULT_NEXUS.into(),
+            login_url: None,
             switchboard_idle_seconds: 300,
             ping_seconds: 50,
         }
@@ -74,6 +88,9 @@ impl MsnOptions {
     /// another machine, for one).
     pub fn check(&self) -> Result<(), OptionError> {
         passport::check_url(&self.nexus_url).map_err(|e| ("nexus_url", e))?;
+        if let Some(url) = &self.login_url {
+            passport::check_url(url).map_err(|e| ("login_url", e))?;
+        }
         at_least_one_second("switchboard_idle_seconds", self.switchboard_idle_seconds)?;
         at_least_one_second("ping_seconds", self.ping_seconds)
     }
@@ -89,8 +106,20 @@ impl MsnConfig {
                 server.into()
             },
             nexus_url: options.nexus_url,
+            login_url: options.login_url,
             switchboard_idle: Duration::from_secs(options.switchboard_idle_seconds),
             ping_interval: Duration::from_secs(options.ping_seconds),
+        }
+    }
+}
+
+impl MsnConfig {
+    /// Both Passport addresses must be https, or plain http on loopback.
+    fn check_urls(&self) -> Result<(), String> {
+        passport::check_url(&self.nexus_url)?;
+        match &self.login_url {
+            Some(url) => passport::check_url(url),
+            None => Ok(()),
         }
     }
 }
@@ -121,7 +150,7 @@ impl Network for Msn {
         if login.password.is_empty() {
             return Err("the password is empty".into());
         }
-        passport::check_url(&self.config.nexus_url)
+        self.config.check_urls()
     }
 
     fn start(&self, login: LoginCredentials, events: EventSink) -> LoginHandle {

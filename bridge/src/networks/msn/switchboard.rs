@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::core::{Delivery, Reply, SendError};
+use crate::core::{Delivery, EventSink, Reply, SendError};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(15);
 /// An `A` message without `ACK`/`NAK` after this counts as not delivered.
@@ -86,6 +86,8 @@ pub struct SbTask {
     pub idle: Duration,
     pub commands: mpsc::UnboundedReceiver<SbCmd>,
     pub reports: mpsc::UnboundedSender<(u64, SbReport)>,
+    /// The login's sink, for flow control only: reading stops while it is backlogged.
+    pub flow: EventSink,
 }
 
 impl SbTask {
@@ -239,8 +241,10 @@ impl SbTask {
                 .map(|p| p.sent_at + ACK_TIMEOUT)
                 .min()
                 .unwrap_or_else(|| Instant::now() + ACK_TIMEOUT);
+            let backlogged = self.flow.backlogged();
             tokio::select! {
-                read = stream.read(&mut buf) => match read {
+                () = self.flow.ready(), if backlogged => {}
+                read = stream.read(&mut buf), if !backlogged => match read {
                     Ok(0) | Err(_) => break,
                     Ok(n) => s.handle_input(&buf[..n]),
                 },

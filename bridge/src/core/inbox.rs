@@ -1,0 +1,212 @@
+//! Matrix -> legacy: what the homeserver sends is recorded in the store's inbox, then
+//! handled in order per room; an event leaves the inbox only once handled (for a message:
+//! once the legacy network accepted it), so what a crash interrupted is handled again
+//! after the restart.
+//!
+//! The in-memory room queues hold only inbox ids (the events are on disk), so a backlog
+//! costs a few bytes per event. Each room has at most one worker, which ends when its
+//! queue is empty.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use super::{Bridge, MatrixEvent};
+use crate::matrix::endpoint::{AppserviceHandler, EventHeader, IncomingEvent};
+use crate::store::{self, Accepted};
+
+/// Room id -> inbox ids waiting, in order. The front is the one being handled.
+#[derive(Default)]
+pub(crate) struct RoomQueues {
+    rooms: Mutex<HashMap<String, VecDeque<u64>>>,
+}
+
+impl RoomQueues {
+    /// Adds an event; true when the room has no worker yet (the caller starts one).
+    fn push(&self, room: &str, id: u64) -> bool {
+        let mut rooms = self.rooms.lock().expect("room queues");
+        let queue = rooms.entry(room.to_owned()).or_default();
+        queue.push_back(id);
+        queue.len() == 1
+    }
+
+    fn front(&self, room: &str) -> Option<u64> {
+        let rooms = self.rooms.lock().expect("room queues");
+        rooms.get(room).and_then(|q| q.front().copied())
+    }
+
+    /// The front event is done; false when the queue is empty (the worker ends).
+    fn pop(&self, room: &str) -> bool {
+        let mut rooms = self.rooms.lock().expect("room queues");
+        let Some(queue) = rooms.get_mut(room) else {
+            return false;
+        };
+        queue.pop_front();
+        if queue.is_empty() {
+            rooms.remove(room);
+            return false;
+        }
+        true
+    }
+
+    /// Events waiting in all rooms.
+    pub(crate) fn len(&self) -> usize {
+        let rooms = self.rooms.lock().expect("room queues");
+        rooms.values().map(VecDeque::len).sum()
+    }
+}
+
+impl Bridge {
+    /// Handles what was recorded before the last stop, then lets new transactions be
+    /// handled as they come. Call once the logins are restored, so that a replayed
+    /// message finds its login (it waits in the login until connected).
+    pub async fn start_inbox(self: &Arc<Self>) -> anyhow::Result<()> {
+        let mut started = self.inbox_started.lock().await;
+        let pending = self.store.inbox_pending()?;
+        if !pending.is_empty() {
+            tracing::info!(
+                "handling {} Matrix event(s) accepted before the last stop",
+                pending.len()
+            );
+        }
+        for (id, bytes) in pending {
+            match serde_json::from_slice::<EventHeader>(&bytes) {
+                Ok(EventHeader {
+                    room_id: Some(room),
+                    ..
+                }) => self.queue_event(&room, id),
+                _ => self.inbox_done(id),
+            }
+        }
+        *started = true;
+        Ok(())
+    }
+
+    fn queue_event(self: &Arc<Self>, room: &str, id: u64) {
+        if self.room_queues.push(room, id) {
+            let bridge = self.clone();
+            let room = room.to_owned();
+            tokio::spawn(async move { bridge.room_worker(room).await });
+        }
+    }
+
+    async fn room_worker(self: Arc<Self>, room: String) {
+        while let Some(id) = self.room_queues.front(&room) {
+            match self.store.inbox_get(id) {
+                Ok(Some(bytes)) => match serde_json::from_slice::<MatrixEvent>(&bytes) {
+                    Ok(event) => self.handle_matrix_event(event).await,
+                    Err(e) => {
+                        tracing::warn!(%room, "dropped a Matrix event that is not an event: {e}")
+                    }
+                },
+                Ok(None) => {}
+                Err(e) => tracing::error!(%room, "could not read a Matrix event: {e}"),
+            }
+            self.inbox_done(id);
+            if !self.room_queues.pop(&room) {
+                break;
+            }
+        }
+    }
+
+    fn inbox_done(&self, id: u64) {
+        match self.store.inbox_done(id) {
+            // Soon on disk: a crash before that handles the event again.
+            Ok(()) => self.store.flush_soon(),
+            Err(e) => tracing::error!("could not mark a Matrix event handled: {e}"),
+        }
+    }
+
+    /// Cheap test (store lookups only) whether an event needs handling.
+    fn concerns_us(&self, event: &EventHeader) -> bool {
+        let Some(room) = &event.room_id else {
+            return false;
+        };
+        let member = event.kind == "m.room.member";
+        if !member && event.sender.as_deref().is_some_and(|s| self.is_ours(s)) {
+            return false; // our own echoes
+        }
+        if member && event.state_key.as_deref().is_some_and(|s| self.is_ours(s)) {
+            return true;
+        }
+        self.store.management_owner(room).ok().flatten().is_some()
+            || self.store.portal_by_room(room).ok().flatten().is_some()
+    }
+
+    async fn record_transaction(
+        self: &Arc<Self>,
+        txn_id: &str,
+        digest: [u8; 32],
+        events: Vec<IncomingEvent>,
+    ) -> Result<(), String> {
+        // Serialised with `start_inbox`: an event is queued either by the start-up
+        // replay or here, never by both.
+        let started = self.inbox_started.lock().await;
+        let persistent: Vec<&IncomingEvent> = events.iter().filter(|e| !e.ephemeral).collect();
+        let records: Vec<store::IncomingEvent<'_>> = persistent
+            .iter()
+            .map(|e| store::IncomingEvent {
+                event_id: e.header.event_id.as_deref(),
+                bytes: &e.bytes,
+            })
+            .collect();
+        let now = super::now_ms();
+        let accepted = self
+            .store
+            .accept_transaction(txn_id, &digest, &records, now)
+            .map_err(|e| e.to_string())?;
+        let Accepted::New(ids) = accepted else {
+            tracing::debug!(%txn_id, "transaction seen before; not handled again");
+            return Ok(());
+        };
+        if !ids.is_empty() {
+            self.store.flush().await.map_err(|e| e.to_string())?;
+        }
+        if *started {
+            for (id, index) in ids {
+                if let Some(room) = &persistent[index].header.room_id {
+                    self.queue_event(room, id);
+                }
+            }
+            for event in events.iter().filter(|e| e.ephemeral) {
+                if let Ok(event) = serde_json::from_slice::<MatrixEvent>(&event.bytes) {
+                    self.handle_ephemeral(event);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AppserviceHandler for Arc<Bridge> {
+    fn wanted(&self, event: &EventHeader) -> bool {
+        self.concerns_us(event)
+    }
+
+    fn transaction<'a>(
+        &'a self,
+        txn_id: &'a str,
+        digest: [u8; 32],
+        events: Vec<IncomingEvent>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(self.record_transaction(txn_id, digest, events))
+    }
+
+    fn query_user<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            if !self.is_ours(user_id) {
+                return false;
+            }
+            match matrix_sdk::ruma::UserId::parse(user_id) {
+                Ok(user) => super::portals::ensure_ghost_registered(self, &user)
+                    .await
+                    .is_ok(),
+                Err(_) => false,
+            }
+        })
+    }
+}
