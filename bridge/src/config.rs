@@ -685,7 +685,7 @@ networks:
             "    server: 127.0.0.1:4000\n    options:\n      # probe_interval_secs: 2\n",
         ))
         .unwrap();
-        assert_eq!(c.options.icq.probe_interval_secs, 30);
+        assert_eq!(c.options.icq, crate::networks::icq::IcqOptions::default());
     }
 
     #[test]
@@ -742,6 +742,11 @@ networks:
             c.options.msn.login_url.as_deref(),
             Some("http://127.0.0.1:1880/login")
         );
+        let e = error_for(&GOOD.replace(
+            "    server: 127.0.0.1:4000\n",
+            "    server: 127.0.0.1:4000\n    options: { missed_probes: 0 }\n",
+        ));
+        assert_eq!(e.key, "networks.icq.options.missed_probes");
         let e = error_for(&msn("ping_seconds: 0"));
         assert_eq!(e.key, "networks.msn.options.ping_seconds");
         assert!(e.message.contains("at least 1"), "{e}");

@@ -78,6 +78,14 @@ pub struct LoginRecord {
     /// location). Such a login is kept for `reconnect` but not resumed at start-up.
     #[serde(default)]
     pub stopped: Option<String>,
+    /// The network accepted these credentials at least once. Records written before
+    /// this field existed were resumed logins, so they count as proven.
+    #[serde(default = "proven_by_default")]
+    pub proven: bool,
+}
+
+fn proven_by_default() -> bool {
+    true
 }
 
 /// What the bridge last set on a ghost, so it only changes what changed.

@@ -42,6 +42,8 @@ pub struct SlotOptions {
     /// YAML for the `networks:` block, indented by four spaces per entry key
     /// (e.g. `"  icq:\n    enabled: true\n    server: 127.0.0.1:4000\n"`). Empty: none.
     pub networks_yaml: String,
+    /// `homeserver.request_timeout_seconds` (the bridge's default when `None`).
+    pub request_timeout_seconds: Option<u64>,
 }
 
 /// One bridge instance known to Synapse.
@@ -69,8 +71,13 @@ impl BridgeSlot {
 
     fn config_text(&self, homeserver: &str) -> String {
         let i = self.index;
+        let timeout = self
+            .options
+            .request_timeout_seconds
+            .map(|t| format!("  request_timeout_seconds: {t}\n"))
+            .unwrap_or_default();
         format!(
-            "homeserver:\n  address: {homeserver}\n  domain: localhost\n\
+            "homeserver:\n  address: {homeserver}\n  domain: localhost\n{timeout}\
              appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{port}\n  id: slot{i}\n  \
              registration: registration.yaml\n  bot:\n    localpart: s{i}bot\n    displayname: Bridge bot {i}\n\
              database:\n  path: db\n\
@@ -303,6 +310,20 @@ impl Drop for BridgeProcess {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// A bridge slot with a Synapse of its own, for tests that stop, restart or freeze the
+/// homeserver. `name` keeps the folders of several such tests apart. Blocking: call it
+/// from a multi-threaded test runtime inside `tokio::task::block_in_place`.
+pub fn private_environment(
+    name: &str,
+    options: SlotOptions,
+) -> anyhow::Result<(Synapse, BridgeSlot)> {
+    let root = std::env::temp_dir().join(format!("retrobridge-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let slot = BridgeSlot::prepare(0, &root, options)?;
+    let synapse = Synapse::start(&[slot.registration()])?;
+    Ok((synapse, slot))
 }
 
 /// The test binary's Synapse and bridge slots, prepared on first use.

@@ -163,6 +163,30 @@ impl TestUser {
         Ok(chunk)
     }
 
+    /// Every timeline event of a room (all pages), oldest first.
+    pub async fn all_messages(&self, room_id: &str) -> anyhow::Result<Vec<Value>> {
+        let path = format!("/rooms/{}/messages", enc(room_id));
+        let mut events = Vec::new();
+        let mut from: Option<String> = None;
+        loop {
+            let mut query = vec![("dir", "b"), ("limit", "1000")];
+            if let Some(token) = &from {
+                query.push(("from", token));
+            }
+            let resp = self.request(Method::GET, &path, &query, None).await?;
+            let chunk = resp["chunk"].as_array().cloned().unwrap_or_default();
+            let end = resp["end"].as_str().map(str::to_owned);
+            let done = chunk.is_empty() || end.is_none() || end == from;
+            events.extend(chunk);
+            if done {
+                break;
+            }
+            from = end;
+        }
+        events.reverse();
+        Ok(events)
+    }
+
     /// Polls [`messages`](Self::messages) until `predicate` matches an event.
     pub async fn wait_for_message(
         &self,

@@ -32,10 +32,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// the test binary's pid and kills Synapse once the binary is gone, then
 /// removes the temp dir. It exits early if Synapse dies on its own, which
 /// `start` notices via `try_wait` (the log is still there to report).
-/// Args: $1 python, $2 config, $3 dir, $4 test binary pid.
+/// Args: $1 python, $2 config, $3 dir, $4 test binary pid. Synapse's pid goes to
+/// `$3/synapse.pid` (for tests that stop, restart or freeze it); when Synapse ends on its
+/// own (or is stopped by a test) the wrapper exits and leaves the folder for a restart.
 const WRAPPER: &str = r#"
-"$1" -m synapse.app.homeserver --config-path "$2" >"$3/stdout.log" 2>&1 </dev/null &
+"$1" -m synapse.app.homeserver --config-path "$2" >>"$3/stdout.log" 2>&1 </dev/null &
 spid=$!
+echo "$spid" >"$3/synapse.pid"
 while kill -0 "$4" 2>/dev/null; do
     kill -0 "$spid" 2>/dev/null || exit 1
     sleep 0.5
@@ -61,6 +64,8 @@ pub struct Synapse {
     /// Temp dir holding config, database and `homeserver.log`.
     pub dir: PathBuf,
     pub registration_shared_secret: String,
+    python: PathBuf,
+    config: PathBuf,
     wrapper: Child,
 }
 
@@ -93,34 +98,64 @@ impl Synapse {
         }
         rewrite_config(&config, &dir, port, &secret, registration_files)?;
 
-        let wrapper = Command::new("sh")
-            .arg("-c")
-            .arg(WRAPPER)
-            .arg("synapse-wrapper")
-            .arg(&python)
-            .arg(&config)
-            .arg(&dir)
-            .arg(std::process::id().to_string())
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            // Own process group: a Ctrl-C or group kill aimed at the test run
-            // must not take the wrapper down before it cleans up, and Drop
-            // can kill wrapper + Synapse together without knowing Synapse's pid.
-            .process_group(0)
-            .spawn()
-            .context("spawning the synapse wrapper")?;
+        let wrapper = spawn_wrapper(&python, &config, &dir)?;
         let mut synapse = Synapse {
             base_url: format!("http://127.0.0.1:{port}"),
             server_name: SERVER_NAME.to_owned(),
             port,
             dir,
             registration_shared_secret: secret,
+            python,
+            config,
             wrapper,
         };
         synapse.wait_healthy(started)?;
         Ok(synapse)
+    }
+
+    /// Synapse's process id (for signals).
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        let text =
+            std::fs::read_to_string(self.dir.join("synapse.pid")).context("reading synapse.pid")?;
+        text.trim().parse().context("synapse.pid")
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid()?.to_string())
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} failed");
+        Ok(())
+    }
+
+    /// Freezes Synapse (SIGSTOP): it accepts connections but answers nothing.
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal("STOP")
+    }
+
+    /// Lets a frozen Synapse run again (SIGCONT).
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("CONT")
+    }
+
+    /// Stops Synapse (SIGTERM, then SIGKILL after 30 s) and keeps its database.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        self.signal("TERM")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.wrapper.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                let _ = self.signal("KILL");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped Synapse again on the same database and port.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.wrapper = spawn_wrapper(&self.python, &self.config, &self.dir)?;
+        self.wait_healthy(Instant::now())
     }
 
     fn wait_healthy(&mut self, started: Instant) -> anyhow::Result<()> {
@@ -224,6 +259,27 @@ impl Drop for Synapse {
         let _ = self.wrapper.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn spawn_wrapper(python: &Path, config: &Path, dir: &Path) -> anyhow::Result<Child> {
+    Command::new("sh")
+        .arg("-c")
+        .arg(WRAPPER)
+        .arg("synapse-wrapper")
+        .arg(python)
+        .arg(config)
+        .arg(dir)
+        .arg(std::process::id().to_string())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Own process group: a Ctrl-C or group kill aimed at the test run
+        // must not take the wrapper down before it cleans up, and Drop
+        // can kill wrapper + Synapse together without knowing Synapse's pid.
+        .process_group(0)
+        .spawn()
+        .context("spawning the synapse wrapper")
 }
 
 /// One Synapse per test binary, started on first use. `registration_files`

@@ -4,18 +4,18 @@
 //! The Matrix user `@s<N>alice` owns ICQ account 1001. Bob (1002) is on 1001's
 //! server-side contact list (simulator config), Carol (1003) is not.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use e2e_tests::bridge::{environment, BridgeProcess, BridgeSlot, SlotOptions};
 use e2e_tests::wait_until;
 use e2e_tests::{Synapse, TestUser};
 use icq_proto::{ClientEvent, MessageContent, Status};
-use legacy_sim::icq::{client::Client, Config, Server};
+use legacy_sim::icq::{client::Client, Config, Server, WrongPassword};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ICQ_WAIT: Duration = Duration::from_secs(30);
-const SLOTS: usize = 8;
+const SLOTS: usize = 10;
 
 const ME: u32 = 1001;
 const ME_PW: &str = "s3cr3tz";
@@ -29,6 +29,7 @@ fn options(i: usize) -> SlotOptions {
         networks_yaml: format!(
             "  icq:\n    enabled: true\n    server: \"127.0.0.1:9\"\n    ghost_template: \"s{i}icq_{{id}}\"\n"
         ),
+            ..SlotOptions::default()
     }
 }
 
@@ -56,10 +57,15 @@ struct Env {
 
 impl Env {
     async fn new(index: usize) -> Env {
+        Env::with(index, sim_config(), &fast_probes()).await
+    }
+
+    /// A simulator with `config` and a bridge with these ICQ options.
+    async fn with(index: usize, config: Config, icq_options: &[(&str, Value)]) -> Env {
         let (synapse, slots) = environment(SLOTS, options);
         let slot = &slots[index];
-        let server = Server::start(sim_config()).await.expect("ICQ simulator");
-        let bridge = start_bridge(synapse, slot, &server);
+        let server = Server::start(config).await.expect("ICQ simulator");
+        let bridge = start_bridge_with(synapse, slot, &server, icq_options);
         let alice = synapse
             .register_user(&slot.user_localpart("alice"), "pw", false)
             .await
@@ -177,13 +183,22 @@ impl Env {
     }
 }
 
+/// A short probe interval: the bridge notices a stopped server within seconds.
+fn fast_probes() -> Vec<(&'static str, Value)> {
+    vec![("probe_interval_secs", json!(2))]
+}
+
 fn start_bridge(synapse: &Synapse, slot: &BridgeSlot, server: &Server) -> BridgeProcess {
-    // A short probe interval: the bridge notices a stopped server within seconds.
-    let yaml = slot.network_yaml(
-        "icq",
-        &server.addr().to_string(),
-        &[("probe_interval_secs", json!(2))],
-    );
+    start_bridge_with(synapse, slot, server, &fast_probes())
+}
+
+fn start_bridge_with(
+    synapse: &Synapse,
+    slot: &BridgeSlot,
+    server: &Server,
+    icq_options: &[(&str, Value)],
+) -> BridgeProcess {
+    let yaml = slot.network_yaml("icq", &server.addr().to_string(), icq_options);
     slot.start_with_networks(synapse, Some(&yaml))
         .expect("bridge starts")
 }
@@ -549,4 +564,70 @@ async fn bridge_restart_reconnects_and_reuses_rooms_and_ghosts() {
         pending.is_empty(),
         "no new invite after the restart: {pending:?}"
     );
+}
+
+/// A server that ACKs a LOGIN with a wrong password and then stays silent (the v2
+/// document has no refusal packet): the first login fails with a clear reason and is
+/// not retried; the right password then works.
+#[tokio::test]
+async fn wrong_password_met_with_silence_fails_the_login_once() {
+    let mut config = sim_config();
+    config.wrong_password = WrongPassword::Silent;
+    let env = Env::with(8, config, &[("login_timeout_secs", json!(5))]).await;
+    env.command(
+        &format!("login icq {ME} wrongpw"),
+        "Login to ICQ failed: wrong UIN or password (the server acknowledged the login but never accepted it)",
+    )
+    .await;
+    env.command("list", "You have no logins").await;
+    assert_eq!(
+        env.count_bot("Disconnected from ICQ").await,
+        0,
+        "no reconnect: the login ended"
+    );
+    assert!(env.server.online_users().await.is_empty());
+    env.login().await;
+    env.command("list", "- ICQ 1001: connected").await;
+    assert_eq!(env.server.online_users().await, vec![ME]);
+}
+
+/// A server that forgets the session (no more ACKs, the socket still open) is noticed
+/// with the default options within 40 s, and a message sent meanwhile arrives once.
+#[tokio::test]
+async fn forgotten_session_is_noticed_within_40_s_and_messages_arrive_once() {
+    let env = Env::with(9, sim_config(), &[]).await;
+    let mut bob = icq_user(&env.server, BOB, "bob2").await;
+    env.login().await;
+    bob.send_message_acked(ME, "before", ICQ_WAIT)
+        .await
+        .unwrap();
+    let room = env.accept_dm(BOB).await;
+    env.message_from(&room, &env.ghost(BOB), "before").await;
+
+    let forgotten = Instant::now();
+    assert!(env.server.forget_session(ME).await, "1001 was logged in");
+    env.alice
+        .send_text(&room, "sent while forgotten")
+        .await
+        .unwrap();
+    let limit = Duration::from_secs(40);
+    wait_until(limit, "the disconnect notice", || async {
+        Ok((env.count_bot("Disconnected from ICQ").await >= 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    let left = limit.saturating_sub(forgotten.elapsed());
+    wait_until(left, "a second Connected notice", || async {
+        Ok((env.count_bot("Connected to ICQ as 1001").await >= 2).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("not back within 40 s of the server forgetting: {e:#}"));
+
+    assert_eq!(icq_text(&mut bob, ME).await, "sent while forgotten");
+    env.alice
+        .send_text(&room, "after the reconnect")
+        .await
+        .unwrap();
+    // Parts go out in order: a second copy would come before this one.
+    assert_eq!(icq_text(&mut bob, ME).await, "after the reconnect");
 }

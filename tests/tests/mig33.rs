@@ -8,14 +8,14 @@ use std::time::Duration;
 use e2e_tests::bridge::{environment, BridgeProcess, BridgeSlot, SlotOptions};
 use e2e_tests::{wait_until, Synapse, TestUser};
 use legacy_sim::mig33::{client::Client, ChatroomConfig, Config, ContactConfig, GroupConfig};
-use legacy_sim::mig33::{Server, UserConfig};
+use legacy_sim::mig33::{ParticipantSeparator, Server, UserConfig};
 use mig33_proto::{ClientEvent, Presence};
 use reqwest::Method;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
 const SIM_WAIT: Duration = Duration::from_secs(30);
-const SLOTS: usize = 8;
+const SLOTS: usize = 9;
 
 /// Every slot has mig33 enabled (the registration's ghost namespace depends on it); the
 /// server address is a placeholder replaced when each test starts its bridge.
@@ -25,6 +25,7 @@ fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
         networks_yaml: format!(
             "  mig33:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s{i}mig33_{{id}}\"\n"
         ),
+            ..SlotOptions::default()
     }
     });
     (synapse, &slots[slot])
@@ -79,6 +80,7 @@ fn sim_config(listen: &str) -> Config {
             name: "lobby".into(),
             description: "Everyone welcome".into(),
         }],
+        participant_separator: ParticipantSeparator::Semicolon,
     }
 }
 
@@ -662,4 +664,67 @@ async fn reconnects_rejoins_and_delivers_after_server_and_bridge_restarts() {
     rooms_before.sort();
     assert_eq!(rooms_after, rooms_before, "no new rooms after the restart");
     drop(sim);
+}
+
+/// A server that separates CHATROOM_PARTICIPANTS names with `,`: the room shows bob
+/// and carol as two ghosts with their contact-list names, and no ghost for alice.
+#[tokio::test]
+async fn comma_separated_participants_become_separate_named_ghosts() {
+    let (synapse, slot) = env(8);
+    let mut config = sim_config("127.0.0.1:0");
+    config.participant_separator = ParticipantSeparator::Comma;
+    let sim = Server::start(config).await.expect("mig33 simulator starts");
+    let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
+    let mut bob = Client::login(sim.addr(), "bob", "bobpw").await.unwrap();
+    bob.join_room("lobby").await.unwrap();
+    let mut carol = Client::login(sim.addr(), "carol", "carolpw").await.unwrap();
+    carol.join_room("lobby").await.unwrap();
+    let alice = register(synapse, slot, "alice").await;
+    let room = slot.management_room(&alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+
+    command(&alice, slot, &room, "join mig33 lobby", "Joining lobby").await;
+    let lobby = join_invite_named(&alice, "lobby (mig33)").await;
+    let (bob_ghost, carol_ghost) = (slot.ghost("mig33", "bob"), slot.ghost("mig33", "carol"));
+    wait_member(&alice, &lobby, &bob_ghost, true).await;
+    wait_member(&alice, &lobby, &carol_ghost, true).await;
+    // The list that included alice has been handled: everything it caused is there.
+    bob.wait_for(SIM_WAIT, |e| {
+        matches!(e, ClientEvent::Participants { participants, .. } if participants.contains(&"alice".to_owned()))
+    })
+    .await
+    .expect("alice in lobby at mig33");
+    carol.send_room("lobby", "marker").await.unwrap();
+    alice
+        .wait_for_message(&lobby, message_from(&carol_ghost, "marker"), WAIT)
+        .await
+        .expect("carol's message in the room");
+
+    let ghosts: Vec<String> = alice
+        .joined_members(&lobby)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.starts_with(&format!("@{}", slot.ghost_prefix("mig33"))))
+        .collect();
+    let mut expected = vec![bob_ghost.clone(), carol_ghost.clone()];
+    expected.sort();
+    let mut ghosts = ghosts;
+    ghosts.sort();
+    assert_eq!(
+        ghosts, expected,
+        "one ghost each for bob and carol, none for alice"
+    );
+    assert_eq!(
+        alice.get_displayname(&bob_ghost).await.unwrap().as_deref(),
+        Some("Bobby (mig33)")
+    );
+    assert_eq!(
+        alice
+            .get_displayname(&carol_ghost)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Carol C (mig33)")
+    );
 }

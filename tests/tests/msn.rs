@@ -26,6 +26,7 @@ fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
         networks_yaml: format!(
             "  msn:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s{i}msn_{{id}}\"\n"
         ),
+            ..SlotOptions::default()
     }
     });
     (synapse, &slots[slot])

@@ -398,6 +398,7 @@ fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
         id: network.canonical_id(id),
         password: (*password).to_owned(),
         contacts: bridge.store.buddies(mxid, network).unwrap_or_default(),
+        proven: false,
     };
     if let Err(why) = implementation.check_credentials(&credentials) {
         return format!("Cannot log in to {}: {why}", network.display_name());
@@ -409,6 +410,7 @@ fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
         password: credentials.password.clone(),
         space_room: None,
         stopped: None,
+        proven: false,
     };
     if let Err(e) = bridge.store.put_login(&record) {
         tracing::error!("could not store a login: {e}");

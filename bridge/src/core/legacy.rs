@@ -19,6 +19,13 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
     match event {
         NetworkEvent::Connected { self_profile } => {
             bridge.set_login_state(key, LoginState::Connected);
+            if let Some(mut record) = bridge.store.login(&key.mxid, net)? {
+                if !record.proven {
+                    record.proven = true;
+                    bridge.store.put_login(&record)?;
+                    bridge.store.flush_soon();
+                }
+            }
             super::portals::ensure_space(bridge, &key.mxid, net).await?;
             let name = self_profile
                 .display_name

@@ -421,6 +421,7 @@ impl Bridge {
             id: record.legacy_id.clone(),
             password: record.password.clone(),
             contacts: self.store.buddies(&record.mxid, record.network)?,
+            proven: record.proven,
         };
         self.start_login(&record.mxid, network, credentials);
         // Back into the chatrooms the user was in (the login queues these until it is

@@ -208,6 +208,9 @@ pub struct LoginCredentials {
     /// The contact list stored from earlier sessions (for networks such as ICQ v2 whose
     /// client sends its contact list at login). Empty on a first login.
     pub contacts: Vec<Contact>,
+    /// These credentials were accepted before (a stored login that connected once): a
+    /// server that stays silent is then an outage to wait out, not a refused password.
+    pub proven: bool,
 }
 
 impl fmt::Debug for LoginCredentials {

@@ -1,7 +1,7 @@
 //! The simulated ICQ v2 server: one UDP socket, one task, a [`ServerSession`] per
 //! client address, and a directory shared across restarts.
 
-use super::{Config, User};
+use super::{Config, User, WrongPassword};
 use icq_proto::{
     client_cmd, server_cmd, ClientFrame, ClientPacket, ExtInfo, MessageContent, MessageTime,
     SearchQuery, ServerPacket, ServerSession, Status, UserRecord,
@@ -9,8 +9,9 @@ use icq_proto::{
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// At most this many USER_FOUND per search (the spec's limit), then MORE_FOUND.
@@ -31,10 +32,30 @@ struct Directory {
     offline: HashMap<u32, Vec<StoredMessage>>,
 }
 
+/// How the server answers what it receives; kept across restarts.
+#[derive(Debug, Clone, Copy)]
+struct Behaviour {
+    wrong_password: WrongPassword,
+    idle_limit: Duration,
+}
+
+/// What the test (or the demo) asks of the running server task.
+enum Control {
+    /// Forget the session of this UIN; replies whether it was logged in.
+    Forget {
+        uin: u32,
+        reply: oneshot::Sender<bool>,
+    },
+    /// The UINs logged in.
+    Online { reply: oneshot::Sender<Vec<u32>> },
+}
+
 /// A running ICQ simulator; stops when dropped.
 pub struct Server {
     addr: SocketAddr,
     directory: Arc<Mutex<Directory>>,
+    behaviour: Behaviour,
+    control: Option<mpsc::UnboundedSender<Control>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -52,6 +73,11 @@ impl Server {
                 .parse()
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
             directory,
+            behaviour: Behaviour {
+                wrong_password: config.wrong_password,
+                idle_limit: Duration::from_secs(config.idle_limit_secs.max(1)),
+            },
+            control: None,
             task: None,
         };
         server.bind().await?;
@@ -63,9 +89,38 @@ impl Server {
         self.addr
     }
 
+    /// Forgets `uin`'s session the way a server that lost its state would, while the
+    /// client's socket stays open: from then on nothing from that address is ACKed
+    /// or answered (not even with NOT_CONNECTED), the user's watchers see it go
+    /// offline, and the messages it never acknowledged are stored for its next login
+    /// (which, from a new address, works as usual). False when `uin` was not logged in.
+    pub async fn forget_session(&self, uin: u32) -> bool {
+        let Some(control) = &self.control else {
+            return false;
+        };
+        let (reply, answer) = oneshot::channel();
+        if control.send(Control::Forget { uin, reply }).is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
+    }
+
+    /// The UINs logged in now, sorted (empty when stopped).
+    pub async fn online_users(&self) -> Vec<u32> {
+        let Some(control) = &self.control else {
+            return Vec::new();
+        };
+        let (reply, answer) = oneshot::channel();
+        if control.send(Control::Online { reply }).is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+
     /// Stops serving; the port is free when this returns. Accounts and stored
     /// offline messages are kept for [`Server::restart`]; sessions are not.
     pub async fn stop(&mut self) {
+        self.control = None;
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
@@ -83,11 +138,16 @@ impl Server {
         let socket = UdpSocket::bind(self.addr).await?;
         self.addr = socket.local_addr()?;
         tracing::info!(addr = %self.addr, "ICQ simulator listening");
+        let (control, control_rx) = mpsc::unbounded_channel();
+        self.control = Some(control);
         let sim = Sim {
             socket,
             directory: self.directory.clone(),
+            behaviour: self.behaviour,
+            control: control_rx,
             conns: HashMap::new(),
             online: HashMap::new(),
+            deaf: HashSet::new(),
         };
         self.task = Some(tokio::spawn(sim.run()));
         Ok(())
@@ -118,9 +178,14 @@ struct Conn {
 struct Sim {
     socket: UdpSocket,
     directory: Arc<Mutex<Directory>>,
+    behaviour: Behaviour,
+    control: mpsc::UnboundedReceiver<Control>,
     conns: HashMap<SocketAddr, Conn>,
     /// Logged-in UIN -> its address.
     online: HashMap<u32, SocketAddr>,
+    /// Addresses whose session was forgotten: ignored entirely. One entry per
+    /// `forget_session` call, so bounded by the test, not by peers.
+    deaf: HashSet<SocketAddr>,
 }
 
 impl Sim {
@@ -144,6 +209,7 @@ impl Sim {
                         self.handle(from, &buf[..n], Instant::now());
                     }
                 }
+                Some(control) = self.control.recv() => self.on_control(control, Instant::now()),
                 () = sleep => {}
             }
             let now = Instant::now();
@@ -174,7 +240,33 @@ impl Sim {
         }
     }
 
+    fn on_control(&mut self, control: Control, now: Instant) {
+        match control {
+            Control::Forget { uin, reply } => {
+                let addr = self.online.get(&uin).copied();
+                if let Some(addr) = addr {
+                    tracing::info!(uin, %addr, "ICQ session forgotten");
+                    self.drop_conn(addr, now);
+                    self.deaf.insert(addr);
+                }
+                let _ = reply.send(addr.is_some());
+            }
+            Control::Online { reply } => {
+                let mut uins: Vec<u32> = self.online.keys().copied().collect();
+                uins.sort_unstable();
+                let _ = reply.send(uins);
+            }
+        }
+    }
+
+    fn new_session(&self, now: Instant) -> ServerSession {
+        ServerSession::new(now).with_idle_limit(self.behaviour.idle_limit)
+    }
+
     fn handle(&mut self, from: SocketAddr, datagram: &[u8], now: Instant) {
+        if self.deaf.contains(&from) {
+            return;
+        }
         let frame = match ClientPacket::decode(datagram) {
             Ok(frame) => frame,
             Err(e) => {
@@ -186,13 +278,13 @@ impl Sim {
         let logged_in = known.is_some_and(|c| c.uin.is_some());
         if matches!(frame.packet, ClientPacket::Login { .. }) && !logged_in {
             // A LOGIN starts a new session (numbering restarts at the client).
-            self.conns.insert(from, Conn::new(ServerSession::new(now)));
+            self.conns.insert(from, Conn::new(self.new_session(now)));
         } else if known.is_none() {
             if frame.packet == ClientPacket::Ack {
                 return;
             }
             // A session this server does not know (e.g. from before a restart).
-            let mut session = ServerSession::new(now);
+            let mut session = self.new_session(now);
             let _ = session.handle_datagram(datagram, now);
             session.send_once(&not_connected());
             self.conns.insert(from, Conn::new(session));
@@ -249,8 +341,15 @@ impl Sim {
             }
         };
         let Some(contacts) = contacts else {
-            tracing::info!(uin, "ICQ login refused: wrong password or unknown UIN");
-            self.send(from, &ServerPacket::BadPassword, now);
+            match self.behaviour.wrong_password {
+                WrongPassword::BadPassword => {
+                    tracing::info!(uin, "ICQ login refused: wrong password or unknown UIN");
+                    self.send(from, &ServerPacket::BadPassword, now);
+                }
+                WrongPassword::Silent => {
+                    tracing::info!(uin, "ICQ login ignored: wrong password or unknown UIN");
+                }
+            }
             return;
         };
         // A second login of the same UIN replaces the first.
@@ -258,6 +357,7 @@ impl Sim {
             if old != from {
                 if let Some(conn) = self.conns.get_mut(&old) {
                     conn.uin = None;
+                    keep_undelivered(&self.directory, uin, &mut conn.session);
                     conn.session.send_once(&ServerPacket::Other {
                         command: server_cmd::GO_AWAY,
                         params: Vec::new(),
@@ -400,7 +500,13 @@ impl Sim {
 
     fn route_message(&mut self, from: u32, to: u32, kind: u16, text: String, now: Instant) {
         let time = MessageTime::from_unix_seconds(unix_now());
-        match self.online.get(&to).copied() {
+        // A session that has not had its stored messages yet gets this one after them.
+        let ready = self
+            .online
+            .get(&to)
+            .copied()
+            .filter(|addr| self.conns.get(addr).is_some_and(|c| c.announced));
+        match ready {
             Some(addr) => {
                 let packet = ServerPacket::ReceiveMessage {
                     from,
@@ -512,12 +618,14 @@ impl Sim {
         }
     }
 
-    /// Forgets a client; if it was logged in, its watchers see it go offline.
+    /// Forgets a client; if it was logged in, what it never acknowledged is stored
+    /// and its watchers see it go offline.
     fn drop_conn(&mut self, addr: SocketAddr, now: Instant) {
-        let Some(conn) = self.conns.remove(&addr) else {
+        let Some(mut conn) = self.conns.remove(&addr) else {
             return;
         };
         if let Some(uin) = conn.uin {
+            keep_undelivered(&self.directory, uin, &mut conn.session);
             if self.online.get(&uin) == Some(&addr) {
                 self.online.remove(&uin);
                 if conn.status != Status::INVISIBLE {
@@ -538,6 +646,39 @@ impl Conn {
             contacts: HashSet::new(),
             announced: false,
         }
+    }
+}
+
+/// Moves the RECEIVE_MESSAGEs `session` sent to `uin` and never got an ACK for to
+/// the user's stored messages, in order, for its next login. Behind whatever is
+/// stored already: a session that had not had its stored messages received no live
+/// ones either (they were stored behind).
+fn keep_undelivered(directory: &Mutex<Directory>, uin: u32, session: &mut ServerSession) {
+    let kept: Vec<StoredMessage> = session
+        .take_unacknowledged()
+        .into_iter()
+        .filter_map(|frame| match frame.packet {
+            ServerPacket::ReceiveMessage {
+                from,
+                time,
+                kind,
+                text,
+            } => Some(StoredMessage {
+                from,
+                time,
+                kind,
+                text,
+            }),
+            _ => None,
+        })
+        .collect();
+    if !kept.is_empty() {
+        tracing::info!(
+            uin,
+            count = kept.len(),
+            "ICQ messages never acknowledged, kept for the next login"
+        );
+        lock(directory).offline.entry(uin).or_default().extend(kept);
     }
 }
 

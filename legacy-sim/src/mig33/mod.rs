@@ -26,6 +26,7 @@
 //!     - name: lobby
 //!       description: Everyone welcome
 //!     - name: retro
+//!   participant_separator: comma   # CHATROOM_PARTICIPANTS as `bob,carol` (default: semicolon)
 //! ```
 //!
 //! Behaviour (see [`Server`]): logins are checked with the challenge hash (a wrong
@@ -65,6 +66,9 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     #[serde(default)]
     pub chatrooms: Vec<ChatroomConfig>,
+    /// What separates the usernames in CHATROOM_PARTICIPANTS.
+    #[serde(default)]
+    pub participant_separator: ParticipantSeparator,
 }
 
 impl Default for Config {
@@ -74,6 +78,26 @@ impl Default for Config {
             motd: None,
             users: Vec::new(),
             chatrooms: Vec::new(),
+            participant_separator: ParticipantSeparator::default(),
+        }
+    }
+}
+
+/// The separator of CHATROOM_PARTICIPANTS' names: `;` as this project's codec writes,
+/// or `,` as other servers do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParticipantSeparator {
+    #[default]
+    Semicolon,
+    Comma,
+}
+
+impl ParticipantSeparator {
+    pub fn wire(self) -> mig33_proto::ListSeparator {
+        match self {
+            ParticipantSeparator::Semicolon => mig33_proto::ListSeparator::Semicolon,
+            ParticipantSeparator::Comma => mig33_proto::ListSeparator::Comma,
         }
     }
 }

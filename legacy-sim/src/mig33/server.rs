@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mig33_proto::{
     Alert, Chatroom, ChatroomParticipants, ClientRequest, Contact, ContactPresence,
     DestinationType, GetChatroomsComplete, Group, LoginOk, Message, Packet, Presence, ServerEvent,
-    ServerSession,
+    ServerSession, UsernameList,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -117,6 +117,20 @@ impl Server {
             Some(online) => online.tx.send(Outbound::Push(alert(text))).is_ok(),
             None => false,
         }
+    }
+
+    /// Pushes `count` unsolicited ERROR packets to one online user, as a server in
+    /// trouble does; false if the user is not online.
+    pub fn send_errors(&self, username: &str, text: &str, count: usize) -> bool {
+        let shared = lock(&self.shared);
+        let Some(online) = shared.online.get(username) else {
+            return false;
+        };
+        let error = Packet::from(mig33_proto::ErrorReply {
+            text: Some(text.into()),
+            code: Some(1),
+        });
+        (0..count).all(|_| online.tx.send(Outbound::Push(error.clone())).is_ok())
     }
 
     /// Pushes a system ALERT to every online user; returns how many got it.
@@ -406,8 +420,8 @@ impl Connection {
                 session.reply(txn, GetChatroomsComplete {});
             }
             ClientRequest::GetParticipants(room) => {
-                let members = self.shared().rooms.get(&room).cloned();
-                match members {
+                let participants = self.shared().participants(&room);
+                match participants {
                     Some(participants) => session.reply(
                         txn,
                         ChatroomParticipants {
@@ -615,17 +629,24 @@ impl Shared {
         }
     }
 
+    /// A room's members as CHATROOM_PARTICIPANTS lists them; None for no such room.
+    fn participants(&self, room: &str) -> Option<UsernameList> {
+        let members = self.rooms.get(room)?.clone();
+        let separator = self.config.participant_separator.wire();
+        Some(UsernameList::new(members, separator))
+    }
+
     /// Pushes a room's participant list to everyone in it.
     fn push_participants(&self, room: &str) {
-        let Some(members) = self.rooms.get(room) else {
+        let Some(participants) = self.participants(room) else {
             return;
         };
         let packet: Packet = ChatroomParticipants {
-            participants: members.clone(),
+            participants: participants.clone(),
             name: room.into(),
         }
         .into();
-        for member in members {
+        for member in &participants.names {
             if let Some(online) = self.online.get(member) {
                 let _ = online.tx.send(Outbound::Push(packet.clone()));
             }

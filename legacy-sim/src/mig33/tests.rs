@@ -52,6 +52,10 @@ fn the_doc_example_parses() {
     assert_eq!(config.listen, "127.0.0.1:9119");
     assert_eq!(config.users.len(), 3);
     assert_eq!(config.chatrooms[1].description, "");
+    assert_eq!(
+        config.participant_separator,
+        super::ParticipantSeparator::Comma
+    );
 }
 
 #[tokio::test]
@@ -335,4 +339,59 @@ async fn cli_sends_a_private_message() {
 
     let bad = super::client_cli(vec!["--server".into()]).await;
     assert!(bad.is_err());
+}
+
+/// With `participant_separator: comma` the simulator writes the participant list as
+/// the servers that separate names with `,` do; the bytes are read off the socket.
+#[tokio::test]
+async fn participants_can_be_sent_comma_separated() {
+    use mig33_proto::{ClientConfig, ClientSession, FrameDecoder};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut config: Config = serde_yaml::from_str(YAML).unwrap();
+    config.participant_separator = super::ParticipantSeparator::Comma;
+    let server = Server::start(config).await.unwrap();
+    let mut bob = Client::login(server.addr(), "bob", "hunter2")
+        .await
+        .unwrap();
+    bob.join_room("lobby").await.unwrap();
+
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let mut alice = ClientSession::new(ClientConfig::new("alice", "secret"));
+    let mut frames = FrameDecoder::new();
+    let mut joined = false;
+    let mut buf = [0u8; 4096];
+    let names = tokio::time::timeout(WAIT, async {
+        loop {
+            if alice.is_logged_in() && !joined {
+                alice.join_chatroom("lobby").unwrap();
+                joined = true;
+            }
+            while let Some(out) = alice.poll_transmit() {
+                stream.write_all(&out).await.unwrap();
+            }
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the simulator closed the connection");
+            alice.handle_input(&buf[..n]);
+            frames.feed(&buf[..n]);
+            while let Some(frame) = frames.next_frame().unwrap() {
+                if frame.packet_type == mig33_proto::ChatroomParticipants::TYPE {
+                    return frame.field(2).unwrap_or_default().to_vec();
+                }
+            }
+        }
+    })
+    .await
+    .expect("CHATROOM_PARTICIPANTS in time");
+    assert_eq!(String::from_utf8(names).unwrap(), "bob,alice");
+    // The scriptable client (this crate's decoder) reads both names.
+    let seen = bob
+        .wait_for(WAIT, |e| {
+            matches!(e, ClientEvent::Participants { participants, .. } if participants.len() == 2)
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(seen, ClientEvent::Participants { participants, .. } if participants == ["bob", "alice"])
+    );
 }

@@ -49,10 +49,17 @@
 //! once), resends its own after 10 s up to 6 transmissions, then sends
 //! B_MESSAGE_ACK; after two such cycles it reports `Disconnected`. It sends
 //! KEEP_ALIVE every 120 s. Login: LOGIN -> LOGIN_REPLY, then LOGIN_1, CONTACT_LIST,
-//! LOGIN_2. A wrong password is `LoginFailed { reason: WrongPassword }`.
+//! LOGIN_2. A wrong password is `LoginFailed { reason: WrongPassword }` when the
+//! server answers BAD_PASSWORD; a server that ACKs the LOGIN and stays silent shows
+//! as `login_acknowledged()` without `LoggedIn`, which the owner judges with its own
+//! timeout. `probe(now)` sends an extra KEEP_ALIVE and `awaits_ack(seq)` tells
+//! whether it was acknowledged, to notice a server that forgot the session sooner
+//! than the retransmission schedule does.
 //!
 //! [`ServerSession`] is the server's per-client counterpart (SEQ_NUM from 0, ACKs,
 //! duplicate detection, retransmission, idle detection) used by the simulator.
+//! `take_unacknowledged()` hands out what the client never ACKed (also after the
+//! session gave up), for the server to keep undelivered messages.
 
 mod error;
 mod message;

@@ -140,6 +140,48 @@ fn wrong_password_and_long_password() {
     );
 }
 
+/// A server that stays silent after ACKing LOGIN (how some answer a wrong password):
+/// the session tells an acknowledged login from one the server never heard.
+#[test]
+fn login_acknowledged_only_after_the_ack_of_login() {
+    let t0 = Instant::now();
+    let mut s = ClientSession::new();
+    s.login(ME, "secret", LoginOptions::default(), t0).unwrap();
+    let login = sent(&mut s);
+    assert!(!s.login_acknowledged());
+    // An ACK of some other SEQ_NUM does not count.
+    feed(&mut s, login[0].seq + 7, ServerPacket::Ack, t0);
+    assert!(!s.login_acknowledged());
+    feed(&mut s, login[0].seq, ServerPacket::Ack, t0);
+    assert!(s.login_acknowledged());
+    assert_eq!(s.state(), SessionState::LoggingIn);
+    assert!(events(&mut s).is_empty(), "an ACK is not an answer");
+    assert_eq!(s.poll_timeout(), None, "nothing left to resend");
+}
+
+#[test]
+fn probe_is_a_keepalive_whose_ack_can_be_checked() {
+    let t0 = Instant::now();
+    let mut s = ClientSession::new();
+    assert_eq!(s.probe(t0), Err(CommandError::NotLoggedIn));
+    let mut s = logged_in(t0);
+    let seq = s.probe(t0).unwrap();
+    let out = sent(&mut s);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].seq, &out[0].packet),
+        (seq, &ClientPacket::KeepAlive)
+    );
+    assert!(s.awaits_ack(seq));
+    // Unanswered, it is resent like any reliable packet.
+    s.handle_timeout(t0 + Duration::from_secs(10));
+    assert_eq!(sent(&mut s)[0].seq, seq);
+    assert!(s.awaits_ack(seq));
+    feed(&mut s, seq, ServerPacket::Ack, t0 + Duration::from_secs(11));
+    assert!(!s.awaits_ack(seq));
+    assert!(events(&mut s).is_empty());
+}
+
 #[test]
 fn duplicates_are_acked_again_but_processed_once() {
     let t0 = Instant::now();
@@ -648,4 +690,64 @@ fn server_session_numbering_acks_and_give_up() {
     let quiet = ServerSession::new(t0);
     assert!(quiet.is_alive(t0 + Duration::from_secs(299)));
     assert!(!quiet.is_alive(t0 + Duration::from_secs(300)));
+}
+
+fn message(text: &str) -> ServerPacket {
+    ServerPacket::ReceiveMessage {
+        from: BOB,
+        time: MessageTime::from_unix_seconds(1_000_000_000),
+        kind: 1,
+        text: text.into(),
+    }
+}
+
+/// What a client never acknowledged stays available, in order, after the server gave
+/// up on it, and is handed out once.
+#[test]
+fn server_session_hands_out_unacknowledged_packets_after_giving_up() {
+    let t0 = Instant::now();
+    let mut s = ServerSession::new(t0);
+    s.handle_datagram(&ClientPacket::KeepAlive.encode(1, ME), t0)
+        .unwrap();
+    let first = s.send(&message("one"), t0);
+    let second = s.send(&ServerPacket::UserOffline { uin: 7 }, t0);
+    let third = s.send(&message("three"), t0);
+    std::iter::from_fn(|| s.poll_transmit()).count();
+    s.handle_datagram(&ClientPacket::Ack.encode(second, ME), t0)
+        .unwrap();
+
+    let mut now = t0;
+    while s.is_alive(now) {
+        now = s.poll_timeout().unwrap();
+        s.handle_timeout(now);
+        std::iter::from_fn(|| s.poll_transmit()).count();
+    }
+    assert_eq!(now, t0 + Duration::from_secs(70), "given up, not idle");
+    // Given up: no more retransmissions, only the idle limit is left to wait for.
+    assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(230)));
+    s.handle_timeout(now + Duration::from_secs(100));
+    assert!(s.poll_transmit().is_none());
+
+    let kept = s.take_unacknowledged();
+    let kept: Vec<_> = kept.into_iter().map(|f| (f.seq, f.packet)).collect();
+    assert_eq!(
+        kept,
+        vec![(first, message("one")), (third, message("three"))]
+    );
+    assert!(s.take_unacknowledged().is_empty(), "handed out once");
+}
+
+/// Taken from a live session (e.g. replaced by a new login): no longer resent.
+#[test]
+fn server_session_stops_resending_what_was_taken() {
+    let t0 = Instant::now();
+    let mut s = ServerSession::new(t0);
+    let seq = s.send(&message("hi"), t0);
+    std::iter::from_fn(|| s.poll_transmit()).count();
+    let kept = s.take_unacknowledged();
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].seq, &kept[0].packet), (seq, &message("hi")));
+    s.handle_timeout(t0 + Duration::from_secs(10));
+    assert!(s.poll_transmit().is_none());
+    assert!(s.is_alive(t0 + Duration::from_secs(10)));
 }

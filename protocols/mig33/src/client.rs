@@ -571,7 +571,7 @@ impl ClientSession {
                 }
                 self.events.push_back(ClientEvent::Participants {
                     room: p.name,
-                    participants: p.participants,
+                    participants: p.participants.names,
                 });
             }
             Packet::Alert(a) => {

@@ -124,7 +124,8 @@
 //!   3 display name, 2 group id, borrowed from CONTACT), REMOVE_CONTACT (1 contact
 //!   id), CHATROOM (1 name, 2 description, 3 participant count u16),
 //!   JOIN/LEAVE_CHATROOM and GET_CHATROOM_PARTICIPANTS (1 room name, from the
-//!   notes), CHATROOM_PARTICIPANTS (1 room name, 2 usernames separated by `;`).
+//!   notes), CHATROOM_PARTICIPANTS (1 room name, 2 usernames separated by `;`, or
+//!   by `,` as some servers write: decoding accepts both, see [`UsernameList`]).
 //! * Replies reuse the request's transaction id (GROUP/CONTACT/COMPLETE answer
 //!   GET_CONTACTS with its id); server pushes use the server's own counter. While a
 //!   contact list is being fetched, GROUP and CONTACT packets with any id are taken
@@ -151,4 +152,4 @@ pub use frame::{
 pub use hash::login_hash;
 pub use packet::*;
 pub use server::{ClientRequest, ServerCloseReason, ServerEvent, ServerSession};
-pub use values::{DestinationType, FieldValue, Presence};
+pub use values::{DestinationType, FieldValue, ListSeparator, Presence, UsernameList};

@@ -6,7 +6,7 @@
 //! field id comes from and which ones are guesses.
 
 use crate::frame::{begin_frame, finish_frame, put_field, Field, FieldIter, RawFrame};
-use crate::values::{DestinationType, FieldValue, Presence};
+use crate::values::{DestinationType, FieldValue, Presence, UsernameList};
 use crate::DecodeError;
 
 /// Packet type codes.
@@ -467,9 +467,10 @@ packet! {
 
 packet! {
     /// CHATROOM_PARTICIPANTS (708): the full member list of a room, as a reply to 707
-    /// or pushed when someone joins or leaves. Field ids and the `;` separator are guesses.
+    /// or pushed when someone joins or leaves. Field ids are guesses; the names are
+    /// separated by `;` or `,` (see [`UsernameList`]).
     ChatroomParticipants = code::CHATROOM_PARTICIPANTS, {
-        def 2 participants: Vec<String>,
+        def 2 participants: UsernameList,
         req 1 name: String,
     }
 }

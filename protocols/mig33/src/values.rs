@@ -145,20 +145,75 @@ impl FieldValue for DestinationType {
     }
 }
 
-/// A list of usernames in one field, separated by `;` (a guess: see the crate docs).
-/// Usernames cannot contain `;`. An empty field is an empty list.
-impl FieldValue for Vec<String> {
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.is_empty() {
-            return Some(Vec::new());
+/// How a [`UsernameList`] separates its names on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListSeparator {
+    /// `;`, what this crate writes unless told otherwise.
+    #[default]
+    Semicolon,
+    /// `,`, what some servers write.
+    Comma,
+}
+
+impl ListSeparator {
+    pub fn byte(self) -> u8 {
+        match self {
+            ListSeparator::Semicolon => b';',
+            ListSeparator::Comma => b',',
         }
+    }
+}
+
+/// Usernames in one field (CHATROOM_PARTICIPANTS). Neither source documents the
+/// separator: servers are seen writing `;` or `,`, and usernames contain neither.
+///
+/// Decoding splits at both, trims spaces around each name and skips empty parts
+/// (`" bob, ;carol,"` is `bob`, `carol`); `separator` is the first one found.
+/// Encoding joins `names` with `separator`. Two lists are equal when they encode
+/// alike: with fewer than two names the separator does not show.
+#[derive(Debug, Clone, Default, Eq)]
+pub struct UsernameList {
+    pub names: Vec<String>,
+    pub separator: ListSeparator,
+}
+
+impl UsernameList {
+    pub fn new(names: Vec<String>, separator: ListSeparator) -> Self {
+        UsernameList { names, separator }
+    }
+}
+
+impl PartialEq for UsernameList {
+    fn eq(&self, other: &Self) -> bool {
+        self.names == other.names && (self.names.len() < 2 || self.separator == other.separator)
+    }
+}
+
+impl From<Vec<String>> for UsernameList {
+    fn from(names: Vec<String>) -> Self {
+        UsernameList::new(names, ListSeparator::default())
+    }
+}
+
+impl FieldValue for UsernameList {
+    fn decode(bytes: &[u8]) -> Option<Self> {
         let text = String::from_utf8_lossy(bytes);
-        Some(text.split(';').map(str::to_owned).collect())
+        let separator = match text.find([';', ',']).map(|i| text.as_bytes()[i]) {
+            Some(b',') => ListSeparator::Comma,
+            _ => ListSeparator::Semicolon,
+        };
+        let names = text
+            .split([';', ','])
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Some(UsernameList { names, separator })
     }
     fn encode(&self, out: &mut Vec<u8>) {
-        for (i, name) in self.iter().enumerate() {
+        for (i, name) in self.names.iter().enumerate() {
             if i > 0 {
-                out.push(b';');
+                out.push(self.separator.byte());
             }
             out.extend_from_slice(name.as_bytes());
         }

@@ -172,8 +172,20 @@ fn packet() -> impl Strategy<Value = Packet> {
         text().prop_map(|name| JoinChatroom { name }.into()),
         text().prop_map(|name| LeaveChatroom { name }.into()),
         text().prop_map(|name| GetChatroomParticipants { name }.into()),
-        (proptest::collection::vec(name(), 0..6), text())
-            .prop_map(|(participants, name)| ChatroomParticipants { participants, name }.into()),
+        (
+            proptest::collection::vec(name(), 0..6),
+            any::<bool>(),
+            text()
+        )
+            .prop_map(|(names, comma, name)| {
+                let separator = if comma {
+                    ListSeparator::Comma
+                } else {
+                    ListSeparator::Semicolon
+                };
+                let participants = UsernameList::new(names, separator);
+                ChatroomParticipants { participants, name }.into()
+            }),
     ]
 }
 

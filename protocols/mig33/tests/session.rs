@@ -244,8 +244,9 @@ fn alert_becomes_a_system_message() {
 #[test]
 fn participants_push() {
     let mut h = logged_in();
+    // As a server that separates the names with commas writes it.
     h.server.push(ChatroomParticipants {
-        participants: vec!["alice".into(), "bob".into()],
+        participants: UsernameList::new(vec!["alice".into(), "bob".into()], ListSeparator::Comma),
         name: "lobby".into(),
     });
     h.pump();

@@ -37,7 +37,10 @@ const OFFLINE_BURST: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// How often a logged-in connection sends a probe (an extra KEEP_ALIVE).
     pub probe_interval: Duration,
+    /// Probes in a row left unacknowledged before the connection is taken for lost.
+    pub missed_probes: u32,
     pub login_timeout: Duration,
 }
 
@@ -93,6 +96,8 @@ pub struct LoginTask {
     reported_down: bool,
     /// A message was emitted and not yet made durable (its ACK waits for that).
     unsaved: bool,
+    /// Some connection of this task logged in: the password was right.
+    ever_logged_in: bool,
 }
 
 /// One connection's state.
@@ -102,6 +107,10 @@ struct Connection {
     logged_in_at: Option<Instant>,
     login_deadline: Instant,
     next_probe: Option<Instant>,
+    /// SEQ_NUM of the last probe, checked for its ACK when the next one is due.
+    probe: Option<u16>,
+    /// Probes in a row that went unacknowledged.
+    missed_probes: u32,
     /// SEQ_NUM of the outbox part awaiting its ACK.
     in_flight: Option<u16>,
     lookups: Vec<PendingLookup>,
@@ -140,6 +149,7 @@ impl LoginTask {
             outbox: VecDeque::new(),
             reported_down: false,
             unsaved: false,
+            ever_logged_in: login.proven,
         }
     }
 
@@ -296,6 +306,8 @@ impl LoginTask {
             logged_in_at: None,
             login_deadline: now + self.options.login_timeout,
             next_probe: None,
+            probe: None,
+            missed_probes: 0,
             in_flight: None,
             lookups: Vec::new(),
             nick_requests: BTreeMap::new(),
@@ -416,15 +428,44 @@ impl LoginTask {
     fn on_timer(&mut self, uin: u32, conn: &mut Connection, now: Instant) -> Option<Ended> {
         conn.session.handle_timeout(now);
         if conn.logged_in_at.is_none() && now >= conn.login_deadline {
+            if conn.session.login_acknowledged() && !self.ever_logged_in {
+                // The server heard the LOGIN and did not accept it: v2 servers without
+                // a refusal packet answer a wrong password that way. Trying again
+                // would only repeat it.
+                tracing::info!(uin, "ICQ login acknowledged but never accepted");
+                self.fail_final(
+                    "wrong UIN or password (the server acknowledged the login but never \
+                     accepted it)"
+                        .into(),
+                );
+                return Some(Ended::Stop);
+            }
             return Some(Ended::Lost {
                 reason: "the ICQ server did not answer the login".into(),
                 was_connected: false,
             });
         }
         if conn.next_probe.is_some_and(|at| at <= now) {
+            if let Some(seq) = conn.probe.take() {
+                if conn.session.awaits_ack(seq) {
+                    conn.missed_probes += 1;
+                } else {
+                    conn.missed_probes = 0;
+                }
+            }
+            if conn.missed_probes >= self.options.missed_probes {
+                // A server that forgot the session ACKs nothing; the retransmission
+                // schedule alone would take over two minutes to say so.
+                return Some(Ended::Lost {
+                    reason: format!(
+                        "the ICQ server stopped answering ({} probes in a row unacknowledged)",
+                        conn.missed_probes
+                    ),
+                    was_connected: true,
+                });
+            }
             conn.next_probe = Some(now + self.options.probe_interval);
-            // Any reliable packet will do; INFO about ourselves is harmless.
-            let _ = conn.session.request_info(uin, now);
+            conn.probe = conn.session.probe(now).ok();
         }
         let (expired, waiting): (Vec<_>, Vec<_>) =
             conn.lookups.drain(..).partition(|l| l.deadline <= now);
@@ -545,6 +586,7 @@ impl LoginTask {
             ClientEvent::LoggedIn { .. } => {
                 tracing::info!(uin, "logged in to ICQ");
                 conn.logged_in_at = Some(now);
+                self.ever_logged_in = true;
                 conn.next_probe = Some(now + self.options.probe_interval);
                 self.reported_down = false;
                 self.events.emit(NetworkEvent::Connected {
@@ -850,9 +892,11 @@ mod tests {
             id: "1001".into(),
             password: "pw".into(),
             contacts: Vec::new(),
+            proven: false,
         };
         let options = Options {
             probe_interval: Duration::from_secs(60),
+            missed_probes: 2,
             login_timeout: Duration::from_secs(20),
         };
         let addr = server.local_addr().unwrap().to_string();
@@ -936,5 +980,167 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(delivery.warnings[0].contains("'?': ☃"), "{delivery:?}");
+    }
+
+    type Events = mpsc::UnboundedReceiver<(LoginKey, NetworkEvent)>;
+
+    /// A login task for UIN 1001 against `server`, with short timers.
+    fn spawn_login(server: &UdpSocket, options: Options) -> (LoginHandle, Events) {
+        let (tx, events) = mpsc::unbounded_channel();
+        let key = LoginKey {
+            mxid: "@a:x".into(),
+            network: NetworkId::Icq,
+        };
+        let (handle, commands) = LoginHandle::channel();
+        let login = LoginCredentials {
+            id: "1001".into(),
+            password: "pw".into(),
+            contacts: Vec::new(),
+            proven: false,
+        };
+        let addr = server.local_addr().unwrap().to_string();
+        let sink = EventSink::new(key, std::sync::Arc::new(tx));
+        tokio::spawn(LoginTask::new(login, addr, options, sink, commands).run());
+        (handle, events)
+    }
+
+    fn quick_options() -> Options {
+        Options {
+            probe_interval: Duration::from_millis(300),
+            missed_probes: 2,
+            login_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// The next datagram that decodes as a client packet, and who sent it.
+    async fn recv_packet(server: &UdpSocket) -> (ClientPacket, u16, SocketAddr) {
+        let mut buf = [0u8; 8192];
+        loop {
+            let (n, from) = tokio::time::timeout(WAIT, server.recv_from(&mut buf))
+                .await
+                .expect("a datagram in time")
+                .unwrap();
+            if let Ok(frame) = ClientPacket::decode(&buf[..n]) {
+                return (frame.packet, frame.seq, from);
+            }
+        }
+    }
+
+    /// The next LOGIN (other packets are skipped, unanswered); ACKs it and returns its
+    /// SEQ_NUM and sender.
+    async fn ack_next_login(server: &UdpSocket) -> (u16, SocketAddr) {
+        loop {
+            let (packet, seq, from) = recv_packet(server).await;
+            if matches!(packet, ClientPacket::Login { .. }) {
+                server
+                    .send_to(&ServerPacket::Ack.encode(seq), from)
+                    .await
+                    .unwrap();
+                return (seq, from);
+            }
+        }
+    }
+
+    /// A server that ACKs the LOGIN and then stays silent refused the password: a
+    /// first login ends there, with a notice, and is not tried again.
+    #[tokio::test]
+    async fn acknowledged_but_unanswered_first_login_fails_for_good() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (_handle, mut events) = spawn_login(&server, quick_options());
+        ack_next_login(&server).await;
+        match next_event(&mut events).await {
+            NetworkEvent::LoginFailed { reason } => assert_eq!(
+                reason,
+                "wrong UIN or password (the server acknowledged the login but never accepted it)"
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+        // The task ended: it dropped its end of the event channel.
+        let ended = tokio::time::timeout(WAIT, events.recv()).await;
+        assert!(matches!(ended, Ok(None)), "{ended:?}");
+    }
+
+    /// A LOGIN nobody acknowledges (server down) is tried again.
+    #[tokio::test]
+    async fn unacknowledged_login_is_tried_again() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (_handle, mut events) = spawn_login(&server, quick_options());
+        let (first, ..) = recv_packet(&server).await;
+        assert!(matches!(first, ClientPacket::Login { .. }));
+        match next_event(&mut events).await {
+            NetworkEvent::Disconnected { reason, will_retry } => {
+                assert!(will_retry);
+                assert_eq!(reason, "the ICQ server did not answer the login");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        loop {
+            let (packet, ..) = recv_packet(&server).await;
+            if matches!(packet, ClientPacket::Login { .. }) {
+                break;
+            }
+        }
+    }
+
+    /// A server that stops acknowledging is noticed after `missed_probes` probes; a
+    /// login that worked before then meets silence after its LOGIN's ACK and is
+    /// tried again instead of failing.
+    #[tokio::test]
+    async fn unanswered_probes_end_the_connection_and_a_known_login_retries() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (_handle, mut events) = spawn_login(&server, quick_options());
+        let (login_seq, client) = ack_next_login(&server).await;
+        let reply = ServerPacket::LoginReply {
+            uin: 1001,
+            ip: Ipv4Addr::LOCALHOST,
+            login_seq,
+        };
+        server.send_to(&reply.encode(0), client).await.unwrap();
+        assert!(matches!(
+            next_event(&mut events).await,
+            NetworkEvent::Connected { .. }
+        ));
+        let connected = Instant::now();
+        assert!(matches!(
+            next_event(&mut events).await,
+            NetworkEvent::ContactList { .. }
+        ));
+        // From now on the server ACKs nothing: the probes go unanswered.
+        let mut probes = 0;
+        let (reason, will_retry) = loop {
+            tokio::select! {
+                (packet, ..) = recv_packet(&server) => {
+                    if packet == ClientPacket::KeepAlive {
+                        probes += 1;
+                    }
+                }
+                event = next_event(&mut events) => match event {
+                    NetworkEvent::Disconnected { reason, will_retry } => break (reason, will_retry),
+                    other => panic!("unexpected {other:?}"),
+                },
+            }
+        };
+        assert!(will_retry);
+        assert_eq!(
+            reason,
+            "the ICQ server stopped answering (2 probes in a row unacknowledged)"
+        );
+        assert_eq!(probes, 2);
+        let noticed = connected.elapsed();
+        assert!(
+            noticed >= Duration::from_millis(900) && noticed < Duration::from_secs(3),
+            "noticed after {noticed:?}"
+        );
+
+        // The next LOGIN is acknowledged and left unanswered, twice: not a wrong
+        // password for a login that worked, so it keeps trying.
+        for _ in 0..2 {
+            let (_, from) = ack_next_login(&server).await;
+            assert_ne!(from, client, "a fresh socket for each connection");
+        }
+        assert!(
+            events.try_recv().is_err(),
+            "no LoginFailed, no second notice"
+        );
     }
 }

@@ -19,19 +19,29 @@ use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, NetworkId, 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IcqOptions {
-    /// How often (seconds) a logged-in session asks the server for something (an INFO
-    /// request about itself) to notice a lost server quickly. The session's own
-    /// KEEP_ALIVE comes every 120 s and a silent server is only given up after two
-    /// cycles of retransmissions (about two minutes).
+    /// How often (seconds) a logged-in session sends an extra KEEP_ALIVE (a probe) and
+    /// checks that the previous one was acknowledged. The protocol's own KEEP_ALIVE
+    /// comes every 120 s and a silent server is only given up after two cycles of
+    /// retransmissions (over two minutes); probes notice a server that forgot the
+    /// session much sooner.
     pub probe_interval_secs: u64,
-    /// How long (seconds) to wait for LOGIN_REPLY before trying again.
+    /// After this many probes in a row went unacknowledged the connection is taken for
+    /// lost and made again: a lost session is noticed within
+    /// `probe_interval_secs × (missed_probes + 1)` (30 s by default).
+    pub missed_probes: u32,
+    /// How long (seconds) to wait for LOGIN_REPLY. A server that did not even
+    /// acknowledge the LOGIN is tried again later; one that acknowledged it and stayed
+    /// silent refused the password (servers written from the v2 document have no
+    /// refusal packet), which ends a login that never succeeded (a login that worked
+    /// before is tried again instead).
     pub login_timeout_secs: u64,
 }
 
 impl Default for IcqOptions {
     fn default() -> Self {
         IcqOptions {
-            probe_interval_secs: 30,
+            probe_interval_secs: 10,
+            missed_probes: 2,
             login_timeout_secs: 20,
         }
     }
@@ -41,6 +51,9 @@ impl IcqOptions {
     /// What the types allow but ICQ cannot use.
     pub fn check(&self) -> Result<(), OptionError> {
         at_least_one_second("probe_interval_secs", self.probe_interval_secs)?;
+        if self.missed_probes == 0 {
+            return Err(("missed_probes", "must be at least 1".into()));
+        }
         at_least_one_second("login_timeout_secs", self.login_timeout_secs)
     }
 }
@@ -49,6 +62,7 @@ impl IcqOptions {
 pub fn build(settings: NetworkSettings, options: IcqOptions) -> Option<Arc<dyn Network>> {
     let options = login::Options {
         probe_interval: Duration::from_secs(options.probe_interval_secs),
+        missed_probes: options.missed_probes,
         login_timeout: Duration::from_secs(options.login_timeout_secs),
     };
     Some(Arc::new(Icq {

@@ -1,5 +1,7 @@
 //! Mappings between mig33 packets and the core's types (presence, contacts, chats).
 
+use std::collections::HashMap;
+
 use mig33_proto as proto;
 use proto::DestinationType;
 
@@ -60,6 +62,36 @@ pub fn contact(c: &proto::Contact) -> Contact {
         display_name: (!display.is_empty()).then(|| display.to_owned()),
         groups: c.group_id.map(|g| g.to_string()).into_iter().collect(),
     }
+}
+
+/// A chatroom's members as the core wants them: canonical ids, each once, in the
+/// server's order, without this login's own username (the user is in the room as
+/// themself, not as a ghost), with the contact list's display names where known.
+pub fn room_members<'a>(
+    participants: &[String],
+    own_username: &str,
+    contacts: impl IntoIterator<Item = &'a proto::Contact>,
+) -> Vec<Contact> {
+    let own = canonical(own_username);
+    let names: HashMap<String, Option<String>> = contacts
+        .into_iter()
+        .map(|c| {
+            let c = contact(c);
+            (c.id, c.display_name)
+        })
+        .collect();
+    let mut members: Vec<Contact> = Vec::new();
+    for id in participants.iter().map(|p| canonical(p)) {
+        if id.is_empty() || id == own || members.iter().any(|m| m.id == id) {
+            continue;
+        }
+        members.push(Contact {
+            display_name: names.get(&id).cloned().flatten(),
+            id,
+            groups: Vec::new(),
+        });
+    }
+    members
 }
 
 pub fn group(g: &proto::Group) -> Group {
@@ -147,5 +179,33 @@ mod tests {
         );
         let m = proto::Message::text("", DestinationType::Private, "alice", "hi");
         assert_eq!(message_chat(&m), None);
+    }
+
+    #[test]
+    fn room_members_leave_out_the_user_and_carry_contact_names() {
+        let bob = proto::Contact {
+            username: "Bob".into(),
+            display_name: "Bobby".into(),
+            contact_id: 1,
+            ..Default::default()
+        };
+        let carol = proto::Contact {
+            username: "carol".into(),
+            display_name: " ".into(),
+            contact_id: 2,
+            ..Default::default()
+        };
+        let participants: Vec<String> = ["alice", "bob", "Carol", "dave", "BOB", "ALICE"]
+            .map(String::from)
+            .to_vec();
+        let members = room_members(&participants, "Alice", [&bob, &carol]);
+        let got: Vec<(&str, Option<&str>)> = members
+            .iter()
+            .map(|m| (m.id.as_str(), m.display_name.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [("bob", Some("Bobby")), ("carol", None), ("dave", None)]
+        );
     }
 }

@@ -14,8 +14,8 @@ use tokio::sync::mpsc;
 
 use super::convert;
 use crate::core::{
-    ChatId, Contact, Delivery, EventSink, LoginCommand, LoginCredentials, MessageKind,
-    NetworkEvent, Profile, SendError,
+    ChatId, Delivery, EventSink, LoginCommand, LoginCredentials, MessageKind, NetworkEvent,
+    Profile, SendError,
 };
 use crate::networks::backoff::Backoff;
 
@@ -361,22 +361,16 @@ impl LoginTask {
         if !self.rooms.contains(&room) {
             return;
         }
-        let ids: Vec<String> = participants.iter().map(|p| convert::canonical(p)).collect();
+        // The protocol crate split the server's list (`;` or `,`) into names.
+        let members = convert::room_members(
+            &participants,
+            session.username(),
+            session.contacts().values(),
+        );
+        let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
         if self.members.get(&room) == Some(&ids) {
             return;
         }
-        let members = ids
-            .iter()
-            .map(|id| Contact {
-                id: id.clone(),
-                display_name: session
-                    .contacts()
-                    .values()
-                    .find(|c| convert::canonical(&c.username) == *id)
-                    .map(|c| c.display_name.clone()),
-                groups: Vec::new(),
-            })
-            .collect();
         self.members.insert(room.clone(), ids);
         self.emit(NetworkEvent::RoomMembers {
             chat: ChatId::Room(room),

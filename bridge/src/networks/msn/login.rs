@@ -1134,6 +1134,7 @@ mod tests {
                 display_name: Some("Carol".into()),
                 groups: Vec::new(),
             }],
+            proven: false,
         };
         let (_handle, commands) = crate::core::LoginHandle::channel();
         let cfg = Arc::new(MsnConfig {

@@ -191,6 +191,8 @@ pub struct ClientSession {
     retransmit: Retransmitter,
     seen: SeenWindow,
     next_keepalive: Option<Instant>,
+    /// The server ACKed our LOGIN (it heard us, whatever it decides).
+    login_acked: bool,
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<ClientEvent>,
 }
@@ -212,6 +214,7 @@ impl ClientSession {
             retransmit: Retransmitter::default(),
             seen: SeenWindow::new(),
             next_keepalive: None,
+            login_acked: false,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -223,6 +226,19 @@ impl ClientSession {
 
     pub fn uin(&self) -> u32 {
         self.uin
+    }
+
+    /// Whether the server acknowledged LOGIN. A v2 server that receives a wrong
+    /// password may ACK the LOGIN and then say nothing more: an acknowledged login
+    /// without LOGIN_REPLY is how such a refusal looks from here.
+    pub fn login_acknowledged(&self) -> bool {
+        self.login_acked
+    }
+
+    /// Whether the packet with this SEQ_NUM (from a [`SendReceipt`] or
+    /// [`probe`](Self::probe)) still awaits the server's ACK.
+    pub fn awaits_ack(&self, seq: u16) -> bool {
+        self.retransmit.is_pending(seq)
     }
 
     /// The contact list sent (or to be sent) to the server.
@@ -383,6 +399,14 @@ impl ClientSession {
         Ok(info_seq)
     }
 
+    /// Sends a KEEP_ALIVE now, besides the regular ones, and returns its SEQ_NUM: an
+    /// owner that wants to notice a lost server sooner than the retransmission
+    /// schedule does checks [`awaits_ack`](Self::awaits_ack) later.
+    pub fn probe(&mut self, now: Instant) -> Result<u16, CommandError> {
+        self.require_logged_in()?;
+        Ok(self.send_reliable(ClientPacket::KeepAlive, now))
+    }
+
     /// Sends B_USER_DISCONNECTED (not retransmitted: we are leaving) and closes.
     pub fn logout(&mut self, _now: Instant) {
         if matches!(self.state, SessionState::LoggingIn | SessionState::LoggedIn) {
@@ -404,9 +428,12 @@ impl ClientSession {
             return Ok(());
         }
         if frame.packet == ServerPacket::Ack {
-            if self.retransmit.ack(frame.seq) == Some(client_cmd::SEND_MESSAGE) {
-                self.events
-                    .push_back(ClientEvent::MessageAcked { seq: frame.seq });
+            match self.retransmit.ack(frame.seq) {
+                Some(client_cmd::SEND_MESSAGE) => self
+                    .events
+                    .push_back(ClientEvent::MessageAcked { seq: frame.seq }),
+                Some(client_cmd::LOGIN) => self.login_acked = true,
+                _ => {}
             }
             return Ok(());
         }

@@ -63,8 +63,18 @@ impl Retransmitter {
         self.pending.iter().map(|p| p.due).min()
     }
 
+    /// Whether the packet with this SEQ_NUM still awaits its ACK.
+    pub(crate) fn is_pending(&self, seq: u16) -> bool {
+        self.pending.iter().any(|p| p.seq == seq)
+    }
+
     pub(crate) fn clear(&mut self) {
         self.pending.clear();
+    }
+
+    /// Removes every unacknowledged packet and returns their bytes, oldest first.
+    pub(crate) fn take_all(&mut self) -> Vec<Vec<u8>> {
+        self.pending.drain(..).map(|p| p.bytes).collect()
     }
 
     /// Resends what is due into `transmit`. `cycles` is how many cycles to run

@@ -1,11 +1,13 @@
 //! The server's state for one client: its SEQ_NUMs (from 0), ACKs in both
 //! directions, duplicate detection and retransmission of the server's packets.
-//! What a packet *means* (routing, directory) is the server application's job.
+//! What a packet *means* (routing, directory) is the server application's job; so is
+//! what becomes of packets the client never acknowledged
+//! ([`ServerSession::take_unacknowledged`]: a server keeps undelivered messages).
 
 use super::reliability::{Expiry, Retransmitter, SeenWindow};
 use crate::error::DecodeError;
 use crate::packet::client::{ClientFrame, ClientPacket};
-use crate::packet::server::ServerPacket;
+use crate::packet::server::{ServerFrame, ServerPacket};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -89,17 +91,34 @@ impl ServerSession {
     }
 
     /// Runs due retransmissions: one cycle of 6 transmissions, then the server
-    /// gives up on the client.
+    /// gives up on the client (what it never acknowledged stays for
+    /// [`take_unacknowledged`](Self::take_unacknowledged)).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.gave_up {
+            return;
+        }
         if self.retransmit.on_timeout(now, 1, &mut self.transmit) == Some(Expiry::GiveUp) {
             self.gave_up = true;
-            self.retransmit.clear();
         }
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let idle = self.last_heard + self.idle_limit;
-        Some(self.retransmit.next_due().map_or(idle, |due| due.min(idle)))
+        let due = self.retransmit.next_due().filter(|_| !self.gave_up);
+        Some(due.map_or(idle, |due| due.min(idle)))
+    }
+
+    /// Removes the packets sent with [`send`](Self::send) that the client has not
+    /// acknowledged and returns them, oldest first; they are not retransmitted any
+    /// more. Also after the session gave up or went idle, so that the server can
+    /// keep the messages this client never got.
+    pub fn take_unacknowledged(&mut self) -> Vec<ServerFrame> {
+        self.retransmit
+            .take_all()
+            .iter()
+            // Our own encoding: always decodes.
+            .filter_map(|bytes| ServerPacket::decode(bytes).ok())
+            .collect()
     }
 
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
