@@ -44,6 +44,10 @@ pub struct SlotOptions {
     pub networks_yaml: String,
     /// `homeserver.request_timeout_seconds` (the bridge's default when `None`).
     pub request_timeout_seconds: Option<u64>,
+    /// Every user of the test homeserver may use the bridge (benchmarks with many users).
+    pub everyone: bool,
+    /// The bridge's `RUST_LOG` (debug for tests when `None`; benchmarks log less).
+    pub rust_log: Option<String>,
 }
 
 /// One bridge instance known to Synapse.
@@ -76,12 +80,17 @@ impl BridgeSlot {
             .request_timeout_seconds
             .map(|t| format!("  request_timeout_seconds: {t}\n"))
             .unwrap_or_default();
+        let everyone = if self.options.everyone {
+            "  \"localhost\": user\n"
+        } else {
+            ""
+        };
         format!(
             "homeserver:\n  address: {homeserver}\n  domain: localhost\n{timeout}\
              appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{port}\n  id: slot{i}\n  \
              registration: registration.yaml\n  bot:\n    localpart: s{i}bot\n    displayname: Bridge bot {i}\n\
              database:\n  path: db\n\
-             permissions:\n  \"@s{i}alice:localhost\": user\n  \"@s{i}bob:localhost\": user\n  \"@s{i}admin:localhost\": admin\n\
+             permissions:\n{everyone}  \"@s{i}alice:localhost\": user\n  \"@s{i}bob:localhost\": user\n  \"@s{i}admin:localhost\": admin\n\
              networks:\n{networks}\
              logging:\n  level: debug\n",
             port = self.port,
@@ -229,7 +238,9 @@ impl BridgeSlot {
             .arg(self.config_path())
             .env(
                 "RUST_LOG",
-                "debug,sled=warn,hyper=warn,matrix_sdk=warn,reqwest=warn,h2=warn,rustls=warn",
+                self.options.rust_log.as_deref().unwrap_or(
+                    "debug,sled=warn,hyper=warn,matrix_sdk=warn,reqwest=warn,h2=warn,rustls=warn",
+                ),
             )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -273,6 +284,11 @@ pub struct BridgeProcess {
 }
 
 impl BridgeProcess {
+    /// The bridge's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `kill -9`: no chance to flush or say goodbye.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -43,6 +43,7 @@ impl Env {
                 "  {network}:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s0{network}_{{id}}\"\n"
             ),
             request_timeout_seconds: timeout,
+            ..SlotOptions::default()
         };
         let (synapse, slot) =
             block(|| private_environment(name, options)).expect("a Synapse of its own");
@@ -357,19 +358,28 @@ async fn matrix_burst_survives_two_kills() {
 /// commands sent after the restart are answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn homeserver_restart_loses_nothing() {
-    outage_loses_nothing("hs-restart", |synapse| {
+    let env = outage_loses_nothing("hs-restart", |synapse| {
         synapse.stop().expect("stop Synapse");
         std::thread::sleep(OUTAGE);
         synapse.restart().expect("restart Synapse");
     })
     .await;
+    // Restarted again with nothing in flight, Synapse numbers its next transactions 1,
+    // 2, 3... like ones the bridge has already seen: the commands must still be answered.
+    let mut env = env;
+    block(|| {
+        env.synapse.stop()?;
+        env.synapse.restart()
+    })
+    .expect("restart Synapse");
+    pings_answered(&env, 6).await;
 }
 
 /// The same with a homeserver that hangs (SIGSTOP): requests time out and are retried
 /// without doubles once it answers again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn homeserver_hang_loses_nothing() {
-    outage_loses_nothing("hs-hang", |synapse| {
+    let _env = outage_loses_nothing("hs-hang", |synapse| {
         synapse.pause().expect("freeze Synapse");
         std::thread::sleep(OUTAGE);
         synapse.resume().expect("thaw Synapse");
@@ -377,7 +387,7 @@ async fn homeserver_hang_loses_nothing() {
     .await;
 }
 
-async fn outage_loses_nothing(name: &str, outage: impl FnOnce(&mut Synapse)) {
+async fn outage_loses_nothing(name: &str, outage: impl FnOnce(&mut Synapse)) -> Env {
     const N: usize = 60;
     let sim = mig33::Server::start(mig33_config())
         .await
@@ -411,11 +421,17 @@ async fn outage_loses_nothing(name: &str, outage: impl FnOnce(&mut Synapse)) {
     );
 
     // Commands after the outage are answered, once each.
+    pings_answered(&env, 3).await;
+    env
+}
+
+/// Sends three `ping`s; the management room then holds `total` pongs, no more.
+async fn pings_answered(env: &Env, total: usize) {
     for _ in 0..3 {
         env.alice.send_text(&env.mgmt, "ping").await.expect("ping");
     }
     let bot = env.slot.bot.clone();
-    let pongs = wait_until(WAIT, "three pongs", || async {
+    let count = || async {
         let n = env
             .alice
             .all_messages(&env.mgmt)
@@ -423,11 +439,18 @@ async fn outage_loses_nothing(name: &str, outage: impl FnOnce(&mut Synapse)) {
             .iter()
             .filter(|e| e["sender"] == bot.as_str() && body(e).starts_with("Pong"))
             .count();
-        Ok((n >= 3).then_some(n))
+        anyhow::Ok(n)
+    };
+    wait_until(WAIT, &format!("{total} pongs"), || async {
+        Ok((count().await? >= total).then_some(()))
     })
     .await
     .unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(pongs, 3);
+    assert_eq!(
+        count().await.expect("messages"),
+        total,
+        "each ping answered once"
+    );
 }
 
 /// A mig33 server sends 20,000 errors: the user gets them as one coalesced notice (two
@@ -483,6 +506,77 @@ async fn error_flood_is_coalesced_and_does_not_delay_messages() {
     assert_eq!(
         notices.iter().map(|n| repeat_count(n)).sum::<usize>(),
         FLOOD
+    );
+}
+
+/// What the homeserver refuses for good is handled visibly: a message larger than it
+/// takes (`M_TOO_LARGE`) arrives split in parts, and a message into a room where the
+/// contact's ghost has left reaches the user as a notice with the reason and the text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_events_are_split_or_reported() {
+    let sim = mig33::Server::start(mig33_config())
+        .await
+        .expect("mig33 simulator");
+    let env = Env::new("refused", "mig33", sim.addr(), None).await;
+    let bob = mig33_pair(&env, &sim).await;
+    let ghost = env.slot.ghost("mig33", "bob");
+    bob.send_private("alice", "hello").await.expect("send");
+    let room = env.accept_dm(&ghost).await;
+
+    // 100 KB: Synapse refuses events over 64 KiB.
+    let big: String = (0..10_000).map(|i| format!("w{i:04}.. ")).collect();
+    bob.send_private("alice", &big).await.expect("send");
+    let parts = wait_until(WAIT, "the parts of the big message", || async {
+        let bodies: Vec<String> = env
+            .alice
+            .all_messages(&room)
+            .await?
+            .iter()
+            .filter(|e| e["sender"] == ghost.as_str() && body(e).starts_with('w'))
+            .map(|e| body(e).to_owned())
+            .collect();
+        let complete = bodies.last().is_some_and(|b| {
+            let tail = b.rsplit('(').next().unwrap_or_default();
+            tail.split_once('/')
+                .is_some_and(|(i, n)| i == n.trim_end_matches(')'))
+        });
+        Ok(complete.then_some(bodies))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let rejoined: String = parts
+        .iter()
+        .map(|p| p.rsplit_once('\n').map_or(p.as_str(), |(text, _)| text))
+        .collect();
+    assert!(parts.len() >= 2, "split: {} part(s)", parts.len());
+    assert_eq!(rejoined, big, "the parts make up the message");
+
+    // The ghost leaves the DM (as an admin tool or another client of the homeserver
+    // could make it): its messages cannot be shown there any more.
+    let registration: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(env.slot.registration()).unwrap()).unwrap();
+    let as_token = registration["as_token"].as_str().unwrap();
+    let left = reqwest::Client::new()
+        .post(format!(
+            "{}/_matrix/client/v3/rooms/{}/leave",
+            env.synapse.base_url,
+            e2e_tests::enc(&room)
+        ))
+        .query(&[("user_id", ghost.as_str())])
+        .bearer_auth(as_token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("leave");
+    assert!(left.status().is_success(), "{}", left.status());
+    bob.send_private("alice", "after the ban")
+        .await
+        .expect("send");
+    let notice = env.bot_says("after the ban").await;
+    let text = body(&notice);
+    assert!(
+        text.contains("could not be shown in Matrix") && text.contains("M_FORBIDDEN"),
+        "{text}"
     );
 }
 

@@ -366,3 +366,57 @@ impl Bridge {
         self.notify(&entry.mxid, &what);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(mxid: &str) -> LoginKey {
+        LoginKey {
+            mxid: mxid.into(),
+            network: NetworkId::Icq,
+        }
+    }
+
+    /// The bookkeeping behind `list`, the logs and the networks' backpressure.
+    #[test]
+    fn depth_age_and_errors_per_login() {
+        let outbox = Outbox::default();
+        let a = login("@a:x");
+        let old = super::super::now_ms() - 90_000;
+        assert!(
+            outbox.enqueued(b"conv1", &a, old),
+            "first entry starts a sender"
+        );
+        assert!(
+            !outbox.enqueued(b"conv1", &a, old + 1),
+            "one sender per conversation"
+        );
+        assert!(outbox.enqueued(b"conv2", &a, old + 2));
+        assert_eq!(outbox.waiting_for(&a), 3);
+        assert_eq!(outbox.len(), 3);
+        assert!(outbox
+            .failed(b"conv1", "the homeserver is unreachable")
+            .is_some());
+        assert!(
+            outbox.failed(b"conv1", "still unreachable").is_none(),
+            "logged at most once a minute"
+        );
+        let b = outbox.backlog("@a:x", NetworkId::Icq).expect("a backlog");
+        assert_eq!(b.waiting, 3);
+        assert!(b.oldest >= Duration::from_secs(89), "{:?}", b.oldest);
+        assert_eq!(b.error.as_deref(), Some("still unreachable"));
+        assert!(outbox.backlog("@b:x", NetworkId::Icq).is_none());
+
+        outbox.delivered(b"conv1", &a, Some(super::super::now_ms()));
+        outbox.delivered(b"conv1", &a, None);
+        assert!(
+            !outbox.keep_going(b"conv1"),
+            "an empty queue ends its sender"
+        );
+        assert!(outbox.keep_going(b"conv2"));
+        let b = outbox.backlog("@a:x", NetworkId::Icq).expect("a backlog");
+        assert_eq!((b.waiting, b.error), (1, None));
+        assert_eq!(outbox.waiting_for(&a), 1);
+    }
+}

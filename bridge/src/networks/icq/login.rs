@@ -1041,6 +1041,99 @@ mod tests {
         }
     }
 
+    /// An intake whose `durable` resolves only when the test says so.
+    struct GatedIntake {
+        events: mpsc::UnboundedSender<NetworkEvent>,
+        open: tokio::sync::watch::Receiver<bool>,
+    }
+
+    impl crate::core::EventIntake for GatedIntake {
+        fn accept(&self, _: &LoginKey, event: NetworkEvent) {
+            let _ = self.events.send(event);
+        }
+        fn durable(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+            let mut open = self.open.clone();
+            Box::pin(async move {
+                let _ = open.wait_for(|o| *o).await;
+            })
+        }
+        fn backlogged(&self, _: &LoginKey) -> bool {
+            false
+        }
+        fn ready<'a>(
+            &'a self,
+            _: &'a LoginKey,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    /// A received message is acknowledged to the server only once the core has it on
+    /// disk: the server keeps what is not acknowledged, so a crash cannot lose it.
+    #[tokio::test]
+    async fn received_messages_are_acknowledged_only_once_durable() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let (open_tx, open) = tokio::sync::watch::channel(false);
+        let key = LoginKey {
+            mxid: "@a:x".into(),
+            network: NetworkId::Icq,
+        };
+        let (_handle, commands) = LoginHandle::channel();
+        let login = LoginCredentials {
+            id: "1001".into(),
+            password: "pw".into(),
+            contacts: Vec::new(),
+            proven: false,
+        };
+        let addr = server.local_addr().unwrap().to_string();
+        let sink = EventSink::new(key, std::sync::Arc::new(GatedIntake { events: tx, open }));
+        tokio::spawn(LoginTask::new(login, addr, quick_options(), sink, commands).run());
+        let (login_seq, client) = ack_next_login(&server).await;
+        let reply = ServerPacket::LoginReply {
+            uin: 1001,
+            ip: Ipv4Addr::LOCALHOST,
+            login_seq,
+        };
+        server.send_to(&reply.encode(0), client).await.unwrap();
+        let message = ServerPacket::ReceiveMessage {
+            from: 1002,
+            time: MessageTime::from_unix_seconds(1_000_000_020),
+            kind: 1,
+            text: "keep me".into(),
+        };
+        server.send_to(&message.encode(1), client).await.unwrap();
+        // The message reached the core, but no ACK for it while it is not durable.
+        let arrived = async {
+            loop {
+                if let Some(NetworkEvent::Message { .. }) = events.recv().await {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(WAIT, arrived)
+            .await
+            .expect("the message");
+        let acked = |packet: &ClientPacket, seq: u16| *packet == ClientPacket::Ack && seq == 1;
+        let early = tokio::time::timeout(Duration::from_millis(500), async {
+            loop {
+                let (packet, seq, _) = recv_packet(&server).await;
+                if acked(&packet, seq) {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(early.is_err(), "acknowledged before it was on disk");
+        open_tx.send(true).unwrap();
+        loop {
+            let (packet, seq, _) = recv_packet(&server).await;
+            if acked(&packet, seq) {
+                break;
+            }
+        }
+    }
+
     /// A server that ACKs the LOGIN and then stays silent refused the password: a
     /// first login ends there, with a notice, and is not tried again.
     #[tokio::test]
