@@ -24,7 +24,11 @@ pub fn init_logging(config: &LoadedConfig) {
             logging.level
         ))
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // No colour codes in files and pipes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     let _ = match logging.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Pretty => builder.try_init(),
@@ -39,12 +43,7 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
             "the registration's bot or namespaces differ from the config: run generate-registration and give the new file to the homeserver"
         );
     }
-    let store = Store::open(&config.config.database.path).with_context(|| {
-        format!(
-            "opening the database {}",
-            config.config.database.path.display()
-        )
-    })?;
+    let store = open_store(&config.config.database.path)?;
     let listen = config.listen_addr().map_err(anyhow::Error::msg)?;
     let bot = UserId::parse(format!(
         "@{}:{}",
@@ -166,6 +165,21 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens the database; sled's lock error means another bridge has it open.
+fn open_store(path: &std::path::Path) -> anyhow::Result<Store> {
+    Store::open(path).map_err(|e| match &e {
+        crate::store::StoreError::Sled(sled::Error::Io(io))
+            if io.to_string().contains("could not acquire lock") =>
+        {
+            anyhow::anyhow!(
+                "another retrobridge is running on {} (it holds the database's lock): stop it first",
+                path.display()
+            )
+        }
+        _ => anyhow::Error::new(e).context(format!("opening the database {}", path.display())),
+    })
+}
+
 /// Forgets old transaction and event ids now and then (they only guard against repeats).
 async fn prune_dedupe_records(store: Store) {
     let mut every = tokio::time::interval(Duration::from_secs(600));
@@ -185,5 +199,25 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_second_bridge_on_the_same_database_is_told_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let _first = super::open_store(&path).unwrap();
+        let e = super::open_store(&path)
+            .err()
+            .expect("the database is locked");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "another retrobridge is running on {} (it holds the database's lock): stop it first",
+                path.display()
+            )
+        );
     }
 }

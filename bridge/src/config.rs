@@ -12,6 +12,13 @@ use serde::Deserialize;
 
 use crate::core::NetworkId;
 use crate::ids::GhostTemplate;
+use crate::networks::NetworkOptions;
+
+/// The log levels `logging.level` accepts.
+pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+/// The example config's domain: a config that still names it was not edited.
+const EXAMPLE_DOMAINS: [&str; 3] = ["example.org", "example.com", "example.net"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,9 +111,10 @@ pub struct NetworkConfig {
     /// Ghost localpart template; `{id}` is replaced by the escaped legacy id.
     #[serde(default)]
     pub ghost_template: Option<String>,
-    /// Network-specific options (see the example config).
+    /// Network-specific options: read a second time into the network's typed struct
+    /// ([`NetworkOptions`], in [`LoadedConfig::options`]), which knows its keys.
     #[serde(default)]
-    pub options: BTreeMap<String, serde_yaml::Value>,
+    pub options: serde::de::IgnoredAny,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,6 +204,8 @@ pub struct LoadedConfig {
     pub config: Config,
     pub file: PathBuf,
     pub ghost_templates: BTreeMap<NetworkId, GhostTemplate>,
+    /// Every network's typed `options` (defaults where the config has none).
+    pub options: NetworkOptions,
 }
 
 impl LoadedConfig {
@@ -222,8 +232,7 @@ impl LoadedConfig {
             line,
             message,
         };
-        let deserializer = serde_yaml::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let yaml_error = |e: serde_path_to_error::Error<serde_yaml::Error>| {
             let key = e.path().to_string();
             let inner = e.into_inner();
             let line = inner.location().map(|l| l.line());
@@ -240,13 +249,24 @@ impl LoadedConfig {
                 .unwrap_or(message)
                 .to_string();
             err(if key == "." { "" } else { &key }, line, message)
-        })?;
+        };
+        let config: Config =
+            serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
+                .map_err(yaml_error)?;
+        let options: OptionsPass =
+            serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
+                .map_err(yaml_error)?;
+        let options = options.networks.into_options();
         let ghost_templates =
             validate(&config).map_err(|(key, message)| err(&key, None, message))?;
+        options
+            .check()
+            .map_err(|(key, message)| err(&key, None, message))?;
         Ok(LoadedConfig {
             config,
             file: file.into(),
             ghost_templates,
+            options,
         })
     }
 
@@ -290,6 +310,50 @@ impl LoadedConfig {
     }
 }
 
+/// The file read a second time for `networks.<net>.options` only, into each network's
+/// typed struct: its errors carry the key path and line like the first reading's.
+#[derive(Deserialize)]
+struct OptionsPass {
+    #[serde(default)]
+    networks: OptionsOfNetworks,
+}
+
+#[derive(Default, Deserialize)]
+struct OptionsOfNetworks {
+    #[serde(default)]
+    icq: Option<OptionsOf<crate::networks::icq::IcqOptions>>,
+    #[serde(default)]
+    msn: Option<OptionsOf<crate::networks::msn::MsnOptions>>,
+    #[serde(default)]
+    mig33: Option<OptionsOf<crate::networks::mig33::Mig33Options>>,
+}
+
+impl OptionsOfNetworks {
+    fn into_options(self) -> NetworkOptions {
+        NetworkOptions {
+            icq: self.icq.unwrap_or_default().options,
+            msn: self.msn.unwrap_or_default().options,
+            mig33: self.mig33.unwrap_or_default().options,
+        }
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(bound(deserialize = "O: Deserialize<'de> + Default"))]
+struct OptionsOf<O> {
+    /// `options:` with every key commented out is null: the defaults.
+    #[serde(default, deserialize_with = "null_is_default")]
+    options: O,
+}
+
+fn null_is_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 type Invalid = (String, String);
 
 fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Invalid> {
@@ -324,6 +388,15 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
             format!(
                 "{} is out of range (1-3600 seconds)",
                 hs.request_timeout_seconds
+            ),
+        ));
+    }
+    if EXAMPLE_DOMAINS.contains(&hs.domain.to_ascii_lowercase().as_str()) {
+        return Err((
+            "homeserver.domain".into(),
+            format!(
+                "{} is the example's domain: set your homeserver's server name (the part after ':' in your users' ids), and the permissions to match",
+                hs.domain
             ),
         ));
     }
@@ -394,6 +467,13 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
                 format!("level {level:?} must be \"user\" or \"admin\""),
             ));
         }
+    }
+    let level = &config.logging.level;
+    if !LOG_LEVELS.contains(&level.as_str()) {
+        return Err((
+            "logging.level".into(),
+            format!("{level:?} is not a log level ({})", LOG_LEVELS.join(", ")),
+        ));
     }
     let mut templates = BTreeMap::new();
     for (name, net) in &config.networks {
@@ -594,6 +674,130 @@ networks:
         let e = LoadedConfig::load(Path::new("/nonexistent/retrobridge.yaml")).unwrap_err();
         assert!(e.message.contains("cannot read"), "{e}");
         assert!(e.to_string().contains("/nonexistent/retrobridge.yaml"));
+    }
+
+    /// GOOD with `block` added under `networks:`.
+    fn with_network(block: &str) -> String {
+        GOOD.replace("networks:\n", &format!("networks:\n{block}"))
+    }
+
+    #[test]
+    fn network_options_are_typed() {
+        let c = parse(&GOOD.replace(
+            "    server: 127.0.0.1:4000\n",
+            "    server: 127.0.0.1:4000\n    options:\n      probe_interval_secs: 2\n",
+        ))
+        .unwrap();
+        assert_eq!(c.options.icq.probe_interval_secs, 2);
+        assert_eq!(c.options.icq.login_timeout_secs, 20, "default kept");
+        assert_eq!(c.options.msn, crate::networks::msn::MsnOptions::default());
+        // `options:` with every key commented out is the defaults.
+        let c = parse(&GOOD.replace(
+            "    server: 127.0.0.1:4000\n",
+            "    server: 127.0.0.1:4000\n    options:\n      # probe_interval_secs: 2\n",
+        ))
+        .unwrap();
+        assert_eq!(c.options.icq, crate::networks::icq::IcqOptions::default());
+    }
+
+    #[test]
+    fn network_option_of_the_wrong_type_is_named_with_line() {
+        let e = error_for(&GOOD.replace(
+            "    server: 127.0.0.1:4000\n",
+            "    server: 127.0.0.1:4000\n    options:\n      probe_interval_secs: \"2\"\n",
+        ));
+        assert_eq!(e.key, "networks.icq.options.probe_interval_secs");
+        assert!(e.message.contains("invalid type"), "{e}");
+        assert_eq!(e.line, Some(18), "{e}");
+    }
+
+    #[test]
+    fn unknown_network_option_is_named() {
+        let e = error_for(&GOOD.replace(
+            "    server: 127.0.0.1:4000\n",
+            "    server: 127.0.0.1:4000\n    options:\n      probe_interval: 2\n",
+        ));
+        assert_eq!(e.key, "networks.icq.options.probe_interval");
+        assert!(e.message.contains("unknown field"), "{e}");
+        assert!(
+            e.message.contains("probe_interval_secs"),
+            "names the known keys: {e}"
+        );
+        let e = error_for(&with_network(
+            "  mig33:\n    server: 127.0.0.1:9119\n    options: { nexus_url: \"https://x\" }\n",
+        ));
+        assert_eq!(e.key, "networks.mig33.options.nexus_url");
+    }
+
+    #[test]
+    fn unusable_network_option_values_are_refused() {
+        let msn = |options: &str| {
+            with_network(&format!(
+                "  msn:\n    enabled: true\n    server: 127.0.0.1:1863\n    options: {{ {options} }}\n"
+            ))
+        };
+        let e = error_for(&msn(
+            "nexus_url: \"http://nexus.example.net/rdr/pprdr.asp\"",
+        ));
+        assert_eq!(e.key, "networks.msn.options.nexus_url");
+        assert!(e.message.contains("https"), "{e}");
+        let c = parse(&msn("nexus_url: \"http://127.0.0.1:1880/rdr/pprdr.asp\"")).unwrap();
+        assert_eq!(
+            c.options.msn.nexus_url,
+            "http://127.0.0.1:1880/rdr/pprdr.asp"
+        );
+        let e = error_for(&msn("login_url: \"http://login.example.net/login\""));
+        assert_eq!(e.key, "networks.msn.options.login_url");
+        assert!(e.message.contains("https"), "{e}");
+        let c = parse(&msn("login_url: \"http://127.0.0.1:1880/login\"")).unwrap();
+        assert_eq!(
+            c.options.msn.login_url.as_deref(),
+            Some("http://127.0.0.1:1880/login")
+        );
+        let e = error_for(&GOOD.replace(
+            "    server: 127.0.0.1:4000\n",
+            "    server: 127.0.0.1:4000\n    options: { missed_probes: 0 }\n",
+        ));
+        assert_eq!(e.key, "networks.icq.options.missed_probes");
+        let e = error_for(&msn("ping_seconds: 0"));
+        assert_eq!(e.key, "networks.msn.options.ping_seconds");
+        assert!(e.message.contains("at least 1"), "{e}");
+        let e = error_for(&msn("ping_seconds: -5"));
+        assert_eq!(e.key, "networks.msn.options.ping_seconds");
+    }
+
+    #[test]
+    fn log_level_is_checked() {
+        let text = format!("{GOOD}logging:\n  level: verbose\n");
+        let e = error_for(&text);
+        assert_eq!(e.key, "logging.level");
+        assert!(
+            e.message.contains("verbose") && e.message.contains("debug"),
+            "{e}"
+        );
+        let c = parse(&text.replace("verbose", "debug")).unwrap();
+        assert_eq!(c.config.logging.level, "debug");
+    }
+
+    #[test]
+    fn the_examples_domain_is_refused() {
+        let e = error_for(&GOOD.replace("domain: localhost", "domain: example.org"));
+        assert_eq!(e.key, "homeserver.domain");
+        assert!(e.message.contains("example"), "{e}");
+    }
+
+    /// The shipped configs: the example is refused only for its placeholder domain, and
+    /// its options (like the demo's) are valid.
+    #[test]
+    fn shipped_configs_load() {
+        let example = include_str!("../../config/config.example.yaml");
+        let e = error_for(example);
+        assert_eq!(e.key, "homeserver.domain", "{e}");
+        let edited = example.replace("example.org", "chat.mydomain.test");
+        let c = parse(&edited).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.enabled_networks().count(), 3);
+        assert!(c.options.msn.nexus_url.starts_with("http://127.0.0.1"));
+        parse(include_str!("../../config/demo.yaml")).unwrap_or_else(|e| panic!("{e}"));
     }
 
     #[test]

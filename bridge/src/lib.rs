@@ -1,5 +1,5 @@
 //! retrobridge: a Matrix appservice that puppets legacy IM accounts (ICQ v2, MSN MSNP9,
-//! mig33). See DESIGN.md for the architecture; `run` in [`app`] wires it together.
+//! mig33). See docs/ARCHITECTURE.md for the architecture; `run` in [`app`] wires it together.
 
 pub mod app;
 pub mod config;

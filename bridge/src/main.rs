@@ -29,6 +29,9 @@ enum Command {
         /// where `run` reads the tokens from).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Replace an existing registration (the homeserver must then be restarted).
+        #[arg(long)]
+        force: bool,
     },
     /// Validate the configuration and exit (status 2 on errors).
     CheckConfig {
@@ -54,18 +57,34 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::GenerateRegistration { config, output } => {
+        Command::GenerateRegistration {
+            config,
+            output,
+            force,
+        } => {
             let loaded = match load(&config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
             let path = output.unwrap_or_else(|| loaded.config.appservice.registration.clone());
+            if path.exists() && !force {
+                eprintln!(
+                    "error: {} already exists, and the homeserver may know its tokens. To replace it \
+                     with fresh tokens, run again with --force, then restart the homeserver so it \
+                     loads the new file.",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
             let result = Registration::generate(&loaded).and_then(|r| r.write(&path));
             match result {
                 Ok(()) => {
                     println!(
-                        "wrote {} (add it to the homeserver's app_service_config_files)",
-                        path.display()
+                        "wrote {path} (mode 0640: its tokens are secret).\n\
+                         Now give it to the homeserver: add {path} to Synapse's app_service_config_files, \
+                         let the homeserver's user read it (e.g. `chgrp synapse {path}`), and restart \
+                         the homeserver: it reads registrations only at start-up.",
+                        path = path.display()
                     );
                     ExitCode::SUCCESS
                 }
@@ -81,6 +100,7 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             retrobridge::app::init_logging(&loaded);
+            tracing::info!("retrobridge {} starting", env!("CARGO_PKG_VERSION"));
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -88,8 +108,8 @@ fn main() -> ExitCode {
             match runtime.block_on(retrobridge::app::run(loaded)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
+                    // Once, in the log (which is where an operator looks).
                     tracing::error!("{e:#}");
-                    eprintln!("error: {e:#}");
                     ExitCode::FAILURE
                 }
             }

@@ -71,22 +71,39 @@ impl Registration {
         })?;
         let reg: Registration = serde_yaml::from_str(&text)
             .map_err(|e| format!("{}: not a valid registration: {e}", path.display()))?;
+        let regenerate =
+            "run `retrobridge generate-registration -c <your config>` (it writes fresh tokens), \
+             then restart the homeserver so it loads the new file";
+        if is_placeholder(&reg.as_token) || is_placeholder(&reg.hs_token) {
+            return Err(format!(
+                "{}: the tokens are placeholders, like the example's: {regenerate}",
+                path.display()
+            ));
+        }
         if reg.as_token.len() < 32 || reg.hs_token.len() < 32 {
             return Err(format!(
-                "{}: tokens are too short; generate a new registration",
+                "{}: the tokens are too short: {regenerate}",
+                path.display()
+            ));
+        }
+        if reg.as_token == reg.hs_token {
+            return Err(format!(
+                "{}: as_token and hs_token are the same: {regenerate}",
                 path.display()
             ));
         }
         Ok(reg)
     }
 
+    /// Writes the file with mode 0640: the tokens are secret, but the homeserver, often
+    /// another user, must read it (the operator gives it the file's group). Replacing a
+    /// file keeps that file's group.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_yaml::to_string(self).map_err(std::io::Error::other)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        // Written to a temporary file then renamed, so a crash never leaves half a file,
-        // and readable only by its owner: it holds the tokens.
+        // Written to a temporary file then renamed, so a crash never leaves half a file.
         let tmp = path.with_extension("yaml.tmp");
         {
             use std::io::Write as _;
@@ -95,6 +112,16 @@ impl Registration {
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             let mut file = options.open(&tmp)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::{MetadataExt, PermissionsExt};
+                if let Ok(old) = std::fs::metadata(path) {
+                    // Best effort: only a member of that group may give it to the file.
+                    let _ = std::os::unix::fs::fchown(&file, None, Some(old.gid()));
+                }
+                // Explicitly, whatever the umask.
+                file.set_permissions(std::fs::Permissions::from_mode(REGISTRATION_MODE))?;
+            }
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
         }
@@ -129,6 +156,15 @@ pub fn user_namespaces(config: &LoadedConfig) -> Vec<Namespace> {
     out
 }
 
+/// Owner read-write, group read: see [`Registration::write`].
+pub const REGISTRATION_MODE: u32 = 0o640;
+
+/// A token made of one repeated character, like the example registration's.
+fn is_placeholder(token: &str) -> bool {
+    let mut chars = token.chars();
+    chars.next().is_none_or(|first| chars.all(|c| c == first))
+}
+
 /// 32 bytes of OS randomness, hex encoded (64 characters).
 fn random_token() -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
@@ -143,7 +179,7 @@ mod tests {
 
     fn config() -> LoadedConfig {
         let text = r#"
-homeserver: { address: "http://127.0.0.1:8008", domain: example.org }
+homeserver: { address: "http://127.0.0.1:8008", domain: example.test }
 appservice: { port: 29330, url: "http://127.0.0.1:29330" }
 database: { path: data }
 networks:
@@ -165,20 +201,20 @@ networks:
             .collect();
         let claimed = |user: &str| regexes.iter().any(|r| r.is_match(user));
         for user in [
-            "@retrobridgebot:example.org",
-            "@icq_12345:example.org",
-            "@msn_alice=40hotmail.com:example.org",
+            "@retrobridgebot:example.test",
+            "@icq_12345:example.test",
+            "@msn_alice=40hotmail.com:example.test",
         ] {
             assert!(claimed(user), "{user} should be claimed");
         }
         for user in [
-            "@alice:example.org",
-            "@retrobridgebot:example.org.evil",
-            "@retrobridgebotx:example.org",
+            "@alice:example.test",
+            "@retrobridgebot:example.test.evil",
+            "@retrobridgebotx:example.test",
             "@icq_12345:other.org",
-            "@mig33_bob:example.org", // network not enabled
-            "@icq_:example.org",
-            "@xicq_1:example.org",
+            "@mig33_bob:example.test", // network not enabled
+            "@icq_:example.test",
+            "@xicq_1:example.test",
         ] {
             assert!(!claimed(user), "{user} should not be claimed");
         }
@@ -193,6 +229,42 @@ networks:
         assert_eq!(a.as_token.len(), 64);
         assert_ne!(a.as_token, b.as_token);
         assert_ne!(a.as_token, a.hs_token);
+    }
+
+    #[test]
+    fn placeholder_tokens_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registration.yaml");
+        std::fs::write(
+            &path,
+            include_str!("../../config/registration.example.yaml"),
+        )
+        .unwrap();
+        let e = Registration::load(&path).unwrap_err();
+        assert!(e.contains("placeholders"), "{e}");
+        assert!(e.contains("generate-registration"), "{e}");
+        let mut reg = Registration::generate(&config()).unwrap();
+        reg.hs_token = reg.as_token.clone();
+        reg.write(&path).unwrap();
+        let e = Registration::load(&path).unwrap_err();
+        assert!(e.contains("the same"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn written_readable_by_the_group_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registration.yaml");
+        let reg = Registration::generate(&config()).unwrap();
+        reg.write(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        // Also when replacing a file that had other permissions.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        reg.write(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
     }
 
     #[test]

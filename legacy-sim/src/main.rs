@@ -1,39 +1,62 @@
 //! `legacy-sim serve -c sim.yaml` runs the configured simulators until Ctrl-C;
-//! `legacy-sim <net>-client ...` acts as a legacy user (see each module's `client_cli`).
+//! `legacy-sim <net>-client ...` acts as a legacy user (see each module's `ClientArgs`).
+
+use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
 use legacy_sim::{icq, mig33, msn, SimConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "legacy-sim",
+    version,
+    about = "Simulated ICQ v2, MSN Messenger (MSNP9) and mig33 servers, and scriptable legacy clients",
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the simulators a config file describes (e.g. config/sim.demo.yaml) until Ctrl-C.
+    Serve {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Act as an ICQ v2 user against a server.
+    IcqClient(icq::ClientArgs),
+    /// Act as an MSN Messenger user against a server.
+    MsnClient(msn::ClientArgs),
+    /// Act as a mig33 user against a server.
+    Mig33Client(mig33::ClientArgs),
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Before logging starts: --help and usage errors print and exit here.
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() {
-        anyhow::bail!(
-            "usage: legacy-sim serve -c FILE | icq-client ... | msn-client ... | mig33-client ..."
-        );
-    }
-    let command = args.remove(0);
-    match command.as_str() {
-        "serve" => serve(args).await,
-        "icq-client" => icq::client_cli(args).await,
-        "msn-client" => msn::client_cli(args).await,
-        "mig33-client" => mig33::client_cli(args).await,
-        other => anyhow::bail!("unknown command {other:?}"),
+    match cli.command {
+        Command::Serve { config } => serve(config).await,
+        Command::IcqClient(args) => icq::run_client(args).await,
+        Command::MsnClient(args) => msn::run_client(args).await,
+        Command::Mig33Client(args) => mig33::run_client(args).await,
     }
 }
 
-async fn serve(args: Vec<String>) -> anyhow::Result<()> {
-    let path = match args.as_slice() {
-        [flag, path] if flag == "-c" || flag == "--config" => path.clone(),
-        _ => anyhow::bail!("usage: legacy-sim serve -c FILE"),
-    };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    let config = SimConfig::from_yaml(&text).with_context(|| format!("parsing {path}"))?;
+async fn serve(path: PathBuf) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let config =
+        SimConfig::from_yaml(&text).with_context(|| format!("parsing {}", path.display()))?;
     let mut running = Vec::new();
     if let Some(c) = config.icq {
         running.push(

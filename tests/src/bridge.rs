@@ -182,8 +182,14 @@ impl BridgeSlot {
     }
 
     /// A `networks:` entry for this slot: `network` enabled at `server`, with this slot's
-    /// ghost template (`s<index><network>_{id}`) and extra option lines (`key: value`).
-    pub fn network_yaml(&self, network: &str, server: &str, options: &[(&str, &str)]) -> String {
+    /// ghost template (`s<index><network>_{id}`) and options, each written with its type
+    /// (`json!(2)` is a number, `json!("x")` a string), as the network's options expect.
+    pub fn network_yaml(
+        &self,
+        network: &str,
+        server: &str,
+        options: &[(&str, serde_json::Value)],
+    ) -> String {
         let mut out = format!(
             "  {network}:\n    enabled: true\n    server: \"{server}\"\n    ghost_template: \"{}{{id}}\"\n",
             self.ghost_prefix(network)
@@ -191,7 +197,8 @@ impl BridgeSlot {
         if !options.is_empty() {
             out.push_str("    options:\n");
             for (k, v) in options {
-                out.push_str(&format!("      {k}: \"{v}\"\n"));
+                // A JSON scalar is a YAML flow scalar of the same type.
+                out.push_str(&format!("      {k}: {v}\n"));
             }
         }
         out

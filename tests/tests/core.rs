@@ -62,7 +62,32 @@ async fn bridge_with_alice(
 async fn management_room_help_ping_list_and_login_errors() {
     let (slot, _bridge, alice, room) = bridge_with_alice(0).await;
 
-    command(&alice, slot, &room, "help", "logout <network>").await;
+    // The welcome holds the list too: wait for a second copy, the answer.
+    let per_network = "mig33 (mig33): login, logout, reconnect, status, add, pm, join, leave";
+    alice.send_text(&room, "help").await.expect("send");
+    e2e_tests::wait_until(WAIT, "the answer to help", || async {
+        Ok((count(&alice, &room, from_bot(slot, per_network)).await >= 2).then_some(()))
+    })
+    .await
+    .unwrap();
+    let answer = command(
+        &alice,
+        slot,
+        &room,
+        "help login",
+        "Usage: login <network> <id> <password>",
+    )
+    .await;
+    assert!(body(&answer).contains("I remove your message"), "{answer}");
+    command(&alice, slot, &room, "help search", "Networks: icq.").await;
+    command(
+        &alice,
+        slot,
+        &room,
+        "help frobnicate",
+        "no command \"frobnicate\"",
+    )
+    .await;
     command(&alice, slot, &room, "ping", "Pong").await;
     command(&alice, slot, &room, "list", "You have no logins").await;
     command(

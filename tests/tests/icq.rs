@@ -11,7 +11,7 @@ use e2e_tests::wait_until;
 use e2e_tests::{Synapse, TestUser};
 use icq_proto::{ClientEvent, MessageContent, Status};
 use legacy_sim::icq::{client::Client, Config, Server, WrongPassword};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ICQ_WAIT: Duration = Duration::from_secs(30);
@@ -57,11 +57,11 @@ struct Env {
 
 impl Env {
     async fn new(index: usize) -> Env {
-        Env::with(index, sim_config(), FAST_PROBES).await
+        Env::with(index, sim_config(), &fast_probes()).await
     }
 
     /// A simulator with `config` and a bridge with these ICQ options.
-    async fn with(index: usize, config: Config, icq_options: &[(&str, &str)]) -> Env {
+    async fn with(index: usize, config: Config, icq_options: &[(&str, Value)]) -> Env {
         let (synapse, slots) = environment(SLOTS, options);
         let slot = &slots[index];
         let server = Server::start(config).await.expect("ICQ simulator");
@@ -184,17 +184,19 @@ impl Env {
 }
 
 /// A short probe interval: the bridge notices a stopped server within seconds.
-const FAST_PROBES: &[(&str, &str)] = &[("probe_interval_secs", "2")];
+fn fast_probes() -> Vec<(&'static str, Value)> {
+    vec![("probe_interval_secs", json!(2))]
+}
 
 fn start_bridge(synapse: &Synapse, slot: &BridgeSlot, server: &Server) -> BridgeProcess {
-    start_bridge_with(synapse, slot, server, FAST_PROBES)
+    start_bridge_with(synapse, slot, server, &fast_probes())
 }
 
 fn start_bridge_with(
     synapse: &Synapse,
     slot: &BridgeSlot,
     server: &Server,
-    icq_options: &[(&str, &str)],
+    icq_options: &[(&str, Value)],
 ) -> BridgeProcess {
     let yaml = slot.network_yaml("icq", &server.addr().to_string(), icq_options);
     slot.start_with_networks(synapse, Some(&yaml))
@@ -571,7 +573,7 @@ async fn bridge_restart_reconnects_and_reuses_rooms_and_ghosts() {
 async fn wrong_password_met_with_silence_fails_the_login_once() {
     let mut config = sim_config();
     config.wrong_password = WrongPassword::Silent;
-    let env = Env::with(8, config, &[("login_timeout_secs", "5")]).await;
+    let env = Env::with(8, config, &[("login_timeout_secs", json!(5))]).await;
     env.command(
         &format!("login icq {ME} wrongpw"),
         "Login to ICQ failed: wrong UIN or password (the server acknowledged the login but never accepted it)",

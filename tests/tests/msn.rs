@@ -90,7 +90,7 @@ fn start_bridge(synapse: &Synapse, slot: &BridgeSlot, sim: &Server) -> BridgePro
     let networks = slot.network_yaml(
         "msn",
         &sim.dispatch_addr().to_string(),
-        &[("nexus_url", &sim.nexus_url())],
+        &[("nexus_url", json!(sim.nexus_url()))],
     );
     slot.start_with_networks(synapse, Some(&networks))
         .expect("bridge starts")
@@ -326,7 +326,7 @@ async fn server_errors_are_explained() {
     let networks = slot.network_yaml(
         "msn",
         &addr.to_string(),
-        &[("nexus_url", "http://127.0.0.1:1/")],
+        &[("nexus_url", json!("http://127.0.0.1:1/"))],
     );
     let _bridge = slot
         .start_with_networks(synapse, Some(&networks))
@@ -802,8 +802,8 @@ async fn https_dalogin_on_a_plain_http_server() {
         "msn",
         &sim.dispatch_addr().to_string(),
         &[
-            ("nexus_url", &sim.nexus_url()),
-            ("login_url", &sim.login_url()),
+            ("nexus_url", json!(sim.nexus_url())),
+            ("login_url", json!(sim.login_url())),
         ],
     );
     let _bridge = slot

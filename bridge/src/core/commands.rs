@@ -15,23 +15,156 @@ use super::{
 use crate::config::Permission;
 use crate::store::LoginRecord;
 
-pub const HELP: &str = "\
-Commands (one per message):
-  help                                   this text
-  ping                                   check that the bridge answers
-  list                                   your logins and their state
-  login <network> <id> <password>        log in (your message is removed after reading)
-  logout <network>                       log out and stop bridging that account
-  reconnect <network>                    connect a stopped or disconnected login again
-                                         (e.g. after 'signed in from another location')
-  status <online|away|dnd|invisible> [network]   set your legacy status
-  search <network> <uin | nick | e-mail>  search the network's directory
-  info <network> <id>                    show someone's profile
-  add <network> <id> [group]             add a contact
-  pm <network> <id>                      open a chat with someone
-  join <network> <room>                  join a chatroom
-  leave <network> <room>                 leave a chatroom
-Networks: icq, msn, mig33.";
+/// One management command, as `help` and `help <command>` describe it.
+pub struct CommandHelp {
+    pub name: &'static str,
+    pub usage: &'static str,
+    /// One line for the list.
+    pub summary: &'static str,
+    /// What `help <command>` adds.
+    pub details: &'static str,
+    /// The networks that have it; empty for a command that takes no network.
+    pub networks: &'static [NetworkId],
+}
+
+const EVERY_NETWORK: &[NetworkId] = &NetworkId::ALL;
+
+/// Every command, in the order `help` lists them. A command some network lacks answers
+/// "not supported" there; the README's command table says the same.
+pub const COMMANDS: &[CommandHelp] = &[
+    CommandHelp {
+        name: "help",
+        usage: "help [command]",
+        summary: "this list, or how to use one command",
+        details: "Without a command: every command, and which network has which. With one: how to use it.",
+        networks: &[],
+    },
+    CommandHelp {
+        name: "ping",
+        usage: "ping",
+        summary: "check that the bridge answers",
+        details: "Answers when the bridge is running and reads this room.",
+        networks: &[],
+    },
+    CommandHelp {
+        name: "list",
+        usage: "list",
+        summary: "your logins and their state",
+        details: "Your logins, one per network, each connecting, connected, or disconnected with the reason.",
+        networks: &[],
+    },
+    CommandHelp {
+        name: "login",
+        usage: "login <network> <id> <password>",
+        summary: "log in (your message is removed after reading)",
+        details: "Logs in to your legacy account: an ICQ number (UIN; ICQ passwords have at most 8 characters), \
+                  an MSN e-mail address, or a mig33 username. I remove your message, which holds your password; \
+                  the bridge keeps the password to log in again after a restart. One login per network.",
+        networks: EVERY_NETWORK,
+    },
+    CommandHelp {
+        name: "logout",
+        usage: "logout <network>",
+        summary: "log out and stop bridging that account",
+        details: "Logs out of that network, stops bridging the account and forgets its password.",
+        networks: EVERY_NETWORK,
+    },
+    CommandHelp {
+        name: "reconnect",
+        usage: "reconnect <network>",
+        summary: "connect a stopped or disconnected login again",
+        details: "Connects your login on that network again from its stored credentials (no password needed): \
+                  after it was stopped ('signed in from another location'), or at once while it waits to reconnect.",
+        networks: EVERY_NETWORK,
+    },
+    CommandHelp {
+        name: "status",
+        usage: "status <online|away|dnd|invisible> [network]",
+        summary: "set your legacy status",
+        details: "Sets your status on one network, or on every login when no network is given. \
+                  mig33 has no invisible status: you appear offline there and stay connected.",
+        networks: EVERY_NETWORK,
+    },
+    CommandHelp {
+        name: "search",
+        usage: "search <network> <query>",
+        summary: "search the network's directory",
+        details: "Searches the network's directory. ICQ: a UIN, a nick or an e-mail address.",
+        networks: &[NetworkId::Icq],
+    },
+    CommandHelp {
+        name: "info",
+        usage: "info <network> <id>",
+        summary: "show someone's profile",
+        details: "Shows someone's profile from the network's directory.",
+        networks: &[NetworkId::Icq],
+    },
+    CommandHelp {
+        name: "add",
+        usage: "add <network> <id> [group]",
+        summary: "add a contact",
+        details: "Adds someone to your contact list; on MSN and mig33, into one of your groups \
+                  (its name or number) when you give one. The contact appears in your space.",
+        networks: EVERY_NETWORK,
+    },
+    CommandHelp {
+        name: "pm",
+        usage: "pm <network> <id>",
+        summary: "open a chat with someone",
+        details: "Opens a direct chat with someone: I invite you to a room where their ghost speaks for them. \
+                  Inviting the ghost to a direct chat yourself does the same.",
+        networks: EVERY_NETWORK,
+    },
+    CommandHelp {
+        name: "join",
+        usage: "join <network> <room>",
+        summary: "join a chatroom",
+        details: "Joins a chatroom: it becomes a Matrix room, shared with the other Matrix users of the bridge in it.",
+        networks: &[NetworkId::Mig33],
+    },
+    CommandHelp {
+        name: "leave",
+        usage: "leave <network> <room>",
+        summary: "leave a chatroom",
+        details: "Leaves a chatroom.",
+        networks: &[NetworkId::Mig33],
+    },
+];
+
+/// `help` (every command, and which network has which) or `help <command>`.
+pub fn help(topic: Option<&str>) -> String {
+    if let Some(topic) = topic {
+        let topic = topic.trim_start_matches('!').to_lowercase();
+        let Some(command) = COMMANDS.iter().find(|c| c.name == topic) else {
+            return format!("There is no command {topic:?}. Type `help` for the list of commands.");
+        };
+        let mut out = format!("Usage: {}\n{}", command.usage, command.details);
+        if !command.networks.is_empty() {
+            let names: Vec<&str> = command.networks.iter().map(|n| n.as_str()).collect();
+            out.push_str(&format!("\nNetworks: {}.", names.join(", ")));
+        }
+        return out;
+    }
+    let width = COMMANDS.iter().map(|c| c.usage.len()).max().unwrap_or(0);
+    let mut out = String::from("Commands (one per message; `help <command>` tells more):");
+    for c in COMMANDS {
+        out.push_str(&format!("\n  {:width$}  {}", c.usage, c.summary));
+    }
+    out.push_str("\nWhich network has which command:");
+    for network in NetworkId::ALL {
+        let names: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|c| c.networks.contains(&network))
+            .map(|c| c.name)
+            .collect();
+        out.push_str(&format!(
+            "\n  {network} ({}): {}",
+            network.display_name(),
+            names.join(", ")
+        ));
+    }
+    out
+}
 
 const REFUSAL: &str = "You are not allowed to use this bridge. Ask the bridge's administrator to add you to its permissions.";
 
@@ -67,8 +200,10 @@ pub async fn handle_bot_invite(bridge: &Arc<Bridge>, room: &str, inviter: &str) 
         tracing::error!("could not record a management room: {e}");
         return;
     }
-    let mut welcome =
-        format!("Hello! This is your management room for the legacy IM bridge.\n\n{HELP}");
+    let mut welcome = format!(
+        "Hello! This is your management room for the legacy IM bridge.\n\n{}",
+        help(None)
+    );
     if !bot_can_redact(bridge, room).await {
         welcome.push_str(
             "\n\nNote: I cannot remove messages in this room. Give me moderator power (level 50) so I can remove the \
@@ -164,7 +299,7 @@ pub async fn handle_message(
     let command = first.trim_start_matches('!').to_lowercase();
     let args = &words[1..];
     let answer = match command.as_str() {
-        "help" => HELP.to_owned(),
+        "help" => help(args.first().copied()),
         "ping" => "Pong! The bridge is running.".to_owned(),
         "list" => list(bridge, sender),
         "login" => {
@@ -600,7 +735,7 @@ async fn room_command(bridge: &Bridge, mxid: &str, command: &str, args: &[&str])
 
 #[cfg(test)]
 mod tests {
-    use super::is_creator;
+    use super::*;
     use serde_json::json;
 
     #[test]
@@ -623,5 +758,100 @@ mod tests {
         let hydra =
             json!({ "sender": "@bot:x", "content": { "room_version": "org.matrix.hydra.11" } });
         assert!(is_creator(&hydra, "@bot:x"));
+    }
+
+    #[test]
+    fn help_lists_every_command_and_what_each_network_has() {
+        let text = help(None);
+        assert!(
+            text.starts_with("Commands"),
+            "the welcome test looks for it: {text}"
+        );
+        for c in COMMANDS {
+            assert!(text.contains(c.usage), "{} missing: {text}", c.usage);
+        }
+        assert!(
+            text.contains(
+                "\n  icq (ICQ): login, logout, reconnect, status, search, info, add, pm\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  msn (MSN Messenger): login, logout, reconnect, status, add, pm\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "\n  mig33 (mig33): login, logout, reconnect, status, add, pm, join, leave"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn help_for_one_command() {
+        let text = help(Some("login"));
+        assert!(
+            text.starts_with("Usage: login <network> <id> <password>\n"),
+            "{text}"
+        );
+        assert!(text.contains("I remove your message"), "{text}");
+        assert!(text.ends_with("Networks: icq, msn, mig33."), "{text}");
+        assert!(help(Some("JOIN")).ends_with("Networks: mig33."));
+        assert!(!help(Some("ping")).contains("Networks"));
+        let text = help(Some("frobnicate"));
+        assert!(text.contains("no command \"frobnicate\""), "{text}");
+    }
+
+    /// The README's command table has a column per network: a ✓ where the network has
+    /// the command, nothing where it does not, and `—` for commands without a network.
+    #[test]
+    fn readme_command_table_matches() {
+        let readme = include_str!("../../../README.md");
+        let header = "| command | what it does | ICQ | MSN | mig33 |";
+        let table: Vec<&str> = readme
+            .lines()
+            .skip_while(|l| l.trim() != header)
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert!(
+            !table.is_empty(),
+            "the README has no table headed {header:?}"
+        );
+        let mut seen = Vec::new();
+        for row in table {
+            // `\|` is a `|` inside a cell.
+            let row = row.replace("\\|", "/");
+            let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 5, "{row}");
+            let name = cells[0]
+                .trim_start_matches('`')
+                .split([' ', '`'])
+                .next()
+                .unwrap();
+            let command = COMMANDS
+                .iter()
+                .find(|c| c.name == name)
+                .unwrap_or_else(|| panic!("the README lists {name:?}, which is no command"));
+            for (network, cell) in NetworkId::ALL.iter().zip(&cells[2..]) {
+                let expected = if command.networks.is_empty() {
+                    "—"
+                } else if command.networks.contains(network) {
+                    "✓"
+                } else {
+                    ""
+                };
+                assert_eq!(*cell, expected, "README, {name} on {network}");
+            }
+            seen.push(command.name);
+        }
+        for c in COMMANDS {
+            assert!(
+                seen.contains(&c.name),
+                "the README's command table lacks {}",
+                c.name
+            );
+        }
     }
 }

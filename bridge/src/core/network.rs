@@ -481,7 +481,6 @@ impl LoginHandle {
 #[derive(Debug, Clone)]
 pub struct NetworkSettings {
     pub server: String,
-    pub options: std::collections::BTreeMap<String, serde_yaml::Value>,
 }
 
 /// One legacy network implementation. Lives in `bridge/src/networks/<net>/`.

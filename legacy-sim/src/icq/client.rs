@@ -265,12 +265,9 @@ async fn drive(
     }
 }
 
+/// The arguments of `legacy-sim icq-client`.
 #[derive(clap::Parser, Debug)]
-#[command(
-    name = "legacy-sim icq-client",
-    about = "Act as an ICQ v2 user against a server"
-)]
-struct Cli {
+pub struct ClientArgs {
     /// Server address, e.g. 127.0.0.1:4000.
     #[arg(long)]
     server: String,
@@ -295,7 +292,14 @@ enum Action {
 /// `legacy-sim icq-client --server ADDR --uin N --password P <send UIN TEXT | listen SECONDS | status away>`
 pub async fn client_cli(args: Vec<String>) -> anyhow::Result<()> {
     use clap::Parser;
-    let cli = Cli::try_parse_from(std::iter::once("icq-client".to_string()).chain(args))?;
+    run_client(ClientArgs::try_parse_from(
+        std::iter::once("icq-client".to_owned()).chain(args),
+    )?)
+    .await
+}
+
+/// Runs `legacy-sim icq-client` with parsed arguments.
+pub async fn run_client(cli: ClientArgs) -> anyhow::Result<()> {
     let server = tokio::net::lookup_host(&cli.server)
         .await?
         .next()

@@ -52,7 +52,7 @@
 pub mod client;
 mod server;
 
-pub use client::{client_cli, Client};
+pub use client::{client_cli, run_client, Client, ClientArgs};
 pub use server::Server;
 
 use icq_proto::{ExtInfo, UserRecord};

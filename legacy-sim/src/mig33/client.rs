@@ -237,9 +237,9 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// The arguments of `legacy-sim mig33-client`.
 #[derive(Debug, Parser)]
-#[command(name = "legacy-sim mig33-client", about = "Act as a mig33 user")]
-struct Cli {
+pub struct ClientArgs {
     /// Simulator address, host:port.
     #[arg(long)]
     server: String,
@@ -264,7 +264,14 @@ enum Action {
 /// `legacy-sim mig33-client --server ADDR --user U --password P <send USER TEXT |
 /// room ROOM TEXT | listen SECONDS>`.
 pub async fn client_cli(args: Vec<String>) -> anyhow::Result<()> {
-    let cli = Cli::try_parse_from(std::iter::once("mig33-client".to_owned()).chain(args))?;
+    run_client(ClientArgs::try_parse_from(
+        std::iter::once("mig33-client".to_owned()).chain(args),
+    )?)
+    .await
+}
+
+/// Runs `legacy-sim mig33-client` with parsed arguments.
+pub async fn run_client(cli: ClientArgs) -> anyhow::Result<()> {
     let addr = tokio::net::lookup_host(&cli.server)
         .await?
         .next()

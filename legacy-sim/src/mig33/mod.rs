@@ -45,7 +45,7 @@ mod tests;
 
 use serde::Deserialize;
 
-pub use client::{client_cli, Client};
+pub use client::{client_cli, run_client, Client, ClientArgs};
 pub use server::Server;
 
 /// Default listening address: 9119 is not mig33's real port (which varied), just one

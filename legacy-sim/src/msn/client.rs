@@ -704,12 +704,9 @@ async fn sb_task(
     }
 }
 
+/// The arguments of `legacy-sim msn-client`.
 #[derive(Parser, Debug)]
-#[command(
-    name = "legacy-sim msn-client",
-    about = "Act as an MSN user against the simulator"
-)]
-struct Cli {
+pub struct ClientArgs {
     /// Dispatch server, host:port.
     #[arg(long)]
     server: String,
@@ -736,7 +733,14 @@ enum Action {
 
 /// `legacy-sim msn-client --server ADDR --nexus URL --email E --password P <send EMAIL TEXT | listen SECONDS | status AWY>`
 pub async fn client_cli(args: Vec<String>) -> anyhow::Result<()> {
-    let cli = Cli::try_parse_from(std::iter::once("msn-client".to_string()).chain(args))?;
+    run_client(ClientArgs::try_parse_from(
+        std::iter::once("msn-client".to_owned()).chain(args),
+    )?)
+    .await
+}
+
+/// Runs `legacy-sim msn-client` with parsed arguments.
+pub async fn run_client(cli: ClientArgs) -> anyhow::Result<()> {
     let mut client = Client::login(&cli.server, &cli.nexus, &cli.email, &cli.password).await?;
     println!(
         "signed in as {} ({})",

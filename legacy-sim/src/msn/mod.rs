@@ -58,7 +58,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use client::{client_cli, Client, ClientEvent};
+pub use client::{client_cli, run_client, Client, ClientArgs, ClientEvent};
 pub use config::{Config, ContactConfig, GroupConfig, UserConfig};
 /// Protocol types the client API takes (statuses, text formats).
 pub use msn_proto::{Status, TextFormat};

@@ -2,20 +2,7 @@
 //! [`ClientSession`](icq_proto::ClientSession) (see `login.rs`); `convert.rs` maps ICQ
 //! values to the core's.
 //!
-//! Options (`networks.icq.options`), all optional:
-//! * `probe_interval_secs` (default 10): how often a logged-in session sends an extra
-//!   KEEP_ALIVE (a probe) and checks that the previous one was acknowledged. The
-//!   protocol's own KEEP_ALIVE comes every 120 s and a silent server is only given up
-//!   after two cycles of retransmissions (over two minutes); probes notice a server
-//!   that forgot the session much sooner.
-//! * `missed_probes` (default 2): after this many probes in a row went
-//!   unacknowledged the connection is taken for lost and made again. A lost session
-//!   is noticed within `probe_interval_secs × (missed_probes + 1)` (30 s by default).
-//! * `login_timeout_secs` (default 20): how long to wait for LOGIN_REPLY. A server
-//!   that did not even acknowledge the LOGIN is tried again later; one that
-//!   acknowledged it and stayed silent refused the password (servers written from the
-//!   v2 document have no refusal packet), which ends a login that never succeeded
-//!   (a login that worked before is tried again instead).
+//! Options: [`IcqOptions`] (`networks.icq.options`).
 
 mod convert;
 mod login;
@@ -23,32 +10,60 @@ mod login;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Deserialize;
+
+use super::{at_least_one_second, OptionError};
 use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, NetworkId, NetworkSettings};
 
+/// `networks.icq.options`; every key is optional.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IcqOptions {
+    /// How often (seconds) a logged-in session sends an extra KEEP_ALIVE (a probe) and
+    /// checks that the previous one was acknowledged. The protocol's own KEEP_ALIVE
+    /// comes every 120 s and a silent server is only given up after two cycles of
+    /// retransmissions (over two minutes); probes notice a server that forgot the
+    /// session much sooner.
+    pub probe_interval_secs: u64,
+    /// After this many probes in a row went unacknowledged the connection is taken for
+    /// lost and made again: a lost session is noticed within
+    /// `probe_interval_secs × (missed_probes + 1)` (30 s by default).
+    pub missed_probes: u32,
+    /// How long (seconds) to wait for LOGIN_REPLY. A server that did not even
+    /// acknowledge the LOGIN is tried again later; one that acknowledged it and stayed
+    /// silent refused the password (servers written from the v2 document have no
+    /// refusal packet), which ends a login that never succeeded (a login that worked
+    /// before is tried again instead).
+    pub login_timeout_secs: u64,
+}
+
+impl Default for IcqOptions {
+    fn default() -> Self {
+        IcqOptions {
+            probe_interval_secs: 10,
+            missed_probes: 2,
+            login_timeout_secs: 20,
+        }
+    }
+}
+
+impl IcqOptions {
+    /// What the types allow but ICQ cannot use.
+    pub fn check(&self) -> Result<(), OptionError> {
+        at_least_one_second("probe_interval_secs", self.probe_interval_secs)?;
+        if self.missed_probes == 0 {
+            return Err(("missed_probes", "must be at least 1".into()));
+        }
+        at_least_one_second("login_timeout_secs", self.login_timeout_secs)
+    }
+}
+
 /// The ICQ implementation.
-pub fn build(settings: NetworkSettings) -> Option<Arc<dyn Network>> {
-    let option = |name: &str, default: u64| {
-        let secs = match settings.options.get(name) {
-            Some(serde_yaml::Value::Number(n)) => n.as_u64(),
-            Some(serde_yaml::Value::String(s)) => s.trim().parse().ok(),
-            _ => None,
-        };
-        Duration::from_secs(secs.filter(|&s| s > 0).unwrap_or(default))
-    };
-    let count = |name: &str, default: u32| {
-        let n = match settings.options.get(name) {
-            Some(serde_yaml::Value::Number(n)) => n.as_u64(),
-            Some(serde_yaml::Value::String(s)) => s.trim().parse().ok(),
-            _ => None,
-        };
-        n.and_then(|n| u32::try_from(n).ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(default)
-    };
+pub fn build(settings: NetworkSettings, options: IcqOptions) -> Option<Arc<dyn Network>> {
     let options = login::Options {
-        probe_interval: option("probe_interval_secs", 10),
-        missed_probes: count("missed_probes", 2),
-        login_timeout: option("login_timeout_secs", 20),
+        probe_interval: Duration::from_secs(options.probe_interval_secs),
+        missed_probes: options.missed_probes,
+        login_timeout: Duration::from_secs(options.login_timeout_secs),
     };
     Some(Arc::new(Icq {
         server: settings.server,

@@ -1,7 +1,8 @@
 //! The mig33 network: one tokio task per login drives a `mig33_proto::ClientSession`
 //! over TCP (see [`login`]), and [`convert`] maps packets onto the core's types.
 //!
-//! Config (`networks.mig33`): `server` is `host:port` (default [`DEFAULT_SERVER`]).
+//! Config (`networks.mig33`): `server` is `host:port` (default [`DEFAULT_SERVER`]);
+//! no options yet ([`Mig33Options`]).
 //!
 //! Behaviour worth knowing:
 //! * Presence: available -> online; roaming -> online, status "Roaming"; busy -> busy,
@@ -21,13 +22,28 @@ mod login;
 
 use std::sync::Arc;
 
+use serde::Deserialize;
+
+use super::OptionError;
 use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, NetworkId, NetworkSettings};
 
 /// Used when the config names no server (the simulator's default address).
 pub const DEFAULT_SERVER: &str = "127.0.0.1:9119";
 
+/// `networks.mig33.options`: none yet, so any key is refused.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mig33Options {}
+
+impl Mig33Options {
+    /// What the types allow but mig33 cannot use.
+    pub fn check(&self) -> Result<(), OptionError> {
+        Ok(())
+    }
+}
+
 /// The mig33 implementation.
-pub fn build(settings: NetworkSettings) -> Option<Arc<dyn Network>> {
+pub fn build(settings: NetworkSettings, _options: Mig33Options) -> Option<Arc<dyn Network>> {
     let server = match settings.server.trim() {
         "" => DEFAULT_SERVER.to_owned(),
         s => s.to_owned(),

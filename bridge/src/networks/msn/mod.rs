@@ -17,12 +17,8 @@
 //! each contact carries the ids of its groups from `LST`. `add msn <email> <group>`
 //! accepts a group's name or id.
 //!
-//! Options (`networks.msn.options`): `nexus_url` (default the real Passport nexus;
-//! https required except on loopback), `login_url` (the Passport login address to use
-//! instead of the `DALogin` the nexus announces, same https-or-loopback rule; for servers
-//! such as escargot whose nexus announces an https address while they serve plain HTTP;
-//! when set the nexus is not asked), `switchboard_idle_seconds` (default 300),
-//! `ping_seconds` (default 50). `server` is the dispatch server (`host:port`).
+//! Options: [`MsnOptions`] (`networks.msn.options`). `server` is the dispatch server
+//! (`host:port`).
 //!
 //! Login failures: refused credentials end the login at once; a Passport failure that
 //! comes back the same on every try (TLS handshake, certificate) ends it after
@@ -39,6 +35,9 @@ mod switchboard;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Deserialize;
+
+use super::{at_least_one_second, OptionError};
 use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, NetworkId, NetworkSettings};
 
 pub const DEFAULT_NEXUS: &str = "https://nexus.passport.com/rdr/pprdr.asp";
@@ -57,21 +56,48 @@ pub struct MsnConfig {
     pub ping_interval: Duration,
 }
 
+/// `networks.msn.options`; every key is optional.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MsnOptions {
+    /// The Passport 1.4 nexus: https, or http on a loopback address (test servers).
+    pub nexus_url: String,
+    /// The Passport login address to use instead of the `DALogin` the nexus announces
+    /// (the nexus is then not asked), same https-or-loopback rule. For servers such as
+    /// escargot whose nexus announces an https address while they serve plain HTTP.
+    pub login_url: Option<String>,
+    /// A switchboard nobody used for this many seconds is left.
+    pub switchboard_idle_seconds: u64,
+    /// Seconds between two PNGs to the notification server.
+    pub ping_seconds: u64,
+}
+
+impl Default for MsnOptions {
+    fn default() -> Self {
+        MsnOptions {
+            nexus_url: DEFAULT_NEXUS.into(),
+            login_url: None,
+            switchboard_idle_seconds: 300,
+            ping_seconds: 50,
+        }
+    }
+}
+
+impl MsnOptions {
+    /// What the types allow but MSN cannot use (a password sent in clear text to
+    /// another machine, for one).
+    pub fn check(&self) -> Result<(), OptionError> {
+        passport::check_url(&self.nexus_url).map_err(|e| ("nexus_url", e))?;
+        if let Some(url) = &self.login_url {
+            passport::check_url(url).map_err(|e| ("login_url", e))?;
+        }
+        at_least_one_second("switchboard_idle_seconds", self.switchboard_idle_seconds)?;
+        at_least_one_second("ping_seconds", self.ping_seconds)
+    }
+}
+
 impl MsnConfig {
-    fn from_settings(settings: &NetworkSettings) -> MsnConfig {
-        let text = |key: &str| match settings.options.get(key) {
-            Some(serde_yaml::Value::String(s)) => Some(s.clone()),
-            Some(serde_yaml::Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        let secs = |key: &str, default: u64| {
-            Duration::from_secs(
-                text(key)
-                    .and_then(|v| v.trim().parse().ok())
-                    .filter(|v| *v > 0)
-                    .unwrap_or(default),
-            )
-        };
+    fn new(settings: &NetworkSettings, options: MsnOptions) -> MsnConfig {
         let server = settings.server.trim();
         MsnConfig {
             server: if server.is_empty() {
@@ -79,12 +105,10 @@ impl MsnConfig {
             } else {
                 server.into()
             },
-            nexus_url: text("nexus_url").unwrap_or_else(|| DEFAULT_NEXUS.into()),
-            login_url: text("login_url")
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty()),
-            switchboard_idle: secs("switchboard_idle_seconds", 300),
-            ping_interval: secs("ping_seconds", 50),
+            nexus_url: options.nexus_url,
+            login_url: options.login_url,
+            switchboard_idle: Duration::from_secs(options.switchboard_idle_seconds),
+            ping_interval: Duration::from_secs(options.ping_seconds),
         }
     }
 }
@@ -105,12 +129,8 @@ struct Msn {
 }
 
 /// The MSN implementation.
-pub fn build(settings: NetworkSettings) -> Option<Arc<dyn Network>> {
-    let config = MsnConfig::from_settings(&settings);
-    if let Err(e) = config.check_urls() {
-        // Logins will fail with this message; say it at start-up too.
-        tracing::error!("msn: {e}");
-    }
+pub fn build(settings: NetworkSettings, options: MsnOptions) -> Option<Arc<dyn Network>> {
+    let config = MsnConfig::new(&settings, options);
     Some(Arc::new(Msn {
         config: Arc::new(config),
     }))
