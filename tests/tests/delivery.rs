@@ -187,7 +187,20 @@ fn integrity(seen: &[usize], n: usize) -> (usize, usize, usize) {
 
 fn summary(seen: &[usize], n: usize) -> String {
     let (missing, doubled, reordered) = integrity(seen, n);
-    format!("missing {missing}, doubled {doubled}, out of order {reordered}")
+    let mut out = format!("missing {missing}, doubled {doubled}, out of order {reordered}");
+    // Where the sequence is not 0, 1, 2...: a few numbers around each break.
+    let breaks: Vec<usize> = seen
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[1] != w[0] + 1)
+        .map(|(i, _)| i)
+        .take(5)
+        .collect();
+    for i in breaks {
+        let around = &seen[i.saturating_sub(3)..(i + 5).min(seen.len())];
+        out.push_str(&format!("; at {i}: {around:?}"));
+    }
+    out
 }
 
 // --- ICQ: legacy -> Matrix through two kills -------------------------------------------

@@ -95,7 +95,10 @@ impl Bridge {
         while let Some(id) = self.room_queues.front(&room) {
             match self.store.inbox_get(id) {
                 Ok(Some(bytes)) => match serde_json::from_slice::<MatrixEvent>(&bytes) {
-                    Ok(event) => self.handle_matrix_event(event).await,
+                    Ok(event) => {
+                        tracing::debug!(%room, id, event = ?event.event_id, kind = %event.kind, "handling");
+                        self.handle_matrix_event(event).await
+                    }
                     Err(e) => {
                         tracing::warn!(%room, "dropped a Matrix event that is not an event: {e}")
                     }
@@ -163,6 +166,7 @@ impl Bridge {
         if !ids.is_empty() {
             self.store.flush().await.map_err(|e| e.to_string())?;
         }
+        tracing::debug!(%txn_id, recorded = ids.len(), started = *started, "transaction recorded");
         if *started {
             for (id, index) in ids {
                 if let Some(room) = &persistent[index].header.room_id {

@@ -4,8 +4,10 @@
 //! messages (which travel through the outbox).
 //!
 //! A new notice waits [`SETTLE`] for copies of itself, so a burst of identical ones
-//! becomes one notice ("… (repeated 812 times in the last second)"). After a notice is
-//! sent, copies within [`WINDOW`] are counted and sent as one at the end of the window.
+//! becomes one notice ("… (repeated 812 times in the last second)"). Copies of the notice
+//! sent last, arriving within [`WINDOW`] of it, are counted and sent as one at the end of
+//! the window; a different notice in between (connected, then disconnected) is news and
+//! goes out at once.
 //! At most [`BURST`] notices go out at once, then one every [`REFILL`]; a room holds
 //! at most [`MAX_PENDING`] different pending notices and counts the others.
 
@@ -34,8 +36,10 @@ pub(crate) struct Notifier {
 
 struct RoomNotices {
     pending: VecDeque<Pending>,
-    /// When each text was last sent (forgotten after the window).
-    sent: HashMap<String, Instant>,
+    /// The notice sent last, and when.
+    last: Option<(String, Instant)>,
+    /// Another notice was posted since the last one went out.
+    interrupted: bool,
     tokens: f64,
     refilled: Instant,
     /// Notices refused because too many different ones were pending.
@@ -54,7 +58,8 @@ impl RoomNotices {
     fn new(now: Instant) -> Self {
         RoomNotices {
             pending: VecDeque::new(),
-            sent: HashMap::new(),
+            last: None,
+            interrupted: false,
             tokens: BURST,
             refilled: now,
             dropped: 0,
@@ -86,8 +91,8 @@ impl RoomNotices {
         }
         self.tokens -= 1.0;
         let p = self.pending.remove(index).expect("index from the queue");
-        self.sent.insert(p.text.clone(), now);
-        self.sent.retain(|_, at| now.duration_since(*at) < WINDOW);
+        self.last = Some((p.text.clone(), now));
+        self.interrupted = false;
         let mut text = p.text;
         if p.count > 1 {
             text.push_str(&format!(
@@ -124,13 +129,20 @@ impl Notifier {
         let r = rooms
             .entry(room.to_owned())
             .or_insert_with(|| RoomNotices::new(now));
+        if r.last.as_ref().is_some_and(|(last, _)| last != text) {
+            r.interrupted = true;
+        }
         if let Some(p) = r.pending.iter_mut().find(|p| p.text == text) {
             p.count += 1;
         } else if r.pending.len() >= MAX_PENDING {
             r.dropped += 1;
         } else {
-            let due = match r.sent.get(text) {
-                Some(at) if now.duration_since(*at) < WINDOW => *at + WINDOW,
+            let due = match &r.last {
+                Some((last, at))
+                    if last == text && !r.interrupted && now.duration_since(*at) < WINDOW =>
+                {
+                    *at + WINDOW
+                }
                 _ => now + SETTLE,
             };
             r.pending.push_back(Pending {
@@ -149,7 +161,11 @@ impl Notifier {
         let next = r.next(Instant::now());
         if next.is_none() {
             r.running = false;
-            if r.sent.is_empty() {
+            let recent = r
+                .last
+                .as_ref()
+                .is_some_and(|(_, at)| at.elapsed() < WINDOW);
+            if !recent {
                 rooms.remove(room);
             }
         }
@@ -252,6 +268,12 @@ mod tests {
             text.starts_with("boom (repeated 2 times in the last"),
             "{text}"
         );
+        // A different notice in between is news: the same text after it is not held back.
+        n.post("!r", "disconnected");
+        n.post("!r", "boom");
+        tokio::time::advance(SETTLE).await;
+        assert_eq!(n.next("!r"), Some(Ok("disconnected".to_string())));
+        assert_eq!(n.next("!r"), Some(Ok("boom".to_string())));
         // Different notices: a burst of 5, then one per REFILL.
         for i in 0..8 {
             n.post("!r", &format!("n{i}"));
@@ -262,7 +284,7 @@ mod tests {
             _ => None,
         })
         .collect();
-        assert_eq!(sent.len(), 4, "the window's notice used a token: {sent:?}");
+        assert_eq!(sent.len(), 2, "three tokens went to earlier notices: {sent:?}");
         tokio::time::advance(REFILL).await;
         assert!(matches!(n.next("!r"), Some(Ok(_))));
         assert!(matches!(n.next("!r"), Some(Err(_))), "then rate-limited");

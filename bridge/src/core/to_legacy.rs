@@ -73,10 +73,11 @@ pub async fn handle_portal_event(
         }
     }
     let chat = portal.chat.clone();
-    match handle
+    let result = handle
         .request(|reply| LoginCommand::SendText { chat, text, reply })
-        .await
-    {
+        .await;
+    tracing::debug!(room = %portal.room_id, event = ?event.event_id, ok = result.is_ok(), "sent to the network");
+    match result {
         Ok(delivery) => {
             for warning in delivery.warnings {
                 bridge.notice(&portal.room_id, &warning);

@@ -213,7 +213,7 @@ async fn transaction(
             });
         }
     }
-    tracing::trace!(%txn_id, total, wanted = events.len(), "transaction");
+    tracing::debug!(%txn_id, total, wanted = events.len(), "transaction");
     let digest: [u8; 32] = Sha256::digest(&body).into();
     match state.handler.transaction(&txn_id, digest, events).await {
         Ok(()) => Json(json!({})).into_response(),
