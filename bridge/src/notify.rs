@@ -83,7 +83,11 @@ impl Notifier {
         let Some(addr) = &self.socket else {
             return Ok(());
         };
-        UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), addr)?;
+        let socket = UnixDatagram::unbound()?;
+        // A full queue blocks the sender; systemd reads at once, but a manager that does
+        // not must not hold a runtime thread for long.
+        socket.set_write_timeout(Some(Duration::from_secs(1)))?;
+        socket.send_to_addr(state.as_bytes(), addr)?;
         Ok(())
     }
 
