@@ -1,6 +1,7 @@
 //! The deployment files: the systemd unit (its keys everywhere, `systemd-analyze verify`
-//! where systemd is installed), and the bridge's side of `Type=notify` with the real
-//! binary and a real Synapse.
+//! where systemd is installed), the bridge's side of `Type=notify` with the real binary
+//! and a real Synapse, and the Dockerfile and compose file agreeing with each other and
+//! with the config (no Docker engine here to build or run them).
 
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
@@ -328,4 +329,143 @@ async fn under_systemd_ready_comes_once_started_with_watchdog_pings_and_stopping
         "{all:?}"
     );
     assert_eq!(count(&all, "READY=1"), 1);
+}
+
+/// `src:dst[:mode]` volume entries of a compose service, as (source, target).
+fn mounts(compose: &serde_yaml::Value, service: &str) -> Vec<(String, String)> {
+    compose["services"][service]["volumes"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("services.{service}.volumes"))
+        .iter()
+        .map(|v| {
+            let mut parts = v.as_str().expect("short volume syntax").split(':');
+            let src = parts.next().unwrap().to_owned();
+            (src, parts.next().expect("a target").to_owned())
+        })
+        .collect()
+}
+
+/// The folder a path is mounted from in a service, if any mount covers it.
+fn mounted_from(mounts: &[(String, String)], path: &str) -> Option<String> {
+    mounts
+        .iter()
+        .find(|(_, target)| path.starts_with(&format!("{target}/")))
+        .map(|(src, _)| src.clone())
+}
+
+/// The config keys the compose file's step 2 tells the operator to set.
+fn documented_container_settings(compose_text: &str) -> Vec<(String, String)> {
+    compose_text
+        .lines()
+        .skip_while(|l| !l.contains("and set in it:"))
+        .skip(1)
+        .map_while(|l| {
+            let (key, value) = l.trim_start_matches('#').trim().split_once(':')?;
+            (key.contains('.') && !key.contains(' '))
+                .then(|| (key.to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn compose_steps_give_a_valid_config_and_agree_with_the_dockerfile() {
+    let compose_text = std::fs::read_to_string(repo().join("deploy/docker-compose.yml")).unwrap();
+    let compose: serde_yaml::Value = serde_yaml::from_str(&compose_text).unwrap();
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let instruction = |name: &str| -> Vec<&str> {
+        dockerfile
+            .lines()
+            .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .collect()
+    };
+
+    // Step 2's settings applied to the example config: check-config accepts the result.
+    let settings = documented_container_settings(&compose_text);
+    assert_eq!(settings.len(), 6, "{settings:?}");
+    let mut config: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo().join("config/config.example.yaml")).unwrap(),
+    )
+    .unwrap();
+    for (key, value) in &settings {
+        let mut at = &mut config;
+        for part in key.split('.') {
+            at = at
+                .get_mut(part)
+                .unwrap_or_else(|| panic!("{key} is not a key of config.example.yaml"));
+        }
+        *at = serde_yaml::Value::String(value.clone());
+    }
+    let dir = std::env::temp_dir().join(format!("retrobridge-compose-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("config.yaml");
+    std::fs::write(&config_path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    let out = Command::new(workspace_binary("retrobridge"))
+        .args(["check-config", "-c"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let setting = |key: &str| {
+        settings
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("step 2 sets {key}"))
+    };
+
+    // The image runs the config mounted at /config, as a non-root user.
+    assert_eq!(
+        instruction("CMD"),
+        [r#"["run", "-c", "/config/config.yaml"]"#]
+    );
+    assert_eq!(
+        instruction("ENTRYPOINT"),
+        [r#"["/usr/local/bin/retrobridge"]"#]
+    );
+    let user = instruction("USER");
+    assert_eq!(user.len(), 1);
+    let uid = user[0].split(':').next().unwrap();
+    assert!(uid != "0" && uid != "root", "USER {uid}");
+    assert!(dockerfile.contains(&format!("--uid {uid} ")));
+    assert_eq!(instruction("VOLUME"), [r#"["/data"]"#]);
+
+    // The bridge's service: the config folder, the database and the registration mounted
+    // where the config points; the port the homeserver uses is the one exposed.
+    let bridge = mounts(&compose, "retrobridge");
+    assert!(bridge.iter().any(|(_, t)| t == "/config"), "{bridge:?}");
+    assert_eq!(
+        mounted_from(&bridge, setting("database.path")).as_deref(),
+        Some("retrobridge-data")
+    );
+    let registration = setting("appservice.registration");
+    let shared = mounted_from(&bridge, registration).expect("the registration on a volume");
+    let port = setting("appservice.url").rsplit(':').next().unwrap();
+    assert_eq!(instruction("EXPOSE"), [port]);
+    assert_eq!(
+        config["appservice"]["port"].as_u64().unwrap().to_string(),
+        port
+    );
+    assert_eq!(setting("appservice.address"), "0.0.0.0");
+    assert!(setting("appservice.url").contains("//retrobridge:"));
+    assert!(setting("homeserver.address").starts_with("http://synapse:"));
+
+    // Synapse: the official image, the same registration volume at the path step 4 gives
+    // it, and the bridge's uid so that it can read the owner-only registration.
+    let synapse = &compose["services"]["synapse"];
+    assert!(synapse["image"]
+        .as_str()
+        .unwrap()
+        .starts_with("matrixdotorg/synapse:"));
+    assert_eq!(
+        mounted_from(&mounts(&compose, "synapse"), registration),
+        Some(shared)
+    );
+    assert!(compose_text.contains(&format!("#        - {registration}\n")));
+    assert_eq!(synapse["environment"]["UID"].as_str(), Some(uid));
+    assert_eq!(synapse["environment"]["GID"].as_str(), Some(uid));
 }
