@@ -36,6 +36,10 @@ pub fn init_logging(config: &LoadedConfig) {
 }
 
 pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
+    // systemd (Type=notify): watchdog pings from the start, so a long wait for the
+    // homeserver is not taken for a hang; READY=1 once everything below is up.
+    let systemd = crate::notify::Notifier::from_env();
+    tokio::spawn(systemd.clone().watchdog());
     let registration =
         Registration::load(&config.config.appservice.registration).map_err(anyhow::Error::msg)?;
     if !registration.matches(&config) {
@@ -156,8 +160,10 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
         ),
     }
 
+    systemd.ready();
     shutdown_signal().await;
     tracing::info!("shutting down");
+    systemd.stopping();
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     store.flush().await.context("flushing the database")?;

@@ -7,5 +7,6 @@ pub mod core;
 pub mod ids;
 pub mod matrix;
 pub mod networks;
+pub mod notify;
 pub mod registration;
 pub mod store;

@@ -209,18 +209,21 @@ impl BridgeSlot {
         format!("@{}{id}:localhost", self.ghost_prefix(network))
     }
 
-    /// Starts the bridge binary and waits until its bot is ready.
-    pub fn start(&self, synapse: &Synapse) -> anyhow::Result<BridgeProcess> {
-        self.start_with_networks(synapse, None)
+    /// Starts the bridge binary with extra environment variables (e.g. systemd's
+    /// `NOTIFY_SOCKET`) and returns at once, without waiting for it to be ready.
+    pub fn spawn_with_env(
+        &self,
+        synapse: &Synapse,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> anyhow::Result<BridgeProcess> {
+        self.spawn(synapse, None, env)
     }
 
-    /// Like [`start`](Self::start), with the `networks:` block replaced (e.g. to point at a
-    /// simulator started by the test). Keep the same networks enabled as at preparation:
-    /// the registration's namespaces were generated from those.
-    pub fn start_with_networks(
+    fn spawn(
         &self,
         synapse: &Synapse,
         networks_yaml: Option<&str>,
+        env: &[(&str, &std::ffi::OsStr)],
     ) -> anyhow::Result<BridgeProcess> {
         let mut text = self.config_text(&synapse.base_url);
         if let Some(networks) = networks_yaml {
@@ -243,15 +246,32 @@ impl BridgeSlot {
         let child = command
             .args(["run", "-c"])
             .arg(self.config_path())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .context("starting retrobridge")?;
-        let mut process = BridgeProcess {
+        Ok(BridgeProcess {
             child: Some(child),
             log: self.log_path(),
-        };
+        })
+    }
+
+    /// Starts the bridge binary and waits until its bot is ready.
+    pub fn start(&self, synapse: &Synapse) -> anyhow::Result<BridgeProcess> {
+        self.start_with_networks(synapse, None)
+    }
+
+    /// Like [`start`](Self::start), with the `networks:` block replaced (e.g. to point at a
+    /// simulator started by the test). Keep the same networks enabled as at preparation:
+    /// the registration's namespaces were generated from those.
+    pub fn start_with_networks(
+        &self,
+        synapse: &Synapse,
+        networks_yaml: Option<&str>,
+    ) -> anyhow::Result<BridgeProcess> {
+        let mut process = self.spawn(synapse, networks_yaml, &[])?;
         let start_len = std::fs::metadata(self.log_path())
             .map(|m| m.len())
             .unwrap_or(0);

@@ -161,10 +161,7 @@ impl Notifier {
         let next = r.next(Instant::now());
         if next.is_none() {
             r.running = false;
-            let recent = r
-                .last
-                .as_ref()
-                .is_some_and(|(_, at)| at.elapsed() < WINDOW);
+            let recent = r.last.as_ref().is_some_and(|(_, at)| at.elapsed() < WINDOW);
             if !recent {
                 rooms.remove(room);
             }
@@ -284,7 +281,11 @@ mod tests {
             _ => None,
         })
         .collect();
-        assert_eq!(sent.len(), 2, "three tokens went to earlier notices: {sent:?}");
+        assert_eq!(
+            sent.len(),
+            2,
+            "three tokens went to earlier notices: {sent:?}"
+        );
         tokio::time::advance(REFILL).await;
         assert!(matches!(n.next("!r"), Some(Ok(_))));
         assert!(matches!(n.next("!r"), Some(Err(_))), "then rate-limited");
