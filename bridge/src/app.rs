@@ -67,6 +67,10 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     tracing::info!("appservice endpoint listening on {listen}");
     let app = endpoint::router(&registration.hs_token, Arc::new(bridge.clone()));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let metrics = match config.metrics_addr() {
+        Some(addr) => Some(crate::metrics::serve(addr, bridge.clone(), stop_rx.clone()).await?),
+        None => None,
+    };
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -117,6 +121,9 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    if let Some(metrics) = metrics {
+        let _ = tokio::time::timeout(Duration::from_secs(5), metrics).await;
+    }
     store.flush().await.context("flushing the database")?;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -23,6 +23,7 @@ mod notices;
 pub mod outbox;
 pub mod portals;
 mod presence;
+mod stats;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};

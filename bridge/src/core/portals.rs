@@ -496,6 +496,7 @@ pub async fn handle_portal_message(
         })
         .flatten();
     let Some(handle) = bridge.login_handle(sender, portal.network) else {
+        crate::metrics::refused_by_legacy(portal.network);
         let why = format!(
             "Your message was not delivered: you are not logged in to {}.",
             portal.network.display_name()
@@ -515,14 +516,18 @@ pub async fn handle_portal_message(
         .await
     {
         Ok(delivery) => {
+            crate::metrics::sent_to_legacy(portal.network);
             for warning in delivery.warnings {
                 bridge.notice(&portal.room_id, &warning);
             }
         }
-        Err(e) => bridge.notice(
-            &portal.room_id,
-            &format!("Your message was not delivered: {e}"),
-        ),
+        Err(e) => {
+            crate::metrics::refused_by_legacy(portal.network);
+            bridge.notice(
+                &portal.room_id,
+                &format!("Your message was not delivered: {e}"),
+            )
+        }
     }
 }
 
