@@ -89,6 +89,10 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
         Some(media),
     );
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let metrics = match config.metrics_addr() {
+        Some(addr) => Some(crate::metrics::serve(addr, bridge.clone(), stop_rx.clone()).await?),
+        None => None,
+    };
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -166,6 +170,9 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     systemd.stopping();
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    if let Some(metrics) = metrics {
+        let _ = tokio::time::timeout(Duration::from_secs(5), metrics).await;
+    }
     store.flush().await.context("flushing the database")?;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -33,6 +33,8 @@ pub struct Config {
     pub networks: BTreeMap<String, NetworkConfig>,
     #[serde(default)]
     pub logging: LoggingConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +137,26 @@ impl Default for LoggingConfig {
     }
 }
 
+/// Prometheus metrics (`/metrics` on a listener of its own). Off by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// `ip:port` of the metrics listener.
+    #[serde(default = "default_metrics_listen")]
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: false,
+            listen: default_metrics_listen(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -163,6 +185,9 @@ fn default_bot_displayname() -> String {
 }
 fn default_log_level() -> String {
     "info".into()
+}
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9090".into()
 }
 
 /// Who may use the bridge.
@@ -282,6 +307,12 @@ impl LoadedConfig {
                 a.address
             )
         })
+    }
+
+    /// The metrics listener's address, when metrics are enabled (validated at load).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        let m = &self.config.metrics;
+        m.enabled.then(|| m.listen.parse().ok()).flatten()
     }
 
     /// The network blocks that are enabled, in a stable order.
@@ -446,6 +477,40 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
                 a.bot.localpart
             ),
         ));
+    }
+    let m = &config.metrics;
+    match m.listen.parse::<SocketAddr>() {
+        Err(_) => {
+            return Err((
+                "metrics.listen".into(),
+                format!(
+                    "{:?} is not an IP address and port (e.g. 127.0.0.1:9090)",
+                    m.listen
+                ),
+            ))
+        }
+        Ok(addr) if m.enabled && addr.port() == 0 => {
+            return Err((
+                "metrics.listen".into(),
+                "port 0 is not a fixed port: give the one Prometheus scrapes".into(),
+            ))
+        }
+        Ok(addr)
+            if m.enabled
+                && addr.port() as i64 == a.port
+                && a.address.parse::<std::net::IpAddr>().is_ok_and(|ip| {
+                    ip == addr.ip() || ip.is_unspecified() || addr.ip().is_unspecified()
+                }) =>
+        {
+            return Err((
+                "metrics.listen".into(),
+                format!(
+                    "{} is the appservice listener's address: give metrics a port of its own",
+                    m.listen
+                ),
+            ))
+        }
+        Ok(_) => {}
     }
     for (who, level) in &config.permissions {
         let key = format!("permissions.{who:?}");
@@ -798,6 +863,38 @@ networks:
         assert_eq!(c.enabled_networks().count(), 3);
         assert!(c.options.msn.nexus_url.starts_with("http://127.0.0.1"));
         parse(include_str!("../../config/demo.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_their_listener_is_checked() {
+        let c = parse(GOOD).unwrap();
+        assert!(!c.config.metrics.enabled);
+        assert_eq!(c.metrics_addr(), None);
+        let on = format!("{GOOD}metrics:\n  enabled: true\n  listen: 127.0.0.1:9191\n");
+        assert_eq!(
+            parse(&on).unwrap().metrics_addr(),
+            Some("127.0.0.1:9191".parse().unwrap())
+        );
+        let off = format!("{GOOD}metrics:\n  listen: 127.0.0.1:9191\n");
+        assert_eq!(parse(&off).unwrap().metrics_addr(), None);
+        // A bad address is refused even while metrics are off: it is a typo either way.
+        let e = error_for(&format!("{GOOD}metrics:\n  listen: localhost:9090\n"));
+        assert_eq!(e.key, "metrics.listen");
+        assert!(e.message.contains("not an IP address and port"), "{e}");
+        let e = error_for(&format!(
+            "{GOOD}metrics:\n  enabled: true\n  listen: 0.0.0.0:29330\n"
+        ));
+        assert_eq!(e.key, "metrics.listen");
+        assert!(e.message.contains("appservice listener"), "{e}");
+        let e = error_for(&format!(
+            "{GOOD}metrics:\n  enabled: true\n  listen: 127.0.0.1:0\n"
+        ));
+        assert!(e.message.contains("port 0"), "{e}");
+        let e = error_for(&format!("{GOOD}metrics:\n  enabled: yes please\n"));
+        assert_eq!(e.key, "metrics.enabled");
+        let e = error_for(&format!("{GOOD}metrics:\n  port: 9090\n"));
+        assert_eq!(e.key, "metrics.port");
+        assert!(e.message.contains("unknown field"), "{e}");
     }
 
     #[test]

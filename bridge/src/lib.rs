@@ -6,6 +6,7 @@ pub mod config;
 pub mod core;
 pub mod ids;
 pub mod matrix;
+pub mod metrics;
 pub mod networks;
 pub mod notify;
 pub mod registration;

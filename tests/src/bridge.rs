@@ -48,6 +48,8 @@ pub struct SlotOptions {
     pub everyone: bool,
     /// The bridge's `RUST_LOG` (debug for tests when `None`; benchmarks log less).
     pub rust_log: Option<String>,
+    /// Enable the metrics listener on a free port ([`BridgeSlot::metrics_url`]).
+    pub metrics: bool,
 }
 
 /// One bridge instance known to Synapse.
@@ -56,6 +58,8 @@ pub struct BridgeSlot {
     pub index: usize,
     pub dir: PathBuf,
     pub port: u16,
+    /// The metrics listener's port, when [`SlotOptions::metrics`] is set.
+    pub metrics_port: Option<u16>,
     /// `@s<index>bot:localhost`
     pub bot: String,
     pub hs_token: String,
@@ -85,11 +89,15 @@ impl BridgeSlot {
         } else {
             ""
         };
+        let metrics = self
+            .metrics_port
+            .map(|p| format!("metrics:\n  enabled: true\n  listen: 127.0.0.1:{p}\n"))
+            .unwrap_or_default();
         format!(
             "homeserver:\n  address: {homeserver}\n  domain: localhost\n{timeout}\
              appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{port}\n  id: slot{i}\n  \
              registration: registration.yaml\n  bot:\n    localpart: s{i}bot\n    displayname: Bridge bot {i}\n\
-             database:\n  path: db\n\
+             database:\n  path: db\n{metrics}\
              permissions:\n{everyone}  \"@s{i}alice:localhost\": user\n  \"@s{i}bob:localhost\": user\n  \"@s{i}admin:localhost\": admin\n\
              networks:\n{networks}\
              logging:\n  level: debug\n",
@@ -102,13 +110,22 @@ impl BridgeSlot {
     fn prepare(index: usize, root: &Path, options: SlotOptions) -> anyhow::Result<BridgeSlot> {
         let dir = root.join(format!("slot{index}"));
         std::fs::create_dir_all(&dir)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let free_port = || -> std::io::Result<u16> {
+            Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port())
+        };
+        let port = free_port()?;
+        let metrics_port = if options.metrics {
+            Some(free_port()?)
+        } else {
+            None
+        };
         let mut slot = BridgeSlot {
             index,
             dir,
             port,
+            metrics_port,
             bot: format!("@s{index}bot:localhost"),
             hs_token: String::new(),
             options,
@@ -179,6 +196,12 @@ impl BridgeSlot {
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The bridge's `/metrics` URL, when this slot enables metrics.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics_port
+            .map(|p| format!("http://127.0.0.1:{p}/metrics"))
     }
 
     /// A `networks:` entry for this slot: `network` enabled at `server`, with this slot's

@@ -11,27 +11,29 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use super::{Bridge, MatrixEvent};
 use crate::matrix::endpoint::{AppserviceHandler, EventHeader, IncomingEvent};
 use crate::store::{self, Accepted};
 
-/// Room id -> inbox ids waiting, in order. The front is the one being handled.
+/// Room id -> inbox ids waiting (with when they arrived, for the metrics), in order.
+/// The front is the one being handled.
 #[derive(Default)]
 pub(crate) struct RoomQueues {
-    rooms: Mutex<HashMap<String, VecDeque<u64>>>,
+    rooms: Mutex<HashMap<String, VecDeque<(u64, Instant)>>>,
 }
 
 impl RoomQueues {
     /// Adds an event; true when the room has no worker yet (the caller starts one).
-    fn push(&self, room: &str, id: u64) -> bool {
+    fn push(&self, room: &str, id: u64, arrived: Instant) -> bool {
         let mut rooms = self.rooms.lock().expect("room queues");
         let queue = rooms.entry(room.to_owned()).or_default();
-        queue.push_back(id);
+        queue.push_back((id, arrived));
         queue.len() == 1
     }
 
-    fn front(&self, room: &str) -> Option<u64> {
+    fn front(&self, room: &str) -> Option<(u64, Instant)> {
         let rooms = self.rooms.lock().expect("room queues");
         rooms.get(room).and_then(|q| q.front().copied())
     }
@@ -70,12 +72,14 @@ impl Bridge {
                 pending.len()
             );
         }
+        // Their arrival before the stop is unknown: latency counts from the replay.
+        let arrived = Instant::now();
         for (id, bytes) in pending {
             match serde_json::from_slice::<EventHeader>(&bytes) {
                 Ok(EventHeader {
                     room_id: Some(room),
                     ..
-                }) => self.queue_event(&room, id),
+                }) => self.queue_event(&room, id, arrived),
                 _ => self.inbox_done(id),
             }
         }
@@ -83,8 +87,8 @@ impl Bridge {
         Ok(())
     }
 
-    fn queue_event(self: &Arc<Self>, room: &str, id: u64) {
-        if self.room_queues.push(room, id) {
+    fn queue_event(self: &Arc<Self>, room: &str, id: u64, arrived: Instant) {
+        if self.room_queues.push(room, id, arrived) {
             let bridge = self.clone();
             let room = room.to_owned();
             tokio::spawn(async move { bridge.room_worker(room).await });
@@ -92,12 +96,13 @@ impl Bridge {
     }
 
     async fn room_worker(self: Arc<Self>, room: String) {
-        while let Some(id) = self.room_queues.front(&room) {
+        while let Some((id, arrived)) = self.room_queues.front(&room) {
             match self.store.inbox_get(id) {
                 Ok(Some(bytes)) => match serde_json::from_slice::<MatrixEvent>(&bytes) {
                     Ok(event) => {
                         tracing::debug!(%room, id, event = ?event.event_id, kind = %event.kind, "handling");
-                        self.handle_matrix_event(event).await
+                        let handling = self.handle_matrix_event(event);
+                        crate::metrics::handling_event(arrived, handling).await
                     }
                     Err(e) => {
                         tracing::warn!(%room, "dropped a Matrix event that is not an event: {e}")
@@ -143,6 +148,8 @@ impl Bridge {
         digest: [u8; 32],
         events: Vec<IncomingEvent>,
     ) -> Result<(), String> {
+        let arrived = Instant::now();
+        crate::metrics::transaction_received();
         // Serialised with `start_inbox`: an event is queued either by the start-up
         // replay or here, never by both.
         let started = self.inbox_started.lock().await;
@@ -161,8 +168,14 @@ impl Bridge {
             .map_err(|e| e.to_string())?;
         let Accepted::New(ids) = accepted else {
             tracing::debug!(%txn_id, "transaction seen before; not handled again");
+            crate::metrics::transaction_handled(true, 0, 0);
             return Ok(());
         };
+        crate::metrics::transaction_handled(
+            false,
+            ids.len(),
+            persistent.len().saturating_sub(ids.len()),
+        );
         if !ids.is_empty() {
             self.store.flush().await.map_err(|e| e.to_string())?;
         }
@@ -170,7 +183,7 @@ impl Bridge {
         if *started {
             for (id, index) in ids {
                 if let Some(room) = &persistent[index].header.room_id {
-                    self.queue_event(room, id);
+                    self.queue_event(room, id, arrived);
                 }
             }
             for event in events.iter().filter(|e| e.ephemeral) {
@@ -185,7 +198,11 @@ impl Bridge {
 
 impl AppserviceHandler for Arc<Bridge> {
     fn wanted(&self, event: &EventHeader) -> bool {
-        self.concerns_us(event)
+        let wanted = self.concerns_us(event);
+        if !wanted {
+            crate::metrics::event_not_ours();
+        }
+        wanted
     }
 
     fn transaction<'a>(

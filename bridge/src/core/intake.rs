@@ -137,6 +137,7 @@ impl Bridge {
                 self.arc().update_presence(net, who, presence);
             }
             other => {
+                crate::metrics::login_event(net, &other);
                 if let NetworkEvent::ContactList { groups, contacts } = &other {
                     let stored = self
                         .store

@@ -23,6 +23,7 @@ mod notices;
 pub mod outbox;
 pub mod portals;
 mod presence;
+mod stats;
 mod to_legacy;
 
 use std::collections::{BTreeMap, HashMap};

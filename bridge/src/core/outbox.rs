@@ -8,7 +8,7 @@
 //! (unreachable, timeout, 5xx, 429) are retried without limit, with backoff; the queue's
 //! depth and age show in `list` and in the log.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -208,6 +208,19 @@ impl Outbox {
         out
     }
 
+    /// Entries waiting and the age of the oldest, per network (for the metrics).
+    pub(crate) fn by_network(&self) -> BTreeMap<NetworkId, (usize, Duration)> {
+        let queues = self.queues.lock().expect("outbox");
+        let now = super::now_ms();
+        let mut out: BTreeMap<NetworkId, (usize, Duration)> = BTreeMap::new();
+        for q in queues.values().filter(|q| q.depth > 0) {
+            let (depth, oldest) = out.entry(q.login.network).or_default();
+            *depth += q.depth;
+            *oldest = (*oldest).max(Duration::from_millis(now.saturating_sub(q.oldest_ms)));
+        }
+        out
+    }
+
     /// Entries waiting in all queues.
     pub(crate) fn len(&self) -> usize {
         let queues = self.queues.lock().expect("outbox");
@@ -301,7 +314,10 @@ impl Bridge {
                 super::deliver::deliver(&self, &key, &mut entry, uncertain).await
             };
             let event_ids = match result {
-                Ok(ids) => ids,
+                Ok(ids) => {
+                    crate::metrics::delivered_to_matrix(&entry);
+                    ids
+                }
                 Err(f) if f.is_transient() => {
                     uncertain |= f.uncertain;
                     if let Some(line) = self.outbox.failed(&conversation, &f.message) {
@@ -363,6 +379,7 @@ impl Bridge {
             }
         };
         tracing::warn!(mxid = %entry.mxid, network = %entry.network, "homeserver refused an event: {failure}");
+        crate::metrics::refused_by_matrix(entry);
         self.notify(&entry.mxid, &what);
     }
 }
@@ -383,6 +400,10 @@ mod tests {
     fn depth_age_and_errors_per_login() {
         let outbox = Outbox::default();
         let a = login("@a:x");
+        let b_msn = LoginKey {
+            mxid: "@b:x".into(),
+            network: NetworkId::Msn,
+        };
         let old = super::super::now_ms() - 90_000;
         assert!(
             outbox.enqueued(b"conv1", &a, old),
@@ -407,6 +428,18 @@ mod tests {
         assert!(b.oldest >= Duration::from_secs(89), "{:?}", b.oldest);
         assert_eq!(b.error.as_deref(), Some("still unreachable"));
         assert!(outbox.backlog("@b:x", NetworkId::Icq).is_none());
+        outbox.enqueued(b"conv3", &b_msn, old + 30_000);
+        let per_network = outbox.by_network();
+        assert_eq!(per_network.len(), 2);
+        let (depth, oldest) = per_network[&NetworkId::Icq];
+        assert_eq!(depth, 3);
+        assert!(oldest >= Duration::from_secs(89), "{oldest:?}");
+        let (depth, oldest) = per_network[&NetworkId::Msn];
+        assert_eq!(depth, 1);
+        assert!(oldest < Duration::from_secs(89), "{oldest:?}");
+        outbox.delivered(b"conv3", &b_msn, None);
+        assert!(!outbox.keep_going(b"conv3"));
+        assert!(!outbox.by_network().contains_key(&NetworkId::Msn));
 
         outbox.delivered(b"conv1", &a, Some(super::super::now_ms()));
         outbox.delivered(b"conv1", &a, None);

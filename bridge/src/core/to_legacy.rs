@@ -63,6 +63,7 @@ pub async fn handle_portal_event(
         return;
     };
     let Some(handle) = bridge.login_handle(sender, portal.network) else {
+        crate::metrics::refused_by_legacy(portal.network);
         let why = format!("Your message was not delivered: you are not logged in to {net}.");
         bridge.notice(&portal.room_id, &why);
         return;
@@ -79,14 +80,18 @@ pub async fn handle_portal_event(
     tracing::debug!(room = %portal.room_id, event = ?event.event_id, ok = result.is_ok(), "sent to the network");
     match result {
         Ok(delivery) => {
+            crate::metrics::sent_to_legacy(portal.network);
             for warning in delivery.warnings {
                 bridge.notice(&portal.room_id, &warning);
             }
         }
-        Err(e) => bridge.notice(
-            &portal.room_id,
-            &format!("Your message was not delivered: {e}"),
-        ),
+        Err(e) => {
+            crate::metrics::refused_by_legacy(portal.network);
+            bridge.notice(
+                &portal.room_id,
+                &format!("Your message was not delivered: {e}"),
+            )
+        }
     }
 }
 

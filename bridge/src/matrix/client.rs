@@ -137,14 +137,32 @@ where
 
 pub type MatrixResult<T> = Result<T, HttpError>;
 
-/// Sends `$request` as `$user` (matrix-sdk's send bounds name private traits, so this is a
-/// macro over concrete request types rather than a generic function).
+/// Sends `$request` to the homeserver: every request goes through here (or
+/// [`observed!`]), counted and timed per endpoint kind for the metrics. (matrix-sdk's
+/// send bounds name private traits, so these are macros over concrete request types
+/// rather than generic functions.)
+macro_rules! send {
+    ($self:ident, $request:expr) => {{
+        let request = $request;
+        let kind = crate::metrics::endpoint_kind(&request);
+        observed!(kind, $self.client.send(request))
+    }};
+}
+
+/// Awaits a homeserver call of endpoint `$kind`, recording it in the metrics.
+macro_rules! observed {
+    ($kind:expr, $call:expr) => {{
+        let started = std::time::Instant::now();
+        let result = $call.await;
+        crate::metrics::homeserver_request($kind, started.elapsed(), result.as_ref().err());
+        result
+    }};
+}
+
+/// Sends `$request` as `$user`.
 macro_rules! send_as {
     ($self:ident, $request:expr, $user:expr) => {
-        $self
-            .client
-            .send(AsUser::new($request, $self.who($user)))
-            .await
+        send!($self, AsUser::new($request, $self.who($user)))
     };
 }
 
@@ -374,7 +392,7 @@ impl MatrixClient {
         request.username = Some(user.localpart().to_owned());
         request.inhibit_login = true;
         request.login_type = Some(register::LoginType::ApplicationService);
-        match self.client.send(WithAppserviceToken(request)).await {
+        match send!(self, WithAppserviceToken(request)) {
             Ok(_) => Ok(()),
             Err(e) if matches!(error_kind(&e), Some(ErrorKind::UserInUse)) => Ok(()),
             Err(e) => Err(e),
@@ -514,7 +532,7 @@ impl MatrixClient {
             .map_err(|e| HttpError::IntoHttp(e.into()))?;
         let mut request = AsUser::new(request, self.who(sender));
         request.ts = ts.and_then(UInt::new).map(MilliSecondsSinceUnixEpoch);
-        Ok(self.client.send(request).await?.event_id)
+        Ok(send!(self, request)?.event_id)
     }
 
     /// Sends an `m.room.message` whose content is given as JSON (with extra keys such as
@@ -536,7 +554,7 @@ impl MatrixClient {
         );
         let mut request = AsUser::new(request, self.who(sender));
         request.ts = ts.and_then(UInt::new).map(MilliSecondsSinceUnixEpoch);
-        Ok(self.client.send(request).await?.event_id)
+        Ok(send!(self, request)?.event_id)
     }
 
     /// The event `sender` sent in `room` with [`TXN_MARKER`] `txn_id`, among the room's
@@ -569,7 +587,7 @@ impl MatrixClient {
     pub async fn ping_appservice(&self, appservice_id: &str) -> MatrixResult<Duration> {
         let mut request = request_ping::v1::Request::new(appservice_id.to_owned());
         request.transaction_id = Some(TransactionId::new());
-        Ok(self.client.send(request).await?.duration)
+        Ok(send!(self, request)?.duration)
     }
 
     pub async fn redact(
@@ -624,7 +642,7 @@ impl MatrixClient {
             StateEventType::from(event_type),
             state_key.into(),
         );
-        match self.client.send(request).await {
+        match send!(self, request) {
             Ok(r) => Ok(serde_json::from_str(r.event_or_content.get()).ok()),
             Err(e) if matches!(error_kind(&e), Some(ErrorKind::NotFound)) => Ok(None),
             Err(e) => Err(e),
