@@ -155,6 +155,9 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     // The homeserver retries what it holds for us at once when pinged.
     match matrix.ping_appservice(&config.config.appservice.id).await {
         Ok(rtt) => tracing::info!("the homeserver reaches the bridge (ping {rtt:?})"),
+        Err(e) if e.contains("M_UNRECOGNIZED") => tracing::warn!(
+            "the homeserver cannot ping appservices ({e}): whether it reaches the bridge is not checked"
+        ),
         Err(e) => tracing::error!(
             "the homeserver cannot reach the bridge at the URL of its registration ({e}): \
              nothing from Matrix will arrive. Check that appservice.url ({}) is the address \

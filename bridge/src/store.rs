@@ -358,6 +358,16 @@ impl Store {
         }
     }
 
+    /// Whether a transaction with this id was accepted (whatever its content).
+    pub fn transaction_recorded(&self, txn_id: &str) -> Result<bool> {
+        self.txns.contains(txn_id.as_bytes())
+    }
+
+    /// Whether any transaction was ever accepted (a fresh database knows no order).
+    pub fn has_transactions(&self) -> Result<bool> {
+        Ok(self.txns.len() > 0)
+    }
+
     /// Whether an event id was recorded by an accepted transaction.
     pub fn event_seen(&self, event_id: &str) -> Result<bool> {
         self.events.contains(event_id.as_bytes())

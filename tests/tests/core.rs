@@ -130,6 +130,10 @@ async fn management_room_help_ping_list_and_login_errors() {
         "{}",
         body(&welcome)
     );
+    assert!(
+        log.contains("the homeserver reaches the bridge"),
+        "the start-up ping succeeds"
+    );
     // A normal start and these commands are not errors: nothing at ERROR in the log.
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
     assert!(
@@ -377,6 +381,10 @@ async fn wrong_url_and_unknown_registration_are_explained() {
     assert!(
         line.contains("ERROR") && line.contains("appservice.url"),
         "{line}"
+    );
+    assert!(
+        line.contains("M_CONNECTION_FAILED") || line.contains("M_CONNECTION_TIMEOUT"),
+        "the homeserver's own reason: {line}"
     );
     assert!(bridge.terminate(), "stops cleanly");
 

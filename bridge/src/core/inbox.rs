@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{Bridge, MatrixEvent};
-use crate::matrix::endpoint::{AppserviceHandler, EventHeader, IncomingEvent};
+use crate::matrix::endpoint::{AppserviceHandler, EventHeader, IncomingEvent, NotNow};
 use crate::store::{self, Accepted};
 
 /// Room id -> inbox ids waiting (with when they arrived, for the metrics), in order.
@@ -147,12 +147,13 @@ impl Bridge {
         txn_id: &str,
         digest: [u8; 32],
         events: Vec<IncomingEvent>,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotNow> {
         let arrived = Instant::now();
         crate::metrics::transaction_received();
         // Serialised with `start_inbox`: an event is queued either by the start-up
         // replay or here, never by both.
         let started = self.inbox_started.lock().await;
+        self.check_order(txn_id)?;
         let persistent: Vec<&IncomingEvent> = events.iter().filter(|e| !e.ephemeral).collect();
         let records: Vec<store::IncomingEvent<'_>> = persistent
             .iter()
@@ -165,7 +166,7 @@ impl Bridge {
         let accepted = self
             .store
             .accept_transaction(txn_id, &digest, &records, now)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| NotNow::Failed(e.to_string()))?;
         let Accepted::New(ids) = accepted else {
             tracing::debug!(%txn_id, "transaction seen before; not handled again");
             crate::metrics::transaction_handled(true, 0, 0);
@@ -177,7 +178,10 @@ impl Bridge {
             persistent.len().saturating_sub(ids.len()),
         );
         if !ids.is_empty() {
-            self.store.flush().await.map_err(|e| e.to_string())?;
+            self.store
+                .flush()
+                .await
+                .map_err(|e| NotNow::Failed(e.to_string()))?;
         }
         tracing::debug!(%txn_id, recorded = ids.len(), started = *started, "transaction recorded");
         if *started {
@@ -196,6 +200,46 @@ impl Bridge {
     }
 }
 
+/// Refused transaction ids are remembered (each is refused once) up to this many.
+const REFUSED_MAX: usize = 1_000;
+
+impl Bridge {
+    /// Synapse numbers its transactions 1, 2, 3..., but around an outage of the bridge
+    /// it can send one late: its recoverer finishes, a transaction created in that
+    /// instant stays in its database, and later ones go out directly; the stuck one
+    /// follows only after the next failure, behind messages sent after it. When a
+    /// numbered transaction arrives and the one before it was never seen, the bridge
+    /// refuses it once: the homeserver's recoverer then sends what it still holds,
+    /// oldest first. A refusal costs its retry delay (about
+    /// two seconds), once per gap; ids that are not numbers are taken as they come.
+    fn check_order(&self, txn_id: &str) -> Result<(), NotNow> {
+        let Ok(n) = txn_id.parse::<u64>() else {
+            return Ok(());
+        };
+        let Some(previous) = n.checked_sub(1).filter(|&p| p > 0) else {
+            return Ok(());
+        };
+        let seen_before = self
+            .store
+            .transaction_recorded(&previous.to_string())
+            .unwrap_or(true);
+        if seen_before || !self.store.has_transactions().unwrap_or(false) {
+            return Ok(());
+        }
+        let mut refused = self.refused_txns.lock().expect("refused transactions");
+        if refused.contains(txn_id) {
+            return Ok(());
+        }
+        if refused.len() >= REFUSED_MAX {
+            refused.clear();
+        }
+        refused.insert(txn_id.to_owned());
+        Err(NotNow::Earlier(format!(
+            "transaction {previous} has not arrived: send it first"
+        )))
+    }
+}
+
 impl AppserviceHandler for Arc<Bridge> {
     fn wanted(&self, event: &EventHeader) -> bool {
         let wanted = self.concerns_us(event);
@@ -210,7 +254,7 @@ impl AppserviceHandler for Arc<Bridge> {
         txn_id: &'a str,
         digest: [u8; 32],
         events: Vec<IncomingEvent>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<(), NotNow>> + Send + 'a>> {
         Box::pin(self.record_transaction(txn_id, digest, events))
     }
 

@@ -84,6 +84,8 @@ pub struct Bridge {
     room_queues: inbox::RoomQueues,
     /// Set once the start-up replay of the inbox ran; serialises it with new transactions.
     inbox_started: tokio::sync::Mutex<bool>,
+    /// Transactions refused once because an earlier one had not arrived ([`inbox`]).
+    refused_txns: Mutex<std::collections::HashSet<String>>,
     /// Network events waiting per login ([`intake`]).
     login_queues: intake::LoginQueues,
     pub outbox: outbox::Outbox,
@@ -125,6 +127,7 @@ impl Bridge {
             logins: Mutex::default(),
             room_queues: Default::default(),
             inbox_started: tokio::sync::Mutex::new(false),
+            refused_txns: Mutex::default(),
             login_queues: Default::default(),
             outbox: Default::default(),
             notifier: Default::default(),

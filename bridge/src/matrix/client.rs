@@ -13,7 +13,6 @@ use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::RequestConfig;
 use matrix_sdk::ruma::api::client::account::register;
 use matrix_sdk::ruma::api::client::{
-    appservice::request_ping,
     membership::{invite_user, join_room_by_id, kick_user, leave_room},
     message::{get_message_events, send_message_event},
     presence::set_presence,
@@ -583,11 +582,35 @@ impl MatrixClient {
     }
 
     /// Asks the homeserver to call the bridge's ping endpoint (it also retries the
-    /// transactions it holds for us at once). Returns the round trip it measured.
-    pub async fn ping_appservice(&self, appservice_id: &str) -> MatrixResult<Duration> {
-        let mut request = request_ping::v1::Request::new(appservice_id.to_owned());
-        request.transaction_id = Some(TransactionId::new());
-        Ok(send!(self, request)?.duration)
+    /// transactions it holds for us at once). Returns the round trip it measured, or
+    /// the homeserver's reason (`M_CONNECTION_FAILED: ...`). Sent by hand: the endpoint
+    /// takes the appservice token, which matrix-sdk does not send for it.
+    pub async fn ping_appservice(&self, appservice_id: &str) -> Result<Duration, String> {
+        let url = format!(
+            "{}/_matrix/client/v1/appservice/{}/ping",
+            self.client.homeserver().as_str().trim_end_matches('/'),
+            percent_encode(appservice_id)
+        );
+        let token = self.client.access_token().unwrap_or_default();
+        let response = reqwest::Client::new()
+            .post(url)
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "transaction_id": TransactionId::new().to_string() }))
+            .send()
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        if status.is_success() {
+            let ms = body["duration_ms"].as_u64().unwrap_or_default();
+            return Ok(Duration::from_millis(ms));
+        }
+        Err(format!(
+            "{} {}: {}",
+            status.as_u16(),
+            body["errcode"].as_str().unwrap_or("no error code"),
+            body["error"].as_str().unwrap_or("no reason given")
+        ))
     }
 
     pub async fn redact(
@@ -687,4 +710,17 @@ impl MatrixClient {
         );
         send_as!(self, request, user).map(drop)
     }
+}
+
+/// A path segment, percent-encoded (appservice ids are simple, but not guaranteed so).
+fn percent_encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }

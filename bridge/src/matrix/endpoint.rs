@@ -49,6 +49,15 @@ pub struct IncomingEvent {
     pub ephemeral: bool,
 }
 
+/// Why a transaction is not acknowledged now (the homeserver sends it again later).
+#[derive(Debug)]
+pub enum NotNow {
+    /// An earlier transaction seems to be missing: take that one first.
+    Earlier(String),
+    /// It could not be recorded.
+    Failed(String),
+}
+
 /// What the core does with what the homeserver sends.
 pub trait AppserviceHandler: Send + Sync + 'static {
     /// A cheap test (no I/O beyond the store) whether an event needs handling; the
@@ -63,7 +72,7 @@ pub trait AppserviceHandler: Send + Sync + 'static {
         txn_id: &'a str,
         digest: [u8; 32],
         events: Vec<IncomingEvent>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = Result<(), NotNow>> + Send + 'a>>;
 
     /// Whether `user_id` is one of ours (after making sure it exists on the homeserver).
     fn query_user<'a>(
@@ -217,7 +226,11 @@ async fn transaction(
     let digest: [u8; 32] = Sha256::digest(&body).into();
     match state.handler.transaction(&txn_id, digest, events).await {
         Ok(()) => Json(json!({})).into_response(),
-        Err(e) => {
+        Err(NotNow::Earlier(why)) => {
+            tracing::info!(%txn_id, "transaction refused for now: {why}");
+            error(StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN", &why)
+        }
+        Err(NotNow::Failed(e)) => {
             tracing::error!(%txn_id, "could not record a transaction: {e}");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
