@@ -358,14 +358,10 @@ impl Store {
         }
     }
 
-    /// Whether a transaction with this id was accepted (whatever its content).
-    pub fn transaction_recorded(&self, txn_id: &str) -> Result<bool> {
-        self.txns.contains(txn_id.as_bytes())
-    }
-
-    /// Whether any transaction was ever accepted (a fresh database knows no order).
-    pub fn has_transactions(&self) -> Result<bool> {
-        Ok(self.txns.len() > 0)
+    /// Records an event id found outside a transaction (fetched from the room); false if
+    /// it was recorded before (a transaction brought it, or another look did).
+    pub fn claim_event(&self, event_id: &str, now_ms: u64) -> Result<bool> {
+        self.events.insert_new(event_id.as_bytes(), &[], now_ms)
     }
 
     /// Whether an event id was recorded by an accepted transaction.
@@ -388,6 +384,13 @@ impl Store {
                 Ok((id, v.to_vec()))
             })
             .collect()
+    }
+
+    /// Adds an event to the inbox outside a transaction (one fetched from a room).
+    pub fn inbox_push(&self, bytes: &[u8]) -> Result<u64> {
+        let id = self.db.generate_id()?;
+        self.inbox.insert(id.to_be_bytes(), bytes)?;
+        Ok(id)
     }
 
     pub fn inbox_get(&self, id: u64) -> Result<Option<Vec<u8>>> {

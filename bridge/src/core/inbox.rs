@@ -84,10 +84,12 @@ impl Bridge {
             }
         }
         *started = true;
+        // The homeserver may hold events it will send late (see `catch_up`).
+        self.expect_late_events("the bridge started");
         Ok(())
     }
 
-    fn queue_event(self: &Arc<Self>, room: &str, id: u64, arrived: Instant) {
+    pub(crate) fn queue_event(self: &Arc<Self>, room: &str, id: u64, arrived: Instant) {
         if self.room_queues.push(room, id, arrived) {
             let bridge = self.clone();
             let room = room.to_owned();
@@ -100,6 +102,7 @@ impl Bridge {
             match self.store.inbox_get(id) {
                 Ok(Some(bytes)) => match serde_json::from_slice::<MatrixEvent>(&bytes) {
                     Ok(event) => {
+                        self.handle_late_before(&room, &event).await;
                         tracing::debug!(%room, id, event = ?event.event_id, kind = %event.kind, "handling");
                         let handling = self.handle_matrix_event(event);
                         crate::metrics::handling_event(arrived, handling).await
@@ -127,7 +130,7 @@ impl Bridge {
     }
 
     /// Cheap test (store lookups only) whether an event needs handling.
-    fn concerns_us(&self, event: &EventHeader) -> bool {
+    pub(crate) fn concerns_us(&self, event: &EventHeader) -> bool {
         let Some(room) = &event.room_id else {
             return false;
         };
@@ -153,7 +156,7 @@ impl Bridge {
         // Serialised with `start_inbox`: an event is queued either by the start-up
         // replay or here, never by both.
         let started = self.inbox_started.lock().await;
-        self.check_order(txn_id)?;
+        self.note_transaction(&events);
         let persistent: Vec<&IncomingEvent> = events.iter().filter(|e| !e.ephemeral).collect();
         let records: Vec<store::IncomingEvent<'_>> = persistent
             .iter()
@@ -197,46 +200,6 @@ impl Bridge {
             }
         }
         Ok(())
-    }
-}
-
-/// Refused transaction ids are remembered (each is refused once) up to this many.
-const REFUSED_MAX: usize = 1_000;
-
-impl Bridge {
-    /// Synapse numbers its transactions 1, 2, 3..., but around an outage of the bridge
-    /// it can send one late: its recoverer finishes, a transaction created in that
-    /// instant stays in its database, and later ones go out directly; the stuck one
-    /// follows only after the next failure, behind messages sent after it. When a
-    /// numbered transaction arrives and the one before it was never seen, the bridge
-    /// refuses it once: the homeserver's recoverer then sends what it still holds,
-    /// oldest first. A refusal costs its retry delay (about
-    /// two seconds), once per gap; ids that are not numbers are taken as they come.
-    fn check_order(&self, txn_id: &str) -> Result<(), NotNow> {
-        let Ok(n) = txn_id.parse::<u64>() else {
-            return Ok(());
-        };
-        let Some(previous) = n.checked_sub(1).filter(|&p| p > 0) else {
-            return Ok(());
-        };
-        let seen_before = self
-            .store
-            .transaction_recorded(&previous.to_string())
-            .unwrap_or(true);
-        if seen_before || !self.store.has_transactions().unwrap_or(false) {
-            return Ok(());
-        }
-        let mut refused = self.refused_txns.lock().expect("refused transactions");
-        if refused.contains(txn_id) {
-            return Ok(());
-        }
-        if refused.len() >= REFUSED_MAX {
-            refused.clear();
-        }
-        refused.insert(txn_id.to_owned());
-        Err(NotNow::Earlier(format!(
-            "transaction {previous} has not arrived: send it first"
-        )))
     }
 }
 

@@ -13,6 +13,7 @@
 //! Bot notices are coalesced and rate-limited ([`notices`]); management-room commands
 //! live in [`commands`]; portal and ghost bookkeeping in [`portals`].
 
+mod catch_up;
 pub mod commands;
 mod deliver;
 mod inbox;
@@ -52,6 +53,8 @@ pub struct MatrixEvent {
     #[serde(default)]
     pub state_key: Option<String>,
     #[serde(default)]
+    pub origin_server_ts: Option<u64>,
+    #[serde(default)]
     pub content: serde_json::Value,
 }
 
@@ -84,8 +87,8 @@ pub struct Bridge {
     room_queues: inbox::RoomQueues,
     /// Set once the start-up replay of the inbox ran; serialises it with new transactions.
     inbox_started: tokio::sync::Mutex<bool>,
-    /// Transactions refused once because an earlier one had not arrived ([`inbox`]).
-    refused_txns: Mutex<std::collections::HashSet<String>>,
+    /// When the homeserver may be delivering late ([`catch_up`]).
+    catch_up: catch_up::CatchUp,
     /// Network events waiting per login ([`intake`]).
     login_queues: intake::LoginQueues,
     pub outbox: outbox::Outbox,
@@ -127,7 +130,7 @@ impl Bridge {
             logins: Mutex::default(),
             room_queues: Default::default(),
             inbox_started: tokio::sync::Mutex::new(false),
-            refused_txns: Mutex::default(),
+            catch_up: Default::default(),
             login_queues: Default::default(),
             outbox: Default::default(),
             notifier: Default::default(),

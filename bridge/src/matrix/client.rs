@@ -14,6 +14,7 @@ use matrix_sdk::config::RequestConfig;
 use matrix_sdk::ruma::api::client::account::register;
 use matrix_sdk::ruma::api::client::{
     membership::{invite_user, join_room_by_id, kick_user, leave_room},
+    context::get_context,
     message::{get_message_events, send_message_event},
     presence::set_presence,
     profile::set_profile_field,
@@ -37,7 +38,7 @@ use matrix_sdk::ruma::presence::PresenceState;
 use matrix_sdk::ruma::profile::ProfileFieldValue;
 use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedTransactionId,
+    EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedTransactionId,
     OwnedUserId, RoomId, TransactionId, UInt, UserId,
 };
 use matrix_sdk::{Client, HttpError, SessionMeta, SessionTokens};
@@ -579,6 +580,44 @@ impl MatrixClient {
             }
         }
         Ok(None)
+    }
+
+    /// The latest `limit` events of `room`, oldest first (as the bot, a member).
+    pub async fn latest_events(
+        &self,
+        room: &RoomId,
+        limit: u32,
+    ) -> MatrixResult<Vec<serde_json::Value>> {
+        let mut request = get_message_events::v3::Request::backward(room.into());
+        request.limit = UInt::from(limit);
+        let response = send!(self, request)?;
+        let mut events: Vec<serde_json::Value> = response
+            .chunk
+            .iter()
+            .filter_map(|e| e.deserialize_as::<serde_json::Value>().ok())
+            .collect();
+        events.reverse();
+        Ok(events)
+    }
+
+    /// Up to `limit` events just before `event` in `room`, oldest first (`/context`, as
+    /// the bot, which must be in the room).
+    pub async fn events_before(
+        &self,
+        room: &RoomId,
+        event: &EventId,
+        limit: u32,
+    ) -> MatrixResult<Vec<serde_json::Value>> {
+        let mut request = get_context::v3::Request::new(room.into(), event.into());
+        request.limit = UInt::from(limit);
+        let response = send!(self, request)?;
+        let mut events: Vec<serde_json::Value> = response
+            .events_before
+            .iter()
+            .filter_map(|e| e.deserialize_as::<serde_json::Value>().ok())
+            .collect();
+        events.reverse();
+        Ok(events)
     }
 
     /// Asks the homeserver to call the bridge's ping endpoint (it also retries the

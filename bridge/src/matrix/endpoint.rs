@@ -38,6 +38,8 @@ pub struct EventHeader {
     pub event_id: Option<String>,
     #[serde(default)]
     pub state_key: Option<String>,
+    #[serde(default)]
+    pub origin_server_ts: Option<u64>,
 }
 
 /// One event of a transaction that the handler wants.
@@ -52,8 +54,6 @@ pub struct IncomingEvent {
 /// Why a transaction is not acknowledged now (the homeserver sends it again later).
 #[derive(Debug)]
 pub enum NotNow {
-    /// An earlier transaction seems to be missing: take that one first.
-    Earlier(String),
     /// It could not be recorded.
     Failed(String),
 }
@@ -226,10 +226,6 @@ async fn transaction(
     let digest: [u8; 32] = Sha256::digest(&body).into();
     match state.handler.transaction(&txn_id, digest, events).await {
         Ok(()) => Json(json!({})).into_response(),
-        Err(NotNow::Earlier(why)) => {
-            tracing::info!(%txn_id, "transaction refused for now: {why}");
-            error(StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN", &why)
-        }
         Err(NotNow::Failed(e)) => {
             tracing::error!(%txn_id, "could not record a transaction: {e}");
             error(

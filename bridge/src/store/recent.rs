@@ -45,6 +45,20 @@ impl Recent {
         Ok(())
     }
 
+    /// Records `key` unless it is there; true if this call recorded it.
+    pub(super) fn insert_new(&self, key: &[u8], value: &[u8], at_ms: u64) -> Result<bool> {
+        let swapped = self
+            .by_key
+            .compare_and_swap(key, None as Option<&[u8]>, Some(record(value, at_ms)))?;
+        if swapped.is_err() {
+            return Ok(false);
+        }
+        if self.by_age.insert(age_key(key, at_ms), &[])?.is_none() {
+            self.len.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(true)
+    }
+
     /// [`Recent::insert`] inside a sled transaction over (`by_key`, `by_age`); returns
     /// whether an age entry was added (pass the count to [`Recent::added`] after commit).
     pub(super) fn insert_in(
