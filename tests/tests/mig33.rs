@@ -480,11 +480,24 @@ async fn chatroom_join_messages_and_leave() {
     let ghost = slot.ghost("mig33", "carol");
     wait_member(&alice, &lobby, &ghost, true).await;
 
-    carol.send_room("lobby", "hi from carol").await.unwrap();
-    alice
-        .wait_for_message(&lobby, message_from(&ghost, "hi from carol"), WAIT)
-        .await
-        .expect("carol's message in Matrix");
+    for text in ["hi from carol", "second", "third"] {
+        carol.send_room("lobby", text).await.unwrap();
+        alice
+            .wait_for_message(&lobby, message_from(&ghost, text), WAIT)
+            .await
+            .expect("carol's message in Matrix");
+    }
+    // The ghost joined once: no invite and join again for every message.
+    let log = std::fs::read_to_string(slot.log_path()).unwrap();
+    let joins = log
+        .lines()
+        .filter(|l| {
+            l.contains("asking the homeserver for a membership")
+                && l.contains(&lobby)
+                && l.contains(&ghost)
+        })
+        .count();
+    assert_eq!(joins, 1, "membership requests for carol's ghost in the lobby");
     alice.send_text(&lobby, "hi from alice").await.unwrap();
     wait_legacy_message(&mut carol, "alice", "hi from alice").await;
 
