@@ -155,6 +155,16 @@ struct Bench {
     slot: BridgeSlot,
     bridge: BridgeProcess,
     sim: mig33::Server,
+    started: Instant,
+}
+
+impl Bench {
+    /// Measurements start in steady state: after the bridge's start-up checks for late
+    /// homeserver events (30 s after it starts) have ended.
+    async fn steady(&self) {
+        let steady = self.started + Duration::from_secs(35);
+        tokio::time::sleep_until(steady.into()).await;
+    }
 }
 
 async fn setup(name: &str, users: &[String]) -> Bench {
@@ -178,6 +188,7 @@ async fn setup(name: &str, users: &[String]) -> Bench {
         slot,
         bridge,
         sim,
+        started: Instant::now(),
     }
 }
 
@@ -248,10 +259,12 @@ async fn legacy_to_matrix(name: &str, senders: usize, receivers: usize, total: u
     let mut all = sender_names.clone();
     all.extend(account_names.clone());
     let b = setup(name, &all).await;
+    eprintln!("{name}: {receivers} Matrix user(s) log in");
     let mut users = Vec::new();
     for (i, account) in account_names.iter().enumerate() {
         users.push(matrix_user(&b, &format!("u{i}"), account).await);
     }
+    eprintln!("{name}: {senders} legacy sender(s) log in");
     let mut clients = Vec::new();
     for s in &sender_names {
         clients.push(
@@ -277,6 +290,8 @@ async fn legacy_to_matrix(name: &str, senders: usize, receivers: usize, total: u
         rooms.push(accept(user, &ghosts).await);
     }
     let per_sender = total / senders;
+    b.steady().await;
+    eprintln!("{name}: portals ready; sending {total} messages");
     let meter = Meter::start(&b.bridge, &b.synapse);
     let mut tasks = Vec::new();
     for (i, client) in clients.into_iter().enumerate() {
@@ -295,6 +310,7 @@ async fn legacy_to_matrix(name: &str, senders: usize, receivers: usize, total: u
     for t in tasks {
         t.await.expect("sender");
     }
+    eprintln!("{name}: all sent; waiting for them in Matrix");
     // Done when every room's latest message is its sender's last one.
     let last = format!("-{:05}", per_sender - 1);
     wait_until(
@@ -342,6 +358,7 @@ async fn matrix_to_legacy(total: usize) {
     user.send_text(&mgmt, "pm mig33 x00").await.expect("pm");
     let rooms = accept(&user, &[b.slot.ghost("mig33", "x00")]).await;
     let room = rooms.values().next().expect("room").clone();
+    b.steady().await;
     let meter = Meter::start(&b.bridge, &b.synapse);
     let receiving = tokio::spawn(async move {
         let mut seen = Vec::new();

@@ -63,7 +63,13 @@ impl TestUser {
         query: &[(&str, &str)],
         body: Option<Value>,
     ) -> anyhow::Result<reqwest::Response> {
-        let client = self.client.get_or_init(reqwest::Client::new);
+        // A request never waits forever: tests and benchmarks must stop by themselves.
+        let client = self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("an HTTP client")
+        });
         let url = format!("{}/_matrix/client/v3{path}", self.base_url);
         let mut req = client
             .request(method, url)

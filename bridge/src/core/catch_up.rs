@@ -25,7 +25,7 @@ use super::{room_id, Bridge, MatrixEvent};
 use crate::matrix::endpoint::{EventHeader, IncomingEvent};
 
 /// How long the checks stay on after a start or a backlog.
-const WINDOW: Duration = Duration::from_secs(120);
+const WINDOW: Duration = Duration::from_secs(30);
 /// An event this old in a transaction means the homeserver is replaying a backlog.
 const LATE_MS: u64 = 30_000;
 /// How far back a room is looked at.
@@ -57,10 +57,11 @@ impl Bridge {
     /// A transaction with old events: the homeserver is replaying what it held.
     pub(crate) fn note_transaction(self: &Arc<Self>, events: &[IncomingEvent]) {
         let now = super::now_ms();
-        let old = events
-            .iter()
-            .filter(|e| !e.ephemeral)
-            .any(|e| e.header.origin_server_ts.is_some_and(|ts| ts + LATE_MS < now));
+        let old = events.iter().filter(|e| !e.ephemeral).any(|e| {
+            e.header
+                .origin_server_ts
+                .is_some_and(|ts| ts + LATE_MS < now)
+        });
         if old {
             self.expect_late_events("the homeserver is sending old events");
         }

@@ -166,10 +166,15 @@ impl Bridge {
             })
             .collect();
         let now = super::now_ms();
-        let accepted = self
-            .store
-            .accept_transaction(txn_id, &digest, &records, now)
-            .map_err(|e| NotNow::Failed(e.to_string()))?;
+        // Most transactions are only the bridge's own echoes: with nothing to keep, there
+        // is nothing to write (a repeat is filtered the same way again).
+        let accepted = if records.is_empty() {
+            Accepted::New(Vec::new())
+        } else {
+            self.store
+                .accept_transaction(txn_id, &digest, &records, now)
+                .map_err(|e| NotNow::Failed(e.to_string()))?
+        };
         let Accepted::New(ids) = accepted else {
             tracing::debug!(%txn_id, "transaction seen before; not handled again");
             crate::metrics::transaction_handled(true, 0, 0);

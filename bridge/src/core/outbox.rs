@@ -344,9 +344,9 @@ impl Bridge {
             if let Err(e) = self.store.outbox_done(&key, &entry.txn_id, &event_ids, now) {
                 tracing::error!("could not remove a delivered entry from the outbox: {e}");
             }
-            // Soon on disk: a crash before that sends the entry again, which the
-            // transaction id (and the marker check after a restart) makes harmless.
-            self.store.flush_soon();
+            // No flush of its own: a crash before the next one sends the entry again,
+            // which the transaction id (and the marker check after a restart) makes
+            // harmless, and a flush per message is the bridge's largest cost.
             let next = self
                 .store
                 .outbox_first(&conversation)
