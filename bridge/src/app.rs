@@ -96,10 +96,7 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
             secret,
             health.clone(),
         ));
-        tracing::info!(
-            "provisioning API enabled at {}",
-            crate::provision::PREFIX
-        );
+        tracing::info!("provisioning API enabled at {}", crate::provision::PREFIX);
     }
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let metrics = match config.metrics_addr() {

@@ -962,15 +962,15 @@ networks:
         ))
         .unwrap();
         assert_eq!(c.provisioning_secret().unwrap().expose(), secret);
-        assert!(
-            !format!("{c:?}").contains(secret),
-            "Debug shows no secret"
-        );
+        assert!(!format!("{c:?}").contains(secret), "Debug shows no secret");
         let short = &secret[..31];
         let e = error_for(&format!("{GOOD}provisioning:\n  shared_secret: {short}\n"));
         assert_eq!(e.key, "provisioning.shared_secret");
         assert!(e.message.contains("too short"), "{e}");
-        assert!(!e.to_string().contains(short), "the error shows no secret: {e}");
+        assert!(
+            !e.to_string().contains(short),
+            "the error shows no secret: {e}"
+        );
         let e = error_for(&format!("{GOOD}provisioning: {{}}\n"));
         assert_eq!(e.key, "provisioning");
         assert!(e.message.contains("shared_secret"), "{e}");

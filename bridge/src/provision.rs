@@ -120,9 +120,10 @@ impl From<ActionError> for ApiError {
             ActionError::UnknownNetwork(_) => {
                 (StatusCode::BAD_REQUEST, "NET.RETROBRIDGE.UNKNOWN_NETWORK")
             }
-            ActionError::Unavailable(_) => {
-                (StatusCode::BAD_REQUEST, "NET.RETROBRIDGE.NETWORK_UNAVAILABLE")
-            }
+            ActionError::Unavailable(_) => (
+                StatusCode::BAD_REQUEST,
+                "NET.RETROBRIDGE.NETWORK_UNAVAILABLE",
+            ),
             ActionError::AlreadyLoggedIn { .. } => {
                 (StatusCode::CONFLICT, "NET.RETROBRIDGE.ALREADY_LOGGED_IN")
             }
@@ -358,8 +359,10 @@ fn log_out(api: &Api, user: &str, network: &str) -> Result<Response, ApiError> {
         ));
     }
     tracing::info!(%user, %network, "provisioning: logged out");
-    Ok(Json(json!({ "user_id": user, "network": network.as_str(), "logged_out": true }))
-        .into_response())
+    Ok(
+        Json(json!({ "user_id": user, "network": network.as_str(), "logged_out": true }))
+            .into_response(),
+    )
 }
 
 /// `POST /status?user_id=` `{"state", "network"?}`: one network, or every running login.
@@ -413,8 +416,10 @@ async fn status(
         })
         .collect();
     tracing::info!(%user, "provisioning: status set");
-    Ok(Json(json!({ "user_id": user, "state": word.to_lowercase(), "results": results }))
-        .into_response())
+    Ok(
+        Json(json!({ "user_id": user, "state": word.to_lowercase(), "results": results }))
+            .into_response(),
+    )
 }
 
 #[cfg(test)]
@@ -492,7 +497,10 @@ mod tests {
         let wrong = s.call(get.clone(), path, Some(&near), None).await;
         assert_eq!(errcode(&wrong), (401, "M_UNKNOWN_TOKEN"));
         let ok = s.call(get.clone(), path, Some(SECRET), None).await;
-        assert_eq!(ok, (200, json!({ "user_id": "@alice:localhost", "logins": [] })));
+        assert_eq!(
+            ok,
+            (200, json!({ "user_id": "@alice:localhost", "logins": [] }))
+        );
         // Unknown paths and methods are answered in JSON, after the secret.
         let unknown = s.call(get.clone(), "/nothing", None, None).await;
         assert_eq!(errcode(&unknown), (401, "M_MISSING_TOKEN"));
@@ -558,7 +566,10 @@ mod tests {
             .await;
         assert_eq!(errcode(&status), (404, "NET.RETROBRIDGE.NOT_LOGGED_IN"));
         let logout = s
-            .post("/logout?user_id=@alice:localhost", r#"{"network": "mig33"}"#)
+            .post(
+                "/logout?user_id=@alice:localhost",
+                r#"{"network": "mig33"}"#,
+            )
             .await;
         assert_eq!(errcode(&logout), (404, "NET.RETROBRIDGE.NOT_LOGGED_IN"));
         let logout = s

@@ -22,14 +22,23 @@ pub enum ActionError {
     UnknownNetwork(String),
     /// The network is not enabled or not built in; the sentence says which.
     Unavailable(String),
-    AlreadyLoggedIn { network: NetworkId, id: String },
+    AlreadyLoggedIn {
+        network: NetworkId,
+        id: String,
+    },
     /// Credentials refused before asking the server (e.g. an ICQ password too long).
-    BadCredentials { network: NetworkId, why: String },
+    BadCredentials {
+        network: NetworkId,
+        why: String,
+    },
     NotLoggedIn(NetworkId),
     /// A status for every login, and there is none.
     NoLogins,
     /// The network did not do it; the text says why.
-    Network { network: NetworkId, why: String },
+    Network {
+        network: NetworkId,
+        why: String,
+    },
     /// The bridge's database failed (logged where it happened).
     Storage,
 }

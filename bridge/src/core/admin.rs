@@ -100,7 +100,10 @@ fn logins(bridge: &Bridge) -> String {
     let mut out = format!("All logins ({total}):");
     for (mxid, logins) in &all {
         for login in logins {
-            out.push_str(&format!("\n- {mxid}: {}", super::commands::login_line(login)));
+            out.push_str(&format!(
+                "\n- {mxid}: {}",
+                super::commands::login_line(login)
+            ));
         }
     }
     out

@@ -125,11 +125,8 @@ pub async fn ensure(bridge: &Bridge, portal: &PortalRecord) -> Outcome {
         );
         return Outcome::Failed;
     };
-    let mut others: Vec<(&str, &str, serde_json::Value)> = vec![(
-        EVENT_TYPES[1],
-        &wanted.state_key,
-        wanted.content.clone(),
-    )];
+    let mut others: Vec<(&str, &str, serde_json::Value)> =
+        vec![(EVENT_TYPES[1], &wanted.state_key, wanted.content.clone())];
     // A changed key (the server moved): the old one is emptied, which clients read as
     // "no longer bridged there".
     if let Some(old) = stored.as_ref().filter(|o| o.state_key != wanted.state_key) {
@@ -225,7 +222,10 @@ mod tests {
         let unknown = wanted(&bridge, &portal(ChatId::Direct("carol".into())));
         assert_eq!(unknown.content["channel"]["displayname"], "carol");
         let room = wanted(&bridge, &portal(ChatId::Room("lobby".into())));
-        assert_eq!(room.state_key, "net.retrobridge://mig33/127.0.0.1:9119/lobby");
+        assert_eq!(
+            room.state_key,
+            "net.retrobridge://mig33/127.0.0.1:9119/lobby"
+        );
         assert_eq!(
             room.content["channel"],
             json!({ "id": "lobby", "displayname": "lobby" })

@@ -9,7 +9,9 @@ use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedEventId, UserId};
 
 use super::accounts::{self, LoginInfo, LoginStatus};
-use super::{room_id, Bridge, ChatId, LoginCommand, LoginKey, LoginState, Lookup, MatrixEvent, NetworkId};
+use super::{
+    room_id, Bridge, ChatId, LoginCommand, LoginKey, LoginState, Lookup, MatrixEvent, NetworkId,
+};
 use crate::config::Permission;
 
 /// One management command, as `help` and `help <command>` describe it.
@@ -211,7 +213,11 @@ pub fn help(topic: Option<&str>, admin: bool) -> String {
     }
     if admin {
         out.push_str("\nAdmin commands (you have admin permission):");
-        let width = ADMIN_COMMANDS.iter().map(|c| c.usage.len()).max().unwrap_or(0);
+        let width = ADMIN_COMMANDS
+            .iter()
+            .map(|c| c.usage.len())
+            .max()
+            .unwrap_or(0);
         for c in ADMIN_COMMANDS {
             out.push_str(&format!("\n  {:width$}  {}", c.usage, c.summary));
         }
@@ -792,8 +798,9 @@ mod tests {
             help(Some("stats"), false),
             "`stats` is an admin command: only the bridge's administrators can use it."
         );
-        assert!(help(Some("logout-user"), true)
-            .starts_with("Usage: logout-user <mxid> <network>\n"));
+        assert!(
+            help(Some("logout-user"), true).starts_with("Usage: logout-user <mxid> <network>\n")
+        );
         assert!(COMMANDS
             .iter()
             .all(|c| ADMIN_COMMANDS.iter().all(|a| a.name != c.name)));
@@ -815,7 +822,9 @@ mod tests {
                 let command = ADMIN_COMMANDS
                     .iter()
                     .find(|c| c.usage == usage)
-                    .unwrap_or_else(|| panic!("the README lists {usage:?}, which is no admin command's usage"));
+                    .unwrap_or_else(|| {
+                        panic!("the README lists {usage:?}, which is no admin command's usage")
+                    });
                 command.name.to_owned()
             })
             .collect();
