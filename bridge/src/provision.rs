@@ -336,7 +336,7 @@ async fn logout(
     let user = user(&api, query)?;
     let body = object(&body)?;
     let network = required(&body, "network")?;
-    log_out(&api, &user, network)
+    log_out(&api, &user, network).await
 }
 
 /// `DELETE /logins/{network}?user_id=`.
@@ -346,12 +346,12 @@ async fn logout_path(
     query: Result<Query<UserQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let user = user(&api, query)?;
-    log_out(&api, &user, &network)
+    log_out(&api, &user, &network).await
 }
 
-fn log_out(api: &Api, user: &str, network: &str) -> Result<Response, ApiError> {
+async fn log_out(api: &Api, user: &str, network: &str) -> Result<Response, ApiError> {
     let network = accounts::parse_network(Some(network))?;
-    if !accounts::logout(&api.bridge, user, network) {
+    if !accounts::logout(&api.bridge, user, network).await {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "NET.RETROBRIDGE.NOT_LOGGED_IN",

@@ -275,11 +275,16 @@ pub async fn login(
     Ok(id)
 }
 
-/// Logs out: ends the login and forgets it. False when there was nothing to log out of.
-pub fn logout(bridge: &Bridge, mxid: &str, network: NetworkId) -> bool {
+/// Logs out: ends the login and forgets it (durably: a restart must not bring it back).
+/// False when there was nothing to log out of.
+pub async fn logout(bridge: &Bridge, mxid: &str, network: NetworkId) -> bool {
     let stopped = bridge.stop_login(mxid, network);
     let stored = bridge.store.login(mxid, network).ok().flatten().is_some();
-    if let Err(e) = bridge.store.remove_login(mxid, network) {
+    let removed = match bridge.store.remove_login(mxid, network) {
+        Ok(()) => bridge.store.flush().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = removed {
         tracing::error!("could not remove a login: {e}");
     }
     stopped || stored

@@ -25,7 +25,7 @@ pub async fn command(bridge: &Arc<Bridge>, name: &str, args: &[&str]) -> String 
         "version" => version(bridge),
         "stats" => stats(bridge),
         "logins" => logins(bridge),
-        "logout-user" => logout_user(bridge, args),
+        "logout-user" => logout_user(bridge, args).await,
         other => format!("Unknown command {other:?}. Type `help` for the list of commands."),
     }
 }
@@ -109,7 +109,7 @@ fn logins(bridge: &Bridge) -> String {
     out
 }
 
-fn logout_user(bridge: &Arc<Bridge>, args: &[&str]) -> String {
+async fn logout_user(bridge: &Arc<Bridge>, args: &[&str]) -> String {
     const USAGE: &str = "Usage: logout-user <mxid> <network>";
     let (Some(mxid), Some(_), None) = (args.first(), args.get(1), args.get(2)) else {
         return USAGE.into();
@@ -122,7 +122,7 @@ fn logout_user(bridge: &Arc<Bridge>, args: &[&str]) -> String {
         Err(e) => return e.to_string(),
     };
     let name = network.display_name();
-    if !accounts::logout(bridge, mxid, network) {
+    if !accounts::logout(bridge, mxid, network).await {
         return format!("{mxid} is not logged in to {name}.");
     }
     tracing::info!(%mxid, %network, "an admin logged a user out");

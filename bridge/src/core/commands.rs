@@ -379,7 +379,7 @@ pub async fn handle_message(
             }
             answer
         }
-        "logout" => logout(bridge, sender, args),
+        "logout" => logout(bridge, sender, args).await,
         "reconnect" => reconnect(bridge, sender, args).await,
         "status" => status(bridge, sender, args).await,
         "search" | "info" => lookup(bridge, sender, &command, args).await,
@@ -456,12 +456,12 @@ async fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
     }
 }
 
-fn logout(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
+async fn logout(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
     let network = match parse_network(args.first()) {
         Ok(n) => n,
         Err(e) => return e,
     };
-    if accounts::logout(bridge, mxid, network) {
+    if accounts::logout(bridge, mxid, network).await {
         format!("Logged out of {}.", network.display_name())
     } else {
         format!("You are not logged in to {}.", network.display_name())
