@@ -79,15 +79,25 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     );
 
     // Listen first: the homeserver may already be retrying transactions.
+    let health = crate::health::Health::starting("starting");
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!("appservice endpoint listening on {listen}");
-    let app = endpoint::router(
+    let mut app = endpoint::router(
         &registration.hs_token,
         Arc::new(bridge.clone()),
         Some(media),
-    );
+    )
+    .merge(crate::health::router(health.clone()));
+    if let Some(secret) = config.provisioning_secret() {
+        app = app.merge(crate::provision::router(
+            bridge.clone(),
+            secret,
+            health.clone(),
+        ));
+        tracing::info!("provisioning API enabled at {}", crate::provision::PREFIX);
+    }
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let metrics = match config.metrics_addr() {
         Some(addr) => Some(crate::metrics::serve(addr, bridge.clone(), stop_rx.clone()).await?),
@@ -105,6 +115,10 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
         "waiting for the homeserver at {}",
         config.config.homeserver.address
     );
+    health.not_ready(format!(
+        "waiting for the homeserver at {}",
+        config.config.homeserver.address
+    ));
     let unknown_registration = || {
         anyhow::anyhow!(
             "the homeserver does not know this bridge's registration yet (it refused the as_token): \
@@ -126,6 +140,7 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
         }
         return Err(e);
     }
+    health.not_ready("registering the bot");
     if let Err(e) = matrix.ensure_registered(&bot).await {
         if is_unknown_token(&e) {
             return Err(unknown_registration());
@@ -148,9 +163,12 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
 
     // Logins first: a replayed message then finds its login (it waits there until the
     // login is connected) instead of a false "not logged in".
+    health.not_ready("resuming the stored logins");
     bridge.resume_logins()?;
     bridge.start_inbox().await?;
     bridge.start_outbox()?;
+    // Portals from before (or whose bridge state failed): in the background.
+    tokio::spawn(crate::core::bridge_state::check_all(bridge.clone()));
     tokio::spawn(prune_dedupe_records(store.clone()));
     // The homeserver retries what it holds for us at once when pinged.
     match matrix.ping_appservice(&config.config.appservice.id).await {
@@ -167,9 +185,11 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
         ),
     }
 
+    health.ready();
     systemd.ready();
     shutdown_signal().await;
     tracing::info!("shutting down");
+    health.not_ready("shutting down");
     systemd.stopping();
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;

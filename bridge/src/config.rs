@@ -35,6 +35,9 @@ pub struct Config {
     pub logging: LoggingConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// The provisioning API, off without this block.
+    #[serde(default)]
+    pub provisioning: Option<ProvisioningConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +159,34 @@ impl Default for MetricsConfig {
         }
     }
 }
+
+/// The provisioning API (`/_retrobridge/provision/v1/` on the appservice listener).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisioningConfig {
+    /// What clients send as `Authorization: Bearer <secret>`.
+    pub shared_secret: Secret,
+}
+
+/// A secret from the config: `Debug` never shows it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The shortest provisioning secret accepted (`openssl rand -hex 32` gives 64).
+pub const MIN_SECRET_LEN: usize = 32;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -313,6 +344,11 @@ impl LoadedConfig {
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         let m = &self.config.metrics;
         m.enabled.then(|| m.listen.parse().ok()).flatten()
+    }
+
+    /// The provisioning API's shared secret, when the API is enabled.
+    pub fn provisioning_secret(&self) -> Option<&Secret> {
+        self.config.provisioning.as_ref().map(|p| &p.shared_secret)
     }
 
     /// The network blocks that are enabled, in a stable order.
@@ -511,6 +547,26 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
             ))
         }
         Ok(_) => {}
+    }
+    if let Some(p) = &config.provisioning {
+        let secret = p.shared_secret.expose();
+        if secret.chars().count() < MIN_SECRET_LEN {
+            return Err((
+                "provisioning.shared_secret".into(),
+                format!(
+                    "the secret is too short ({} characters): use at least {MIN_SECRET_LEN} random ones \
+                     (e.g. `openssl rand -hex 32`)",
+                    secret.chars().count()
+                ),
+            ));
+        }
+        if secret.contains("CHANGE_ME") {
+            return Err((
+                "provisioning.shared_secret".into(),
+                "the example's placeholder: generate a secret of your own (e.g. `openssl rand -hex 32`)"
+                    .into(),
+            ));
+        }
     }
     for (who, level) in &config.permissions {
         let key = format!("permissions.{who:?}");
@@ -895,6 +951,33 @@ networks:
         let e = error_for(&format!("{GOOD}metrics:\n  port: 9090\n"));
         assert_eq!(e.key, "metrics.port");
         assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn provisioning_is_off_by_default_and_needs_a_long_secret() {
+        assert!(parse(GOOD).unwrap().provisioning_secret().is_none());
+        let secret = "0123456789abcdef0123456789abcdef";
+        let c = parse(&format!(
+            "{GOOD}provisioning:\n  shared_secret: \"{secret}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.provisioning_secret().unwrap().expose(), secret);
+        assert!(!format!("{c:?}").contains(secret), "Debug shows no secret");
+        let short = &secret[..31];
+        let e = error_for(&format!("{GOOD}provisioning:\n  shared_secret: {short}\n"));
+        assert_eq!(e.key, "provisioning.shared_secret");
+        assert!(e.message.contains("too short"), "{e}");
+        assert!(
+            !e.to_string().contains(short),
+            "the error shows no secret: {e}"
+        );
+        let e = error_for(&format!("{GOOD}provisioning: {{}}\n"));
+        assert_eq!(e.key, "provisioning");
+        assert!(e.message.contains("shared_secret"), "{e}");
+        let e = error_for(&format!(
+            "{GOOD}provisioning:\n  shared_secret: CHANGE_ME_to_a_long_random_secret_0123\n"
+        ));
+        assert!(e.message.contains("placeholder"), "{e}");
     }
 
     #[test]

@@ -4,10 +4,12 @@
 pub mod app;
 pub mod config;
 pub mod core;
+pub mod health;
 pub mod ids;
 pub mod matrix;
 pub mod metrics;
 pub mod networks;
 pub mod notify;
+pub mod provision;
 pub mod registration;
 pub mod store;

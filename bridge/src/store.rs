@@ -10,6 +10,7 @@
 //! one flush. [`Store::flush_soon`] asks for a flush without waiting for it. After a
 //! `kill -9` the database holds everything that was acknowledged.
 
+mod bridge_state;
 mod commit;
 mod outbox;
 mod recent;
@@ -25,6 +26,7 @@ use sled::Transactional;
 
 use crate::core::{ChatId, Contact, Group, NetworkId};
 
+pub use bridge_state::BridgeStateRecord;
 pub use outbox::{OutboxEntry, OutboxItem, OutboxKey, QueueSummary};
 use recent::Recent;
 
@@ -160,6 +162,8 @@ pub struct Inner {
     members: sled::Tree,
     /// `room \0 topic` of the one-time notices a room has had.
     told: sled::Tree,
+    /// room -> the bridge state (MSC2346) last set in it.
+    bridge_state: sled::Tree,
 }
 
 impl Deref for Store {
@@ -219,6 +223,7 @@ impl Store {
             chatrooms: tree("chatrooms")?,
             members: tree("members")?,
             told: tree("told")?,
+            bridge_state: tree("bridge_state")?,
             db,
         };
         let store = Store {

@@ -50,6 +50,8 @@ pub struct SlotOptions {
     pub rust_log: Option<String>,
     /// Enable the metrics listener on a free port ([`BridgeSlot::metrics_url`]).
     pub metrics: bool,
+    /// Enable the provisioning API with this shared secret.
+    pub provisioning_secret: Option<String>,
 }
 
 /// One bridge instance known to Synapse.
@@ -93,11 +95,17 @@ impl BridgeSlot {
             .metrics_port
             .map(|p| format!("metrics:\n  enabled: true\n  listen: 127.0.0.1:{p}\n"))
             .unwrap_or_default();
+        let provisioning = self
+            .options
+            .provisioning_secret
+            .as_ref()
+            .map(|s| format!("provisioning:\n  shared_secret: \"{s}\"\n"))
+            .unwrap_or_default();
         format!(
             "homeserver:\n  address: {homeserver}\n  domain: localhost\n{timeout}\
              appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{port}\n  id: slot{i}\n  \
              registration: registration.yaml\n  bot:\n    localpart: s{i}bot\n    displayname: Bridge bot {i}\n\
-             database:\n  path: db\n{metrics}\
+             database:\n  path: db\n{metrics}{provisioning}\
              permissions:\n{everyone}  \"@s{i}alice:localhost\": user\n  \"@s{i}bob:localhost\": user\n  \"@s{i}admin:localhost\": admin\n\
              networks:\n{networks}\
              logging:\n  level: debug\n",

@@ -8,12 +8,11 @@ use std::sync::Arc;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedEventId, UserId};
 
+use super::accounts::{self, LoginInfo, LoginStatus};
 use super::{
-    room_id, Bridge, ChatId, LoginCommand, LoginCredentials, LoginKey, LoginState, Lookup,
-    MatrixEvent, NetworkId, Presence, PresenceState,
+    room_id, Bridge, ChatId, LoginCommand, LoginKey, LoginState, Lookup, MatrixEvent, NetworkId,
 };
 use crate::config::Permission;
-use crate::store::LoginRecord;
 
 /// One management command, as `help` and `help <command>` describe it.
 pub struct CommandHelp {
@@ -131,12 +130,61 @@ pub const COMMANDS: &[CommandHelp] = &[
     },
 ];
 
-/// `help` (every command, and which network has which) or `help <command>`.
-pub fn help(topic: Option<&str>) -> String {
+/// The commands of users with `admin` permission, listed by `help` for them only.
+pub const ADMIN_COMMANDS: &[CommandHelp] = &[
+    CommandHelp {
+        name: "version",
+        usage: "version",
+        summary: "the bridge's version",
+        details: "The version of the bridge and the networks it has enabled.",
+        networks: &[],
+    },
+    CommandHelp {
+        name: "stats",
+        usage: "stats",
+        summary: "logins per network and state, queue depths",
+        details: "How many logins each network has in each state (connected, connecting, disconnected, stopped, \
+                  not running), and what waits in the bridge's queues.",
+        networks: &[],
+    },
+    CommandHelp {
+        name: "logins",
+        usage: "logins",
+        summary: "every user's logins and their state",
+        details: "Every Matrix user's logins, as `list` shows each user their own.",
+        networks: &[],
+    },
+    CommandHelp {
+        name: "logout-user",
+        usage: "logout-user <mxid> <network>",
+        summary: "log someone else out",
+        details: "Logs a Matrix user out of a network, as their own `logout` would, and tells them so \
+                  in their management room.",
+        networks: &[],
+    },
+];
+
+/// The answer to an admin command from someone without `admin` permission.
+pub fn admin_only(name: &str) -> String {
+    format!("`{name}` is an admin command: only the bridge's administrators can use it.")
+}
+
+/// `help` (every command, and which network has which) or `help <command>`; admins also
+/// see the admin commands.
+pub fn help(topic: Option<&str>, admin: bool) -> String {
     if let Some(topic) = topic {
         let topic = topic.trim_start_matches('!').to_lowercase();
-        let Some(command) = COMMANDS.iter().find(|c| c.name == topic) else {
-            return format!("There is no command {topic:?}. Type `help` for the list of commands.");
+        let found = COMMANDS.iter().find(|c| c.name == topic);
+        let admin_command = ADMIN_COMMANDS.iter().find(|c| c.name == topic);
+        let command = match (found, admin_command) {
+            (Some(c), _) => c,
+            (None, Some(c)) if admin => c,
+            (None, Some(c)) => return admin_only(c.name),
+            (None, None) => {
+                return format!(
+                    "There is no command {topic:?}. Type `help` for the list of commands."
+                )
+            }
         };
         let mut out = format!("Usage: {}\n{}", command.usage, command.details);
         if !command.networks.is_empty() {
@@ -162,6 +210,17 @@ pub fn help(topic: Option<&str>) -> String {
             network.display_name(),
             names.join(", ")
         ));
+    }
+    if admin {
+        out.push_str("\nAdmin commands (you have admin permission):");
+        let width = ADMIN_COMMANDS
+            .iter()
+            .map(|c| c.usage.len())
+            .max()
+            .unwrap_or(0);
+        for c in ADMIN_COMMANDS {
+            out.push_str(&format!("\n  {:width$}  {}", c.usage, c.summary));
+        }
     }
     out
 }
@@ -200,9 +259,10 @@ pub async fn handle_bot_invite(bridge: &Arc<Bridge>, room: &str, inviter: &str) 
         tracing::error!("could not record a management room: {e}");
         return;
     }
+    let admin = bridge.config.permission(inviter) == Permission::Admin;
     let mut welcome = format!(
         "Hello! This is your management room for the legacy IM bridge.\n\n{}",
-        help(None)
+        help(None, admin)
     );
     if !bot_can_redact(bridge, room).await {
         welcome.push_str(
@@ -298,8 +358,9 @@ pub async fn handle_message(
     let Some(first) = words.first() else { return };
     let command = first.trim_start_matches('!').to_lowercase();
     let args = &words[1..];
+    let admin = bridge.config.permission(sender) == Permission::Admin;
     let answer = match command.as_str() {
-        "help" => help(args.first().copied()),
+        "help" => help(args.first().copied(), admin),
         "ping" => "Pong! The bridge is running.".to_owned(),
         "list" => list(bridge, sender),
         "login" => {
@@ -312,91 +373,76 @@ pub async fn handle_message(
                     .is_ok(),
                 _ => false,
             };
-            let mut answer = login(bridge, sender, args);
+            let mut answer = login(bridge, sender, args).await;
             if !redacted && args.len() >= 3 {
                 answer.push_str("\nI could not remove your message with the password: please delete it yourself.");
             }
             answer
         }
-        "logout" => logout(bridge, sender, args),
+        "logout" => logout(bridge, sender, args).await,
         "reconnect" => reconnect(bridge, sender, args).await,
         "status" => status(bridge, sender, args).await,
         "search" | "info" => lookup(bridge, sender, &command, args).await,
         "add" => add(bridge, sender, args).await,
         "pm" => pm(bridge, sender, args).await,
         "join" | "leave" => room_command(bridge, sender, &command, args).await,
+        name if ADMIN_COMMANDS.iter().any(|c| c.name == name) => {
+            if admin {
+                super::admin::command(bridge, name, args).await
+            } else {
+                admin_only(name)
+            }
+        }
         other => format!("Unknown command {other:?}. Type `help` for the list of commands."),
     };
     reply(bridge, room, &answer).await;
 }
 
 fn parse_network(name: Option<&&str>) -> Result<NetworkId, String> {
-    let Some(name) = name else {
-        return Err(format!("Which network? ({})", NetworkId::ALL_NAMES));
-    };
-    NetworkId::parse(&name.to_lowercase()).ok_or_else(|| {
-        format!(
-            "Unknown network {name:?}. Known networks: {}.",
-            NetworkId::ALL_NAMES
-        )
-    })
+    accounts::parse_network(name.copied()).map_err(|e| e.to_string())
 }
 
 /// Running logins with their state, and stored ones that are not running (stopped).
 fn list(bridge: &Bridge, mxid: &str) -> String {
-    let running = bridge.logins_of(mxid);
-    let stored = bridge.store.logins_of(mxid).unwrap_or_else(|e| {
-        tracing::error!("could not read logins: {e}");
-        Vec::new()
-    });
-    let mut lines = Vec::new();
-    for network in NetworkId::ALL {
-        let record = stored.iter().find(|r| r.network == network);
-        let live = running.iter().find(|(n, _, _)| *n == network);
-        // A running task that is connecting or connected wins over a stale stopped mark.
-        let active = live.filter(|(_, _, state)| !matches!(state, LoginState::Disconnected(_)));
-        let (id, state) = match (live, record) {
-            (_, Some(r)) if r.stopped.is_some() && active.is_none() => (
-                r.legacy_id.clone(),
-                format!(
-                    "stopped ({}); send `reconnect {network}` to sign in here again",
-                    r.stopped.as_deref().unwrap_or_default()
-                ),
-            ),
-            (Some((_, id, state)), _) => (
-                id.clone(),
-                match state {
-                    LoginState::Connecting => "connecting".to_owned(),
-                    LoginState::Connected => "connected".to_owned(),
-                    LoginState::Disconnected(reason) => format!("disconnected ({reason})"),
-                },
-            ),
-            (None, Some(r)) => (
-                r.legacy_id.clone(),
-                format!("not running; send `reconnect {network}` to start it"),
-            ),
-            (None, None) => continue,
-        };
-        let mut line = format!("\n- {} {id}: {state}", network.display_name());
-        if let Some(b) = bridge.outbox.backlog(mxid, network) {
-            line.push_str(&format!(
-                "; {} waiting for the homeserver (oldest {})",
-                b.waiting,
-                super::outbox::age(b.oldest)
-            ));
-            if let Some(e) = b.error {
-                line.push_str(&format!(", last error: {e}"));
-            }
-        }
-        lines.push(line);
-    }
-    if lines.is_empty() {
+    let logins = accounts::logins(bridge, mxid);
+    if logins.is_empty() {
         return "You have no logins. Use `login <network> <id> <password>`.".into();
     }
-    format!("Your logins:{}", lines.concat())
+    let lines: String = logins
+        .iter()
+        .map(|l| format!("\n- {}", login_line(l)))
+        .collect();
+    format!("Your logins:{lines}")
 }
 
-fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
+/// One login as `list` shows it: "mig33 alice: connected", with what waits for the
+/// homeserver.
+pub(super) fn login_line(info: &LoginInfo) -> String {
+    let network = info.network;
+    let state = match &info.status {
+        LoginStatus::Stopped(reason) => {
+            format!("stopped ({reason}); send `reconnect {network}` to sign in here again")
+        }
+        LoginStatus::Connecting => "connecting".to_owned(),
+        LoginStatus::Connected => "connected".to_owned(),
+        LoginStatus::Disconnected(reason) => format!("disconnected ({reason})"),
+        LoginStatus::NotRunning => format!("not running; send `reconnect {network}` to start it"),
+    };
+    let mut line = format!("{} {}: {state}", network.display_name(), info.id);
+    if let Some(b) = &info.backlog {
+        line.push_str(&format!(
+            "; {} waiting for the homeserver (oldest {})",
+            b.waiting,
+            super::outbox::age(b.oldest)
+        ));
+        if let Some(e) = &b.error {
+            line.push_str(&format!(", last error: {e}"));
+        }
+    }
+    line
+}
+
+async fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
     let network = match parse_network(args.first()) {
         Ok(n) => n,
         Err(e) => return e,
@@ -404,59 +450,18 @@ fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
     let (Some(id), Some(password), None) = (args.get(1), args.get(2), args.get(3)) else {
         return "Usage: login <network> <id> <password>".into();
     };
-    let implementation = match bridge.network_available(network) {
-        Ok(n) => n.clone(),
-        Err(why) => return why,
-    };
-    if let Some((_, existing, _)) = bridge
-        .logins_of(mxid)
-        .into_iter()
-        .find(|(n, _, _)| *n == network)
-    {
-        return format!(
-            "You are already logged in to {} as {existing}. Use `logout {network}` first \
-             (or `reconnect {network}` to connect that login again).",
-            network.display_name()
-        );
+    match accounts::login(bridge, mxid, network, id, password).await {
+        Ok(id) => format!("Connecting to {} as {id}…", network.display_name()),
+        Err(e) => e.to_string(),
     }
-    let credentials = LoginCredentials {
-        id: network.canonical_id(id),
-        password: (*password).to_owned(),
-        contacts: bridge.store.buddies(mxid, network).unwrap_or_default(),
-        proven: false,
-    };
-    if let Err(why) = implementation.check_credentials(&credentials) {
-        return format!("Cannot log in to {}: {why}", network.display_name());
-    }
-    let record = LoginRecord {
-        mxid: mxid.to_owned(),
-        network,
-        legacy_id: credentials.id.clone(),
-        password: credentials.password.clone(),
-        space_room: None,
-        stopped: None,
-        proven: false,
-    };
-    if let Err(e) = bridge.store.put_login(&record) {
-        tracing::error!("could not store a login: {e}");
-        return "The bridge could not save your login; try again later.".into();
-    }
-    let id = credentials.id.clone();
-    bridge.start_login(mxid, &implementation, credentials);
-    format!("Connecting to {} as {id}…", network.display_name())
 }
 
-fn logout(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
+async fn logout(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
     let network = match parse_network(args.first()) {
         Ok(n) => n,
         Err(e) => return e,
     };
-    let stopped = bridge.stop_login(mxid, network);
-    let stored = bridge.store.login(mxid, network).ok().flatten().is_some();
-    if let Err(e) = bridge.store.remove_login(mxid, network) {
-        tracing::error!("could not remove a login: {e}");
-    }
-    if stopped || stored {
+    if accounts::logout(bridge, mxid, network).await {
         format!("Logged out of {}.", network.display_name())
     } else {
         format!("You are not logged in to {}.", network.display_name())
@@ -547,62 +552,34 @@ fn handle_for(
     mxid: &str,
     network: NetworkId,
 ) -> Result<super::LoginHandle, String> {
-    bridge.network_available(network)?;
-    bridge.login_handle(mxid, network).ok_or_else(|| {
-        format!(
-            "You are not logged in to {}. Use `login {network} <id> <password>`.",
-            network.display_name()
-        )
-    })
+    accounts::handle_for(bridge, mxid, network).map_err(|e| e.to_string())
 }
 
 async fn status(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
-    let state = match args.first().map(|s| s.to_lowercase()).as_deref() {
-        Some("online") => PresenceState::Online,
-        Some("away") => PresenceState::Away,
-        Some("dnd" | "busy") => PresenceState::Busy,
-        Some("invisible") => PresenceState::Invisible,
-        _ => return "Usage: status <online|away|dnd|invisible> [network]".into(),
+    let Some((word, state)) = args
+        .first()
+        .and_then(|w| Some((w.to_lowercase(), accounts::parse_presence(w)?)))
+    else {
+        return "Usage: status <online|away|dnd|invisible> [network]".into();
     };
-    let networks: Vec<NetworkId> = match args.get(1) {
+    let network = match args.get(1) {
         Some(_) => match parse_network(args.get(1)) {
-            Ok(n) => vec![n],
+            Ok(n) => Some(n),
             Err(e) => return e,
         },
-        None => bridge
-            .logins_of(mxid)
-            .into_iter()
-            .map(|(n, _, _)| n)
-            .collect(),
+        None => None,
     };
-    if networks.is_empty() {
-        return "You have no logins.".into();
+    match accounts::set_status(bridge, mxid, state, network).await {
+        Err(e) => e.to_string(),
+        Ok(results) => results
+            .into_iter()
+            .map(|(network, result)| match result {
+                Ok(()) => format!("{}: status set to {word}.", network.display_name()),
+                Err(e) => e.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
     }
-    let mut out = Vec::new();
-    for network in networks {
-        let line = match handle_for(bridge, mxid, network) {
-            Err(e) => e,
-            Ok(h) => match h
-                .request(|reply| LoginCommand::SetPresence {
-                    presence: Presence {
-                        state,
-                        status: None,
-                    },
-                    reply,
-                })
-                .await
-            {
-                Ok(()) => format!(
-                    "{}: status set to {}.",
-                    network.display_name(),
-                    args[0].to_lowercase()
-                ),
-                Err(e) => format!("{}: {e}", network.display_name()),
-            },
-        };
-        out.push(line);
-    }
-    out.join("\n")
 }
 
 async fn lookup(bridge: &Bridge, mxid: &str, command: &str, args: &[&str]) -> String {
@@ -762,7 +739,7 @@ mod tests {
 
     #[test]
     fn help_lists_every_command_and_what_each_network_has() {
-        let text = help(None);
+        let text = help(None, false);
         assert!(
             text.starts_with("Commands"),
             "the welcome test looks for it: {text}"
@@ -790,17 +767,69 @@ mod tests {
 
     #[test]
     fn help_for_one_command() {
-        let text = help(Some("login"));
+        let text = help(Some("login"), false);
         assert!(
             text.starts_with("Usage: login <network> <id> <password>\n"),
             "{text}"
         );
         assert!(text.contains("I remove your message"), "{text}");
         assert!(text.ends_with("Networks: icq, msn, mig33."), "{text}");
-        assert!(help(Some("JOIN")).ends_with("Networks: mig33."));
-        assert!(!help(Some("ping")).contains("Networks"));
-        let text = help(Some("frobnicate"));
+        assert!(help(Some("JOIN"), false).ends_with("Networks: mig33."));
+        assert!(!help(Some("ping"), false).contains("Networks"));
+        let text = help(Some("frobnicate"), false);
         assert!(text.contains("no command \"frobnicate\""), "{text}");
+    }
+
+    #[test]
+    fn admin_commands_are_listed_for_admins_only() {
+        let user = help(None, false);
+        let admin = help(None, true);
+        assert!(admin.starts_with(&user), "the same list first:\n{admin}");
+        for c in ADMIN_COMMANDS {
+            let listed = |text: &str| {
+                text.lines()
+                    .any(|l| l.trim_start().split("  ").next() == Some(c.usage))
+            };
+            assert!(!listed(&user), "{} shown to a user", c.name);
+            assert!(listed(&admin), "{} missing: {admin}", c.name);
+        }
+        assert!(admin.contains("\nAdmin commands (you have admin permission):\n  version "));
+        assert_eq!(
+            help(Some("stats"), false),
+            "`stats` is an admin command: only the bridge's administrators can use it."
+        );
+        assert!(
+            help(Some("logout-user"), true).starts_with("Usage: logout-user <mxid> <network>\n")
+        );
+        assert!(COMMANDS
+            .iter()
+            .all(|c| ADMIN_COMMANDS.iter().all(|a| a.name != c.name)));
+    }
+
+    /// The README's admin command table lists exactly the admin commands.
+    #[test]
+    fn readme_admin_command_table_matches() {
+        let readme = include_str!("../../../README.md");
+        let header = "| admin command | what it does |";
+        let names: Vec<String> = readme
+            .lines()
+            .skip_while(|l| l.trim() != header)
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|row| {
+                let cell = row.trim_matches('|').split('|').next().unwrap().trim();
+                let usage = cell.trim_matches('`');
+                let command = ADMIN_COMMANDS
+                    .iter()
+                    .find(|c| c.usage == usage)
+                    .unwrap_or_else(|| {
+                        panic!("the README lists {usage:?}, which is no admin command's usage")
+                    });
+                command.name.to_owned()
+            })
+            .collect();
+        let expected: Vec<&str> = ADMIN_COMMANDS.iter().map(|c| c.name).collect();
+        assert_eq!(names, expected, "the README's table headed {header:?}");
     }
 
     /// The README's command table has a column per network: a ✓ where the network has

@@ -13,6 +13,9 @@
 //! Bot notices are coalesced and rate-limited ([`notices`]); management-room commands
 //! live in [`commands`]; portal and ghost bookkeeping in [`portals`].
 
+pub mod accounts;
+mod admin;
+pub mod bridge_state;
 mod catch_up;
 pub mod commands;
 mod deliver;
@@ -25,6 +28,8 @@ pub mod outbox;
 pub mod portals;
 mod presence;
 mod stats;
+#[cfg(test)]
+pub(crate) mod testing;
 mod to_legacy;
 
 use std::collections::{BTreeMap, HashMap};

@@ -137,13 +137,15 @@ pub async fn ensure_portal(
             bridge.matrix.create_room(bridge.bot(), options).await?
         }
     };
-    bridge.store.put_portal(&PortalRecord {
+    let record = PortalRecord {
         mxid: mxid.to_string(),
         network,
         chat: chat.clone(),
         room_id: room.to_string(),
-    })?;
+    };
+    bridge.store.put_portal(&record)?;
     bridge.store.flush().await?;
+    super::bridge_state::ensure(bridge, &record).await;
     if !chat.is_shared() {
         add_to_space(bridge, mxid.as_str(), network, &room).await;
     }
@@ -448,6 +450,7 @@ pub async fn handle_ghost_invite(
             {
                 let _ = bridge.matrix.join(bridge.bot(), &rid).await;
             }
+            super::bridge_state::ensure(bridge, &record).await;
             add_to_space(bridge, mxid.as_str(), network, &rid).await;
         }
         Err(e) => tracing::error!("could not look up a portal: {e}"),
