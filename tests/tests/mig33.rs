@@ -497,7 +497,10 @@ async fn chatroom_join_messages_and_leave() {
                 && l.contains(&ghost)
         })
         .count();
-    assert_eq!(joins, 1, "membership requests for carol's ghost in the lobby");
+    assert_eq!(
+        joins, 1,
+        "membership requests for carol's ghost in the lobby"
+    );
     alice.send_text(&lobby, "hi from alice").await.unwrap();
     wait_legacy_message(&mut carol, "alice", "hi from alice").await;
 

@@ -57,10 +57,11 @@ impl Bridge {
     /// A transaction with old events: the homeserver is replaying what it held.
     pub(crate) fn note_transaction(self: &Arc<Self>, events: &[IncomingEvent]) {
         let now = super::now_ms();
-        let old = events
-            .iter()
-            .filter(|e| !e.ephemeral)
-            .any(|e| e.header.origin_server_ts.is_some_and(|ts| ts + LATE_MS < now));
+        let old = events.iter().filter(|e| !e.ephemeral).any(|e| {
+            e.header
+                .origin_server_ts
+                .is_some_and(|ts| ts + LATE_MS < now)
+        });
         if old {
             self.expect_late_events("the homeserver is sending old events");
         }

@@ -13,8 +13,8 @@ use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::RequestConfig;
 use matrix_sdk::ruma::api::client::account::register;
 use matrix_sdk::ruma::api::client::{
-    membership::{invite_user, join_room_by_id, kick_user, leave_room},
     context::get_context,
+    membership::{invite_user, join_room_by_id, kick_user, leave_room},
     message::{get_message_events, send_message_event},
     presence::set_presence,
     profile::set_profile_field,
@@ -38,8 +38,8 @@ use matrix_sdk::ruma::presence::PresenceState;
 use matrix_sdk::ruma::profile::ProfileFieldValue;
 use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{
-    EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedTransactionId,
-    OwnedUserId, RoomId, TransactionId, UInt, UserId,
+    EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedMxcUri, OwnedRoomId,
+    OwnedTransactionId, OwnedUserId, RoomId, TransactionId, UInt, UserId,
 };
 use matrix_sdk::{Client, HttpError, SessionMeta, SessionTokens};
 

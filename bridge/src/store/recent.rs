@@ -47,9 +47,9 @@ impl Recent {
 
     /// Records `key` unless it is there; true if this call recorded it.
     pub(super) fn insert_new(&self, key: &[u8], value: &[u8], at_ms: u64) -> Result<bool> {
-        let swapped = self
-            .by_key
-            .compare_and_swap(key, None as Option<&[u8]>, Some(record(value, at_ms)))?;
+        let swapped =
+            self.by_key
+                .compare_and_swap(key, None as Option<&[u8]>, Some(record(value, at_ms)))?;
         if swapped.is_err() {
             return Ok(false);
         }
