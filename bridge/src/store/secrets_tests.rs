@@ -11,12 +11,14 @@ fn encodings(secret: &str) -> Vec<Vec<u8>> {
     let utf16le: Vec<u8> = secret.encode_utf16().flat_map(u16::to_le_bytes).collect();
     let utf16be: Vec<u8> = secret.encode_utf16().flat_map(u16::to_be_bytes).collect();
     let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    let debug = format!("{:?}", secret.as_bytes());
     vec![
         secret.as_bytes().to_vec(),
         utf16le,
         utf16be,
         hex.clone().into_bytes(),
         hex.to_uppercase().into_bytes(),
+        debug.trim_matches(['[', ']']).as_bytes().to_vec(),
     ]
 }
 
