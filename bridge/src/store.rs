@@ -50,6 +50,8 @@ pub const SCHEMA_VERSION: u32 = 2;
 const META: &str = "meta";
 const INBOX: &str = "inbox";
 const LOGINS: &str = "logins";
+/// Transaction ids, with keyed digests of their bodies.
+const TXN_IDS: &str = "txn_ids";
 
 mod meta_keys {
     pub const SCHEMA: &str = "schema";
@@ -328,7 +330,7 @@ impl Store {
             id_base,
             instance,
             meta,
-            txns: Recent::open(&db, "txn_ids")?,
+            txns: Recent::open(&db, TXN_IDS)?,
             events: Recent::open(&db, "event_ids")?,
             delivered: Recent::open(&db, "delivered")?,
             inbox: tree(INBOX)?,
@@ -433,6 +435,7 @@ impl Store {
         events: &[IncomingEvent<'_>],
         now_ms: u64,
     ) -> Result<Accepted> {
+        let digest = &self.cipher.keyed_digest(digest)[..];
         if let Some((_, seen)) = self.txns.get(txn_id.as_bytes())? {
             if seen == digest {
                 return Ok(Accepted::Repeat);

@@ -94,8 +94,12 @@ impl Simulators {
             participant_separator: legacy_sim::mig33::ParticipantSeparator::Semicolon,
         };
         Simulators {
-            icq: legacy_sim::icq::Server::start(icq).await.expect("ICQ simulator"),
-            msn: legacy_sim::msn::Server::start(msn).await.expect("MSN simulator"),
+            icq: legacy_sim::icq::Server::start(icq)
+                .await
+                .expect("ICQ simulator"),
+            msn: legacy_sim::msn::Server::start(msn)
+                .await
+                .expect("MSN simulator"),
             mig33: legacy_sim::mig33::Server::start(mig33)
                 .await
                 .expect("mig33 simulator"),
@@ -201,7 +205,10 @@ fn encodings(secret: &str) -> Vec<(&'static str, Vec<u8>)> {
         ("UTF-16BE", utf16(false)),
         ("hex", hex.clone().into_bytes()),
         ("HEX", hex.to_uppercase().into_bytes()),
-        ("bytes printed", debug.trim_matches(['[', ']']).as_bytes().to_vec()),
+        (
+            "bytes printed",
+            debug.trim_matches(['[', ']']).as_bytes().to_vec(),
+        ),
     ]
 }
 
@@ -243,8 +250,14 @@ fn passwords_in_log(log: &[u8]) -> Vec<String> {
     for secret in [ICQ_PW, MSN_PW, MIG33_PW] {
         for (encoding, needle) in encodings(secret) {
             if let Some(at) = find(log, &needle) {
-                let line_start = log[..at].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-                let line_end = log[at..].iter().position(|&b| b == b'\n').map_or(log.len(), |p| at + p);
+                let line_start = log[..at]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1);
+                let line_end = log[at..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(log.len(), |p| at + p);
                 found.push(format!(
                     "{secret} ({encoding}): {}",
                     String::from_utf8_lossy(&log[line_start..line_end])
@@ -287,7 +300,9 @@ async fn no_password_in_any_file_or_the_trace_log_after_a_kill_and_the_logins_co
     let db = slot.dir.join("db");
     let files = files_under(&db);
     assert!(
-        files.iter().any(|f| f.file_name().is_some_and(|n| n == "db")),
+        files
+            .iter()
+            .any(|f| f.file_name().is_some_and(|n| n == "db")),
         "the scan covers sled's files: {files:?}"
     );
     let found = passwords_in_files(&db);
@@ -321,7 +336,8 @@ async fn no_password_in_any_file_or_the_trace_log_after_a_kill_and_the_logins_co
         .await;
     assert!(sims.icq.forget_session(ICQ_UIN).await, "1001 was logged in");
     let _bridge = start_bridge(synapse, slot, &sims);
-    sims.wait_online([true; 3], "the three logins to come back").await;
+    sims.wait_online([true; 3], "the three logins to come back")
+        .await;
     for needle in CONNECTED {
         wait_until(WAIT, &format!("{needle:?} again"), || async {
             Ok((bot_count(&user, slot, &room, needle).await >= 2).then_some(()))
@@ -330,10 +346,16 @@ async fn no_password_in_any_file_or_the_trace_log_after_a_kill_and_the_logins_co
         .unwrap_or_else(|e| panic!("{e:#}"));
     }
     let found = passwords_in_files(&db);
-    assert!(found.is_empty(), "passwords in the database after the restart: {found:#?}");
+    assert!(
+        found.is_empty(),
+        "passwords in the database after the restart: {found:#?}"
+    );
     let log = std::fs::read(slot.log_path()).expect("bridge log");
     let found = passwords_in_log(&log);
-    assert!(found.is_empty(), "passwords in the log after the restart: {found:#?}");
+    assert!(
+        found.is_empty(),
+        "passwords in the log after the restart: {found:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -383,13 +405,20 @@ async fn a_wrong_or_missing_key_stops_the_start_and_changes_nothing() {
         "is not the key this database was encrypted with",
     );
     assert!(snapshot(&db) == before, "the database changed");
-    assert_eq!(std::fs::read(key_file(slot)).unwrap(), key, "the key file changed");
+    assert_eq!(
+        std::fs::read(key_file(slot)).unwrap(),
+        key,
+        "the key file changed"
+    );
 
     // No key at all: the key file moved away.
     let aside = slot.dir.join("kept.key");
     std::fs::rename(key_file(slot), &aside).unwrap();
     refused(&[], "its key is missing");
-    assert!(!key_file(slot).exists(), "no new key is made for an encrypted database");
+    assert!(
+        !key_file(slot).exists(),
+        "no new key is made for an encrypted database"
+    );
     assert!(snapshot(&db) == before, "the database changed");
 
     // The right key again: the login comes back.

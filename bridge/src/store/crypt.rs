@@ -5,9 +5,15 @@
 //! The associated data names the record's place (its tree and key), so a sealed value
 //! copied to another key (one user's login under another user) is refused like a
 //! changed one.
+//!
+//! Digests of transaction bodies are keyed too ([`Cipher::keyed_digest`]): a plain
+//! SHA-256 of a body holding a `login` command would let whoever reads the database try
+//! passwords against it offline (the rest of the body is mostly guessable).
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use super::key::DatabaseKey;
 use super::StoreError;
@@ -20,13 +26,30 @@ pub(super) const OVERHEAD: usize = 1 + NONCE_LEN + 16;
 
 pub(super) struct Cipher {
     aead: XChaCha20Poly1305,
+    /// HMAC-SHA256 keyed with a key derived from the database key (not the key itself).
+    digests: Hmac<Sha256>,
 }
 
 impl Cipher {
     pub(super) fn new(key: &DatabaseKey) -> Cipher {
+        let mut derive =
+            <Hmac<Sha256> as Mac>::new_from_slice(key.bytes()).expect("any key length");
+        derive.update(b"retrobridge transaction digests");
+        let digest_key: zeroize::Zeroizing<[u8; 32]> =
+            zeroize::Zeroizing::new(derive.finalize().into_bytes().into());
         Cipher {
             aead: XChaCha20Poly1305::new(key.bytes().into()),
+            digests: <Hmac<Sha256> as Mac>::new_from_slice(&digest_key[..])
+                .expect("any key length"),
         }
+    }
+
+    /// `digest` keyed: equal inputs give equal outputs, and nothing can be learnt or
+    /// checked from the output without the database key.
+    pub(super) fn keyed_digest(&self, digest: &[u8]) -> Vec<u8> {
+        let mut mac = self.digests.clone();
+        mac.update(digest);
+        mac.finalize().into_bytes().to_vec()
     }
 
     /// Encrypts `plain` for the record at `tree`/`key`.
@@ -131,6 +154,24 @@ mod tests {
         assert_eq!(c.open("logins", b"other", &sealed), None);
         assert_eq!(c.open("inbox", b"k", &sealed), None);
         assert!(c.open("logins", b"k", &sealed).is_some());
+    }
+
+    #[test]
+    fn keyed_digests_depend_on_the_key() {
+        let digest = [7u8; 32];
+        assert_eq!(
+            cipher(1).keyed_digest(&digest),
+            cipher(1).keyed_digest(&digest)
+        );
+        assert_ne!(
+            cipher(1).keyed_digest(&digest),
+            cipher(2).keyed_digest(&digest)
+        );
+        assert_ne!(
+            cipher(1).keyed_digest(&digest),
+            cipher(1).keyed_digest(&[8u8; 32])
+        );
+        assert_ne!(cipher(1).keyed_digest(&digest), digest.to_vec());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::crypt::Cipher;
-use super::{meta_keys, StoreError, INBOX, LOGINS, META, SCHEMA_VERSION};
+use super::{meta_keys, StoreError, INBOX, LOGINS, META, SCHEMA_VERSION, TXN_IDS};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -111,6 +111,12 @@ fn copy_sealed(old: &sled::Db, new: &sled::Db, cipher: &Cipher) -> Result<()> {
                 n if n == LOGINS.as_bytes() => cipher.seal(LOGINS, &k, &v)?,
                 n if n == META.as_bytes() && &k[..] == meta_keys::MEDIA_KEY.as_bytes() => {
                     cipher.seal(META, &k, &v)?
+                }
+                // `at_ms` then the body's digest, keyed from now on.
+                n if n == TXN_IDS.as_bytes() && v.len() > 8 => {
+                    let mut keyed = v[..8].to_vec();
+                    keyed.extend_from_slice(&cipher.keyed_digest(&v[8..]));
+                    keyed
                 }
                 _ => v.to_vec(),
             };
@@ -207,6 +213,12 @@ mod tests {
     const WAITING: &str = "Waiting-Pw-2002";
     const HANDLED: &str = "Handled-Pw-3003";
     const MEDIA_KEY: [u8; 32] = [0x5a; 32];
+    /// A transaction body's SHA-256, stored as it was in schema 1.
+    const DIGEST: [u8; 32] = [
+        0x8e, 0x17, 0xa4, 0x52, 0x3d, 0xc0, 0x69, 0xf1, 0x0b, 0x94, 0x2e, 0x7a, 0xd3, 0x45, 0xbc,
+        0x06, 0x71, 0xe8, 0x1f, 0x9d, 0x63, 0x2a, 0xc5, 0x58, 0xf7, 0x80, 0x3e, 0xb1, 0x4c, 0x15,
+        0xda, 0x97,
+    ];
 
     /// What the bridge wrote before the secrets were sealed (schema 1): values in clear,
     /// one `login` event handled and removed (its bytes left in sled's log), one waiting.
@@ -255,6 +267,18 @@ mod tests {
         let id = db.generate_id().unwrap();
         k.extend_from_slice(&id.to_be_bytes());
         outbox.insert(k, encode(&entry)).unwrap();
+        let mut record = 5u64.to_be_bytes().to_vec();
+        record.extend_from_slice(&DIGEST);
+        db.open_tree("txn_ids")
+            .unwrap()
+            .insert("t1", record)
+            .unwrap();
+        let mut age = 5u64.to_be_bytes().to_vec();
+        age.extend_from_slice(b"t1");
+        db.open_tree("txn_ids_by_age")
+            .unwrap()
+            .insert(age, &[])
+            .unwrap();
         db.open_tree("buddies")
             .unwrap()
             .insert(
@@ -271,6 +295,13 @@ mod tests {
             let found = files_containing(dir, secret);
             assert!(found.is_empty(), "{secret:?} still in {found:?}");
         }
+        assert!(!holds_digest(dir), "the digest in clear is still there");
+    }
+
+    fn holds_digest(dir: &Path) -> bool {
+        super::super::secrets_tests::all_files(dir)
+            .iter()
+            .any(|f| std::fs::read(f).unwrap().windows(32).any(|w| w == DIGEST))
     }
 
     /// Everything the schema-1 database held, read through the converted store.
@@ -290,6 +321,11 @@ mod tests {
         let queues = store.outbox_summary().unwrap();
         assert_eq!(queues.len(), 1);
         assert_eq!(store.buddies("@a:x", NetworkId::Icq).unwrap().len(), 1);
+        assert_eq!(
+            store.accept_transaction("t1", &DIGEST, &[], 6).unwrap(),
+            Accepted::Repeat,
+            "the transaction is still known"
+        );
         // New ids stay above the old ones (sled's counter restarts in a fresh database).
         let id = store.inbox_push(b"{}").unwrap();
         assert!(id > last_old_id, "{id} <= {last_old_id}");
@@ -317,6 +353,7 @@ mod tests {
                 "{secret:?} not written"
             );
         }
+        assert!(holds_digest(&db), "the digest is written");
         {
             let store = Store::open_in(dir.path()).unwrap();
             assert_converted(&store, last);

@@ -100,6 +100,11 @@ pub(super) fn login_event(event_id: &str, password: &str) -> Vec<u8> {
 
 const PASSWORD: &str = "Hunter-Two-42";
 const TYPED: &str = "Typed-In-Room-7";
+/// The SHA-256 of the transaction's body, as the endpoint gives it.
+const DIGEST: [u8; 32] = [
+    0x3b, 0x91, 0x0c, 0x7e, 0x55, 0xa2, 0x18, 0xf4, 0x60, 0x2d, 0xc9, 0x87, 0x11, 0xbe, 0x4a, 0x93,
+    0xe7, 0x06, 0x5c, 0xd1, 0x2f, 0x88, 0x73, 0x9a, 0xb4, 0x41, 0xfe, 0x0d, 0x6b, 0xc3, 0x29, 0x57,
+];
 
 /// A database in use: a login stored, a `login` command received (handled and still
 /// waiting), the media key made.
@@ -120,7 +125,7 @@ async fn used_database(dir: &Path) -> Vec<u8> {
             bytes: &waiting,
         },
     ];
-    let Accepted::New(ids) = store.accept_transaction("t1", b"d", &events, 1).unwrap() else {
+    let Accepted::New(ids) = store.accept_transaction("t1", &DIGEST, &events, 1).unwrap() else {
         panic!("new transaction")
     };
     store.inbox_done(ids[0].0).unwrap();
@@ -137,14 +142,19 @@ async fn no_secret_reaches_the_files_in_clear() {
         let found = files_containing(dir.path(), secret);
         assert!(found.is_empty(), "{secret:?} found in {found:?}");
     }
-    let hex: String = media_key.iter().map(|b| format!("{b:02x}")).collect();
-    for file in all_files(&dir.path().join("db")) {
-        let bytes = std::fs::read(&file).unwrap();
-        assert!(
-            !bytes.windows(32).any(|w| w == media_key.as_slice())
-                && !bytes.windows(64).any(|w| w == hex.as_bytes()),
-            "the media key is in {file:?}"
-        );
+    for (what, secret) in [
+        ("the media key", &media_key[..]),
+        ("the body's digest", &DIGEST),
+    ] {
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        for file in all_files(&dir.path().join("db")) {
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(
+                !bytes.windows(32).any(|w| w == secret)
+                    && !bytes.windows(64).any(|w| w == hex.as_bytes()),
+                "{what} is in {file:?}"
+            );
+        }
     }
     // The secrets are all there for the bridge.
     let store = Store::open_in(dir.path()).unwrap();
@@ -158,6 +168,11 @@ async fn no_secret_reaches_the_files_in_clear() {
     );
     assert_eq!(store.media_key().unwrap(), media_key);
     assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+    // Repeats are still recognised by their (keyed) digest.
+    assert_eq!(
+        store.accept_transaction("t1", &DIGEST, &[], 2).unwrap(),
+        Accepted::Repeat
+    );
 }
 
 #[tokio::test]
