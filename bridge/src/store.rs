@@ -287,7 +287,7 @@ impl Store {
                 };
                 drop(db);
                 migrate::seal_database(path, &cipher)?;
-                db = sled::Config::new().path(path).open()?;
+                db = reopen(path)?;
                 key_check::verify_meta(&db.open_tree(META)?, &cipher, keys)?;
                 cipher
             }
@@ -354,10 +354,28 @@ impl Store {
         })
     }
 
-    /// Opens `dir/db` with its key in `dir/db.key` (tests).
+    /// Opens `dir/db` with its key in `dir/db.key` (tests, which reopen what they just
+    /// closed: see [`reopen`]).
     #[cfg(test)]
     pub(crate) fn open_in(dir: &Path) -> Result<Store> {
-        Store::open(&dir.join("db"), &KeySource::file(&dir.join("db.key")))
+        Store::open_retrying(&dir.join("db"), &KeySource::file(&dir.join("db.key")))
+    }
+
+    /// [`Store::open`], waiting for a lock this process just released (tests).
+    #[cfg(test)]
+    pub(crate) fn open_retrying(path: &Path, keys: &KeySource) -> Result<Store> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(path, keys) {
+                Err(StoreError::Sled(sled::Error::Io(e)))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                result => return result,
+            }
+        }
     }
 
     /// A new id, above every id this database gave before.
@@ -851,6 +869,23 @@ fn id_base(meta: &sled::Tree) -> Result<u64> {
                 tree: META,
                 error: "id base is not 8 bytes".into(),
             }),
+    }
+}
+
+/// Opens a database this process closed a moment ago: sled's I/O threads may hold its
+/// lock for a moment after the last handle is dropped.
+fn reopen(path: &Path) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::Config::new().path(path).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return Ok(result?),
+        }
     }
 }
 

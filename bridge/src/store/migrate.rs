@@ -83,7 +83,8 @@ pub(super) fn seal_database(path: &Path, cipher: &Cipher) -> Result<()> {
     );
     super::create_private_dir(&sealing).map_err(|e| failed("cannot create", &sealing, e))?;
     {
-        let old = sled::Config::new().path(path).open()?;
+        // Closed by the caller a moment ago.
+        let old = super::reopen(path)?;
         let new = sled::Config::new().path(&sealing).open()?;
         copy_sealed(&old, &new, cipher)?;
         new.flush()?;
@@ -422,7 +423,7 @@ mod tests {
         let last = write_schema_1(&db);
         let file = dir.path().join("db.key");
         let keys = KeySource::text(&file, &"07".repeat(32));
-        assert_converted(&Store::open(&db, &keys).unwrap(), last);
+        assert_converted(&Store::open_retrying(&db, &keys).unwrap(), last);
         assert!(!file.exists(), "no key file made");
         assert!(matches!(
             Store::open_in(dir.path()),
