@@ -8,7 +8,9 @@
 //! login records (legacy passwords), every inbox entry (whatever a user typed in the
 //! management room, `login` commands included) and the media link key. They are sealed
 //! before they reach sled, so no secret is ever written in clear, not even for a moment.
-//! `meta/key_check` tells a wrong key from a damaged record at start-up.
+//! Transaction digests are keyed with it too. A wrong or missing key is refused at open,
+//! before sled touches the files ([`key_check`]); a database in clear is converted
+//! ([`migrate`]).
 //!
 //! Durability: sled buffers writes in memory. Everything that acknowledges something to
 //! the outside (an appservice transaction, a legacy ACK) awaits [`Store::flush`] first,
