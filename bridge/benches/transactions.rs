@@ -15,7 +15,7 @@ use retrobridge::config::LoadedConfig;
 use retrobridge::core::Bridge;
 use retrobridge::matrix::client::MatrixClient;
 use retrobridge::matrix::endpoint;
-use retrobridge::store::Store;
+use retrobridge::store::{KeySource, Store};
 
 const EVENTS_PER_TXN: usize = 100;
 const TXNS_PER_RUN: usize = 300;
@@ -50,7 +50,11 @@ async fn main() {
         Path::new("bench.yaml"),
     )
     .expect("config");
-    let store = Store::open(&dir.path().join("db")).expect("store");
+    let store = Store::open(
+        &dir.path().join("db"),
+        &KeySource::file(&dir.path().join("db.key")),
+    )
+    .expect("store");
     let bot = UserId::parse("@retrobridgebot:localhost").expect("user id");
     let matrix = MatrixClient::new("http://127.0.0.1:9", TOKEN, bot, Duration::from_secs(5))
         .await

@@ -12,7 +12,7 @@ use crate::core::Bridge;
 use crate::matrix::client::MatrixClient;
 use crate::matrix::endpoint;
 use crate::registration::Registration;
-use crate::store::Store;
+use crate::store::{KeySource, Store};
 
 pub fn init_logging(config: &LoadedConfig) {
     let logging = &config.config.logging;
@@ -47,7 +47,8 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
             "the registration's bot or namespaces differ from the config: run generate-registration and give the new file to the homeserver"
         );
     }
-    let store = open_store(&config.config.database.path)?;
+    let database = &config.config.database;
+    let store = open_store(&database.path, &KeySource::from_env(&database.key_file()))?;
     let listen = config.listen_addr().map_err(anyhow::Error::msg)?;
     let bot = UserId::parse(format!(
         "@{}:{}",
@@ -202,8 +203,8 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
 }
 
 /// Opens the database; sled's lock error means another bridge has it open.
-fn open_store(path: &std::path::Path) -> anyhow::Result<Store> {
-    Store::open(path).map_err(|e| match &e {
+fn open_store(path: &std::path::Path, keys: &KeySource) -> anyhow::Result<Store> {
+    Store::open(path, keys).map_err(|e| match &e {
         crate::store::StoreError::Sled(sled::Error::Io(io))
             if io.to_string().contains("could not acquire lock") =>
         {
@@ -244,8 +245,9 @@ mod tests {
     fn a_second_bridge_on_the_same_database_is_told_so() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let _first = super::open_store(&path).unwrap();
-        let e = super::open_store(&path)
+        let keys = super::KeySource::file(&dir.path().join("db.key"));
+        let _first = super::open_store(&path, &keys).unwrap();
+        let e = super::open_store(&path, &keys)
             .err()
             .expect("the database is locked");
         assert_eq!(

@@ -103,6 +103,28 @@ impl Default for BotConfig {
 pub struct DatabaseConfig {
     /// The sled database folder; relative to the config file's folder.
     pub path: PathBuf,
+    /// The file holding the key the stored credentials are encrypted with (created on
+    /// first run; `RETROBRIDGE_DATABASE_KEY` wins over it). Default: the database
+    /// folder's path plus `.key`; relative to the config file's folder.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+}
+
+impl DatabaseConfig {
+    /// The key file's path (`key_file`, or beside the database folder).
+    pub fn key_file(&self) -> PathBuf {
+        match &self.key_file {
+            Some(file) => file.clone(),
+            None => match self.path.file_name() {
+                Some(name) => {
+                    let mut name = name.to_owned();
+                    name.push(".key");
+                    self.path.with_file_name(name)
+                }
+                None => self.path.join("..").join("retrobridge.key"),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -276,7 +298,32 @@ impl LoadedConfig {
         let base = file.parent().unwrap_or(Path::new("."));
         let appservice = &mut loaded.config.appservice;
         appservice.registration = base.join(&appservice.registration);
-        loaded.config.database.path = base.join(&loaded.config.database.path);
+        let database = &mut loaded.config.database;
+        database.path = base.join(&database.path);
+        database.key_file = database.key_file.as_ref().map(|f| base.join(f));
+        // The encryption of a database in clear replaces its folder: a key inside it
+        // would be lost with the old folder.
+        let key_file = database.key_file();
+        let inside = |folder: &Path| {
+            key_file
+                .parent()
+                .and_then(|p| p.canonicalize().ok())
+                .zip(folder.canonicalize().ok())
+                .is_some_and(|(p, f)| p.starts_with(f))
+                || key_file.starts_with(folder)
+        };
+        if inside(&database.path) {
+            return Err(ConfigError {
+                file: file.into(),
+                key: "database.key_file".into(),
+                line: None,
+                message: format!(
+                    "{} is inside the database folder {}: keep the key outside it",
+                    key_file.display(),
+                    database.path.display()
+                ),
+            });
+        }
         Ok(loaded)
     }
 
@@ -919,6 +966,44 @@ networks:
         assert_eq!(c.enabled_networks().count(), 3);
         assert!(c.options.msn.nexus_url.starts_with("http://127.0.0.1"));
         parse(include_str!("../../config/demo.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn the_key_file_is_beside_the_database_unless_configured_and_never_inside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.yaml");
+        std::fs::write(&file, GOOD.replace("path: data", "path: data/bridge.sled/")).unwrap();
+        let c = LoadedConfig::load(&file).unwrap();
+        assert_eq!(
+            c.config.database.key_file(),
+            dir.path().join("data/bridge.sled.key")
+        );
+        let set = GOOD.replace("path: data", "path: data\n  key_file: secret/db.key");
+        std::fs::write(&file, set).unwrap();
+        let c = LoadedConfig::load(&file).unwrap();
+        assert_eq!(
+            c.config.database.key_file(),
+            dir.path().join("secret/db.key")
+        );
+        for inside in ["data/db.key", "./data/x/db.key"] {
+            let text = GOOD.replace("path: data", &format!("path: data\n  key_file: {inside}"));
+            std::fs::write(&file, text).unwrap();
+            let e = LoadedConfig::load(&file).unwrap_err();
+            assert_eq!(e.key, "database.key_file", "{e}");
+            assert!(e.message.contains("inside the database folder"), "{e}");
+        }
+        // Also when the folder exists and is named another way.
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        let absolute = dir.path().join("data/../data/db.key");
+        let text = GOOD.replace(
+            "path: data",
+            &format!("path: data\n  key_file: {}", absolute.display()),
+        );
+        std::fs::write(&file, text).unwrap();
+        assert_eq!(
+            LoadedConfig::load(&file).unwrap_err().key,
+            "database.key_file"
+        );
     }
 
     #[test]

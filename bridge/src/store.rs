@@ -4,6 +4,14 @@
 //! one prefix scan. Values are JSON objects with a `v` field (the record's version) so they
 //! can be migrated. `meta/schema` holds the schema version of the whole database.
 //!
+//! Secrets are sealed ([`crypt`]) under a key kept outside the database ([`key`]): the
+//! login records (legacy passwords), every inbox entry (whatever a user typed in the
+//! management room, `login` commands included) and the media link key. They are sealed
+//! before they reach sled, so no secret is ever written in clear, not even for a moment.
+//! Transaction digests are keyed with it too. A wrong or missing key is refused at open,
+//! before sled touches the files ([`key_check`]); a database in clear is converted
+//! ([`migrate`]).
+//!
 //! Durability: sled buffers writes in memory. Everything that acknowledges something to
 //! the outside (an appservice transaction, a legacy ACK) awaits [`Store::flush`] first,
 //! which is a group commit ([`commit`]): writers that ask at about the same time share
@@ -12,8 +20,14 @@
 
 mod bridge_state;
 mod commit;
+mod crypt;
+mod key;
+mod key_check;
+mod migrate;
 mod outbox;
 mod recent;
+#[cfg(test)]
+mod secrets_tests;
 
 use std::ops::Deref;
 use std::path::Path;
@@ -27,11 +41,31 @@ use sled::Transactional;
 use crate::core::{ChatId, Contact, Group, NetworkId};
 
 pub use bridge_state::BridgeStateRecord;
+use crypt::Cipher;
+pub use key::{KeySource, KEY_ENV};
 pub use outbox::{OutboxEntry, OutboxItem, OutboxKey, QueueSummary};
 use recent::Recent;
 
-/// The schema this code writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema this code writes; older databases are migrated on open. Version 2 seals
+/// the secrets (version 1 kept them in clear).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The trees whose values are sealed (their names are part of each seal).
+const META: &str = "meta";
+const INBOX: &str = "inbox";
+const LOGINS: &str = "logins";
+/// Transaction ids, with keyed digests of their bodies.
+const TXN_IDS: &str = "txn_ids";
+
+mod meta_keys {
+    pub const SCHEMA: &str = "schema";
+    /// A constant sealed under the key (see [`super::key_check`]).
+    pub const KEY_CHECK: &str = "key_check";
+    /// Added to sled's ids (after a conversion copied the data into a fresh database).
+    pub const ID_BASE: &str = "id_base";
+    pub const MEDIA_KEY: &str = "media_key";
+    pub const INSTANCE: &str = "instance";
+}
 /// The version of every record type written by this code.
 const RECORD_VERSION: u32 = 1;
 
@@ -54,6 +88,43 @@ pub enum StoreError {
     TooNew { found: u32 },
     #[error("could not write the database to disk: {0}")]
     Flush(String),
+    #[error(
+        "the database is encrypted and its key is missing: {file} does not exist. Restore that \
+         file (or set {KEY_ENV}); a new key would not open the stored records, so none is made \
+         (nothing was changed)"
+    )]
+    KeyMissing { file: std::path::PathBuf },
+    #[error(
+        "the database key from {from} is not the key this database was encrypted with: \
+         restore the right key file or {KEY_ENV} (nothing was changed)"
+    )]
+    WrongKey { from: String },
+    #[error("the database key in {from} is unusable: {error}")]
+    BadKey { from: String, error: String },
+    #[error("the database key file {file}: {error}")]
+    KeyFile {
+        file: std::path::PathBuf,
+        error: String,
+    },
+    #[error(
+        "a record in {tree} cannot be decrypted: it was changed on disk or written under \
+         another key (it is kept as it is)"
+    )]
+    Undecryptable { tree: &'static str },
+    #[error("could not encrypt a record")]
+    Sealing,
+    #[error("the system's random source failed: {0}")]
+    Random(String),
+    #[error("encrypting the database in clear failed: {0}")]
+    Migration(String),
+    #[error("{0}")]
+    File(String),
+}
+
+impl StoreError {
+    fn random(e: &getrandom::Error) -> StoreError {
+        StoreError::Random(e.to_string())
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -139,6 +210,9 @@ pub struct Store {
 pub struct Inner {
     db: Arc<sled::Db>,
     committer: Arc<commit::Committer>,
+    cipher: Cipher,
+    /// Added to sled's ids (see [`meta_keys::ID_BASE`]).
+    id_base: u64,
     /// Random per database: makes the Matrix transaction ids of the outbox unique even
     /// when a database is started afresh against the same homeserver.
     instance: String,
@@ -180,9 +254,63 @@ impl Drop for Inner {
 }
 
 impl Store {
-    pub fn open(path: &Path) -> Result<Store> {
-        let db = Arc::new(sled::Config::new().path(path).open()?);
-        // The database holds legacy passwords: only its owner may read it.
+    /// Opens (or creates) the database at `path`, its secrets sealed under the key from
+    /// `keys`. A database in clear (schema 1) is converted first; a wrong or missing key
+    /// is refused before anything is written.
+    pub fn open(path: &Path, keys: &KeySource) -> Result<Store> {
+        migrate::finish_interrupted(path)?;
+        create_private_dir(path).map_err(sled::Error::Io)?;
+        // The key is checked before sled opens the database, when it can be.
+        let checked = match key_check::read_file(path)? {
+            Some(sealed) => {
+                let cipher = Cipher::new(&keys.existing()?);
+                key_check::verify_file(&cipher, &sealed, keys)?;
+                Some(cipher)
+            }
+            None => None,
+        };
+        let mut db = sled::Config::new().path(path).open()?;
+        let schema = schema_of(&db.open_tree(META)?)?;
+        let cipher = match (schema, checked) {
+            (Some(found), _) if found > SCHEMA_VERSION => return Err(StoreError::TooNew { found }),
+            (None, checked) => {
+                // A new database: nothing can be sealed under another key yet.
+                let cipher = match checked {
+                    Some(cipher) => cipher,
+                    None => Cipher::new(&keys.existing_or_new()?),
+                };
+                key_check::write_file(path, &cipher)?;
+                let meta = db.open_tree(META)?;
+                key_check::write_meta(&meta, &cipher)?;
+                meta.insert(meta_keys::SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+                db.flush()?;
+                cipher
+            }
+            (Some(1), checked) => {
+                let cipher = match checked {
+                    Some(cipher) => cipher,
+                    None => Cipher::new(&keys.existing_or_new()?),
+                };
+                drop(db);
+                migrate::seal_database(path, &cipher)?;
+                db = reopen(path)?;
+                key_check::verify_meta(&db.open_tree(META)?, &cipher, keys)?;
+                cipher
+            }
+            (Some(_), checked) => {
+                let cipher = match checked {
+                    Some(cipher) => cipher,
+                    None => Cipher::new(&keys.existing()?),
+                };
+                key_check::verify_meta(&db.open_tree(META)?, &cipher, keys)?;
+                if key_check::read_file(path)?.is_none() {
+                    key_check::write_file(path, &cipher)?;
+                }
+                cipher
+            }
+        };
+        let db = Arc::new(db);
+        // The database holds the logins: only its owner may read it.
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -190,30 +318,32 @@ impl Store {
                 .map_err(sled::Error::Io)?;
         }
         let tree = |name: &str| db.open_tree(name);
-        let meta = tree("meta")?;
-        let instance = match meta.get("instance")? {
+        let meta = tree(META)?;
+        let id_base = id_base(&meta)?;
+        let instance = match meta.get(meta_keys::INSTANCE)? {
             Some(v) => String::from_utf8_lossy(&v).into_owned(),
             None => {
                 let mut bytes = [0u8; 6];
-                getrandom::fill(&mut bytes)
-                    .map_err(|e| sled::Error::Io(std::io::Error::other(e.to_string())))?;
+                getrandom::fill(&mut bytes).map_err(|e| StoreError::random(&e))?;
                 let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                meta.insert("instance", id.as_bytes())?;
+                meta.insert(meta_keys::INSTANCE, id.as_bytes())?;
                 id
             }
         };
         let inner = Inner {
             committer: commit::Committer::start(Arc::downgrade(&db)).map_err(sled::Error::Io)?,
+            cipher,
+            id_base,
             instance,
             meta,
-            txns: Recent::open(&db, "txn_ids")?,
+            txns: Recent::open(&db, TXN_IDS)?,
             events: Recent::open(&db, "event_ids")?,
             delivered: Recent::open(&db, "delivered")?,
-            inbox: tree("inbox")?,
+            inbox: tree(INBOX)?,
             outbox: tree("outbox")?,
             management: tree("management")?,
             management_by_room: tree("management_by_room")?,
-            logins: tree("logins")?,
+            logins: tree(LOGINS)?,
             ghosts: tree("ghosts")?,
             portals: tree("portals")?,
             portals_by_room: tree("portals_by_room")?,
@@ -226,59 +356,72 @@ impl Store {
             bridge_state: tree("bridge_state")?,
             db,
         };
-        let store = Store {
+        Ok(Store {
             inner: Arc::new(inner),
-        };
-        store.migrate()?;
-        Ok(store)
+        })
     }
 
-    fn migrate(&self) -> Result<()> {
-        match self.meta.get("schema")? {
-            None => {
-                self.meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
-                self.db.flush()?;
-            }
-            Some(v) => {
-                let found = v.as_ref().try_into().map(u32::from_be_bytes).map_err(|_| {
-                    StoreError::Corrupt {
-                        tree: "meta",
-                        error: "schema version is not 4 bytes".into(),
-                    }
-                })?;
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::TooNew { found });
+    /// Opens `dir/db` with its key in `dir/db.key` (tests, which reopen what they just
+    /// closed: see [`reopen`]).
+    #[cfg(test)]
+    pub(crate) fn open_in(dir: &Path) -> Result<Store> {
+        Store::open_retrying(&dir.join("db"), &KeySource::file(&dir.join("db.key")))
+    }
+
+    /// [`Store::open`], waiting for a lock this process just released (tests).
+    #[cfg(test)]
+    pub(crate) fn open_retrying(path: &Path, keys: &KeySource) -> Result<Store> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(path, keys) {
+                Err(StoreError::Sled(sled::Error::Io(e)))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
                 }
-                // Version 1 is the first schema: nothing to migrate yet.
+                result => return result,
             }
         }
-        Ok(())
     }
 
-    /// The key that signs media links (created on first use, kept in the database).
+    /// A new id, above every id this database gave before.
+    fn next_id(&self) -> Result<u64> {
+        Ok(self.id_base + self.db.generate_id()?)
+    }
+
+    fn seal(&self, tree: &'static str, key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+        self.cipher.seal(tree, key, plain)
+    }
+
+    fn unseal(&self, tree: &'static str, key: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
+        self.cipher
+            .open(tree, key, sealed)
+            .ok_or(StoreError::Undecryptable { tree })
+    }
+
+    /// The key that signs media links (created on first use, kept sealed in the
+    /// database: whoever has it can make links to any file the bridge can fetch).
     pub fn media_key(&self) -> Result<Vec<u8>> {
-        if let Some(key) = self.meta.get("media_key")? {
-            return Ok(key.to_vec());
+        let name = meta_keys::MEDIA_KEY.as_bytes();
+        if let Some(sealed) = self.meta.get(name)? {
+            return self.unseal(META, name, &sealed);
         }
         let mut key = [0u8; 32];
-        getrandom::fill(&mut key)
-            .map_err(|e| sled::Error::Io(std::io::Error::other(e.to_string())))?;
+        getrandom::fill(&mut key).map_err(|e| StoreError::random(&e))?;
+        let sealed = self.seal(META, name, &key)?;
         // Another caller may have raced us: the first key written wins.
         let _ = self
             .meta
-            .compare_and_swap("media_key", None as Option<&[u8]>, Some(&key[..]))?;
-        Ok(self
-            .meta
-            .get("media_key")?
-            .map(|k| k.to_vec())
-            .unwrap_or(key.to_vec()))
+            .compare_and_swap(name, None as Option<&[u8]>, Some(sealed))?;
+        match self.meta.get(name)? {
+            Some(sealed) => self.unseal(META, name, &sealed),
+            None => Ok(key.to_vec()),
+        }
     }
 
     pub fn schema_version(&self) -> Result<Option<u32>> {
-        Ok(self
-            .meta
-            .get("schema")?
-            .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes)))
+        schema_of(&self.meta)
     }
 
     /// Makes everything written so far durable (a group commit: concurrent callers
@@ -317,6 +460,7 @@ impl Store {
         events: &[IncomingEvent<'_>],
         now_ms: u64,
     ) -> Result<Accepted> {
+        let digest = &self.cipher.keyed_digest(digest)[..];
         if let Some((_, seen)) = self.txns.get(txn_id.as_bytes())? {
             if seen == digest {
                 return Ok(Accepted::Repeat);
@@ -324,8 +468,14 @@ impl Store {
         }
         let ids: Vec<u64> = events
             .iter()
-            .map(|_| self.db.generate_id())
-            .collect::<sled::Result<_>>()?;
+            .map(|_| self.next_id())
+            .collect::<Result<_>>()?;
+        // Sealed before the transaction: nothing a user typed reaches sled in clear.
+        let sealed: Vec<Vec<u8>> = ids
+            .iter()
+            .zip(events)
+            .map(|(id, event)| self.seal(INBOX, &id.to_be_bytes(), event.bytes))
+            .collect::<Result<_>>()?;
         let trees = (
             &self.inbox,
             &self.txns.by_key,
@@ -336,7 +486,7 @@ impl Store {
         let result = trees.transaction(|(inbox, txn_keys, txn_ages, event_keys, event_ages)| {
             let mut accepted = Vec::new();
             let mut new_events = 0;
-            for (i, (id, event)) in ids.iter().zip(events).enumerate() {
+            for (i, ((id, event), sealed)) in ids.iter().zip(events).zip(&sealed).enumerate() {
                 if let Some(event_id) = event.event_id {
                     if event_keys.get(event_id.as_bytes())?.is_some() {
                         continue;
@@ -346,7 +496,7 @@ impl Store {
                         new_events += 1;
                     }
                 }
-                inbox.insert(&id.to_be_bytes(), event.bytes)?;
+                inbox.insert(&id.to_be_bytes(), sealed.as_slice())?;
                 accepted.push((*id, i));
             }
             let new_txn = Recent::insert_in(txn_keys, txn_ages, txn_id.as_bytes(), digest, now_ms)?;
@@ -374,32 +524,45 @@ impl Store {
         self.events.contains(event_id.as_bytes())
     }
 
-    /// Events accepted but not yet processed (after a crash), oldest first.
+    /// Events accepted but not yet processed (after a crash), oldest first. An entry
+    /// that cannot be decrypted is left where it is (and logged), never dropped.
     pub fn inbox_pending(&self) -> Result<Vec<(u64, Vec<u8>)>> {
-        self.inbox
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                let id = k.as_ref().try_into().map(u64::from_be_bytes).map_err(|_| {
-                    StoreError::Corrupt {
-                        tree: "inbox",
+        let mut pending = Vec::new();
+        for kv in self.inbox.iter() {
+            let (k, v) = kv?;
+            let id =
+                k.as_ref()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        tree: INBOX,
                         error: "key is not 8 bytes".into(),
-                    }
-                })?;
-                Ok((id, v.to_vec()))
-            })
-            .collect()
+                    })?;
+            match self.unseal(INBOX, &k, &v) {
+                Ok(bytes) => pending.push((id, bytes)),
+                Err(e) => tracing::error!(
+                    id,
+                    "a Matrix event waiting to be handled is kept unhandled: {e}"
+                ),
+            }
+        }
+        Ok(pending)
     }
 
     /// Adds an event to the inbox outside a transaction (one fetched from a room).
     pub fn inbox_push(&self, bytes: &[u8]) -> Result<u64> {
-        let id = self.db.generate_id()?;
-        self.inbox.insert(id.to_be_bytes(), bytes)?;
+        let id = self.next_id()?;
+        let k = id.to_be_bytes();
+        self.inbox.insert(k, self.seal(INBOX, &k, bytes)?)?;
         Ok(id)
     }
 
     pub fn inbox_get(&self, id: u64) -> Result<Option<Vec<u8>>> {
-        Ok(self.inbox.get(id.to_be_bytes())?.map(|v| v.to_vec()))
+        let k = id.to_be_bytes();
+        self.inbox
+            .get(k)?
+            .map(|v| self.unseal(INBOX, &k, &v))
+            .transpose()
     }
 
     /// An event was handled: it leaves the inbox. Call [`Store::flush_soon`] after.
@@ -447,16 +610,21 @@ impl Store {
 
     // --- logins --------------------------------------------------------------------------
 
+    // Login records are sealed whole (the password, and which legacy account it is).
+
     pub fn put_login(&self, login: &LoginRecord) -> Result<()> {
-        put(
-            &self.logins,
-            &key(&[&login.mxid, login.network.as_str()]),
-            login,
-        )
+        let k = key(&[&login.mxid, login.network.as_str()]);
+        self.logins
+            .insert(&k, self.seal(LOGINS, &k, &encode(login))?)?;
+        Ok(())
     }
 
     pub fn login(&self, mxid: &str, network: NetworkId) -> Result<Option<LoginRecord>> {
-        get(&self.logins, "logins", &key(&[mxid, network.as_str()]))
+        let k = key(&[mxid, network.as_str()]);
+        match self.logins.get(&k)? {
+            Some(sealed) => Ok(Some(decode(LOGINS, &self.unseal(LOGINS, &k, &sealed)?)?)),
+            None => Ok(None),
+        }
     }
 
     pub fn remove_login(&self, mxid: &str, network: NetworkId) -> Result<()> {
@@ -465,11 +633,21 @@ impl Store {
     }
 
     pub fn logins(&self) -> Result<Vec<LoginRecord>> {
-        scan(&self.logins, "logins", &[])
+        self.scan_logins(&[])
     }
 
     pub fn logins_of(&self, mxid: &str) -> Result<Vec<LoginRecord>> {
-        scan(&self.logins, "logins", &prefix(&[mxid]))
+        self.scan_logins(&prefix(&[mxid]))
+    }
+
+    fn scan_logins(&self, pre: &[u8]) -> Result<Vec<LoginRecord>> {
+        self.logins
+            .scan_prefix(pre)
+            .map(|kv| {
+                let (k, sealed) = kv?;
+                decode(LOGINS, &self.unseal(LOGINS, &k, &sealed)?)
+            })
+            .collect()
     }
 
     // --- ghosts ------------------------------------------------------------------------
@@ -673,6 +851,63 @@ impl Store {
     }
 }
 
+fn schema_of(meta: &sled::Tree) -> Result<Option<u32>> {
+    meta.get(meta_keys::SCHEMA)?
+        .map(|v| {
+            v.as_ref()
+                .try_into()
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    tree: META,
+                    error: "schema version is not 4 bytes".into(),
+                })
+        })
+        .transpose()
+}
+
+fn id_base(meta: &sled::Tree) -> Result<u64> {
+    match meta.get(meta_keys::ID_BASE)? {
+        None => Ok(0),
+        Some(v) => v
+            .as_ref()
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt {
+                tree: META,
+                error: "id base is not 8 bytes".into(),
+            }),
+    }
+}
+
+/// Opens a database this process closed a moment ago: sled's I/O threads may hold its
+/// lock for a moment after the last handle is dropped.
+fn reopen(path: &Path) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::Config::new().path(path).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
+/// Creates a folder (and its parents) that only its owner can open.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
 fn key(parts: &[&str]) -> Vec<u8> {
     parts.join("\0").into_bytes()
 }
@@ -742,7 +977,7 @@ mod tests {
     async fn transaction_dedupe_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = Store::open_in(dir.path()).unwrap();
             let events = [event(Some("$a"), b"{}"), event(Some("$b"), b"[]")];
             let ids = inbox_ids(store.accept_transaction("t1", b"d1", &events, 10).unwrap());
             assert_eq!(ids.len(), 2);
@@ -753,7 +988,7 @@ mod tests {
             store.inbox_done(ids[0]).unwrap();
             store.flush().await.unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
         assert_eq!(
             store.accept_transaction("t1", b"d1", &[], 12).unwrap(),
             Accepted::Repeat
@@ -771,7 +1006,7 @@ mod tests {
     #[test]
     fn a_reused_transaction_id_with_new_content_is_processed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
         let old = [event(Some("$old"), b"1")];
         inbox_ids(store.accept_transaction("1", b"old", &old, 10).unwrap());
         let new = [
@@ -795,7 +1030,7 @@ mod tests {
     #[test]
     fn dedupe_records_are_pruned_by_age_and_count() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
         for i in 0..10u64 {
             let id = format!("$e{i}");
             let events = [event(Some(&id), b"{}")];
@@ -824,7 +1059,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        Store::open(&path).unwrap();
+        Store::open_in(dir.path()).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
     }
@@ -833,12 +1068,12 @@ mod tests {
     fn newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = Store::open_in(dir.path()).unwrap();
             store.meta.insert("schema", &99u32.to_be_bytes()).unwrap();
             store.db.flush().unwrap();
         }
         assert!(matches!(
-            Store::open(dir.path()),
+            Store::open_in(dir.path()),
             Err(StoreError::TooNew { found: 99 })
         ));
     }
@@ -846,7 +1081,7 @@ mod tests {
     #[test]
     fn portals_and_management_rooms_by_room() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
         let p = PortalRecord {
             mxid: "@a:x".into(),
             network: NetworkId::Icq,
@@ -881,7 +1116,7 @@ mod tests {
     #[test]
     fn buddies_diff_and_message_dedupe() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
         let c = |id: &str| Contact {
             id: id.into(),
             display_name: None,
@@ -910,7 +1145,7 @@ mod tests {
     #[test]
     fn shared_chatrooms_have_one_portal_and_a_member_list() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
         let room = ChatId::Room("lobby".into());
         let p = PortalRecord {
             mxid: "@a:x".into(),

@@ -307,11 +307,13 @@ impl BridgeSlot {
             .map(|m| m.len())
             .unwrap_or(0);
         let deadline = Instant::now() + Duration::from_secs(60);
+        // The bridge's own line: at trace level libraries say "ready" (or "already") too.
+        let ready = format!("bot {} ready", self.bot);
         loop {
             let log = std::fs::read(self.log_path()).unwrap_or_default();
             let new =
                 String::from_utf8_lossy(&log[(start_len as usize).min(log.len())..]).into_owned();
-            if new.contains("ready") {
+            if new.contains(&ready) {
                 return Ok(process);
             }
             if let Some(status) = process
@@ -371,6 +373,21 @@ impl BridgeProcess {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the bridge exits by itself; `None` if it still runs after `timeout`
+    /// (it is then left running: dropping the process kills it).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 }
 

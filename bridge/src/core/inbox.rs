@@ -99,6 +99,7 @@ impl Bridge {
 
     async fn room_worker(self: Arc<Self>, room: String) {
         while let Some((id, arrived)) = self.room_queues.front(&room) {
+            let mut handled = true;
             match self.store.inbox_get(id) {
                 Ok(Some(bytes)) => match serde_json::from_slice::<MatrixEvent>(&bytes) {
                     Ok(event) => {
@@ -112,9 +113,15 @@ impl Bridge {
                     }
                 },
                 Ok(None) => {}
-                Err(e) => tracing::error!(%room, "could not read a Matrix event: {e}"),
+                Err(e) => {
+                    // Kept: one that cannot be decrypted now is never thrown away.
+                    tracing::error!(%room, "could not read a Matrix event, left in the inbox: {e}");
+                    handled = false;
+                }
             }
-            self.inbox_done(id);
+            if handled {
+                self.inbox_done(id);
+            }
             if !self.room_queues.pop(&room) {
                 break;
             }

@@ -23,7 +23,7 @@ pub(crate) async fn offline_bridge(dir: &Path, extra_yaml: &str) -> Arc<Bridge> 
          networks: {{mig33: {{enabled: true, server: '127.0.0.1:9119'}}}}\n{extra_yaml}"
     );
     let config = LoadedConfig::parse(&text, Path::new("test.yaml")).expect("config");
-    let store = Store::open(&dir.join("db")).expect("store");
+    let store = Store::open_in(dir).expect("store");
     let bot = UserId::parse("@retrobridgebot:localhost").expect("user id");
     let matrix = MatrixClient::new("http://127.0.0.1:9", "token", bot, Duration::from_secs(1))
         .await

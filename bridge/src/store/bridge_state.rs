@@ -40,7 +40,7 @@ mod tests {
             content: serde_json::json!({ "bridgebot": "@bot:x" }),
         };
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = Store::open_in(dir.path()).unwrap();
             assert_eq!(store.bridge_state("!r:x").unwrap(), None);
             store.put_bridge_state("!r:x", &record).unwrap();
             for (mxid, room) in [("@a:x", "!r:x"), ("@b:x", "!s:x")] {
@@ -55,7 +55,7 @@ mod tests {
             }
             store.db.flush().unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
         assert_eq!(store.bridge_state("!r:x").unwrap(), Some(record));
         assert_eq!(store.all_portals().unwrap().len(), 2);
     }

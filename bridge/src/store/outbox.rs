@@ -83,7 +83,7 @@ impl Store {
     /// Appends an entry to its conversation's queue and gives it its transaction id.
     /// Not flushed: call [`Store::flush`] before acknowledging the legacy side.
     pub fn outbox_push(&self, entry: &mut OutboxEntry) -> Result<OutboxKey> {
-        let id = self.db.generate_id()?;
+        let id = self.next_id()?;
         entry.txn_id = format!("rb{}.{id}", self.instance);
         let mut key = conversation_prefix(&Store::conversation_key(
             &entry.mxid,
@@ -203,7 +203,7 @@ mod tests {
     async fn queues_are_ordered_per_conversation_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let (txn_a, conv_a, conv_b) = {
-            let store = Store::open(dir.path()).unwrap();
+            let store = Store::open_in(dir.path()).unwrap();
             let mut a1 = message("@a:x", "100", "one");
             let mut a2 = message("@a:x", "100", "two");
             let mut b1 = message("@a:x", "1000", "other");
@@ -221,7 +221,7 @@ mod tests {
             store.flush().await.unwrap();
             (entry.txn_id, conv_a, conv_b)
         };
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
         let (_, next) = store.outbox_first(&conv_a).unwrap().unwrap();
         assert!(matches!(next.item, OutboxItem::Message { ref plain, .. } if plain == "two"));
         let (_, other) = store.outbox_first(&conv_b).unwrap().unwrap();
@@ -241,8 +241,14 @@ mod tests {
         let b = tempfile::tempdir().unwrap();
         let mut e1 = message("@a:x", "1", "x");
         let mut e2 = e1.clone();
-        Store::open(a.path()).unwrap().outbox_push(&mut e1).unwrap();
-        Store::open(b.path()).unwrap().outbox_push(&mut e2).unwrap();
+        Store::open_in(a.path())
+            .unwrap()
+            .outbox_push(&mut e1)
+            .unwrap();
+        Store::open_in(b.path())
+            .unwrap()
+            .outbox_push(&mut e2)
+            .unwrap();
         assert_ne!(e1.txn_id, e2.txn_id);
     }
 }
