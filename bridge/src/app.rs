@@ -9,8 +9,9 @@ use matrix_sdk::ruma::UserId;
 
 use crate::config::{LoadedConfig, LogFormat};
 use crate::core::Bridge;
-use crate::matrix::client::MatrixClient;
-use crate::matrix::endpoint;
+use crate::fronts::matrix::client::MatrixClient;
+use crate::fronts::matrix::endpoint;
+use crate::fronts::matrix::MatrixFront;
 use crate::registration::Registration;
 use crate::store::{KeySource, Store};
 
@@ -65,19 +66,15 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
 
     let networks = crate::networks::build(&config);
     let appservice = &config.config.appservice;
-    let media = crate::matrix::media::MediaLinks::new(
+    let media = crate::fronts::matrix::media::MediaLinks::new(
         store.media_key().context("the media link key")?,
         appservice.public_url.as_deref().unwrap_or(&appservice.url),
         &config.config.homeserver.address,
         &registration.as_token,
     );
-    let bridge = Bridge::new(
-        config.clone(),
-        store.clone(),
-        matrix.clone(),
-        networks,
-        Some(media.clone()),
-    );
+    let bridge = Bridge::new(config.clone(), store.clone(), networks);
+    let matrix_front = MatrixFront::new(bridge.clone(), matrix.clone(), Some(media.clone()));
+    bridge.set_fronts(vec![matrix_front.clone()]);
 
     // Listen first: the homeserver may already be retrying transactions.
     let health = crate::health::Health::starting("starting");
@@ -87,7 +84,7 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     tracing::info!("appservice endpoint listening on {listen}");
     let mut app = endpoint::router(
         &registration.hs_token,
-        Arc::new(bridge.clone()),
+        Arc::new(matrix_front.clone()),
         Some(media),
     )
     .merge(crate::health::router(health.clone()));
@@ -129,7 +126,7 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     };
     let is_unknown_token = |e: &matrix_sdk::HttpError| {
         matches!(
-            crate::matrix::client::error_kind(e),
+            crate::fronts::matrix::client::error_kind(e),
             Some(matrix_sdk::ruma::api::error::ErrorKind::UnknownToken(_))
         )
     };
@@ -166,10 +163,12 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     // login is connected) instead of a false "not logged in".
     health.not_ready("resuming the stored logins");
     bridge.resume_logins()?;
-    bridge.start_inbox().await?;
+    matrix_front.start_inbox().await?;
     bridge.start_outbox()?;
     // Portals from before (or whose bridge state failed): in the background.
-    tokio::spawn(crate::core::bridge_state::check_all(bridge.clone()));
+    tokio::spawn(crate::fronts::matrix::bridge_state::check_all(
+        matrix_front.clone(),
+    ));
     tokio::spawn(prune_dedupe_records(store.clone()));
     // The homeserver retries what it holds for us at once when pinged.
     match matrix.ping_appservice(&config.config.appservice.id).await {

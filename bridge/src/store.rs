@@ -669,7 +669,12 @@ impl Store {
             ChatId::Room(id) => ("r", id.as_str()),
         };
         // Shared chatrooms belong to nobody in particular: the owner part is empty.
-        let owner = if chat.is_shared() { "" } else { mxid };
+        // (one per front: `shared_owner`).
+        let owner = if chat.is_shared() {
+            crate::core::front::shared_owner(mxid)
+        } else {
+            mxid
+        };
         key(&[owner, network.as_str(), kind, id])
     }
 

@@ -1,0 +1,4 @@
+//! The fronts: the modern chat networks the bridge's users are on, each behind the
+//! core's [`crate::core::front::Front`] trait.
+
+pub mod matrix;
