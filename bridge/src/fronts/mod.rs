@@ -2,3 +2,5 @@
 //! core's [`crate::core::front::Front`] trait.
 
 pub mod matrix;
+
+pub mod xmpp;

@@ -1,0 +1,3 @@
+//! The XMPP front.
+
+pub mod link;
