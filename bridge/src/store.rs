@@ -26,9 +26,9 @@ mod key_check;
 mod migrate;
 mod outbox;
 mod recent;
-mod xmpp;
 #[cfg(test)]
 mod secrets_tests;
+mod xmpp;
 
 use std::ops::Deref;
 use std::path::Path;
@@ -561,14 +561,14 @@ impl Store {
         let mut pending = Vec::new();
         for kv in tree.iter() {
             let (k, v) = kv?;
-            let id = k
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt {
-                    tree: name,
-                    error: "key is not 8 bytes".into(),
-                })?;
+            let id =
+                k.as_ref()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        tree: name,
+                        error: "key is not 8 bytes".into(),
+                    })?;
             match self.unseal(name, &k, &v) {
                 Ok(bytes) => pending.push((id, bytes)),
                 Err(e) => tracing::error!(

@@ -215,7 +215,9 @@ mod tests {
             .remove_xmpp_occupant(room, "alice@example.org/phone")
             .unwrap();
         assert!(store.xmpp_occupants(room).unwrap().is_empty());
-        store.clear_xmpp_subscriptions(user, NetworkId::Icq).unwrap();
+        store
+            .clear_xmpp_subscriptions(user, NetworkId::Icq)
+            .unwrap();
         assert!(
             !store
                 .xmpp_subscription(user, NetworkId::Icq, "1234")

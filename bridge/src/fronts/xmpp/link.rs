@@ -93,7 +93,11 @@ struct LinkInner {
 
 impl Link {
     /// Starts the connection task; what arrives goes to `incoming` with `index`.
-    pub fn start(config: LinkConfig, index: usize, incoming: mpsc::Sender<(usize, Incoming)>) -> Link {
+    pub fn start(
+        config: LinkConfig,
+        index: usize,
+        incoming: mpsc::Sender<(usize, Incoming)>,
+    ) -> Link {
         let (outgoing, rx) = mpsc::channel(OUTGOING_CAPACITY);
         let (up_tx, up) = watch::channel(false);
         let domain = config.domain.clone();
@@ -358,7 +362,12 @@ async fn run(
     // A server that stops reading (hung) must not hold the task in a write forever.
     macro_rules! write {
         ($stanza:expr) => {
-            match tokio::time::timeout(WRITE_TIMEOUT, stream.feed(&XmppStreamElement::Stanza($stanza))).await {
+            match tokio::time::timeout(
+                WRITE_TIMEOUT,
+                stream.feed(&XmppStreamElement::Stanza($stanza)),
+            )
+            .await
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return End::Lost(e.to_string()),
                 Err(_) => return End::Lost("the server stopped reading".into()),
@@ -367,7 +376,12 @@ async fn run(
     }
     macro_rules! flush {
         () => {
-            match tokio::time::timeout(WRITE_TIMEOUT, SinkExt::<&XmppStreamElement>::flush(&mut stream)).await {
+            match tokio::time::timeout(
+                WRITE_TIMEOUT,
+                SinkExt::<&XmppStreamElement>::flush(&mut stream),
+            )
+            .await
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return End::Lost(e.to_string()),
                 Err(_) => return End::Lost("the server stopped reading".into()),
