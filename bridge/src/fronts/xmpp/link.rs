@@ -62,7 +62,7 @@ pub struct LinkConfig {
 /// What arrived on a link.
 #[derive(Debug)]
 pub enum Incoming {
-    Stanza(Stanza),
+    Stanza(Box<Stanza>),
     /// A stanza `xmpp-parsers` could not read: answer it with an error if it asks for one.
     Invalid {
         kind: &'static str,
@@ -207,7 +207,7 @@ async fn connection_task(
                 failures += 1;
                 // Every failure while it is new, then now and then: a server down for
                 // an hour should not fill the log.
-                if failures <= 3 || failures % 20 == 0 {
+                if failures <= 3 || failures.is_multiple_of(20) {
                     tracing::warn!(
                         domain = %config.domain,
                         "cannot connect to the XMPP server at {} ({e}); retrying in {backoff:?}",
@@ -415,7 +415,7 @@ async fn run(
                                 continue;
                             }
                         }
-                        Incoming::Stanza(stanza)
+                        Incoming::Stanza(Box::new(stanza))
                     }
                     FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)) => {
                         return End::Lost(format!("stream error: {}", e.0))
