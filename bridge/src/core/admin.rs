@@ -128,6 +128,7 @@ async fn logout_user(bridge: &Arc<Bridge>, args: &[&str]) -> String {
     tracing::info!(%mxid, %network, "an admin logged a user out");
     bridge.notify(
         mxid,
+        Some(network),
         &format!("An administrator of the bridge logged you out of {name}."),
     );
     format!("Logged {mxid} out of {name}.")

@@ -41,8 +41,8 @@ pub trait Front: Send + Sync + 'static {
         uncertain: bool,
     ) -> BoxFuture<'a, Result<Vec<String>, Failure>>;
 
-    /// A login's own event: connected (with the account's profile), contact list, a
-    /// contact changed, typing. Connection state and notices reach the user through
+    /// A login's own event: connected (with the account's profile), disconnected, the
+    /// login refused (final), contact list, a contact changed, typing. Connection state and notices reach the user through
     /// [`Front::send_notice`] (the core words them).
     fn login_event<'a>(
         &'a self,
@@ -58,8 +58,9 @@ pub trait Front: Send + Sync + 'static {
         presence: &'a Presence,
     ) -> BoxFuture<'a, ()>;
 
-    /// Where the bridge's notices to `user` go (their management room), if anywhere.
-    fn notice_place(&self, user: &str) -> Option<String>;
+    /// Where the bridge's notices to `user` go (their management room; on XMPP, a chat
+    /// with the gateway of the network the notice is about), if anywhere.
+    fn notice_place(&self, user: &str, network: Option<NetworkId>) -> Option<String>;
 
     /// Sends a notice to a place (a management room, a conversation).
     fn send_notice<'a>(

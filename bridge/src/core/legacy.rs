@@ -37,27 +37,33 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
                 net.display_name(),
                 self_profile.id
             );
-            bridge.notify(&key.mxid, &text);
+            bridge.notify(&key.mxid, Some(net), &text);
         }
-        NetworkEvent::Disconnected { reason, will_retry } => {
+        NetworkEvent::Disconnected {
+            ref reason,
+            will_retry,
+        } => {
             bridge.set_login_state(key, LoginState::Disconnected(reason.clone()));
             let next = if will_retry {
                 " Reconnecting…".to_owned()
             } else {
-                super::commands::mark_stopped(bridge, key, &reason).await?;
+                super::commands::mark_stopped(bridge, key, reason).await?;
                 format!(" Send `reconnect {net}` to sign in here again.")
             };
+            to_front(bridge, key, &event).await?;
             let text = format!("Disconnected from {}: {reason}.{next}", net.display_name());
-            bridge.notify(&key.mxid, &text);
+            bridge.notify(&key.mxid, Some(net), &text);
         }
-        NetworkEvent::LoginFailed { reason } => {
+        NetworkEvent::LoginFailed { ref reason } => {
             bridge.stop_login(&key.mxid, net);
             bridge.store.remove_login(&key.mxid, net)?;
             // Durable before the user hears of it: a refused login must not come back
             // after a crash (sled only writes on flush).
             bridge.store.flush().await?;
+            to_front(bridge, key, &event).await?;
             bridge.notify(
                 &key.mxid,
+                Some(net),
                 &format!("Login to {} failed: {reason}", net.display_name()),
             );
         }
@@ -65,7 +71,11 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
         | NetworkEvent::ContactChanged(_)
         | NetworkEvent::Typing { .. } => to_front(bridge, key, &event).await?,
         NetworkEvent::Notice { text } => {
-            bridge.notify(&key.mxid, &format!("{}: {text}", net.display_name()));
+            bridge.notify(
+                &key.mxid,
+                Some(net),
+                &format!("{}: {text}", net.display_name()),
+            );
         }
         // Taken by the intake before they reach a login's queue.
         NetworkEvent::Message { .. }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::front::Front;
-use super::Bridge;
+use super::{Bridge, NetworkId};
 
 const SETTLE: Duration = Duration::from_secs(1);
 const WINDOW: Duration = Duration::from_secs(60);
@@ -187,14 +187,14 @@ impl Bridge {
         }
     }
 
-    /// A notice to a user, where their front puts the bridge's notices (their management
-    /// room); logged when they have none.
-    pub fn notify(self: &Arc<Self>, user: &str, text: &str) {
+    /// A notice to a user about one of their logins (or the bridge), where their front
+    /// puts the bridge's notices (their management room); logged when they have none.
+    pub fn notify(self: &Arc<Self>, user: &str, network: Option<NetworkId>, text: &str) {
         let Some(front) = self.front_for(user).cloned() else {
             tracing::info!(%user, "no front for a notice");
             return;
         };
-        match front.notice_place(user) {
+        match front.notice_place(user, network) {
             Some(place) => self.notice_in(&front, &place, text),
             None => tracing::info!(%user, "no management room for a notice"),
         }

@@ -386,7 +386,7 @@ impl Bridge {
         };
         tracing::warn!(mxid = %entry.mxid, network = %entry.network, "homeserver refused an event: {failure}");
         crate::metrics::refused_by_matrix(entry);
-        self.notify(&entry.mxid, &what);
+        self.notify(&entry.mxid, Some(entry.network), &what);
     }
 }
 

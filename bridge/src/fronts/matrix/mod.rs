@@ -148,7 +148,7 @@ impl MatrixFront {
 
     /// A notice in a user's management room.
     pub fn notify(&self, user: &str, text: &str) {
-        self.core.notify(user, text);
+        self.core.notify(user, None, text);
     }
 
     /// Records a chat's legacy members; returns those who left since the last call.
@@ -402,7 +402,7 @@ impl Front for MatrixFront {
         Box::pin(self.push_presence(login.network, who, presence))
     }
 
-    fn notice_place(&self, user: &str) -> Option<String> {
+    fn notice_place(&self, user: &str, _network: Option<NetworkId>) -> Option<String> {
         self.store
             .management_room(user)
             .ok()
