@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod core;
+pub mod fronts;
 pub mod health;
 pub mod ids;
 pub mod matrix;

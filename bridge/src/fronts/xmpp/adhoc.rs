@@ -1,0 +1,2 @@
+//! stub
+pub const COMMANDS_NS: &str = "http://jabber.org/protocol/commands";
