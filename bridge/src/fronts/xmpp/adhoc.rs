@@ -109,17 +109,31 @@ impl CommandKind {
 /// password.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Command {
-    Login { id: LegacyId, password: String },
+    Login {
+        id: LegacyId,
+        password: String,
+    },
     Logout,
     Status {
         state: PresenceState,
         message: Option<String>,
     },
-    Search { query: String },
-    Info { id: LegacyId },
-    Add { id: LegacyId, group: Option<String> },
-    Join { room: String },
-    Leave { room: String },
+    Search {
+        query: String,
+    },
+    Info {
+        id: LegacyId,
+    },
+    Add {
+        id: LegacyId,
+        group: Option<String>,
+    },
+    Join {
+        room: String,
+    },
+    Leave {
+        room: String,
+    },
 }
 
 impl fmt::Debug for Command {
@@ -198,7 +212,11 @@ pub fn list_info() -> DiscoInfoResult {
 pub fn command_info(network: NetworkId, kind: CommandKind) -> Option<DiscoInfoResult> {
     kind.available_on(network).then(|| DiscoInfoResult {
         node: Some(kind.node().to_owned()),
-        identities: vec![identity("automation", "command-node", Some(kind.title(network)))],
+        identities: vec![identity(
+            "automation",
+            "command-node",
+            Some(kind.title(network)),
+        )],
         features: [COMMANDS_NS.to_owned(), ns::DATA_FORMS.to_owned()].into(),
         extensions: vec![],
     })
@@ -232,7 +250,10 @@ pub fn parse(network: NetworkId, command: &Element) -> Result<CommandRequest, St
         .ok_or_else(|| {
             stanza_error(
                 DefinedCondition::ItemNotFound,
-                Some(&format!("The {} gateway has no such command.", network.display_name())),
+                Some(&format!(
+                    "The {} gateway has no such command.",
+                    network.display_name()
+                )),
             )
         })?;
     let session = command.attr("sessionid").map(str::to_owned);
@@ -260,7 +281,11 @@ pub fn parse(network: NetworkId, command: &Element) -> Result<CommandRequest, St
     })
 }
 
-fn read_command(network: NetworkId, kind: CommandKind, form: &DataForm) -> Result<Command, StanzaError> {
+fn read_command(
+    network: NetworkId,
+    kind: CommandKind,
+    form: &DataForm,
+) -> Result<Command, StanzaError> {
     let required = |var: &str, what: &str| {
         forms::value(form, var)
             .map(str::to_owned)
@@ -289,7 +314,9 @@ fn read_command(network: NetworkId, kind: CommandKind, form: &DataForm) -> Resul
                 other => {
                     return Err(command_error(
                         "bad-payload",
-                        Some(&format!("{other:?} is not a status: online, away, dnd or invisible.")),
+                        Some(&format!(
+                            "{other:?} is not a status: online, away, dnd or invisible."
+                        )),
                     ))
                 }
             };
@@ -330,9 +357,16 @@ pub struct FormDefaults<'a> {
 
 /// The `<command/>` answering a start: the command's form, status `executing`, with
 /// `complete` as the only action (one stage).
-pub fn form(network: NetworkId, kind: CommandKind, session: &str, defaults: &FormDefaults) -> Element {
+pub fn form(
+    network: NetworkId,
+    kind: CommandKind,
+    session: &str,
+    defaults: &FormDefaults,
+) -> Element {
     let net = network.display_name();
-    let text = |var: &str, label: &str, required: bool| forms::field(var, FieldType::TextSingle, label, required);
+    let text = |var: &str, label: &str, required: bool| {
+        forms::field(var, FieldType::TextSingle, label, required)
+    };
     let choice = |var: &str, label: &str, required: bool, values: &[String]| {
         let options: Vec<(&str, &str)> = values.iter().map(|v| (v.as_str(), v.as_str())).collect();
         forms::list(var, label, required, &options)
@@ -352,7 +386,9 @@ pub fn form(network: NetworkId, kind: CommandKind, session: &str, defaults: &For
         CommandKind::Status => {
             let mut instructions = format!("Your status on {net}.");
             if network == NetworkId::Mig33 {
-                instructions.push_str(" mig33 has no invisible status: you appear offline there and stay connected.");
+                instructions.push_str(
+                    " mig33 has no invisible status: you appear offline there and stay connected.",
+                );
             }
             let options = [
                 ("online", "Online"),
@@ -418,7 +454,10 @@ pub fn completed(kind: CommandKind, session: &str, note: &str, failed: bool) -> 
     command_element(kind, session, "completed")
         .append(
             Element::builder("note", COMMANDS_NS)
-                .attr(xml_ncname!("type").into(), if failed { "error" } else { "info" })
+                .attr(
+                    xml_ncname!("type").into(),
+                    if failed { "error" } else { "info" },
+                )
                 .append(xml_text(note).into_owned())
                 .build(),
         )
@@ -430,10 +469,17 @@ pub fn canceled(kind: CommandKind, session: &str) -> Element {
     command_element(kind, session, "canceled").build()
 }
 
-fn command_element(kind: CommandKind, session: &str, status: &str) -> xmpp_parsers::minidom::ElementBuilder {
+fn command_element(
+    kind: CommandKind,
+    session: &str,
+    status: &str,
+) -> xmpp_parsers::minidom::ElementBuilder {
     Element::builder("command", COMMANDS_NS)
         .attr(xml_ncname!("node").into(), kind.node())
-        .attr(xml_ncname!("sessionid").into(), xml_text(session).into_owned())
+        .attr(
+            xml_ncname!("sessionid").into(),
+            xml_text(session).into_owned(),
+        )
         .attr(xml_ncname!("status").into(), status)
 }
 
@@ -460,11 +506,12 @@ mod tests {
                <item jid='icq.example.org' node='add' name='Add an ICQ contact'/>\
              </query>",
         );
-        let mig33: Vec<String> = command_list(NetworkId::Mig33, &Jid::new("mig33.example.org").unwrap())
-            .items
-            .into_iter()
-            .filter_map(|i| i.node)
-            .collect();
+        let mig33: Vec<String> =
+            command_list(NetworkId::Mig33, &Jid::new("mig33.example.org").unwrap())
+                .items
+                .into_iter()
+                .filter_map(|i| i.node)
+                .collect();
         assert_eq!(mig33, ["login", "logout", "status", "add", "join", "leave"]);
         assert!(command_info(NetworkId::Msn, CommandKind::Join).is_none());
         assert_xml(
@@ -490,7 +537,12 @@ mod tests {
             NetworkId::Icq,
             "<command xmlns='http://jabber.org/protocol/commands' node='login' action='execute'/>",
         );
-        assert_eq!(start, Ok(CommandRequest::Start { kind: CommandKind::Login }));
+        assert_eq!(
+            start,
+            Ok(CommandRequest::Start {
+                kind: CommandKind::Login
+            })
+        );
         let defaults = FormDefaults {
             id: Some("123456"),
             ..FormDefaults::default()
@@ -550,23 +602,61 @@ mod tests {
                 Err(e) => Err(e),
             }
         };
-        let field = |var: &str, value: &str| format!("<field var='{var}'><value>{value}</value></field>");
+        let field =
+            |var: &str, value: &str| format!("<field var='{var}'><value>{value}</value></field>");
         assert_eq!(submit(NetworkId::Msn, "logout", ""), Ok(Command::Logout));
         assert_eq!(
-            submit(NetworkId::Msn, "status", &format!("{}{}", field("status", "dnd"), field("message", "On the phone"))),
-            Ok(Command::Status { state: PresenceState::Busy, message: Some("On the phone".into()) })
+            submit(
+                NetworkId::Msn,
+                "status",
+                &format!(
+                    "{}{}",
+                    field("status", "dnd"),
+                    field("message", "On the phone")
+                )
+            ),
+            Ok(Command::Status {
+                state: PresenceState::Busy,
+                message: Some("On the phone".into())
+            })
         );
         assert_eq!(
             submit(NetworkId::Icq, "search", &field("query", "romeo")),
-            Ok(Command::Search { query: "romeo".into() })
+            Ok(Command::Search {
+                query: "romeo".into()
+            })
         );
-        assert_eq!(submit(NetworkId::Icq, "info", &field("id", "42")), Ok(Command::Info { id: "42".into() }));
         assert_eq!(
-            submit(NetworkId::Msn, "add", &format!("{}{}", field("id", "Juliet@Capulet.lit"), field("group", "Friends"))),
-            Ok(Command::Add { id: "juliet@capulet.lit".into(), group: Some("Friends".into()) })
+            submit(NetworkId::Icq, "info", &field("id", "42")),
+            Ok(Command::Info { id: "42".into() })
         );
-        assert_eq!(submit(NetworkId::Mig33, "join", &field("room", "lobby")), Ok(Command::Join { room: "lobby".into() }));
-        assert_eq!(submit(NetworkId::Mig33, "leave", &field("room", "lobby")), Ok(Command::Leave { room: "lobby".into() }));
+        assert_eq!(
+            submit(
+                NetworkId::Msn,
+                "add",
+                &format!(
+                    "{}{}",
+                    field("id", "Juliet@Capulet.lit"),
+                    field("group", "Friends")
+                )
+            ),
+            Ok(Command::Add {
+                id: "juliet@capulet.lit".into(),
+                group: Some("Friends".into())
+            })
+        );
+        assert_eq!(
+            submit(NetworkId::Mig33, "join", &field("room", "lobby")),
+            Ok(Command::Join {
+                room: "lobby".into()
+            })
+        );
+        assert_eq!(
+            submit(NetworkId::Mig33, "leave", &field("room", "lobby")),
+            Ok(Command::Leave {
+                room: "lobby".into()
+            })
+        );
         // A session without a form: the logout form has no fields.
         assert_eq!(
             parse_xml(NetworkId::Icq, "<command xmlns='http://jabber.org/protocol/commands' node='logout' sessionid='s' action='complete'/>"),
@@ -575,7 +665,10 @@ mod tests {
         // Refusals say what is wrong.
         let refused = submit(NetworkId::Icq, "info", &field("id", "romeo")).unwrap_err();
         assert_eq!(refused.defined_condition, DefinedCondition::BadRequest);
-        assert!(refused.other.as_ref().is_some_and(|e| e.is("bad-payload", COMMANDS_NS)));
+        assert!(refused
+            .other
+            .as_ref()
+            .is_some_and(|e| e.is("bad-payload", COMMANDS_NS)));
         assert!(refused.texts["en"].contains("ICQ number"));
         let refused = submit(NetworkId::Icq, "status", &field("status", "sleepy")).unwrap_err();
         assert!(refused.texts["en"].contains("\"sleepy\" is not a status"));
@@ -593,12 +686,30 @@ mod tests {
             canceled(CommandKind::Add, "s"),
             "<command xmlns='http://jabber.org/protocol/commands' node='add' sessionid='s' status='canceled'/>",
         );
-        let error = parse_xml(NetworkId::Msn, "<command xmlns='http://jabber.org/protocol/commands' node='join'/>").unwrap_err();
+        let error = parse_xml(
+            NetworkId::Msn,
+            "<command xmlns='http://jabber.org/protocol/commands' node='join'/>",
+        )
+        .unwrap_err();
         assert_eq!(error.defined_condition, DefinedCondition::ItemNotFound);
-        let error = parse_xml(NetworkId::Msn, "<command xmlns='http://jabber.org/protocol/commands' node='add' action='prev'/>").unwrap_err();
-        assert!(error.other.as_ref().is_some_and(|e| e.is("bad-action", COMMANDS_NS)));
-        let error = parse_xml(NetworkId::Msn, "<command xmlns='http://jabber.org/protocol/commands' node='add' action='jump'/>").unwrap_err();
-        assert!(error.other.as_ref().is_some_and(|e| e.is("malformed-action", COMMANDS_NS)));
+        let error = parse_xml(
+            NetworkId::Msn,
+            "<command xmlns='http://jabber.org/protocol/commands' node='add' action='prev'/>",
+        )
+        .unwrap_err();
+        assert!(error
+            .other
+            .as_ref()
+            .is_some_and(|e| e.is("bad-action", COMMANDS_NS)));
+        let error = parse_xml(
+            NetworkId::Msn,
+            "<command xmlns='http://jabber.org/protocol/commands' node='add' action='jump'/>",
+        )
+        .unwrap_err();
+        assert!(error
+            .other
+            .as_ref()
+            .is_some_and(|e| e.is("malformed-action", COMMANDS_NS)));
         assert_xml(
             completed(CommandKind::Add, "s", "Not logged in.", true),
             "<command xmlns='http://jabber.org/protocol/commands' node='add' sessionid='s' status='completed'><note type='error'>Not logged in.</note></command>",
@@ -612,14 +723,30 @@ mod tests {
             NetworkId::Mig33,
             CommandKind::Leave,
             "s",
-            &FormDefaults { rooms: &rooms, ..FormDefaults::default() },
+            &FormDefaults {
+                rooms: &rooms,
+                ..FormDefaults::default()
+            },
         );
         let text = String::from(&leave);
         assert!(text.contains("<field label='Chatroom' type='list-single' var='room'><required/><option label='lobby'><value>lobby</value></option><option label='tea room'><value>tea room</value></option></field>"), "{text}");
-        let add = String::from(&form(NetworkId::Icq, CommandKind::Add, "s", &FormDefaults::default()));
+        let add = String::from(&form(
+            NetworkId::Icq,
+            CommandKind::Add,
+            "s",
+            &FormDefaults::default(),
+        ));
         assert!(!add.contains("group"), "{add}");
-        let status = String::from(&form(NetworkId::Mig33, CommandKind::Status, "s", &FormDefaults::default()));
-        assert!(status.contains("<value>dnd</value>") && status.contains("no invisible status"), "{status}");
+        let status = String::from(&form(
+            NetworkId::Mig33,
+            CommandKind::Status,
+            "s",
+            &FormDefaults::default(),
+        ));
+        assert!(
+            status.contains("<value>dnd</value>") && status.contains("no invisible status"),
+            "{status}"
+        );
         // Every form parses as a XEP-0004 form.
         for network in NetworkId::ALL {
             for kind in CommandKind::ALL {

@@ -56,7 +56,11 @@ pub(crate) fn add_text(message: &mut Message, kind: MessageKind, text: &Formatte
     message
         .bodies
         .insert(Lang::new(), xml_text(&body).into_owned());
-    if let Some(html) = text.html.as_deref().and_then(|h| xhtml::to_xhtml_im(h, prefix)) {
+    if let Some(html) = text
+        .html
+        .as_deref()
+        .and_then(|h| xhtml::to_xhtml_im(h, prefix))
+    {
         message.payloads.push(html);
     }
 }
@@ -164,9 +168,7 @@ pub fn parse(message: &Message) -> Incoming {
                 }
             }
             ("request", ns::RECEIPTS) => incoming.receipt_requested = true,
-            ("received", ns::RECEIPTS) => {
-                incoming.received = payload.attr("id").map(str::to_owned)
-            }
+            ("received", ns::RECEIPTS) => incoming.received = payload.attr("id").map(str::to_owned),
             ("delay", ns::DELAY) => {
                 if let Ok(delay) = Delay::try_from(payload.clone()) {
                     incoming.sent_at = u64::try_from(delay.stamp.0.timestamp_millis()).ok();
@@ -191,7 +193,11 @@ pub fn parse(message: &Message) -> Incoming {
     incoming
 }
 
-fn body_text(body: &str, html: Option<String>, correction: bool) -> Option<(MessageKind, FormattedText)> {
+fn body_text(
+    body: &str,
+    html: Option<String>,
+    correction: bool,
+) -> Option<(MessageKind, FormattedText)> {
     if body.trim().is_empty() {
         return None;
     }
@@ -252,7 +258,10 @@ mod tests {
         assert_eq!(back.typing, Some(false));
         assert_eq!(
             back.text,
-            Some((MessageKind::Text, FormattedText::plain("Art thou not Romeo <3 & a Montague?\u{FFFD}")))
+            Some((
+                MessageKind::Text,
+                FormattedText::plain("Art thou not Romeo <3 & a Montague?\u{FFFD}")
+            ))
         );
     }
 
@@ -308,7 +317,13 @@ mod tests {
             plain: "a & b".into(),
             html: Some("a &amp; b".into()),
         };
-        let message = chat_message(jid("1@icq.example.org"), jid("r@example.org"), "1", MessageKind::Notice, &text);
+        let message = chat_message(
+            jid("1@icq.example.org"),
+            jid("r@example.org"),
+            "1",
+            MessageKind::Notice,
+            &text,
+        );
         assert!(!message.payloads.iter().any(|p| p.is("html", ns::XHTML_IM)));
     }
 
@@ -323,7 +338,11 @@ mod tests {
                  </message>"
             ),
         );
-        let stopped = parse(&chat_state(jid("a@icq.example.org"), jid("b@example.org"), false));
+        let stopped = parse(&chat_state(
+            jid("a@icq.example.org"),
+            jid("b@example.org"),
+            false,
+        ));
         assert_eq!(stopped.typing, Some(false));
         assert_eq!(stopped.text, None);
         // XEP-0184 example 2's receipt.
@@ -347,7 +366,10 @@ mod tests {
              </message>",
         );
         let parsed = parse(&m);
-        assert_eq!(parsed.text, Some((MessageKind::Text, FormattedText::plain("Who's there?"))));
+        assert_eq!(
+            parsed.text,
+            Some((MessageKind::Text, FormattedText::plain("Who's there?")))
+        );
         assert_eq!(parsed.typing, Some(false));
         assert!(parsed.receipt_requested);
         let typing = parse(&incoming(
@@ -361,7 +383,10 @@ mod tests {
         let corrected = parse(&incoming(
             "<message xmlns='NS' type='chat'><body>fixed</body><replace xmlns='urn:xmpp:message-correct:0' id='m1'/></message>",
         ));
-        assert_eq!(corrected.text, Some((MessageKind::Text, FormattedText::plain("Correction: fixed"))));
+        assert_eq!(
+            corrected.text,
+            Some((MessageKind::Text, FormattedText::plain("Correction: fixed")))
+        );
         let formatted = parse(&incoming(
             "<message xmlns='NS' type='chat'><body>hi there</body>\
                <html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><em>hi</em> there</body></html>\
@@ -369,9 +394,17 @@ mod tests {
         ));
         assert_eq!(
             formatted.text,
-            Some((MessageKind::Text, FormattedText { plain: "hi there".into(), html: Some("<em>hi</em> there".into()) }))
+            Some((
+                MessageKind::Text,
+                FormattedText {
+                    plain: "hi there".into(),
+                    html: Some("<em>hi</em> there".into())
+                }
+            ))
         );
-        let blank = parse(&incoming("<message xmlns='NS' type='chat'><body>  </body></message>"));
+        let blank = parse(&incoming(
+            "<message xmlns='NS' type='chat'><body>  </body></message>",
+        ));
         assert_eq!(blank.text, None);
         let bounced = parse(&incoming(
             "<message xmlns='NS' type='error' id='rb1.9'><body>x</body>\
@@ -379,7 +412,9 @@ mod tests {
         ));
         assert_eq!(bounced.id.as_deref(), Some("rb1.9"));
         assert_eq!(bounced.text, None);
-        assert!(matches!(bounced.bounced, Some(Some(ref e)) if e.defined_condition == xmpp_parsers::stanza_error::DefinedCondition::ServiceUnavailable));
+        assert!(
+            matches!(bounced.bounced, Some(Some(ref e)) if e.defined_condition == xmpp_parsers::stanza_error::DefinedCondition::ServiceUnavailable)
+        );
     }
 
     #[test]

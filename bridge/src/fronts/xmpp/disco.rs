@@ -219,7 +219,13 @@ mod tests {
              </query>",
         );
         let msn = gateway_info(NetworkId::Msn);
-        assert_eq!((msn.identities[0].type_.as_str(), msn.identities[0].name.as_deref()), ("msn", Some("MSN Messenger gateway")));
+        assert_eq!(
+            (
+                msn.identities[0].type_.as_str(),
+                msn.identities[0].name.as_deref()
+            ),
+            ("msn", Some("MSN Messenger gateway"))
+        );
         let mig33 = gateway_info(NetworkId::Mig33);
         assert_eq!(mig33.identities[0].type_, "mig33");
         assert!(!mig33.features.contains(ns::XHTML_IM));
@@ -266,9 +272,13 @@ mod tests {
              </query>",
         );
         let group = room_info(NetworkId::Msn, &ChatId::Group("1-ab".into()));
-        assert!(group.features.contains("muc_membersonly") && group.features.contains("muc_temporary"));
+        assert!(
+            group.features.contains("muc_membersonly") && group.features.contains("muc_temporary")
+        );
         let domains = Domains::new("example.org").unwrap();
-        let lobby = domains.room(NetworkId::Mig33, &ChatId::Room("lobby".into())).unwrap();
+        let lobby = domains
+            .room(NetworkId::Mig33, &ChatId::Room("lobby".into()))
+            .unwrap();
         assert_xml(
             conference_items(&[(lobby, "lobby".into())]),
             "<query xmlns='http://jabber.org/protocol/disco#items'>\
@@ -282,20 +292,58 @@ mod tests {
         let domains = Domains::new("example.org").unwrap();
         let address = |jid: &str| domains.classify(&Jid::new(jid).unwrap()).unwrap();
         let gateway = address("icq.example.org");
-        assert_eq!(info_of(&gateway, None).unwrap().identities[0].category, "gateway");
-        assert_eq!(info_of(&gateway, Some(COMMANDS_NS)).unwrap().identities[0].type_, "command-list");
-        assert_eq!(info_of(&gateway, Some("login")).unwrap().identities[0].type_, "command-node");
         assert_eq!(
-            info_of(&gateway, Some("join")).unwrap_err().defined_condition,
+            info_of(&gateway, None).unwrap().identities[0].category,
+            "gateway"
+        );
+        assert_eq!(
+            info_of(&gateway, Some(COMMANDS_NS)).unwrap().identities[0].type_,
+            "command-list"
+        );
+        assert_eq!(
+            info_of(&gateway, Some("login")).unwrap().identities[0].type_,
+            "command-node"
+        );
+        assert_eq!(
+            info_of(&gateway, Some("join"))
+                .unwrap_err()
+                .defined_condition,
             DefinedCondition::ItemNotFound
         );
-        assert_eq!(info_of(&address("12345@icq.example.org"), None).unwrap().identities[0].category, "client");
-        assert_eq!(info_of(&address("rooms.example.org"), None).unwrap().identities[0].category, "conference");
-        assert_eq!(info_of(&address("lobby%mig33@rooms.example.org"), None).unwrap().identities[0].type_, "text");
+        assert_eq!(
+            info_of(&address("12345@icq.example.org"), None)
+                .unwrap()
+                .identities[0]
+                .category,
+            "client"
+        );
+        assert_eq!(
+            info_of(&address("rooms.example.org"), None)
+                .unwrap()
+                .identities[0]
+                .category,
+            "conference"
+        );
+        assert_eq!(
+            info_of(&address("lobby%mig33@rooms.example.org"), None)
+                .unwrap()
+                .identities[0]
+                .type_,
+            "text"
+        );
         let to = Jid::new("icq.example.org").unwrap();
         assert_eq!(items_of(&gateway, &to, None, &[]).unwrap().items.len(), 1);
-        assert_eq!(items_of(&gateway, &to, Some(COMMANDS_NS), &[]).unwrap().items.len(), 6);
-        assert!(items_of(&address("12345@icq.example.org"), &to, None, &[]).unwrap().items.is_empty());
+        assert_eq!(
+            items_of(&gateway, &to, Some(COMMANDS_NS), &[])
+                .unwrap()
+                .items
+                .len(),
+            6
+        );
+        assert!(items_of(&address("12345@icq.example.org"), &to, None, &[])
+            .unwrap()
+            .items
+            .is_empty());
         assert!(items_of(&gateway, &to, Some("nope"), &[]).is_err());
     }
 }

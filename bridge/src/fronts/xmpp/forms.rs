@@ -98,7 +98,10 @@ mod tests {
             "Title",
             "Fill\u{7} in",
             vec![
-                with_value(field("username", FieldType::TextSingle, "Name", true), "bob"),
+                with_value(
+                    field("username", FieldType::TextSingle, "Name", true),
+                    "bob",
+                ),
                 list("state", "State", false, &[("away", "Away")]),
             ],
         );

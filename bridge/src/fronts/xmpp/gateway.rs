@@ -19,7 +19,9 @@ fn description(network: NetworkId) -> &'static str {
         NetworkId::Msn => {
             "Please enter the MSN Messenger e-mail address of the person you would like to contact."
         }
-        NetworkId::Mig33 => "Please enter the mig33 username of the person you would like to contact.",
+        NetworkId::Mig33 => {
+            "Please enter the mig33 username of the person you would like to contact."
+        }
     }
 }
 
@@ -31,7 +33,11 @@ pub fn prompt(network: NetworkId) -> Element {
                 .append(description(network))
                 .build(),
         )
-        .append(Element::builder("prompt", GATEWAY_NS).append("Contact ID").build())
+        .append(
+            Element::builder("prompt", GATEWAY_NS)
+                .append("Contact ID")
+                .build(),
+        )
         .build()
 }
 
@@ -93,7 +99,11 @@ mod tests {
     #[test]
     fn translation_of_each_network() {
         let domains = Domains::new("example.org").unwrap();
-        let ask = |id: &str| element(&format!("<query xmlns='jabber:iq:gateway'><prompt>{id}</prompt></query>"));
+        let ask = |id: &str| {
+            element(&format!(
+                "<query xmlns='jabber:iq:gateway'><prompt>{id}</prompt></query>"
+            ))
+        };
         assert_xml(
             translate(&domains, NetworkId::Msn, &ask(" Juliet@Hotmail.com ")).unwrap(),
             "<query xmlns='jabber:iq:gateway'><jid>juliet\\40hotmail.com@msn.example.org</jid></query>",
@@ -107,7 +117,9 @@ mod tests {
         assert!(refused.texts["en"].contains("mig33 username"));
         let empty = element("<query xmlns='jabber:iq:gateway'><prompt> </prompt></query>");
         assert_eq!(
-            translate(&domains, NetworkId::Icq, &empty).unwrap_err().defined_condition,
+            translate(&domains, NetworkId::Icq, &empty)
+                .unwrap_err()
+                .defined_condition,
             DefinedCondition::BadRequest
         );
     }

@@ -22,8 +22,12 @@ pub const PING_NS: &str = "urn:xmpp:ping";
 #[derive(Debug, Clone, PartialEq)]
 pub enum IqRequest {
     /// XEP-0030 `get`, on a node or not.
-    DiscoInfo { node: Option<String> },
-    DiscoItems { node: Option<String> },
+    DiscoInfo {
+        node: Option<String>,
+    },
+    DiscoItems {
+        node: Option<String>,
+    },
     /// XEP-0077 `get`: the registration form.
     RegisterForm,
     /// XEP-0077 `set`: see [`super::register::parse`].
@@ -86,7 +90,10 @@ pub fn error(request: &Iq, error: StanzaError) -> Iq {
 
 /// The reply to a request nobody here handles (RFC 6120 §8.4: `service-unavailable`).
 pub fn unsupported(request: &Iq) -> Iq {
-    error(request, stanza_error(DefinedCondition::ServiceUnavailable, None))
+    error(
+        request,
+        stanza_error(DefinedCondition::ServiceUnavailable, None),
+    )
 }
 
 #[cfg(test)]
@@ -117,7 +124,9 @@ mod tests {
             assert_eq!(classify(&iq(xml)), expected, "{xml}");
         }
         let set = iq("<iq xmlns='NS' type='set' id='1'><query xmlns='jabber:iq:register'><remove/></query></iq>");
-        assert!(matches!(classify(&set), IqRequest::Register(e) if e.has_child("remove", ns::REGISTER)));
+        assert!(
+            matches!(classify(&set), IqRequest::Register(e) if e.has_child("remove", ns::REGISTER))
+        );
         let set = iq("<iq xmlns='NS' type='set' id='1'><command xmlns='http://jabber.org/protocol/commands' node='login'/></iq>");
         assert!(matches!(classify(&set), IqRequest::Command(e) if e.attr("node") == Some("login")));
         let set = iq("<iq xmlns='NS' type='set' id='1'><query xmlns='jabber:iq:gateway'><prompt>x</prompt></query></iq>");

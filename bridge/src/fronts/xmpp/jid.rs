@@ -218,11 +218,14 @@ fn legacy_id_of_node(network: NetworkId, node: &str) -> Result<LegacyId, JidErro
 /// word): ICQ numbers, MSN e-mail addresses, mig33 usernames without spaces.
 pub fn check_legacy_id(network: NetworkId, id: &str) -> Result<(), JidError> {
     let ok = match network {
-        NetworkId::Icq => id.parse::<u32>().is_ok_and(|uin| uin > 0) && id.bytes().all(|b| b.is_ascii_digit()),
-        NetworkId::Msn => id
-            .split_once('@')
-            .is_some_and(|(user, host)| !user.is_empty() && !host.is_empty() && !host.contains('@'))
-            && !id.contains(char::is_whitespace),
+        NetworkId::Icq => {
+            id.parse::<u32>().is_ok_and(|uin| uin > 0) && id.bytes().all(|b| b.is_ascii_digit())
+        }
+        NetworkId::Msn => {
+            id.split_once('@').is_some_and(|(user, host)| {
+                !user.is_empty() && !host.is_empty() && !host.contains('@')
+            }) && !id.contains(char::is_whitespace)
+        }
         NetworkId::Mig33 => !id.is_empty() && !id.contains(char::is_whitespace),
     };
     if ok {
@@ -336,12 +339,19 @@ pub fn occupant_nicks(members: &[Contact]) -> Vec<(LegacyId, String)> {
             .iter()
             .filter_map(|c| normalise_nick(c))
             .find(|c| !taken.contains(c));
+        // Ids that cannot be a resource (or all taken): numbered, which always can; at
+        // most members + 1 numbers are needed.
         let mut n = 2;
-        while chosen.is_none() {
-            chosen = normalise_nick(&format!("{} ({n})", member.id)).filter(|c| !taken.contains(c));
+        let nick = loop {
+            if let Some(nick) = chosen.take() {
+                break nick;
+            }
+            let numbered = format!("member {n}");
+            if !taken.contains(&numbered) {
+                break numbered;
+            }
             n += 1;
-        }
-        let nick = chosen.unwrap_or_default();
+        };
         taken.insert(nick.clone());
         out.push((member.id.clone(), nick));
     }
@@ -421,10 +431,14 @@ mod tests {
         assert_eq!(mig.to_string(), "bob\\27s\\3aplace@mig33.example.org");
 
         // Back, from what clients send: any case, with or without a resource.
-        let id = d.legacy_id(NetworkId::Msn, &jid("ALICE\\40hotmail.COM@msn.example.org/x"));
+        let id = d.legacy_id(
+            NetworkId::Msn,
+            &jid("ALICE\\40hotmail.COM@msn.example.org/x"),
+        );
         assert_eq!(id.unwrap(), "alice@hotmail.com");
         assert_eq!(
-            d.classify(&jid("bob\\27s\\3aplace@mig33.example.org")).unwrap(),
+            d.classify(&jid("bob\\27s\\3aplace@mig33.example.org"))
+                .unwrap(),
             Address::Contact {
                 network: NetworkId::Mig33,
                 id: "bob's:place".into()
@@ -438,7 +452,9 @@ mod tests {
         assert!(d.contact(NetworkId::Msn, "a@b@c").is_err());
         assert!(d.contact(NetworkId::Mig33, "").is_err());
         // A contact of one network is not one of another.
-        assert!(d.legacy_id(NetworkId::Icq, &jid("123@msn.example.org")).is_err());
+        assert!(d
+            .legacy_id(NetworkId::Icq, &jid("123@msn.example.org"))
+            .is_err());
         // Nodeprep would change these: no JID rather than someone else's.
         assert_eq!(
             d.contact(NetworkId::Mig33, "straße"),
@@ -450,9 +466,18 @@ mod tests {
     #[test]
     fn classify_every_kind_of_address() {
         let d = domains();
-        assert_eq!(d.classify(&jid("icq.example.org")).unwrap(), Address::Gateway(NetworkId::Icq));
-        assert_eq!(d.classify(&jid("mig33.example.org/res")).unwrap(), Address::Gateway(NetworkId::Mig33));
-        assert_eq!(d.classify(&jid("rooms.example.org")).unwrap(), Address::Conference);
+        assert_eq!(
+            d.classify(&jid("icq.example.org")).unwrap(),
+            Address::Gateway(NetworkId::Icq)
+        );
+        assert_eq!(
+            d.classify(&jid("mig33.example.org/res")).unwrap(),
+            Address::Gateway(NetworkId::Mig33)
+        );
+        assert_eq!(
+            d.classify(&jid("rooms.example.org")).unwrap(),
+            Address::Conference
+        );
         assert_eq!(
             d.classify(&jid("lobby%mig33@rooms.example.org")).unwrap(),
             Address::Room {
@@ -461,28 +486,47 @@ mod tests {
             }
         );
         assert_eq!(
-            d.classify(&jid("lobby%mig33@rooms.example.org/Carol Q")).unwrap(),
+            d.classify(&jid("lobby%mig33@rooms.example.org/Carol Q"))
+                .unwrap(),
             Address::Occupant {
                 network: NetworkId::Mig33,
                 chat: ChatId::Room("lobby".into()),
                 nick: "Carol Q".into()
             }
         );
-        assert!(matches!(d.classify(&jid("example.org")), Err(JidError::NotOurs(_))));
-        assert!(matches!(d.classify(&jid("lobby@rooms.example.org")), Err(JidError::BadRoom(_))));
-        assert!(matches!(d.classify(&jid("lobby%aim@rooms.example.org")), Err(JidError::BadRoom(_))));
-        assert!(matches!(d.classify(&jid("%mig33@rooms.example.org")), Err(JidError::BadRoom(_))));
+        assert!(matches!(
+            d.classify(&jid("example.org")),
+            Err(JidError::NotOurs(_))
+        ));
+        assert!(matches!(
+            d.classify(&jid("lobby@rooms.example.org")),
+            Err(JidError::BadRoom(_))
+        ));
+        assert!(matches!(
+            d.classify(&jid("lobby%aim@rooms.example.org")),
+            Err(JidError::BadRoom(_))
+        ));
+        assert!(matches!(
+            d.classify(&jid("%mig33@rooms.example.org")),
+            Err(JidError::BadRoom(_))
+        ));
     }
 
     #[test]
     fn rooms_of_two_networks_never_collide() {
         let d = domains();
-        let room = d.room(NetworkId::Mig33, &ChatId::Room("Lobby".into())).unwrap();
+        let room = d
+            .room(NetworkId::Mig33, &ChatId::Room("Lobby".into()))
+            .unwrap();
         assert_eq!(room.to_string(), "lobby%mig33@rooms.example.org");
-        let group = d.room(NetworkId::Msn, &ChatId::Group("17-00ab12cd".into())).unwrap();
+        let group = d
+            .room(NetworkId::Msn, &ChatId::Group("17-00ab12cd".into()))
+            .unwrap();
         assert_eq!(group.to_string(), "17-00ab12cd%msn-group@rooms.example.org");
         // A name that imitates another network's suffix stays in its own network.
-        let tricky = d.room(NetworkId::Mig33, &ChatId::Room("x%msn".into())).unwrap();
+        let tricky = d
+            .room(NetworkId::Mig33, &ChatId::Room("x%msn".into()))
+            .unwrap();
         assert_eq!(tricky.to_string(), "x%msn%mig33@rooms.example.org");
         assert_eq!(
             d.classify(&Jid::from(tricky)).unwrap(),
@@ -491,14 +535,20 @@ mod tests {
                 chat: ChatId::Room("x%msn".into())
             }
         );
-        let spaced = d.room(NetworkId::Mig33, &ChatId::Room("tea room".into())).unwrap();
+        let spaced = d
+            .room(NetworkId::Mig33, &ChatId::Room("tea room".into()))
+            .unwrap();
         assert_eq!(spaced.to_string(), "tea\\20room%mig33@rooms.example.org");
-        assert!(d.room(NetworkId::Icq, &ChatId::Direct("123".into())).is_err());
+        assert!(d
+            .room(NetworkId::Icq, &ChatId::Direct("123".into()))
+            .is_err());
     }
 
     #[test]
     fn occupants_and_their_nicks() {
-        let room = domains().room(NetworkId::Mig33, &ChatId::Room("lobby".into())).unwrap();
+        let room = domains()
+            .room(NetworkId::Mig33, &ChatId::Room("lobby".into()))
+            .unwrap();
         assert_eq!(
             occupant(&room, "Carol").unwrap().to_string(),
             "lobby%mig33@rooms.example.org/Carol"
@@ -518,8 +568,13 @@ mod tests {
             member("gina", Some("bad\u{1}name")),
             member("carol (2)", Some("dave (Carol)")),
             member("hal", Some("carol")),
+            member("\u{1}", None),
+            member("\u{2}", Some("\u{3}")),
         ]);
-        let nicks: Vec<(&str, &str)> = nicks.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let nicks: Vec<(&str, &str)> = nicks
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
         assert_eq!(
             nicks,
             vec![
@@ -532,6 +587,8 @@ mod tests {
                 ("carol (2)", "dave (Carol)"),
                 // Nicknames are case-sensitive: "carol" differs from "Carol".
                 ("hal", "carol"),
+                ("\u{1}", "member 2"),
+                ("\u{2}", "member 3"),
             ]
         );
     }

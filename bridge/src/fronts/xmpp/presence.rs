@@ -31,7 +31,11 @@ use crate::core::network::{Presence as CorePresence, PresenceState};
 
 /// `presence` of a contact (or of the user's login, from the gateway), for `to`; `None`
 /// is offline.
-pub fn presence(from: impl Into<Jid>, to: impl Into<Jid>, presence: Option<&CorePresence>) -> Presence {
+pub fn presence(
+    from: impl Into<Jid>,
+    to: impl Into<Jid>,
+    presence: Option<&CorePresence>,
+) -> Presence {
     let state = presence.map_or(PresenceState::Offline, |p| p.state);
     let mut stanza = match state {
         PresenceState::Online => Presence::available(),
@@ -41,14 +45,21 @@ pub fn presence(from: impl Into<Jid>, to: impl Into<Jid>, presence: Option<&Core
     }
     .with_from(from)
     .with_to(to);
-    if let Some(status) = presence.and_then(|p| p.status.as_deref()).filter(|s| !s.is_empty()) {
+    if let Some(status) = presence
+        .and_then(|p| p.status.as_deref())
+        .filter(|s| !s.is_empty())
+    {
         stanza.set_status("", xml_text(status).into_owned());
     }
     stanza
 }
 
 /// The answer to a presence probe: what is known, or unavailable (never `unsubscribed`).
-pub fn probe_answer(from: impl Into<Jid>, to: impl Into<Jid>, known: Option<&CorePresence>) -> Presence {
+pub fn probe_answer(
+    from: impl Into<Jid>,
+    to: impl Into<Jid>,
+    known: Option<&CorePresence>,
+) -> Presence {
     presence(from, to, known)
 }
 
@@ -73,7 +84,9 @@ pub fn subscribed(from: impl Into<Jid>, to: impl Into<Jid>) -> Presence {
 /// Refuses or cancels a subscription (a contact who declined, or unregistering). Not the
 /// answer to a probe (see the module docs).
 pub fn unsubscribed(from: impl Into<Jid>, to: impl Into<Jid>) -> Presence {
-    Presence::new(Type::Unsubscribed).with_from(from).with_to(to)
+    Presence::new(Type::Unsubscribed)
+        .with_from(from)
+        .with_to(to)
 }
 
 /// Cancels the gateway's or a contact's subscription to the user (unregistering).
@@ -84,7 +97,10 @@ pub fn unsubscribe(from: impl Into<Jid>, to: impl Into<Jid>) -> Presence {
 /// The gateway's answer when logging in failed (XEP-0100 "Log In", alternate flow): a
 /// presence error from the gateway, such as `not-authorized` for a refused password.
 pub fn login_failed(from: impl Into<Jid>, to: impl Into<Jid>, error: StanzaError) -> Presence {
-    Presence::error().with_from(from).with_to(to).with_payloads(vec![error.into()])
+    Presence::error()
+        .with_from(from)
+        .with_to(to)
+        .with_payloads(vec![error.into()])
 }
 
 /// What an incoming presence says.
@@ -94,7 +110,9 @@ pub enum Incoming {
     Presence(CorePresence),
     /// The user asks to see a contact's (or the gateway's) presence; the nickname the
     /// user's client gave, if any.
-    Subscribe { nick: Option<String> },
+    Subscribe {
+        nick: Option<String>,
+    },
     Subscribed,
     Unsubscribe,
     Unsubscribed,
@@ -176,22 +194,39 @@ mod tests {
     fn core_states_to_xmpp() {
         let cases = [
             (Some(core(PresenceState::Online, None)), expected("", "")),
-            (Some(core(PresenceState::Away, Some("Out to lunch"))), expected("", "<show>away</show><status>Out to lunch</status>")),
-            (Some(core(PresenceState::Busy, Some("On the phone"))), expected("", "<show>dnd</show><status>On the phone</status>")),
-            (Some(core(PresenceState::Invisible, None)), expected(" type='unavailable'", "")),
-            (Some(core(PresenceState::Offline, Some("bye\u{1}"))), expected(" type='unavailable'", "<status>bye\u{FFFD}</status>")),
+            (
+                Some(core(PresenceState::Away, Some("Out to lunch"))),
+                expected("", "<show>away</show><status>Out to lunch</status>"),
+            ),
+            (
+                Some(core(PresenceState::Busy, Some("On the phone"))),
+                expected("", "<show>dnd</show><status>On the phone</status>"),
+            ),
+            (
+                Some(core(PresenceState::Invisible, None)),
+                expected(" type='unavailable'", ""),
+            ),
+            (
+                Some(core(PresenceState::Offline, Some("bye\u{1}"))),
+                expected(" type='unavailable'", "<status>bye\u{FFFD}</status>"),
+            ),
             (None, expected(" type='unavailable'", "")),
         ];
         for (state, xml) in cases {
             assert_xml(presence(jid(CONTACT), jid(USER), state.as_ref()), &xml);
         }
         // A probe gets the same, never `unsubscribed`.
-        assert_xml(probe_answer(jid(CONTACT), jid(USER), None), &expected(" type='unavailable'", ""));
+        assert_xml(
+            probe_answer(jid(CONTACT), jid(USER), None),
+            &expected(" type='unavailable'", ""),
+        );
     }
 
     #[test]
     fn xmpp_states_to_core() {
-        let read = |xml: &str| parse(&Presence::try_from(element(&xml.replace("NS", DEFAULT_NS))).unwrap());
+        let read = |xml: &str| {
+            parse(&Presence::try_from(element(&xml.replace("NS", DEFAULT_NS))).unwrap())
+        };
         let cases = [
             ("<presence xmlns='NS'/>", core(PresenceState::Online, None)),
             ("<presence xmlns='NS'><show>chat</show></presence>", core(PresenceState::Online, None)),
@@ -204,9 +239,18 @@ mod tests {
             assert_eq!(read(xml), Incoming::Presence(state), "{xml}");
         }
         assert_eq!(read("<presence xmlns='NS' type='probe'/>"), Incoming::Probe);
-        assert_eq!(read("<presence xmlns='NS' type='subscribed'/>"), Incoming::Subscribed);
-        assert_eq!(read("<presence xmlns='NS' type='unsubscribe'/>"), Incoming::Unsubscribe);
-        assert_eq!(read("<presence xmlns='NS' type='unsubscribed'/>"), Incoming::Unsubscribed);
+        assert_eq!(
+            read("<presence xmlns='NS' type='subscribed'/>"),
+            Incoming::Subscribed
+        );
+        assert_eq!(
+            read("<presence xmlns='NS' type='unsubscribe'/>"),
+            Incoming::Unsubscribe
+        );
+        assert_eq!(
+            read("<presence xmlns='NS' type='unsubscribed'/>"),
+            Incoming::Unsubscribed
+        );
         assert_eq!(
             read("<presence xmlns='NS' type='subscribe'><nick xmlns='http://jabber.org/protocol/nick'>Romeo</nick></presence>"),
             Incoming::Subscribe { nick: Some("Romeo".into()) }
@@ -228,10 +272,22 @@ mod tests {
                  </presence>"
             ),
         );
-        assert_xml(subscribe(jid(CONTACT), jid(USER), Some(" ")), &expected(" type='subscribe'", ""));
-        assert_xml(subscribed(jid(CONTACT), jid(USER)), &expected(" type='subscribed'", ""));
-        assert_xml(unsubscribed(jid(CONTACT), jid(USER)), &expected(" type='unsubscribed'", ""));
-        assert_xml(unsubscribe(jid(CONTACT), jid(USER)), &expected(" type='unsubscribe'", ""));
+        assert_xml(
+            subscribe(jid(CONTACT), jid(USER), Some(" ")),
+            &expected(" type='subscribe'", ""),
+        );
+        assert_xml(
+            subscribed(jid(CONTACT), jid(USER)),
+            &expected(" type='subscribed'", ""),
+        );
+        assert_xml(
+            unsubscribed(jid(CONTACT), jid(USER)),
+            &expected(" type='unsubscribed'", ""),
+        );
+        assert_xml(
+            unsubscribe(jid(CONTACT), jid(USER)),
+            &expected(" type='unsubscribe'", ""),
+        );
     }
 
     #[test]

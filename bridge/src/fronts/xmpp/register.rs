@@ -26,7 +26,10 @@ use crate::core::network::{LegacyId, NetworkId};
 #[derive(Clone, PartialEq, Eq)]
 pub enum Registration {
     /// Register (or change the registration): the canonical legacy id and its password.
-    Register { username: LegacyId, password: String },
+    Register {
+        username: LegacyId,
+        password: String,
+    },
     /// `<remove/>`: unregister.
     Unregister,
 }
@@ -146,9 +149,8 @@ pub fn parse(network: NetworkId, query: &Element) -> Result<Registration, Stanza
         ));
     };
     let username = network.canonical_id(&username);
-    check_legacy_id(network, &username).map_err(|e| {
-        stanza_error(DefinedCondition::NotAcceptable, Some(&e.to_string()))
-    })?;
+    check_legacy_id(network, &username)
+        .map_err(|e| stanza_error(DefinedCondition::NotAcceptable, Some(&e.to_string())))?;
     Ok(Registration::Register { username, password })
 }
 
@@ -181,7 +183,10 @@ mod tests {
         let query = form(NetworkId::Icq, Some("123456"));
         let text = String::from(&query);
         assert!(text.contains("<registered/>"), "{text}");
-        assert!(text.contains("<username>123456</username><password/>"), "{text}");
+        assert!(
+            text.contains("<username>123456</username><password/>"),
+            "{text}"
+        );
         assert!(text.contains("<value>123456</value>"), "{text}");
         assert!(text.contains("You are registered as 123456."), "{text}");
         assert!(text.contains("at most 8 characters"), "{text}");
@@ -224,14 +229,21 @@ mod tests {
         );
         assert!(!format!("{registration:?}").contains("p w"));
         let remove = element("<query xmlns='jabber:iq:register'><remove/></query>");
-        assert_eq!(parse(NetworkId::Icq, &remove).unwrap(), Registration::Unregister);
+        assert_eq!(
+            parse(NetworkId::Icq, &remove).unwrap(),
+            Registration::Unregister
+        );
     }
 
     #[test]
     fn refusals() {
-        let condition = |network, xml: &str| parse(network, &element(xml)).unwrap_err().defined_condition;
+        let condition =
+            |network, xml: &str| parse(network, &element(xml)).unwrap_err().defined_condition;
         assert_eq!(
-            condition(NetworkId::Icq, "<query xmlns='jabber:iq:register'><username>123</username><password/></query>"),
+            condition(
+                NetworkId::Icq,
+                "<query xmlns='jabber:iq:register'><username>123</username><password/></query>"
+            ),
             DefinedCondition::NotAcceptable
         );
         assert_eq!(
@@ -243,14 +255,21 @@ mod tests {
             DefinedCondition::NotAcceptable
         );
         assert_eq!(
-            condition(NetworkId::Icq, "<query xmlns='jabber:iq:register'><remove/><username>1</username></query>"),
+            condition(
+                NetworkId::Icq,
+                "<query xmlns='jabber:iq:register'><remove/><username>1</username></query>"
+            ),
             DefinedCondition::BadRequest
         );
         assert_eq!(
             condition(NetworkId::Icq, "<query xmlns='jabber:iq:gateway'/>"),
             DefinedCondition::BadRequest
         );
-        let error = parse(NetworkId::Mig33, &element("<query xmlns='jabber:iq:register'/>")).unwrap_err();
+        let error = parse(
+            NetworkId::Mig33,
+            &element("<query xmlns='jabber:iq:register'/>"),
+        )
+        .unwrap_err();
         assert_eq!(
             error.texts.get("en").map(String::as_str),
             Some("Both your mig33 username and your password are needed.")

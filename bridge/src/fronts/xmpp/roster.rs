@@ -65,16 +65,32 @@ pub fn items(
 }
 
 /// The message suggesting `items` (action `add`), from the gateway to the user.
-pub fn suggestion(from: impl Into<Jid>, to: impl Into<Jid>, id: &str, items: &[RosterItem]) -> Message {
+pub fn suggestion(
+    from: impl Into<Jid>,
+    to: impl Into<Jid>,
+    id: &str,
+    items: &[RosterItem],
+) -> Message {
     exchange(from, to, id, "add", items)
 }
 
 /// The message suggesting the removal of `items` (contacts gone from the legacy list).
-pub fn removal(from: impl Into<Jid>, to: impl Into<Jid>, id: &str, items: &[RosterItem]) -> Message {
+pub fn removal(
+    from: impl Into<Jid>,
+    to: impl Into<Jid>,
+    id: &str,
+    items: &[RosterItem],
+) -> Message {
     exchange(from, to, id, "delete", items)
 }
 
-fn exchange(from: impl Into<Jid>, to: impl Into<Jid>, id: &str, action: &str, items: &[RosterItem]) -> Message {
+fn exchange(
+    from: impl Into<Jid>,
+    to: impl Into<Jid>,
+    id: &str,
+    action: &str,
+    items: &[RosterItem],
+) -> Message {
     use xmpp_parsers::minidom::rxml::xml_ncname;
     let x = Element::builder("x", ROSTERX_NS)
         .append_all(items.iter().map(|item| {
@@ -115,8 +131,14 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
         };
         let groups = [
-            Group { id: "1".into(), name: "Friends".into() },
-            Group { id: "2".into(), name: "Work".into() },
+            Group {
+                id: "1".into(),
+                name: "Friends".into(),
+            },
+            Group {
+                id: "2".into(),
+                name: "Work".into(),
+            },
         ];
         let (items, skipped) = items(
             &domains,
@@ -147,8 +169,16 @@ mod tests {
                  </message>"
             ),
         );
-        let gone = removal(Jid::new("msn.example.org").unwrap(), Jid::new("romeo@example.org").unwrap(), "rx2", &items[1..]);
+        let gone = removal(
+            Jid::new("msn.example.org").unwrap(),
+            Jid::new("romeo@example.org").unwrap(),
+            "rx2",
+            &items[1..],
+        );
         let text = String::from(&Element::from(gone));
-        assert!(text.contains("<item action='delete' jid='nurse\\40capulet.lit@msn.example.org'>"), "{text}");
+        assert!(
+            text.contains("<item action='delete' jid='nurse\\40capulet.lit@msn.example.org'>"),
+            "{text}"
+        );
     }
 }

@@ -85,23 +85,25 @@ enum HtmlNode {
     },
 }
 
+/// A tag being read: its name, attributes and children so far.
+type OpenTag = (String, Vec<(String, String)>, Vec<HtmlNode>);
+
 const VOID: &[&str] = &["br", "img", "hr", "wbr", "input", "meta", "link"];
 
 /// Reads HTML into a tree, never failing: what is not a tag is text.
 fn read_html(html: &str) -> Vec<HtmlNode> {
     // The open tags: (name, attributes, children so far); the root has no name.
-    let mut stack: Vec<(String, Vec<(String, String)>, Vec<HtmlNode>)> =
-        vec![(String::new(), Vec::new(), Vec::new())];
+    let mut stack: Vec<OpenTag> = vec![(String::new(), Vec::new(), Vec::new())];
     let mut text = String::new();
     let mut rest = html;
-    fn flush(text: &mut String, stack: &mut [(String, Vec<(String, String)>, Vec<HtmlNode>)]) {
+    fn flush(text: &mut String, stack: &mut [OpenTag]) {
         if !text.is_empty() {
             let top = stack.last_mut().expect("the root stays");
             top.2.push(HtmlNode::Text(decode_entities(text)));
             text.clear();
         }
     }
-    fn close_top(stack: &mut Vec<(String, Vec<(String, String)>, Vec<HtmlNode>)>) {
+    fn close_top(stack: &mut Vec<OpenTag>) {
         let (name, attrs, children) = stack.pop().expect("never the root");
         let parent = stack.last_mut().expect("the root stays");
         parent.2.push(HtmlNode::Tag {
@@ -114,11 +116,14 @@ fn read_html(html: &str) -> Vec<HtmlNode> {
         text.push_str(&rest[..at]);
         rest = &rest[at..];
         match read_markup(rest) {
-            None => {
+            Scan::NotTag => {
                 text.push('<');
                 rest = &rest[1..];
             }
-            Some((markup, len)) => {
+            // No tag ends before the end of the input: the rest is text (and the reading
+            // stays linear).
+            Scan::Unterminated => break,
+            Scan::Tag(markup, len) => {
                 rest = &rest[len..];
                 flush(&mut text, &mut stack);
                 match markup {
@@ -137,7 +142,8 @@ fn read_html(html: &str) -> Vec<HtmlNode> {
                         }
                     }
                     Markup::Close(name) => {
-                        if let Some(depth) = stack.iter().skip(1).rposition(|(n, _, _)| *n == name) {
+                        if let Some(depth) = stack.iter().skip(1).rposition(|(n, _, _)| *n == name)
+                        {
                             while stack.len() > depth + 1 {
                                 close_top(&mut stack);
                             }
@@ -155,6 +161,14 @@ fn read_html(html: &str) -> Vec<HtmlNode> {
     stack.pop().map(|root| root.2).unwrap_or_default()
 }
 
+enum Scan {
+    Tag(Markup, usize),
+    /// The `<` starts no tag: it is text.
+    NotTag,
+    /// A tag starts but the input ends before it does.
+    Unterminated,
+}
+
 enum Markup {
     Open {
         name: String,
@@ -165,15 +179,14 @@ enum Markup {
     Ignored,
 }
 
-/// The markup at the start of `s` (which starts with `<`) and its length, or `None` when
-/// the `<` is just text.
-fn read_markup(s: &str) -> Option<(Markup, usize)> {
+/// The markup at the start of `s` (which starts with `<`) and its length.
+fn read_markup(s: &str) -> Scan {
     if let Some(comment) = s.strip_prefix("<!--") {
         let len = comment.find("-->").map_or(s.len(), |end| 4 + end + 3);
-        return Some((Markup::Ignored, len));
+        return Scan::Tag(Markup::Ignored, len);
     }
     if s.starts_with("<!") || s.starts_with("<?") {
-        return Some((Markup::Ignored, s.find('>').map_or(s.len(), |end| end + 1)));
+        return Scan::Tag(Markup::Ignored, s.find('>').map_or(s.len(), |end| end + 1));
     }
     let (closing, after) = match s.strip_prefix("</") {
         Some(after) => (true, after),
@@ -183,7 +196,7 @@ fn read_markup(s: &str) -> Option<(Markup, usize)> {
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
         .unwrap_or(after.len());
     if name_len == 0 || !after.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return None;
+        return Scan::NotTag;
     }
     let name = after[..name_len].to_ascii_lowercase();
     let mut rest = &after[name_len..];
@@ -197,10 +210,10 @@ fn read_markup(s: &str) -> Option<(Markup, usize)> {
             } else {
                 Markup::Open { name, attrs }
             };
-            return Some((markup, len));
+            return Scan::Tag(markup, len);
         }
         if rest.is_empty() {
-            return None; // never closed: text
+            return Scan::Unterminated;
         }
         let attr_len = rest
             .find(|c: char| c.is_ascii_whitespace() || matches!(c, '=' | '>' | '/'))
@@ -213,7 +226,9 @@ fn read_markup(s: &str) -> Option<(Markup, usize)> {
             match after_eq.chars().next() {
                 Some(quote @ ('"' | '\'')) => {
                     let inner = &after_eq[1..];
-                    let end = inner.find(quote)?;
+                    let Some(end) = inner.find(quote) else {
+                        return Scan::Unterminated;
+                    };
                     value = decode_entities(&inner[..end]);
                     rest = &inner[end + 1..];
                 }
@@ -241,7 +256,9 @@ fn decode_entities(s: &str) -> String {
     while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
-        let decoded = rest.find(';').filter(|end| *end <= 10).and_then(|end| {
+        // Entities are short: look for the `;` a few bytes ahead only.
+        let end = rest.bytes().take(12).position(|b| b == b';');
+        let decoded = end.and_then(|end| {
             let name = &rest[1..end];
             let c = match name {
                 "amp" => Some('&'),
@@ -251,13 +268,14 @@ fn decode_entities(s: &str) -> String {
                 "apos" => Some('\''),
                 "nbsp" => Some('\u{A0}'),
                 _ => {
-                    let code = if let Some(hex) = name.strip_prefix("#x").or(name.strip_prefix("#X")) {
-                        u32::from_str_radix(hex, 16).ok()
-                    } else if let Some(dec) = name.strip_prefix('#') {
-                        dec.parse().ok()
-                    } else {
-                        None
-                    };
+                    let code =
+                        if let Some(hex) = name.strip_prefix("#x").or(name.strip_prefix("#X")) {
+                            u32::from_str_radix(hex, 16).ok()
+                        } else if let Some(dec) = name.strip_prefix('#') {
+                            dec.parse().ok()
+                        } else {
+                            None
+                        };
                     code.and_then(char::from_u32)
                 }
             };
@@ -279,7 +297,10 @@ fn decode_entities(s: &str) -> String {
 }
 
 fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    attrs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The colour a core tag asks for, as `#rrggbb`.
@@ -302,7 +323,10 @@ fn xhtml(name: &str) -> Element {
 
 fn styled_span(style: &str) -> Element {
     Element::builder("span", ns::XHTML)
-        .attr(xmpp_parsers::minidom::rxml::xml_ncname!("style").into(), style)
+        .attr(
+            xmpp_parsers::minidom::rxml::xml_ncname!("style").into(),
+            style,
+        )
         .build()
 }
 
@@ -457,7 +481,11 @@ fn style_tags(style: Option<&str>) -> (String, String) {
     for (property, value) in css_declarations(style) {
         let value = value.to_ascii_lowercase();
         match property.as_str() {
-            "font-weight" if value == "bold" || value == "bolder" || value.parse::<u16>().is_ok_and(|w| w >= 600) => {
+            "font-weight"
+                if value == "bold"
+                    || value == "bolder"
+                    || value.parse::<u16>().is_ok_and(|w| w >= 600) =>
+            {
                 wrap("<strong>".into(), "</strong>")
             }
             "font-style" if value == "italic" || value == "oblique" => wrap("<em>".into(), "</em>"),
@@ -589,13 +617,17 @@ mod tests {
 
     #[test]
     fn icq_links_and_emotes() {
-        let html = "see &lt;this&gt; <a href=\"http://x.org/?a=1&amp;b=2\">http://x.org/?a=1&amp;b=2</a>";
+        let html =
+            "see &lt;this&gt; <a href=\"http://x.org/?a=1&amp;b=2\">http://x.org/?a=1&amp;b=2</a>";
         assert_xml(
             to_xhtml_im(html, Some("/me ")).unwrap(),
             &im("/me see &lt;this&gt; <a href='http://x.org/?a=1&amp;b=2'>http://x.org/?a=1&amp;b=2</a>"),
         );
         // A link a client should not open keeps its text only.
-        assert_eq!(to_xhtml_im("<a href='javascript:alert(1)'>x</a>", None), None);
+        assert_eq!(
+            to_xhtml_im("<a href='javascript:alert(1)'>x</a>", None),
+            None
+        );
     }
 
     #[test]
@@ -609,7 +641,10 @@ mod tests {
             &im("<p>new\u{A0}<span style='font-family: monospace'>x</span></p>[pic]"),
         );
         // Only colours reach a style attribute.
-        assert_eq!(to_xhtml_im("<font color='red;background:url(x)'>x</font>", None), None);
+        assert_eq!(
+            to_xhtml_im("<font color='red;background:url(x)'>x</font>", None),
+            None
+        );
     }
 
     #[test]
@@ -632,7 +667,23 @@ mod tests {
         let deep = "<b>".repeat(10_000) + "x";
         let produced = to_xhtml_im(&deep, None).unwrap();
         assert!(String::from(&produced).contains('x'));
-        for html in ["<", "<a", "<a href='", "&#xffffffff;", "&#55296;", "</>", "<1>", "<b/>x", "<!--", "<a =x>y</a>"] {
+        // Unterminated tags and entities stay cheap, whatever their number.
+        let hostile = format!("{}{}", "<a x ".repeat(50_000), "&amp".repeat(50_000));
+        let started = std::time::Instant::now();
+        assert_eq!(to_xhtml_im(&hostile, None), None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        for html in [
+            "<",
+            "<a",
+            "<a href='",
+            "&#xffffffff;",
+            "&#55296;",
+            "</>",
+            "<1>",
+            "<b/>x",
+            "<!--",
+            "<a =x>y</a>",
+        ] {
             let _ = to_xhtml_im(html, None);
         }
     }
@@ -654,13 +705,18 @@ mod tests {
             from_xhtml_im(&html).as_deref(),
             Some("<u><del>x</del></u><br><strong>&lt;y&gt;</strong>pic")
         );
-        let html = element(&im("<a href='javascript:x'>t</a> <span style='color: expression(x)'>u</span>"));
+        let html = element(&im(
+            "<a href='javascript:x'>t</a> <span style='color: expression(x)'>u</span>",
+        ));
         assert_eq!(from_xhtml_im(&html), None);
         assert_eq!(from_xhtml_im(&element(&im("just text"))), None);
         let styled = element(
             "<html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml' style='color: blue'>x</body></html>",
         );
-        assert_eq!(from_xhtml_im(&styled).as_deref(), Some("<font color=\"#0000ff\">x</font>"));
+        assert_eq!(
+            from_xhtml_im(&styled).as_deref(),
+            Some("<font color=\"#0000ff\">x</font>")
+        );
         assert_eq!(from_xhtml_im(&element("<html xmlns='urn:other'/>")), None);
     }
 
@@ -679,11 +735,20 @@ mod tests {
     #[test]
     fn deep_xhtml_is_converted_on_a_small_stack() {
         let depth = 20_000;
-        let xml = im(&format!("{}<b>x</b>{}", "<span>".repeat(depth), "</span>".repeat(depth)));
+        let xml = im(&format!(
+            "{}<b>x</b>{}",
+            "<span>".repeat(depth),
+            "</span>".repeat(depth)
+        ));
         // minidom parses and drops recursively: both happen on a big stack here; the
         // conversion runs on a small one, which only bounded recursion survives.
         let big = |f: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new().stack_size(256 << 20).spawn(f).unwrap().join().unwrap()
+            std::thread::Builder::new()
+                .stack_size(256 << 20)
+                .spawn(f)
+                .unwrap()
+                .join()
+                .unwrap()
         };
         let (tx, rx) = std::sync::mpsc::channel();
         big(Box::new(move || tx.send(element(&xml)).unwrap()));
