@@ -117,7 +117,7 @@ struct Session {
 
 /// Requests to the background task, which owns the tokio-xmpp client.
 enum Command {
-    Send(Stanza, oneshot::Sender<std::io::Result<()>>),
+    Send(Box<Stanza>, oneshot::Sender<std::io::Result<()>>),
     Iq(
         Option<Jid>,
         IqRequest,
@@ -244,7 +244,7 @@ impl XmppUser {
         };
         let (done, result) = oneshot::channel();
         self.commands
-            .send(Command::Send(stanza, done))
+            .send(Command::Send(Box::new(stanza), done))
             .ok()
             .context("the connection task ended")?;
         result
@@ -613,7 +613,7 @@ async fn drive(
         tokio::select! {
             command = commands.recv() => match command {
                 Some(Command::Send(stanza, done)) => {
-                    let result = client.send_stanza(stanza).await.map(drop);
+                    let result = client.send_stanza(*stanza).await.map(drop);
                     let _ = done.send(result);
                 }
                 Some(Command::Iq(to, request, reply)) => {
