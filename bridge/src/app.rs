@@ -27,6 +27,13 @@ pub fn init_logging(config: &LoadedConfig) {
             logging.level
         ))
     });
+    // tokio-xmpp traces the raw XML it reads and writes: message bodies and the
+    // passwords of in-band registrations. Never, whatever RUST_LOG says.
+    let filter = filter.add_directive(
+        "tokio_xmpp::xmlstream=off"
+            .parse()
+            .expect("a valid directive"),
+    );
     // No colour codes in files and pipes.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
