@@ -92,6 +92,7 @@ impl Simulators {
             users: vec![mig33_user(MIG33_ID, MIG33_PW), mig33_user("bob", "bobpw")],
             chatrooms: Vec::new(),
             participant_separator: legacy_sim::mig33::ParticipantSeparator::Semicolon,
+            flood_limit: None,
         };
         Simulators {
             icq: legacy_sim::icq::Server::start(icq)

@@ -81,6 +81,7 @@ fn sim_config(listen: &str) -> Config {
             description: "Everyone welcome".into(),
         }],
         participant_separator: ParticipantSeparator::Semicolon,
+        flood_limit: None,
     }
 }
 
