@@ -113,6 +113,11 @@ impl Server {
         users
     }
 
+    /// How many users are logged in.
+    pub fn online_count(&self) -> usize {
+        lock(&self.shared).online.len()
+    }
+
     /// TCP connections accepted since the start (benchmarks count connects with it).
     pub fn connections_accepted(&self) -> u64 {
         lock(&self.shared).next_conn - 1
