@@ -2,6 +2,7 @@
 
 pub mod bridge;
 pub mod matrix_user;
+pub mod process;
 pub mod synapse;
 
 pub use matrix_user::{enc, wait_until, Invite, TestUser};
