@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use matrix_sdk::ruma::UserId;
 use retrobridge::config::LoadedConfig;
 use retrobridge::core::Bridge;
-use retrobridge::matrix::client::MatrixClient;
-use retrobridge::matrix::endpoint;
+use retrobridge::fronts::matrix::client::MatrixClient;
+use retrobridge::fronts::matrix::endpoint;
+use retrobridge::fronts::matrix::MatrixFront;
 use retrobridge::store::{KeySource, Store};
 
 const EVENTS_PER_TXN: usize = 100;
@@ -67,9 +68,11 @@ async fn main() {
             )
             .expect("management room");
     }
-    let bridge = Bridge::new(config, store.clone(), matrix, Vec::new(), None);
-    bridge.start_inbox().await.expect("inbox");
-    let app = endpoint::router(TOKEN, Arc::new(bridge), None);
+    let bridge = Bridge::new(config, store.clone(), Vec::new());
+    let front = MatrixFront::new(bridge.clone(), matrix, None);
+    bridge.set_fronts(vec![front.clone()]);
+    front.start_inbox().await.expect("inbox");
+    let app = endpoint::router(TOKEN, Arc::new(front), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -1,5 +1,5 @@
-//! `retrobridge run`: wires the store, the Matrix client, the core, the networks and the
-//! transaction endpoint together, and shuts down cleanly on SIGINT/SIGTERM.
+//! `retrobridge run`: wires the store, the core, the networks and the fronts (the Matrix
+//! appservice, the XMPP components) together, and shuts down cleanly on SIGINT/SIGTERM.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,10 +7,12 @@ use std::time::Duration;
 use anyhow::Context;
 use matrix_sdk::ruma::UserId;
 
-use crate::config::{LoadedConfig, LogFormat};
+use crate::config::{LoadedConfig, LogFormat, MatrixConfig};
+use crate::core::front::Front;
 use crate::core::Bridge;
-use crate::matrix::client::MatrixClient;
-use crate::matrix::endpoint;
+use crate::fronts::matrix::client::MatrixClient;
+use crate::fronts::matrix::endpoint;
+use crate::fronts::matrix::MatrixFront;
 use crate::registration::Registration;
 use crate::store::{KeySource, Store};
 
@@ -40,150 +42,43 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     // homeserver is not taken for a hang; READY=1 once everything below is up.
     let systemd = crate::notify::Notifier::from_env();
     tokio::spawn(systemd.clone().watchdog());
-    let registration =
-        Registration::load(&config.config.appservice.registration).map_err(anyhow::Error::msg)?;
-    if !registration.matches(&config) {
-        tracing::warn!(
-            "the registration's bot or namespaces differ from the config: run generate-registration and give the new file to the homeserver"
-        );
-    }
     let database = &config.config.database;
     let store = open_store(&database.path, &KeySource::from_env(&database.key_file()))?;
-    let listen = config.listen_addr().map_err(anyhow::Error::msg)?;
-    let bot = UserId::parse(format!(
-        "@{}:{}",
-        config.config.appservice.bot.localpart,
-        config.domain()
-    ))?;
-    let matrix = MatrixClient::new(
-        &config.config.homeserver.address,
-        &registration.as_token,
-        bot.clone(),
-        Duration::from_secs(config.config.homeserver.request_timeout_seconds),
-    )
-    .await?;
-
     let networks = crate::networks::build(&config);
-    let appservice = &config.config.appservice;
-    let media = crate::matrix::media::MediaLinks::new(
-        store.media_key().context("the media link key")?,
-        appservice.public_url.as_deref().unwrap_or(&appservice.url),
-        &config.config.homeserver.address,
-        &registration.as_token,
-    );
-    let bridge = Bridge::new(
-        config.clone(),
-        store.clone(),
-        matrix.clone(),
-        networks,
-        Some(media.clone()),
-    );
-
-    // Listen first: the homeserver may already be retrying transactions.
+    let bridge = Bridge::new(config.clone(), store.clone(), networks);
     let health = crate::health::Health::starting("starting");
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
-    tracing::info!("appservice endpoint listening on {listen}");
-    let mut app = endpoint::router(
-        &registration.hs_token,
-        Arc::new(bridge.clone()),
-        Some(media),
-    )
-    .merge(crate::health::router(health.clone()));
-    if let Some(secret) = config.provisioning_secret() {
-        app = app.merge(crate::provision::router(
-            bridge.clone(),
-            secret,
-            health.clone(),
-        ));
-        tracing::info!("provisioning API enabled at {}", crate::provision::PREFIX);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+
+    let matrix = match config.matrix() {
+        Some(m) => {
+            Some(MatrixSide::listen(&config, m, &bridge, &store, &health, stop_rx.clone()).await?)
+        }
+        None => None,
+    };
+    let mut fronts: Vec<Arc<dyn Front>> = Vec::new();
+    if let Some(m) = &matrix {
+        fronts.push(m.front.clone());
     }
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    bridge.set_fronts(fronts);
     let metrics = match config.metrics_addr() {
         Some(addr) => Some(crate::metrics::serve(addr, bridge.clone(), stop_rx.clone()).await?),
         None => None,
     };
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-            })
-            .await
-    });
-
-    tracing::info!(
-        "waiting for the homeserver at {}",
-        config.config.homeserver.address
-    );
-    health.not_ready(format!(
-        "waiting for the homeserver at {}",
-        config.config.homeserver.address
-    ));
-    let unknown_registration = || {
-        anyhow::anyhow!(
-            "the homeserver does not know this bridge's registration yet (it refused the as_token): \
-             add {} to the homeserver's app_service_config_files (Synapse) and restart the homeserver",
-            config.config.appservice.registration.display()
-        )
-    };
-    let is_unknown_token = |e: &matrix_sdk::HttpError| {
-        matches!(
-            crate::matrix::client::error_kind(e),
-            Some(matrix_sdk::ruma::api::error::ErrorKind::UnknownToken(_))
-        )
-    };
-    if let Err(e) = matrix.wait_for_homeserver(Duration::from_secs(300)).await {
-        if e.downcast_ref::<matrix_sdk::HttpError>()
-            .is_some_and(is_unknown_token)
-        {
-            return Err(unknown_registration());
-        }
-        return Err(e);
+    if let Some(m) = &matrix {
+        m.wait_for_homeserver(&config, &health).await?;
     }
-    health.not_ready("registering the bot");
-    if let Err(e) = matrix.ensure_registered(&bot).await {
-        if is_unknown_token(&e) {
-            return Err(unknown_registration());
-        }
-        return Err(anyhow::Error::new(e).context("registering the bot"));
-    }
-    let bot_name = &config.config.appservice.bot.displayname;
-    matrix
-        .set_display_name(&bot, bot_name)
-        .await
-        .context("setting the bot's display name")?;
-    if let Some(avatar) = &config.config.appservice.bot.avatar_url {
-        let url = matrix_sdk::ruma::OwnedMxcUri::from(avatar.as_str());
-        matrix
-            .set_avatar_url(&bot, url)
-            .await
-            .context("setting the bot's avatar")?;
-    }
-    tracing::info!("bot {bot} ready");
 
     // Logins first: a replayed message then finds its login (it waits there until the
     // login is connected) instead of a false "not logged in".
     health.not_ready("resuming the stored logins");
     bridge.resume_logins()?;
-    bridge.start_inbox().await?;
+    if let Some(m) = &matrix {
+        m.front.start_inbox().await?;
+    }
     bridge.start_outbox()?;
-    // Portals from before (or whose bridge state failed): in the background.
-    tokio::spawn(crate::core::bridge_state::check_all(bridge.clone()));
     tokio::spawn(prune_dedupe_records(store.clone()));
-    // The homeserver retries what it holds for us at once when pinged.
-    match matrix.ping_appservice(&config.config.appservice.id).await {
-        Ok(rtt) => tracing::info!("the homeserver reaches the bridge (ping {rtt:?})"),
-        Err(e) if e.contains("M_UNRECOGNIZED") => tracing::warn!(
-            "the homeserver cannot ping appservices ({e}): whether it reaches the bridge is not checked"
-        ),
-        Err(e) => tracing::error!(
-            "the homeserver cannot reach the bridge at the URL of its registration ({e}): \
-             nothing from Matrix will arrive. Check that appservice.url ({}) is the address \
-             the homeserver can reach this bridge at (it listens on {listen}); after changing it, \
-             run generate-registration again and restart the homeserver",
-            config.config.appservice.url
-        ),
+    if let Some(m) = &matrix {
+        m.started(&config).await;
     }
 
     health.ready();
@@ -193,13 +88,176 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     health.not_ready("shutting down");
     systemd.stopping();
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    if let Some(m) = matrix {
+        let _ = tokio::time::timeout(Duration::from_secs(5), m.server).await;
+    }
     if let Some(metrics) = metrics {
         let _ = tokio::time::timeout(Duration::from_secs(5), metrics).await;
     }
     store.flush().await.context("flushing the database")?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The Matrix front's parts while the bridge runs.
+struct MatrixSide {
+    front: Arc<MatrixFront>,
+    client: MatrixClient,
+    bot: matrix_sdk::ruma::OwnedUserId,
+    listen: std::net::SocketAddr,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl MatrixSide {
+    /// Builds the front and starts its listener (with the health and provisioning
+    /// endpoints): the homeserver may already be retrying transactions.
+    async fn listen(
+        config: &LoadedConfig,
+        m: MatrixConfig<'_>,
+        bridge: &Arc<Bridge>,
+        store: &Store,
+        health: &crate::health::Health,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<MatrixSide> {
+        let registration =
+            Registration::load(&m.appservice.registration).map_err(anyhow::Error::msg)?;
+        if !registration.matches(config) {
+            tracing::warn!(
+                "the registration's bot or namespaces differ from the config: run generate-registration and give the new file to the homeserver"
+            );
+        }
+        let listen = config.listen_addr().map_err(anyhow::Error::msg)?;
+        let bot = UserId::parse(format!(
+            "@{}:{}",
+            m.appservice.bot.localpart,
+            config.domain()
+        ))?;
+        let client = MatrixClient::new(
+            &m.homeserver.address,
+            &registration.as_token,
+            bot.clone(),
+            Duration::from_secs(m.homeserver.request_timeout_seconds),
+        )
+        .await?;
+        let media = crate::fronts::matrix::media::MediaLinks::new(
+            store.media_key().context("the media link key")?,
+            m.appservice
+                .public_url
+                .as_deref()
+                .unwrap_or(&m.appservice.url),
+            &m.homeserver.address,
+            &registration.as_token,
+        );
+        let front = MatrixFront::new(bridge.clone(), client.clone(), Some(media.clone()));
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        tracing::info!("appservice endpoint listening on {listen}");
+        let mut app =
+            endpoint::router(&registration.hs_token, Arc::new(front.clone()), Some(media))
+                .merge(crate::health::router(health.clone()));
+        if let Some(secret) = config.provisioning_secret() {
+            app = app.merge(crate::provision::router(
+                bridge.clone(),
+                secret,
+                health.clone(),
+            ));
+            tracing::info!("provisioning API enabled at {}", crate::provision::PREFIX);
+        }
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        Ok(MatrixSide {
+            front,
+            client,
+            bot,
+            listen,
+            server,
+        })
+    }
+
+    /// Waits for the homeserver and registers the bot.
+    async fn wait_for_homeserver(
+        &self,
+        config: &LoadedConfig,
+        health: &crate::health::Health,
+    ) -> anyhow::Result<()> {
+        let m = config.matrix().context("the Matrix front is configured")?;
+        let (matrix, bot) = (&self.client, &self.bot);
+        tracing::info!("waiting for the homeserver at {}", m.homeserver.address);
+        health.not_ready(format!(
+            "waiting for the homeserver at {}",
+            m.homeserver.address
+        ));
+        let unknown_registration = || {
+            anyhow::anyhow!(
+                "the homeserver does not know this bridge's registration yet (it refused the as_token): \
+                 add {} to the homeserver's app_service_config_files (Synapse) and restart the homeserver",
+                m.appservice.registration.display()
+            )
+        };
+        let is_unknown_token = |e: &matrix_sdk::HttpError| {
+            matches!(
+                crate::fronts::matrix::client::error_kind(e),
+                Some(matrix_sdk::ruma::api::error::ErrorKind::UnknownToken(_))
+            )
+        };
+        if let Err(e) = matrix.wait_for_homeserver(Duration::from_secs(300)).await {
+            if e.downcast_ref::<matrix_sdk::HttpError>()
+                .is_some_and(is_unknown_token)
+            {
+                return Err(unknown_registration());
+            }
+            return Err(e);
+        }
+        health.not_ready("registering the bot");
+        if let Err(e) = matrix.ensure_registered(bot).await {
+            if is_unknown_token(&e) {
+                return Err(unknown_registration());
+            }
+            return Err(anyhow::Error::new(e).context("registering the bot"));
+        }
+        matrix
+            .set_display_name(bot, &m.appservice.bot.displayname)
+            .await
+            .context("setting the bot's display name")?;
+        if let Some(avatar) = &m.appservice.bot.avatar_url {
+            let url = matrix_sdk::ruma::OwnedMxcUri::from(avatar.as_str());
+            matrix
+                .set_avatar_url(bot, url)
+                .await
+                .context("setting the bot's avatar")?;
+        }
+        tracing::info!("bot {bot} ready");
+        Ok(())
+    }
+
+    /// Once the core runs: portals from before (or whose bridge state failed) in the
+    /// background, and a ping so that the homeserver retries what it holds for us.
+    async fn started(&self, config: &LoadedConfig) {
+        tokio::spawn(crate::fronts::matrix::bridge_state::check_all(
+            self.front.clone(),
+        ));
+        let Some(m) = config.matrix() else { return };
+        match self.client.ping_appservice(&m.appservice.id).await {
+            Ok(rtt) => tracing::info!("the homeserver reaches the bridge (ping {rtt:?})"),
+            Err(e) if e.contains("M_UNRECOGNIZED") => tracing::warn!(
+                "the homeserver cannot ping appservices ({e}): whether it reaches the bridge is not checked"
+            ),
+            Err(e) => tracing::error!(
+                "the homeserver cannot reach the bridge at the URL of its registration ({e}): \
+                 nothing from Matrix will arrive. Check that appservice.url ({}) is the address \
+                 the homeserver can reach this bridge at (it listens on {}); after changing it, \
+                 run generate-registration again and restart the homeserver",
+                m.appservice.url,
+                self.listen
+            ),
+        }
+    }
 }
 
 /// Opens the database; sled's lock error means another bridge has it open.

@@ -23,8 +23,14 @@ const EXAMPLE_DOMAINS: [&str; 3] = ["example.org", "example.com", "example.net"]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    pub homeserver: HomeserverConfig,
-    pub appservice: AppserviceConfig,
+    /// The Matrix front, with `appservice`: leave both out to serve XMPP only.
+    #[serde(default)]
+    pub homeserver: Option<HomeserverConfig>,
+    #[serde(default)]
+    pub appservice: Option<AppserviceConfig>,
+    /// The XMPP front (components of an XMPP server); off without this block.
+    #[serde(default)]
+    pub xmpp: Option<XmppConfig>,
     pub database: DatabaseConfig,
     /// `*`, a domain, or a user id -> `user` or `admin`. Nobody is allowed by default.
     #[serde(default)]
@@ -75,6 +81,45 @@ pub struct AppserviceConfig {
     pub registration: PathBuf,
     #[serde(default)]
     pub bot: BotConfig,
+}
+
+/// The XMPP front: one component per enabled network (`icq.<domain>`, `msn.<domain>`,
+/// `mig33.<domain>`) and one for the rooms, on the server's component port (XEP-0114).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmppConfig {
+    /// The XMPP server's domain (the users' JIDs are on it; the components are named
+    /// under it).
+    pub domain: String,
+    /// `host:port` of the server's component port.
+    #[serde(default = "default_component_address")]
+    pub component_address: String,
+    /// The components' shared secret (Prosody's `component_secret`).
+    pub secret: Secret,
+    /// The rooms service (default `rooms.<domain>`; Prosody keeps `conference.<domain>`
+    /// for its own rooms).
+    #[serde(default)]
+    pub rooms_domain: Option<String>,
+}
+
+impl XmppConfig {
+    /// The component domain of a network's gateway.
+    pub fn gateway_domain(&self, network: NetworkId) -> String {
+        format!("{}.{}", network.as_str(), self.domain)
+    }
+
+    pub fn rooms_domain(&self) -> String {
+        self.rooms_domain
+            .clone()
+            .unwrap_or_else(|| format!("rooms.{}", self.domain))
+    }
+}
+
+/// The Matrix front's two blocks.
+#[derive(Debug, Clone, Copy)]
+pub struct MatrixConfig<'a> {
+    pub homeserver: &'a HomeserverConfig,
+    pub appservice: &'a AppserviceConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -239,6 +284,9 @@ fn default_bot_displayname() -> String {
 fn default_log_level() -> String {
     "info".into()
 }
+fn default_component_address() -> String {
+    "127.0.0.1:5347".into()
+}
 fn default_metrics_listen() -> String {
     "127.0.0.1:9090".into()
 }
@@ -296,8 +344,9 @@ impl LoadedConfig {
         })?;
         let mut loaded = Self::parse(&text, file)?;
         let base = file.parent().unwrap_or(Path::new("."));
-        let appservice = &mut loaded.config.appservice;
-        appservice.registration = base.join(&appservice.registration);
+        if let Some(appservice) = &mut loaded.config.appservice {
+            appservice.registration = base.join(&appservice.registration);
+        }
         let database = &mut loaded.config.database;
         database.path = base.join(&database.path);
         database.key_file = database.key_file.as_ref().map(|f| base.join(f));
@@ -373,12 +422,29 @@ impl LoadedConfig {
         })
     }
 
-    pub fn domain(&self) -> &str {
-        &self.config.homeserver.domain
+    /// The Matrix front's blocks, when it is configured.
+    pub fn matrix(&self) -> Option<MatrixConfig<'_>> {
+        Some(MatrixConfig {
+            homeserver: self.config.homeserver.as_ref()?,
+            appservice: self.config.appservice.as_ref()?,
+        })
     }
 
+    /// The Matrix server name ("" without the Matrix front).
+    pub fn domain(&self) -> &str {
+        self.config
+            .homeserver
+            .as_ref()
+            .map_or("", |h| h.domain.as_str())
+    }
+
+    /// The appservice listener's address (the Matrix front).
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
-        let a = &self.config.appservice;
+        let a = self
+            .config
+            .appservice
+            .as_ref()
+            .ok_or("the Matrix front is not configured (no appservice block)")?;
         format!("{}:{}", a.address, a.port).parse().map_err(|e| {
             format!(
                 "appservice.address {:?} is not an IP address: {e}",
@@ -408,13 +474,23 @@ impl LoadedConfig {
     }
 
     /// What `user_id` may do: the most specific matching entry wins (user id, then
-    /// domain, then `*`).
+    /// domain, then `*`). XMPP users and domains are written `xmpp:alice@example.org`,
+    /// `xmpp:example.org`.
     pub fn permission(&self, user_id: &str) -> Permission {
         let perms = &self.config.permissions;
-        let domain = user_id.split_once(':').map(|(_, d)| d).unwrap_or("");
+        let domain = match user_id.strip_prefix(crate::core::front::XMPP_USER_PREFIX) {
+            Some(jid) => jid
+                .split_once('@')
+                .map(|(_, d)| format!("{}{d}", crate::core::front::XMPP_USER_PREFIX))
+                .unwrap_or_default(),
+            None => user_id
+                .split_once(':')
+                .map(|(_, d)| d.to_owned())
+                .unwrap_or_default(),
+        };
         let level = perms
             .get(user_id)
-            .or_else(|| perms.get(domain))
+            .or_else(|| perms.get(&domain))
             .or_else(|| perms.get("*"));
         match level.map(String::as_str) {
             Some("admin") => Permission::Admin,
@@ -471,7 +547,89 @@ where
 type Invalid = (String, String);
 
 fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Invalid> {
-    let hs = &config.homeserver;
+    match (&config.homeserver, &config.appservice) {
+        (Some(hs), Some(a)) => validate_matrix(hs, a, &config.metrics)?,
+        (None, None) if config.xmpp.is_none() => {
+            return Err((
+                String::new(),
+                "nothing to serve: configure the Matrix front (homeserver and appservice), \
+                 the XMPP front (xmpp), or both"
+                    .into(),
+            ))
+        }
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err((
+                "appservice".into(),
+                "the Matrix front needs an appservice block beside homeserver".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err((
+                "homeserver".into(),
+                "the Matrix front needs a homeserver block beside appservice".into(),
+            ))
+        }
+    }
+    if let Some(x) = &config.xmpp {
+        validate_xmpp(x)?;
+    }
+    validate_rest(config)
+}
+
+fn validate_xmpp(x: &XmppConfig) -> Result<(), Invalid> {
+    if !is_server_name(&x.domain) || x.domain.contains(':') {
+        return Err((
+            "xmpp.domain".into(),
+            format!("{:?} is not a domain name", x.domain),
+        ));
+    }
+    if EXAMPLE_DOMAINS.contains(&x.domain.to_ascii_lowercase().as_str()) {
+        return Err((
+            "xmpp.domain".into(),
+            format!(
+                "{} is the example's domain: set your XMPP server's domain (the part after '@' in your users' addresses)",
+                x.domain
+            ),
+        ));
+    }
+    if x.component_address
+        .rsplit_once(':')
+        .and_then(|(h, p)| (!h.is_empty()).then_some(p))
+        .and_then(|p| p.parse::<u16>().ok())
+        .is_none()
+    {
+        return Err((
+            "xmpp.component_address".into(),
+            format!(
+                "{:?} is not host:port (the server's component port, 5347 by default)",
+                x.component_address
+            ),
+        ));
+    }
+    let secret = x.secret.expose();
+    if secret.is_empty() || secret.contains("CHANGE_ME") {
+        return Err((
+            "xmpp.secret".into(),
+            "set the components' shared secret (the same as the server's component_secret)".into(),
+        ));
+    }
+    if let Some(rooms) = &x.rooms_domain {
+        if !is_server_name(rooms) || rooms.contains(':') {
+            return Err((
+                "xmpp.rooms_domain".into(),
+                format!("{rooms:?} is not a domain name"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_matrix(
+    hs: &HomeserverConfig,
+    a: &AppserviceConfig,
+    m: &MetricsConfig,
+) -> Result<(), Invalid> {
     if hs.address.trim().is_empty() {
         return Err((
             "homeserver.address".into(),
@@ -514,7 +672,6 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
             ),
         ));
     }
-    let a = &config.appservice;
     if !(1..=65535).contains(&a.port) {
         return Err((
             "appservice.port".into(),
@@ -561,7 +718,6 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
             ),
         ));
     }
-    let m = &config.metrics;
     match m.listen.parse::<SocketAddr>() {
         Err(_) => {
             return Err((
@@ -595,6 +751,10 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
         }
         Ok(_) => {}
     }
+    Ok(())
+}
+
+fn validate_rest(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Invalid> {
     if let Some(p) = &config.provisioning {
         let secret = p.shared_secret.expose();
         if secret.chars().count() < MIN_SECRET_LEN {
@@ -617,7 +777,14 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
     }
     for (who, level) in &config.permissions {
         let key = format!("permissions.{who:?}");
+        let xmpp_ok = |jid: &str| match jid.split_once('@') {
+            Some((local, domain)) => !local.is_empty() && is_server_name(domain),
+            None => is_server_name(jid),
+        };
         let who_ok = who == "*"
+            || who
+                .strip_prefix(crate::core::front::XMPP_USER_PREFIX)
+                .is_some_and(xmpp_ok)
             || is_server_name(who)
             || who
                 .strip_prefix('@')
@@ -626,7 +793,10 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
         if !who_ok {
             return Err((
                 key,
-                format!("{who:?} is not '*', a domain or a user id like @alice:example.org"),
+                format!(
+                    "{who:?} is not '*', a domain, a user id like @alice:example.org, \
+                     or an XMPP domain or address like xmpp:example.org, xmpp:alice@example.org"
+                ),
             ));
         }
         if level != "user" && level != "admin" {
@@ -675,7 +845,11 @@ fn validate(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Inval
                     format!("{server:?} is not host:port"),
                 ));
             }
-            if template.id_of(&a.bot.localpart).is_some() {
+            if config
+                .appservice
+                .as_ref()
+                .is_some_and(|a| template.id_of(&a.bot.localpart).is_some())
+            {
                 return Err((
                     format!("{key}.ghost_template"),
                     "the template would include the bot's own user id".into(),
@@ -769,10 +943,82 @@ networks:
     #[test]
     fn good_config_loads_with_defaults() {
         let c = parse(GOOD).unwrap();
-        assert_eq!(c.config.appservice.bot.localpart, "retrobridgebot");
+        assert_eq!(
+            c.config.appservice.as_ref().unwrap().bot.localpart,
+            "retrobridgebot"
+        );
         assert_eq!(c.enabled_networks().count(), 1);
         assert_eq!(c.permission("@boss:localhost"), Permission::Admin);
         assert_eq!(c.permission("@x:elsewhere"), Permission::User);
+    }
+
+    const XMPP_ONLY: &str = r#"
+xmpp:
+  domain: chat.local
+  secret: s3cret
+database:
+  path: data
+permissions:
+  "xmpp:chat.local": user
+  "xmpp:boss@chat.local": admin
+networks:
+  icq:
+    enabled: true
+    server: 127.0.0.1:4000
+"#;
+
+    #[test]
+    fn an_xmpp_only_config_loads_with_its_domains_and_permissions() {
+        let c = parse(XMPP_ONLY).unwrap();
+        assert!(c.matrix().is_none());
+        assert_eq!(c.domain(), "");
+        let x = c.config.xmpp.as_ref().unwrap();
+        assert_eq!(x.component_address, "127.0.0.1:5347");
+        assert_eq!(x.gateway_domain(NetworkId::Icq), "icq.chat.local");
+        assert_eq!(x.rooms_domain(), "rooms.chat.local");
+        assert_eq!(c.permission("xmpp:alice@chat.local"), Permission::User);
+        assert_eq!(c.permission("xmpp:boss@chat.local"), Permission::Admin);
+        assert_eq!(c.permission("xmpp:eve@elsewhere.org"), Permission::None);
+        // A Matrix user on a server named like the XMPP domain is someone else.
+        assert_eq!(c.permission("@alice:chat.local"), Permission::None);
+        assert!(c.listen_addr().is_err());
+    }
+
+    #[test]
+    fn a_config_serves_at_least_one_front_and_the_matrix_blocks_go_together() {
+        let nothing = XMPP_ONLY.replace("xmpp:\n  domain: chat.local\n  secret: s3cret\n", "");
+        let e = error_for(&nothing);
+        assert!(e.message.contains("nothing to serve"), "{e}");
+        let half = format!(
+            "homeserver:\n  address: http://127.0.0.1:8008\n  domain: localhost\n{XMPP_ONLY}"
+        );
+        let e = error_for(&half);
+        assert_eq!(e.key, "appservice", "{e}");
+        let both = format!(
+            "{}{}",
+            GOOD, "xmpp:\n  domain: chat.local\n  secret: s3cret\n"
+        );
+        let c = parse(&both).unwrap();
+        assert!(c.matrix().is_some() && c.config.xmpp.is_some());
+    }
+
+    #[test]
+    fn bad_xmpp_values_are_named() {
+        let e = error_for(&XMPP_ONLY.replace("domain: chat.local", "domain: 'chat local'"));
+        assert_eq!(e.key, "xmpp.domain", "{e}");
+        let e = error_for(&XMPP_ONLY.replace("domain: chat.local", "domain: example.org"));
+        assert_eq!(e.key, "xmpp.domain", "{e}");
+        let e = error_for(&XMPP_ONLY.replace(
+            "  secret: s3cret",
+            "  secret: s3cret\n  component_address: localhost",
+        ));
+        assert_eq!(e.key, "xmpp.component_address", "{e}");
+        let e = error_for(&XMPP_ONLY.replace("secret: s3cret", "secret: ''"));
+        assert_eq!(e.key, "xmpp.secret", "{e}");
+        let e = error_for(&XMPP_ONLY.replace("  secret: s3cret\n", ""));
+        assert_eq!(e.key, "xmpp", "{e}");
+        let e = error_for(&XMPP_ONLY.replace("xmpp:boss@chat.local", "xmpp:@chat.local"));
+        assert!(e.key.starts_with("permissions"), "{e}");
     }
 
     #[test]

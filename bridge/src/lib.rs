@@ -4,9 +4,9 @@
 pub mod app;
 pub mod config;
 pub mod core;
+pub mod fronts;
 pub mod health;
 pub mod ids;
-pub mod matrix;
 pub mod metrics;
 pub mod networks;
 pub mod notify;

@@ -66,7 +66,20 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let path = output.unwrap_or_else(|| loaded.config.appservice.registration.clone());
+            let Some(default_path) = loaded
+                .config
+                .appservice
+                .as_ref()
+                .map(|a| a.registration.clone())
+            else {
+                eprintln!(
+                    "error: {}: the config has no Matrix front (homeserver and appservice blocks): \
+                     there is nothing to register",
+                    config.display()
+                );
+                return ExitCode::from(2);
+            };
+            let path = output.unwrap_or(default_path);
             if path.exists() && !force {
                 eprintln!(
                     "error: {} already exists, and the homeserver may know its tokens. To replace it \

@@ -450,7 +450,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matrix::client::AsUser;
+    use crate::fronts::matrix::client::AsUser;
     use matrix_sdk::ruma::api::client::{membership::join_room_by_id, message::send_message_event};
 
     #[test]

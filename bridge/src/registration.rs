@@ -43,14 +43,19 @@ pub struct Namespace {
 }
 
 impl Registration {
-    /// A registration for `config` with fresh tokens.
+    /// A registration for `config` (which has the Matrix front) with fresh tokens.
     pub fn generate(config: &LoadedConfig) -> std::io::Result<Registration> {
+        let appservice = config.config.appservice.as_ref().ok_or_else(|| {
+            std::io::Error::other(
+                "the config has no Matrix front (homeserver and appservice blocks): there is nothing to register",
+            )
+        })?;
         Ok(Registration {
-            id: config.config.appservice.id.clone(),
-            url: config.config.appservice.url.clone(),
+            id: appservice.id.clone(),
+            url: appservice.url.clone(),
             as_token: random_token()?,
             hs_token: random_token()?,
-            sender_localpart: config.config.appservice.bot.localpart.clone(),
+            sender_localpart: appservice.bot.localpart.clone(),
             rate_limited: false,
             namespaces: Namespaces {
                 users: user_namespaces(config),
@@ -130,7 +135,11 @@ impl Registration {
 
     /// Whether the registration still claims what `config` needs (same bot, namespaces).
     pub fn matches(&self, config: &LoadedConfig) -> bool {
-        self.sender_localpart == config.config.appservice.bot.localpart
+        config
+            .config
+            .appservice
+            .as_ref()
+            .is_some_and(|a| self.sender_localpart == a.bot.localpart)
             && self.namespaces.users == user_namespaces(config)
     }
 }
@@ -138,9 +147,12 @@ impl Registration {
 /// Exclusive regexes for the bot and each enabled network's ghosts, and nothing else.
 pub fn user_namespaces(config: &LoadedConfig) -> Vec<Namespace> {
     let domain = config.domain();
+    let Some(appservice) = &config.config.appservice else {
+        return Vec::new();
+    };
     let bot = format!(
         "^@{}:{}$",
-        regex::escape(&config.config.appservice.bot.localpart),
+        regex::escape(&appservice.bot.localpart),
         regex::escape(domain)
     );
     let mut out = vec![Namespace {

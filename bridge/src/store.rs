@@ -5,8 +5,8 @@
 //! can be migrated. `meta/schema` holds the schema version of the whole database.
 //!
 //! Secrets are sealed ([`crypt`]) under a key kept outside the database ([`key`]): the
-//! login records (legacy passwords), every inbox entry (whatever a user typed in the
-//! management room, `login` commands included) and the media link key. They are sealed
+//! login records (legacy passwords), every entry of both fronts' inboxes (whatever a user
+//! typed, `login` commands included) and the media link key. They are sealed
 //! before they reach sled, so no secret is ever written in clear, not even for a moment.
 //! Transaction digests are keyed with it too. A wrong or missing key is refused at open,
 //! before sled touches the files ([`key_check`]); a database in clear is converted
@@ -28,6 +28,7 @@ mod outbox;
 mod recent;
 #[cfg(test)]
 mod secrets_tests;
+mod xmpp;
 
 use std::ops::Deref;
 use std::path::Path;
@@ -45,6 +46,7 @@ use crypt::Cipher;
 pub use key::{KeySource, KEY_ENV};
 pub use outbox::{OutboxEntry, OutboxItem, OutboxKey, QueueSummary};
 use recent::Recent;
+pub use xmpp::{Occupant, Subscription};
 
 /// The schema this code writes; older databases are migrated on open. Version 2 seals
 /// the secrets (version 1 kept them in clear).
@@ -54,6 +56,8 @@ pub const SCHEMA_VERSION: u32 = 2;
 const META: &str = "meta";
 const INBOX: &str = "inbox";
 const LOGINS: &str = "logins";
+/// What XMPP users sent, waiting to be handled ([`xmpp`]).
+const XMPP_INBOX: &str = "xmpp_inbox";
 /// Transaction ids, with keyed digests of their bodies.
 const TXN_IDS: &str = "txn_ids";
 
@@ -238,6 +242,10 @@ pub struct Inner {
     told: sled::Tree,
     /// room -> the bridge state (MSC2346) last set in it.
     bridge_state: sled::Tree,
+    /// The XMPP front's state ([`xmpp`]).
+    xmpp_inbox: sled::Tree,
+    xmpp_subscriptions: sled::Tree,
+    xmpp_occupants: sled::Tree,
 }
 
 impl Deref for Store {
@@ -354,6 +362,9 @@ impl Store {
             members: tree("members")?,
             told: tree("told")?,
             bridge_state: tree("bridge_state")?,
+            xmpp_inbox: tree(XMPP_INBOX)?,
+            xmpp_subscriptions: tree("xmpp_subscriptions")?,
+            xmpp_occupants: tree("xmpp_occupants")?,
             db,
         };
         Ok(Store {
@@ -527,48 +538,59 @@ impl Store {
     /// Events accepted but not yet processed (after a crash), oldest first. An entry
     /// that cannot be decrypted is left where it is (and logged), never dropped.
     pub fn inbox_pending(&self) -> Result<Vec<(u64, Vec<u8>)>> {
-        let mut pending = Vec::new();
-        for kv in self.inbox.iter() {
-            let (k, v) = kv?;
-            let id =
-                k.as_ref()
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt {
-                        tree: INBOX,
-                        error: "key is not 8 bytes".into(),
-                    })?;
-            match self.unseal(INBOX, &k, &v) {
-                Ok(bytes) => pending.push((id, bytes)),
-                Err(e) => tracing::error!(
-                    id,
-                    "a Matrix event waiting to be handled is kept unhandled: {e}"
-                ),
-            }
-        }
-        Ok(pending)
+        self.queue_pending(&self.inbox, INBOX)
     }
 
     /// Adds an event to the inbox outside a transaction (one fetched from a room).
     pub fn inbox_push(&self, bytes: &[u8]) -> Result<u64> {
-        let id = self.next_id()?;
-        let k = id.to_be_bytes();
-        self.inbox.insert(k, self.seal(INBOX, &k, bytes)?)?;
-        Ok(id)
+        self.queue_push(&self.inbox, INBOX, bytes)
     }
 
     pub fn inbox_get(&self, id: u64) -> Result<Option<Vec<u8>>> {
-        let k = id.to_be_bytes();
-        self.inbox
-            .get(k)?
-            .map(|v| self.unseal(INBOX, &k, &v))
-            .transpose()
+        self.queue_get(&self.inbox, INBOX, id)
     }
 
     /// An event was handled: it leaves the inbox. Call [`Store::flush_soon`] after.
     pub fn inbox_done(&self, id: u64) -> Result<()> {
         self.inbox.remove(id.to_be_bytes())?;
         Ok(())
+    }
+
+    /// The sealed entries of a queue tree (the inboxes), oldest first.
+    fn queue_pending(&self, tree: &sled::Tree, name: &'static str) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut pending = Vec::new();
+        for kv in tree.iter() {
+            let (k, v) = kv?;
+            let id =
+                k.as_ref()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        tree: name,
+                        error: "key is not 8 bytes".into(),
+                    })?;
+            match self.unseal(name, &k, &v) {
+                Ok(bytes) => pending.push((id, bytes)),
+                Err(e) => tracing::error!(
+                    id,
+                    tree = name,
+                    "an event waiting to be handled is kept unhandled: {e}"
+                ),
+            }
+        }
+        Ok(pending)
+    }
+
+    fn queue_push(&self, tree: &sled::Tree, name: &'static str, bytes: &[u8]) -> Result<u64> {
+        let id = self.next_id()?;
+        let k = id.to_be_bytes();
+        tree.insert(k, self.seal(name, &k, bytes)?)?;
+        Ok(id)
+    }
+
+    fn queue_get(&self, tree: &sled::Tree, name: &'static str, id: u64) -> Result<Option<Vec<u8>>> {
+        let k = id.to_be_bytes();
+        tree.get(k)?.map(|v| self.unseal(name, &k, &v)).transpose()
     }
 
     // --- management rooms --------------------------------------------------------------
@@ -669,7 +691,12 @@ impl Store {
             ChatId::Room(id) => ("r", id.as_str()),
         };
         // Shared chatrooms belong to nobody in particular: the owner part is empty.
-        let owner = if chat.is_shared() { "" } else { mxid };
+        // (one per front: `shared_owner`).
+        let owner = if chat.is_shared() {
+            crate::core::front::shared_owner(mxid)
+        } else {
+            mxid
+        };
         key(&[owner, network.as_str(), kind, id])
     }
 

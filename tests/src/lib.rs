@@ -3,7 +3,11 @@
 pub mod bridge;
 pub mod matrix_user;
 pub mod process;
+pub mod prosody;
 pub mod synapse;
+pub mod xmpp_user;
 
 pub use matrix_user::{enc, wait_until, Invite, TestUser};
+pub use prosody::Prosody;
 pub use synapse::{shared_instance, Synapse};
+pub use xmpp_user::XmppUser;

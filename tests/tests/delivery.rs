@@ -588,7 +588,7 @@ async fn refused_events_are_split_or_reported() {
     let notice = env.bot_says("after the ban").await;
     let text = body(&notice);
     assert!(
-        text.contains("could not be shown in Matrix") && text.contains("M_FORBIDDEN"),
+        text.contains("could not be shown here") && text.contains("M_FORBIDDEN"),
         "{text}"
     );
 }

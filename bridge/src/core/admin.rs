@@ -83,9 +83,9 @@ fn stats(bridge: &Bridge) -> String {
     }
     let q = bridge.queue_lengths();
     out.push_str(&format!(
-        "\nQueues: {} Matrix events waiting for the networks, {} legacy events waiting for the homeserver, \
+        "\nQueues: {} events from users waiting for the networks, {} legacy events waiting for the users, \
          {} login events, {} presence updates, {} notices",
-        q.matrix_to_legacy, q.legacy_to_matrix, q.login_events, q.presence, q.notices
+        q.front_to_legacy, q.legacy_to_front, q.login_events, q.presence, q.notices
     ));
     out
 }
@@ -128,6 +128,7 @@ async fn logout_user(bridge: &Arc<Bridge>, args: &[&str]) -> String {
     tracing::info!(%mxid, %network, "an admin logged a user out");
     bridge.notify(
         mxid,
+        Some(network),
         &format!("An administrator of the bridge logged you out of {name}."),
     );
     format!("Logged {mxid} out of {name}.")

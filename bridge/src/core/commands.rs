@@ -1,17 +1,12 @@
-//! The management room: a room a permitted user shares with the bot, where they control
-//! their logins by typing commands.
+//! The management commands: what a permitted user types to control their logins (in the
+//! Matrix management room, or to the XMPP gateway), one implementation for every front.
 //!
-//! Message bodies in this room are never logged: they may hold passwords.
+//! Command texts are never logged: they may hold passwords.
 
 use std::sync::Arc;
 
-use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
-use matrix_sdk::ruma::{OwnedEventId, UserId};
-
 use super::accounts::{self, LoginInfo, LoginStatus};
-use super::{
-    room_id, Bridge, ChatId, LoginCommand, LoginKey, LoginState, Lookup, MatrixEvent, NetworkId,
-};
+use super::{Bridge, LoginCommand, LoginKey, LoginState, Lookup, NetworkId};
 use crate::config::Permission;
 
 /// One management command, as `help` and `help <command>` describe it.
@@ -225,167 +220,33 @@ pub fn help(topic: Option<&str>, admin: bool) -> String {
     out
 }
 
-const REFUSAL: &str = "You are not allowed to use this bridge. Ask the bridge's administrator to add you to its permissions.";
+/// What a user without permission is told.
+pub const REFUSAL: &str = "You are not allowed to use this bridge. Ask the bridge's administrator to add you to its permissions.";
 
-/// The bot was invited somewhere: permitted users get a management room, others a refusal.
-pub async fn handle_bot_invite(bridge: &Arc<Bridge>, room: &str, inviter: &str) {
-    if bridge.is_ours(inviter) {
-        // A ghost creating a DM portal invites the bot, which the portal code joins
-        // itself: this is no management room, and refusing it would make the bot leave.
-        return;
-    }
-    let bot = bridge.bot().to_owned();
-    let rid = room_id(room);
-    if let Err(e) = bridge.matrix.join(&bot, &rid).await {
-        tracing::warn!(%room, "could not join after an invite: {e}");
-        return;
-    }
-    if bridge.config.permission(inviter) == Permission::None {
-        tracing::info!(%inviter, "refused a user without permission");
-        let _ = bridge
-            .matrix
-            .send_message(
-                &bot,
-                &rid,
-                RoomMessageEventContent::notice_plain(REFUSAL),
-                None,
-                None,
-            )
-            .await;
-        let _ = bridge.matrix.leave(&bot, &rid).await;
-        return;
-    }
-    if let Err(e) = bridge.store.set_management_room(inviter, room) {
-        tracing::error!("could not record a management room: {e}");
-        return;
-    }
-    let admin = bridge.config.permission(inviter) == Permission::Admin;
-    let mut welcome = format!(
-        "Hello! This is your management room for the legacy IM bridge.\n\n{}",
-        help(None, admin)
-    );
-    if !bot_can_redact(bridge, room).await {
-        welcome.push_str(
-            "\n\nNote: I cannot remove messages in this room. Give me moderator power (level 50) so I can remove the \
-             messages that contain your passwords, or start a direct chat with me, which does that for you.",
-        );
-    }
-    reply(bridge, room, &welcome).await;
-    let encrypted = bridge
-        .matrix
-        .state(&rid, "m.room.encryption", "")
-        .await
-        .is_ok_and(|e| e.is_some());
-    if encrypted {
-        bridge.encrypted_room(room, inviter).await;
-    }
-}
-
-/// Whether the bot's power level in `room` allows redacting other people's events.
-async fn bot_can_redact(bridge: &Bridge, room: &str) -> bool {
-    let rid = room_id(room);
-    if let Ok(Some(create)) = bridge.matrix.state_event(&rid, "m.room.create", "").await {
-        if is_creator(&create, bridge.bot().as_str()) {
-            return true;
-        }
-    }
-    let Ok(Some(pl)) = bridge.matrix.state(&rid, "m.room.power_levels", "").await else {
-        return false;
-    };
-    let level =
-        |v: Option<&serde_json::Value>, default: i64| v.and_then(|v| v.as_i64()).unwrap_or(default);
-    let bot_level = level(
-        pl.get("users").and_then(|u| u.get(bridge.bot().as_str())),
-        level(pl.get("users_default"), 0),
-    );
-    bot_level >= level(pl.get("redact"), 50)
-}
-
-/// Whether `user` is a creator of a room whose version gives creators unlimited power
-/// (room version 12, MSC4289): the create event's sender and its `additional_creators`.
-/// A direct chat of room version 12 lists its invitees there; their power levels are not
-/// in `m.room.power_levels` at all.
-fn is_creator(create: &serde_json::Value, user: &str) -> bool {
-    let version = create["content"]["room_version"].as_str().unwrap_or("1");
-    let creators_have_power =
-        version.parse::<u32>().is_ok_and(|v| v >= 12) || version.starts_with("org.matrix.hydra");
-    creators_have_power
-        && (create["sender"] == user
-            || create["content"]["additional_creators"]
-                .as_array()
-                .is_some_and(|c| c.iter().any(|c| c == user)))
-}
-
-async fn reply(bridge: &Bridge, room: &str, text: &str) {
-    let content = RoomMessageEventContent::notice_plain(text);
-    if let Err(e) = bridge
-        .matrix
-        .send_message(bridge.bot(), &room_id(room), content, None, None)
-        .await
-    {
-        tracing::warn!(%room, "could not reply in a management room: {e}");
-    }
-}
-
-/// A message in a management room.
-pub async fn handle_message(
-    bridge: &Arc<Bridge>,
-    room: &str,
-    owner: &str,
-    sender: &str,
-    event: &MatrixEvent,
-) {
-    if bridge.is_ours(sender) {
-        return;
-    }
-    if bridge.config.permission(sender) == Permission::None {
-        reply(bridge, room, REFUSAL).await;
-        return;
-    }
-    if sender != owner {
-        reply(bridge, room, &format!("This is {owner}'s management room. Invite me to a room of your own to use the bridge.")).await;
-        return;
-    }
-    if event.content.get("msgtype").and_then(|m| m.as_str()) != Some("m.text") {
-        return;
-    }
-    let body = event
-        .content
-        .get("body")
-        .and_then(|b| b.as_str())
-        .unwrap_or_default();
+/// Runs one command a user typed (the management room, an XMPP chat with the gateway)
+/// and returns the answer; `None` for an empty message. The caller has made sure the
+/// text came from `user` and removed it wherever it may hold a password.
+pub async fn execute(bridge: &Arc<Bridge>, user: &str, body: &str) -> Option<String> {
     let words: Vec<&str> = body.split_whitespace().collect();
-    let Some(first) = words.first() else { return };
+    let first = words.first()?;
+    if bridge.config.permission(user) == Permission::None {
+        return Some(REFUSAL.to_owned());
+    }
     let command = first.trim_start_matches('!').to_lowercase();
     let args = &words[1..];
-    let admin = bridge.config.permission(sender) == Permission::Admin;
-    let answer = match command.as_str() {
+    let admin = bridge.config.permission(user) == Permission::Admin;
+    Some(match command.as_str() {
         "help" => help(args.first().copied(), admin),
         "ping" => "Pong! The bridge is running.".to_owned(),
-        "list" => list(bridge, sender),
-        "login" => {
-            // Remove the password from the room before anything else.
-            let redacted = match event.event_id.as_deref().map(OwnedEventId::try_from) {
-                Some(Ok(id)) => bridge
-                    .matrix
-                    .redact(bridge.bot(), &room_id(room), id, "contained a password")
-                    .await
-                    .is_ok(),
-                _ => false,
-            };
-            let mut answer = login(bridge, sender, args).await;
-            if !redacted && args.len() >= 3 {
-                answer.push_str("\nI could not remove your message with the password: please delete it yourself.");
-            }
-            answer
-        }
-        "logout" => logout(bridge, sender, args).await,
-        "reconnect" => reconnect(bridge, sender, args).await,
-        "status" => status(bridge, sender, args).await,
-        "search" | "info" => lookup(bridge, sender, &command, args).await,
-        "add" => add(bridge, sender, args).await,
-        "pm" => pm(bridge, sender, args).await,
-        "join" | "leave" => room_command(bridge, sender, &command, args).await,
+        "list" => list(bridge, user),
+        "login" => login(bridge, user, args).await,
+        "logout" => logout(bridge, user, args).await,
+        "reconnect" => reconnect(bridge, user, args).await,
+        "status" => status(bridge, user, args).await,
+        "search" | "info" => lookup(bridge, user, &command, args).await,
+        "add" => add(bridge, user, args).await,
+        "pm" => pm(bridge, user, args).await,
+        "join" | "leave" => room_command(bridge, user, &command, args).await,
         name if ADMIN_COMMANDS.iter().any(|c| c.name == name) => {
             if admin {
                 super::admin::command(bridge, name, args).await
@@ -394,8 +255,16 @@ pub async fn handle_message(
             }
         }
         other => format!("Unknown command {other:?}. Type `help` for the list of commands."),
-    };
-    reply(bridge, room, &answer).await;
+    })
+}
+
+/// Whether a command carries a password (its message must be removed where it is kept).
+pub fn holds_password(body: &str) -> bool {
+    let mut words = body.split_whitespace();
+    words
+        .next()
+        .is_some_and(|w| w.trim_start_matches('!').eq_ignore_ascii_case("login"))
+        && words.count() >= 3
 }
 
 fn parse_network(name: Option<&&str>) -> Result<NetworkId, String> {
@@ -652,7 +521,7 @@ async fn add(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
     }
 }
 
-async fn pm(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
+async fn pm(bridge: &Arc<Bridge>, user: &str, args: &[&str]) -> String {
     let network = match parse_network(args.first()) {
         Ok(n) => n,
         Err(e) => return e,
@@ -660,17 +529,15 @@ async fn pm(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
     let Some(id) = args.get(1) else {
         return "Usage: pm <network> <id>".into();
     };
-    if let Err(e) = handle_for(bridge, mxid, network) {
+    if let Err(e) = handle_for(bridge, user, network) {
         return e;
     }
     let id = network.canonical_id(id);
-    let Ok(user) = UserId::parse(mxid) else {
-        return "Invalid user id.".into();
+    let Some(front) = bridge.front_for(user) else {
+        return "The bridge has no front for you.".into();
     };
-    match super::portals::ensure_portal(bridge, &user, network, &ChatId::Direct(id.clone()), None)
-        .await
-    {
-        Ok(_) => format!("Opened a chat with {id}: accept the invitation to start talking."),
+    match front.open_chat(user, network, &id).await {
+        Ok(answer) => answer,
         Err(e) => format!("Could not open a chat with {id}: {e}"),
     }
 }
@@ -713,29 +580,6 @@ async fn room_command(bridge: &Bridge, mxid: &str, command: &str, args: &[&str])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn creators_of_version_12_rooms_have_unlimited_power() {
-        let dm = json!({
-            "sender": "@alice:x",
-            "content": { "room_version": "12", "additional_creators": ["@bot:x"] }
-        });
-        assert!(is_creator(&dm, "@bot:x"));
-        assert!(is_creator(&dm, "@alice:x"));
-        assert!(!is_creator(&dm, "@eve:x"));
-        let old = json!({
-            "sender": "@alice:x",
-            "content": { "room_version": "10", "additional_creators": ["@bot:x"] }
-        });
-        assert!(
-            !is_creator(&old, "@bot:x"),
-            "before v12 power levels decide"
-        );
-        let hydra =
-            json!({ "sender": "@bot:x", "content": { "room_version": "org.matrix.hydra.11" } });
-        assert!(is_creator(&hydra, "@bot:x"));
-    }
 
     #[test]
     fn help_lists_every_command_and_what_each_network_has() {

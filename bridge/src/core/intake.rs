@@ -87,12 +87,12 @@ impl Bridge {
                 if let ChatId::Room(room) = &chat {
                     // Every bridged user in a chatroom receives each message: one relays it.
                     if self
-                        .relay_for(net, room)
+                        .relay_for(net, room, super::front::shared_owner(&login.mxid))
                         .is_some_and(|relay| relay != login.mxid)
                     {
                         return;
                     }
-                    if self.take_echo(net, room, &from, &text.plain) {
+                    if self.take_echo(login, room, &from, &text.plain) {
                         return;
                     }
                 }
@@ -134,7 +134,7 @@ impl Bridge {
                 self.to_outbox(login, chat, OutboxItem::Left);
             }
             NetworkEvent::Presence { who, presence } => {
-                self.arc().update_presence(net, who, presence);
+                self.arc().update_presence(login, who, presence);
             }
             other => {
                 crate::metrics::login_event(net, &other);

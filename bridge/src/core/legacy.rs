@@ -1,11 +1,11 @@
-//! A login's own events (connection state, contact list, typing, notices): what they
-//! become in Matrix, handled in order on the login's task (see [`super::intake`]).
+//! A login's own events (connection state, contact list, typing, notices), handled in
+//! order on the login's task (see [`super::intake`]): the core keeps the login's state
+//! and words the notices; the user's front shows the rest ([`super::front::Front::login_event`]).
 //! Messages and room membership go through the durable outbox instead
-//! ([`super::outbox`], [`super::deliver`]), presence through [`super::presence`].
+//! ([`super::outbox`]), presence through [`super::presence`].
 
 use std::sync::Arc;
 
-use super::portals::{add_ghosts_to_space, ensure_ghost};
 use super::{Bridge, LoginKey, LoginState, NetworkEvent};
 
 pub async fn handle_network_event(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) {
@@ -17,8 +17,9 @@ pub async fn handle_network_event(bridge: &Arc<Bridge>, key: &LoginKey, event: N
 async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> anyhow::Result<()> {
     let net = key.network;
     match event {
-        NetworkEvent::Connected { self_profile } => {
+        NetworkEvent::Connected { ref self_profile } => {
             bridge.set_login_state(key, LoginState::Connected);
+            to_front(bridge, key, &event).await?;
             if let Some(mut record) = bridge.store.login(&key.mxid, net)? {
                 if !record.proven {
                     record.proven = true;
@@ -26,9 +27,9 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
                     bridge.store.flush_soon();
                 }
             }
-            super::portals::ensure_space(bridge, &key.mxid, net).await?;
             let name = self_profile
                 .display_name
+                .as_ref()
                 .map(|n| format!(" ({n})"))
                 .unwrap_or_default();
             let text = format!(
@@ -36,59 +37,45 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
                 net.display_name(),
                 self_profile.id
             );
-            bridge.notify(&key.mxid, &text);
+            bridge.notify(&key.mxid, Some(net), &text);
         }
-        NetworkEvent::Disconnected { reason, will_retry } => {
+        NetworkEvent::Disconnected {
+            ref reason,
+            will_retry,
+        } => {
             bridge.set_login_state(key, LoginState::Disconnected(reason.clone()));
             let next = if will_retry {
                 " Reconnecting…".to_owned()
             } else {
-                super::commands::mark_stopped(bridge, key, &reason).await?;
+                super::commands::mark_stopped(bridge, key, reason).await?;
                 format!(" Send `reconnect {net}` to sign in here again.")
             };
+            to_front(bridge, key, &event).await?;
             let text = format!("Disconnected from {}: {reason}.{next}", net.display_name());
-            bridge.notify(&key.mxid, &text);
+            bridge.notify(&key.mxid, Some(net), &text);
         }
-        NetworkEvent::LoginFailed { reason } => {
+        NetworkEvent::LoginFailed { ref reason } => {
             bridge.stop_login(&key.mxid, net);
             bridge.store.remove_login(&key.mxid, net)?;
             // Durable before the user hears of it: a refused login must not come back
             // after a crash (sled only writes on flush).
             bridge.store.flush().await?;
+            to_front(bridge, key, &event).await?;
             bridge.notify(
                 &key.mxid,
+                Some(net),
                 &format!("Login to {} failed: {reason}", net.display_name()),
             );
         }
-        NetworkEvent::ContactList { groups, contacts } => {
-            // The store already has the list (written on arrival); this is the Matrix side.
-            // Space membership is tracked, so known contacts cost nothing here.
-            let mut ghosts = Vec::new();
-            for contact in &contacts {
-                ghosts.push(
-                    ensure_ghost(bridge, net, &contact.id, contact.display_name.as_deref()).await?,
-                );
-            }
-            add_ghosts_to_space(bridge, &key.mxid, net, &ghosts).await?;
-            super::portals::show_groups_in_space(bridge, &key.mxid, net, &groups, &contacts)
-                .await?;
-        }
-        NetworkEvent::ContactChanged(contact) => {
-            let ghost =
-                ensure_ghost(bridge, net, &contact.id, contact.display_name.as_deref()).await?;
-            add_ghosts_to_space(bridge, &key.mxid, net, &[ghost]).await?;
-        }
-        NetworkEvent::Typing { chat, who, typing } => {
-            if let Some(portal) = bridge.store.portal(&key.mxid, net, &chat)? {
-                let ghost = bridge.ghost_id(net, &who);
-                bridge
-                    .matrix
-                    .set_typing(&ghost, &super::room_id(&portal.room_id), typing)
-                    .await?;
-            }
-        }
+        NetworkEvent::ContactList { .. }
+        | NetworkEvent::ContactChanged(_)
+        | NetworkEvent::Typing { .. } => to_front(bridge, key, &event).await?,
         NetworkEvent::Notice { text } => {
-            bridge.notify(&key.mxid, &format!("{}: {text}", net.display_name()));
+            bridge.notify(
+                &key.mxid,
+                Some(net),
+                &format!("{}: {text}", net.display_name()),
+            );
         }
         // Taken by the intake before they reach a login's queue.
         NetworkEvent::Message { .. }
@@ -97,6 +84,14 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
         | NetworkEvent::Presence { .. } => {}
     }
     Ok(())
+}
+
+/// What the user's front shows of a login's event (its contacts, typing).
+async fn to_front(bridge: &Bridge, key: &LoginKey, event: &NetworkEvent) -> anyhow::Result<()> {
+    match bridge.front_for(&key.mxid) {
+        Some(front) => front.login_event(key, event).await,
+        None => Ok(()),
+    }
 }
 
 /// `YYYY-MM-DD HH:MM UTC` for a time in milliseconds since the epoch.

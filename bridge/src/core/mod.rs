@@ -1,70 +1,46 @@
-//! The core: the only place that knows both Matrix and the legacy networks.
+//! The core: the part of the bridge that knows neither a packet nor a Matrix event. It
+//! keeps the logins and the networks, routes events between them and the fronts (the
+//! modern chat networks: `fronts::matrix`, `fronts::xmpp`, behind [`front::Front`]),
+//! keeps the durable queues, the permissions and the store.
 //!
-//! Legacy -> Matrix: a login's events arrive through its [`EventSink`] at the
-//! [`intake`]; what becomes a room's content is written to the durable [`outbox`] at once
-//! and delivered in order per conversation ([`deliver`]); presence is coalesced
-//! ([`presence`]); the login's own events (connection, contact list) are handled in
-//! order on its task ([`legacy`]).
+//! Legacy -> front: a login's events arrive through its [`EventSink`] at the
+//! [`intake`]; what becomes a conversation's content is written to the durable
+//! [`outbox`] at once and delivered in order per conversation by the user's front;
+//! presence is coalesced ([`presence`]); the login's own events (connection, contact
+//! list) are handled in order on its task ([`legacy`]).
 //!
-//! Matrix -> legacy: the transaction endpoint hands wanted events to [`inbox`], which
-//! records them durably and handles them in order per room; an event leaves the inbox
-//! once handled (a message: once the network accepted it).
+//! Front -> legacy: a front hands what its users write to [`Bridge::send_text`] and
+//! their commands to [`commands`]; it records them durably first (Matrix: its inbox).
 //!
-//! Bot notices are coalesced and rate-limited ([`notices`]); management-room commands
-//! live in [`commands`]; portal and ghost bookkeeping in [`portals`].
+//! Bot notices are coalesced and rate-limited ([`notices`]).
 
 pub mod accounts;
 mod admin;
-pub mod bridge_state;
-mod catch_up;
 pub mod commands;
-mod deliver;
-mod inbox;
+pub mod front;
 mod intake;
 pub mod legacy;
 pub mod network;
 mod notices;
 pub mod outbox;
-pub mod portals;
 mod presence;
 mod stats;
 #[cfg(test)]
 pub(crate) mod testing;
-mod to_legacy;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, Weak};
-
-use matrix_sdk::ruma::{OwnedUserId, UserId};
-use serde::Deserialize;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 pub use network::*;
 
 use crate::config::LoadedConfig;
-use crate::matrix::client::MatrixClient;
 use crate::store::Store;
+use front::{shared_owner, Front};
 
-/// The fields of a Matrix event the core looks at.
-#[derive(Debug, Clone, Deserialize)]
-pub struct MatrixEvent {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub room_id: Option<String>,
-    #[serde(default)]
-    pub sender: Option<String>,
-    #[serde(default)]
-    pub event_id: Option<String>,
-    #[serde(default)]
-    pub state_key: Option<String>,
-    #[serde(default)]
-    pub origin_server_ts: Option<u64>,
-    #[serde(default)]
-    pub content: serde_json::Value,
-}
-
-/// (network, chatroom, sender's legacy id) of messages sent from Matrix into chatrooms.
-type EchoKey = (NetworkId, String, String);
+/// (front's shared owner, network, chatroom, sender's legacy id) of messages a front's
+/// user sent into a shared chatroom, whose echo from the server that front must not show
+/// again (the other fronts show it: for them it is a message from a legacy user).
+type EchoKey = (&'static str, NetworkId, String, String);
 
 /// Where a login stands, as `list` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,30 +59,20 @@ struct LiveLogin {
 pub struct Bridge {
     pub config: LoadedConfig,
     pub store: Store,
-    pub matrix: MatrixClient,
     /// This bridge, for the tasks its synchronous entry points start.
     me: Weak<Bridge>,
     networks: BTreeMap<NetworkId, Arc<dyn Network>>,
+    /// The fronts, set once at start-up (they hold the bridge, so they come after it).
+    fronts: OnceLock<Vec<Arc<dyn Front>>>,
     logins: Mutex<HashMap<LoginKey, LiveLogin>>,
-    /// Matrix events waiting per room ([`inbox`]).
-    room_queues: inbox::RoomQueues,
-    /// Set once the start-up replay of the inbox ran; serialises it with new transactions.
-    inbox_started: tokio::sync::Mutex<bool>,
-    /// When the homeserver may be delivering late ([`catch_up`]).
-    catch_up: catch_up::CatchUp,
     /// Network events waiting per login ([`intake`]).
     login_queues: intake::LoginQueues,
     pub outbox: outbox::Outbox,
     notifier: notices::Notifier,
     presence: presence::PresenceQueue,
-    /// Links to Matrix files for legacy contacts (none: files are described only).
-    media: Option<crate::matrix::media::MediaLinks>,
-    portal_locks: portals::PortalLocks,
-    /// Messages sent from Matrix into shared chatrooms, whose echo from the server must
-    /// not be bridged back: (network, room, sender's legacy id) -> texts, oldest first.
+    /// Messages sent from a front into shared chatrooms, whose echo from the server must
+    /// not be shown again: texts, oldest first.
     echoes: Mutex<HashMap<EchoKey, Vec<(String, std::time::Instant)>>>,
-    /// Last known legacy members of chatrooms and group chats, to make ghosts leave.
-    room_members: Mutex<HashMap<(String, NetworkId, ChatId), Vec<String>>>,
 }
 
 /// Milliseconds since the epoch.
@@ -119,74 +85,58 @@ pub fn now_ms() -> u64 {
 
 impl Bridge {
     /// Builds the bridge; `networks` are the implementations compiled in (enabled or not).
-    pub fn new(
-        config: LoadedConfig,
-        store: Store,
-        matrix: MatrixClient,
-        networks: Vec<Arc<dyn Network>>,
-        media: Option<crate::matrix::media::MediaLinks>,
-    ) -> Arc<Bridge> {
+    /// The fronts are added with [`Bridge::set_fronts`] before it starts.
+    pub fn new(config: LoadedConfig, store: Store, networks: Vec<Arc<dyn Network>>) -> Arc<Bridge> {
         Arc::new_cyclic(|me| Bridge {
             config,
             store,
-            matrix,
             me: me.clone(),
             networks: networks.into_iter().map(|n| (n.id(), n)).collect(),
+            fronts: OnceLock::new(),
             logins: Mutex::default(),
-            room_queues: Default::default(),
-            inbox_started: tokio::sync::Mutex::new(false),
-            catch_up: Default::default(),
             login_queues: Default::default(),
             outbox: Default::default(),
             notifier: Default::default(),
             presence: Default::default(),
-            media,
-            portal_locks: Default::default(),
             echoes: Mutex::default(),
-            room_members: Mutex::default(),
         })
     }
 
-    fn arc(&self) -> Arc<Bridge> {
+    /// The fronts this bridge serves (called once, at start-up).
+    pub fn set_fronts(&self, fronts: Vec<Arc<dyn Front>>) {
+        if self.fronts.set(fronts).is_err() {
+            tracing::error!("the fronts were set twice");
+        }
+    }
+
+    /// Whether `user` is one the bridge itself plays (a bot, a contact) on any front.
+    pub fn is_ours(&self, user: &str) -> bool {
+        self.fronts
+            .get()
+            .is_some_and(|fronts| fronts.iter().any(|f| f.is_ours(user)))
+    }
+
+    /// The front of a user, if one serves them.
+    pub fn front_for(&self, user: &str) -> Option<&Arc<dyn Front>> {
+        self.fronts.get()?.iter().find(|f| f.serves(user))
+    }
+
+    pub(crate) fn arc(&self) -> Arc<Bridge> {
         self.me.upgrade().expect("the bridge outlives its tasks")
     }
 
     /// What is waiting in memory and on disk (for logs and `stats`).
     pub fn queue_lengths(&self) -> QueueLengths {
         QueueLengths {
-            matrix_to_legacy: self.room_queues.len(),
-            legacy_to_matrix: self.outbox.len(),
+            front_to_legacy: self
+                .fronts
+                .get()
+                .map_or(0, |fronts| fronts.iter().map(|f| f.inbound_pending()).sum()),
+            legacy_to_front: self.outbox.len(),
             login_events: self.login_queues.len(),
             presence: self.presence.pending(),
             notices: self.notifier.pending(),
         }
-    }
-
-    pub fn bot(&self) -> &UserId {
-        self.matrix.bot()
-    }
-
-    /// Whether `user_id` belongs to the bridge (bot or a ghost of an enabled network).
-    pub fn is_ours(&self, user_id: &str) -> bool {
-        user_id == self.bot().as_str() || self.ghost_network(user_id).is_some()
-    }
-
-    /// The enabled network and legacy id behind a ghost's user id.
-    pub fn ghost_network(&self, user_id: &str) -> Option<(NetworkId, String)> {
-        let (localpart, domain) = user_id.strip_prefix('@')?.split_once(':')?;
-        if domain != self.config.domain() {
-            return None;
-        }
-        self.config
-            .enabled_networks()
-            .find_map(|(id, _)| Some((id, self.config.ghost_templates[&id].id_of(localpart)?)))
-    }
-
-    pub fn ghost_id(&self, network: NetworkId, legacy_id: &str) -> OwnedUserId {
-        let localpart =
-            self.config.ghost_templates[&network].localpart(&network.canonical_id(legacy_id));
-        UserId::parse(format!("@{localpart}:{}", self.config.domain()))
-            .expect("templates produce valid user ids")
     }
 
     /// Which networks are usable, and why the others are not.
@@ -207,110 +157,6 @@ impl Bridge {
                 network.display_name()
             )),
             Some(n) => Ok(n),
-        }
-    }
-
-    // --- Matrix events -------------------------------------------------------------------
-
-    /// Ephemeral events (not recorded): typing in portals goes to the network; read
-    /// receipts, which no network shows, earn a one-time notice.
-    fn handle_ephemeral(self: &Arc<Self>, event: MatrixEvent) {
-        let Some(room) = &event.room_id else { return };
-        let Ok(Some(portal)) = self.store.portal_by_room(room) else {
-            return;
-        };
-        match event.kind.as_str() {
-            "m.typing" => to_legacy::handle_typing(self, &portal, &event),
-            "m.receipt" => to_legacy::handle_receipt(self, &portal, &event),
-            _ => {}
-        }
-    }
-
-    async fn handle_matrix_event(self: &Arc<Self>, event: MatrixEvent) {
-        let Some(room) = event.room_id.clone() else {
-            return;
-        };
-        let sender = event.sender.clone().unwrap_or_default();
-        match event.kind.as_str() {
-            "m.room.member" => self.handle_membership(&room, &sender, &event).await,
-            "m.room.encrypted" | "m.room.encryption" => self.encrypted_room(&room, &sender).await,
-            "m.room.message" | "m.reaction" | "m.room.redaction" => {
-                if let Ok(Some(owner)) = self.store.management_owner(&room) {
-                    if event.kind == "m.room.message" {
-                        commands::handle_message(self, &room, &owner, &sender, &event).await;
-                    }
-                } else if let Ok(Some(portal)) = self.store.portal_by_room(&room) {
-                    to_legacy::handle_portal_event(self, &portal, &sender, &event).await;
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// The bridge does not decrypt (yet): a user who turns on encryption, or writes in an
-    /// encrypted room, hears so once, with what to do instead. An encrypted portal is
-    /// given up, so the contact's next message opens a new, unencrypted one.
-    pub(crate) async fn encrypted_room(self: &Arc<Self>, room: &str, sender: &str) {
-        if self.is_ours(sender) {
-            return;
-        }
-        tracing::info!(%room, %sender, "encrypted room: the bridge cannot read it");
-        if let Ok(Some(_)) = self.store.management_owner(room) {
-            if self.store.first_time(room, "encrypted").unwrap_or(true) {
-                self.notice(
-                    room,
-                    "This room is encrypted and I cannot read encrypted messages, so I cannot see your commands here. \
-                     Start a new direct chat with me with encryption turned off (in Element: the \
-                     \"Enable end-to-end encryption\" switch when you create it).",
-                );
-            }
-            return;
-        }
-        let Ok(Some(portal)) = self.store.portal_by_room(room) else {
-            return;
-        };
-        if !self.store.first_time(room, "encrypted").unwrap_or(true) {
-            return;
-        }
-        let who = match &portal.chat {
-            ChatId::Direct(contact) => contact.clone(),
-            ChatId::Group(_) | ChatId::Room(_) => "the chat".to_owned(),
-        };
-        let net = portal.network;
-        let text = format!(
-            "This room is encrypted and the bridge cannot read encrypted messages, so nothing you write here reaches {who} \
-             on {}. This room is no longer linked to {who}: their next message opens a new, unencrypted room, or send \
-             `pm {net} {who}` in your management room.",
-            net.display_name()
-        );
-        self.notice(room, &text);
-        if !portal.chat.is_shared() {
-            if let Err(e) = self.store.remove_portal(&portal) {
-                tracing::error!("could not unlink an encrypted portal: {e}");
-            }
-        }
-    }
-
-    async fn handle_membership(self: &Arc<Self>, room: &str, sender: &str, event: &MatrixEvent) {
-        let target = event.state_key.as_deref().unwrap_or_default();
-        let membership = event
-            .content
-            .get("membership")
-            .and_then(|m| m.as_str())
-            .unwrap_or_default();
-        if target == self.bot().as_str() && membership == "invite" {
-            commands::handle_bot_invite(self, room, sender).await;
-        } else if membership == "invite" && self.is_ours(target) && !self.is_ours(sender) {
-            // Only a Matrix user's invite makes a DM portal: the bot's own invites (ghosts
-            // into spaces, chatrooms) must not be declined by the ghost.
-            let is_direct = event.content.get("is_direct").and_then(|d| d.as_bool()) == Some(true);
-            portals::handle_ghost_invite(self, room, sender, target, is_direct).await;
-        } else if membership == "leave" && !self.is_ours(target) {
-            // The owner left their management room: forget it so a new invite starts afresh.
-            if self.store.management_owner(room).ok().flatten().as_deref() == Some(target) {
-                let _ = self.store.forget_management_room(room);
-                let _ = self.matrix.leave(self.bot(), &room_id(room)).await;
-            }
         }
     }
 
@@ -401,10 +247,17 @@ impl Bridge {
             .unwrap_or(false)
     }
 
-    /// The login that relays a shared chatroom's messages into Matrix: the first (by user
-    /// id) connected bridged user in the room, so each message is bridged exactly once.
-    pub fn relay_for(&self, network: NetworkId, room: &str) -> Option<String> {
-        let members = self.store.chatroom_members(network, room).ok()?;
+    /// The login that relays a shared chatroom's messages to one front: among the room's
+    /// bridged users on that front (`owner`: its [`shared_owner`]), the first (by user id)
+    /// connected one, so each message is shown once per front.
+    pub fn relay_for(&self, network: NetworkId, room: &str, owner: &str) -> Option<String> {
+        let members: Vec<String> = self
+            .store
+            .chatroom_members(network, room)
+            .ok()?
+            .into_iter()
+            .filter(|m| shared_owner(m) == owner)
+            .collect();
         members
             .iter()
             .find(|m| self.is_connected(m, network))
@@ -412,22 +265,46 @@ impl Bridge {
             .cloned()
     }
 
+    /// The legacy ids of a shared chatroom's bridged users on one front (they appear as
+    /// themselves there, not as contacts).
+    pub fn bridged_members(&self, network: NetworkId, room: &str, owner: &str) -> Vec<String> {
+        self.store
+            .chatroom_members(network, room)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| shared_owner(m) == owner)
+            .filter_map(|m| self.legacy_id_of(&m, network))
+            .collect()
+    }
+
     const ECHO_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
 
-    /// Remembers a message sent from Matrix into a shared chatroom.
-    pub fn expect_echo(&self, network: NetworkId, room: &str, legacy_id: &str, text: &str) {
+    /// Remembers a message a front's user sent into a shared chatroom.
+    fn expect_echo(&self, user: &str, network: NetworkId, room: &str, legacy_id: &str, text: &str) {
         let mut echoes = self.echoes.lock().expect("echoes lock");
         let queue = echoes
-            .entry((network, room.to_owned(), legacy_id.to_owned()))
+            .entry((
+                shared_owner(user),
+                network,
+                room.to_owned(),
+                legacy_id.to_owned(),
+            ))
             .or_default();
         queue.retain(|(_, at)| at.elapsed() < Self::ECHO_WINDOW);
         queue.push((text.to_owned(), std::time::Instant::now()));
     }
 
-    /// Whether a chatroom message is the server's echo of one sent from Matrix (consumed).
-    pub fn take_echo(&self, network: NetworkId, room: &str, from: &str, text: &str) -> bool {
+    /// Whether a chatroom message reaching `login` is the server's echo of one its front
+    /// sent (consumed).
+    fn take_echo(&self, login: &LoginKey, room: &str, from: &str, text: &str) -> bool {
         let mut echoes = self.echoes.lock().expect("echoes lock");
-        let Some(queue) = echoes.get_mut(&(network, room.to_owned(), from.to_owned())) else {
+        let key = (
+            shared_owner(&login.mxid),
+            login.network,
+            room.to_owned(),
+            from.to_owned(),
+        );
+        let Some(queue) = echoes.get_mut(&key) else {
             return false;
         };
         queue.retain(|(_, at)| at.elapsed() < Self::ECHO_WINDOW);
@@ -440,19 +317,28 @@ impl Bridge {
         }
     }
 
-    /// Records a chat's legacy members; returns those who left since the last call.
-    pub(crate) fn update_room_members(
+    /// Sends what a front's user wrote in a conversation to the legacy network, through
+    /// their login (in a shared chatroom: their own login). Resolves once the network
+    /// accepted it; the echo a chatroom server sends back is then not shown again.
+    pub async fn send_text(
         &self,
-        owner: &str,
+        user: &str,
         network: NetworkId,
         chat: &ChatId,
-        members: &[String],
-    ) -> Vec<String> {
-        let mut all = self.room_members.lock().expect("room members lock");
-        let old = all
-            .insert((owner.to_owned(), network, chat.clone()), members.to_vec())
-            .unwrap_or_default();
-        old.into_iter().filter(|m| !members.contains(m)).collect()
+        text: FormattedText,
+    ) -> Result<Delivery, SendError> {
+        let Some(handle) = self.login_handle(user, network) else {
+            return Err(SendError::NotLoggedIn(network.display_name()));
+        };
+        if let ChatId::Room(name) = chat {
+            if let Some(legacy_id) = self.legacy_id_of(user, network) {
+                self.expect_echo(user, network, name, &legacy_id, &text.plain);
+            }
+        }
+        let chat = chat.clone();
+        handle
+            .request(|reply| LoginCommand::SendText { chat, text, reply })
+            .await
     }
 
     /// Restarts every stored login (bridge start-up), except those the network stopped
@@ -506,17 +392,10 @@ impl Bridge {
 /// Lengths of the bridge's queues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueLengths {
-    pub matrix_to_legacy: usize,
-    pub legacy_to_matrix: usize,
+    /// What the fronts recorded and have not handed to the networks yet.
+    pub front_to_legacy: usize,
+    pub legacy_to_front: usize,
     pub login_events: usize,
     pub presence: usize,
     pub notices: usize,
-}
-
-/// A room id from the store or a trusted event (they are valid by construction).
-pub fn room_id(room: &str) -> matrix_sdk::ruma::OwnedRoomId {
-    matrix_sdk::ruma::OwnedRoomId::try_from(room).unwrap_or_else(|_| {
-        // Fallback keeps the call failing at the homeserver instead of panicking here.
-        matrix_sdk::ruma::OwnedRoomId::try_from("!invalid:invalid").expect("literal room id")
-    })
 }

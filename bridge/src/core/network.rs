@@ -240,6 +240,9 @@ pub enum SendError {
     Rejected(String),
     #[error("the login has ended")]
     LoginGone,
+    /// The user has no login on the network (its display name).
+    #[error("you are not logged in to {0}")]
+    NotLoggedIn(&'static str),
 }
 
 pub type Reply<T> = oneshot::Sender<Result<T, SendError>>;

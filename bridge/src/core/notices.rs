@@ -1,5 +1,5 @@
-//! Notices from the bridge bot (connection changes, errors, delivery failures) that
-//! cannot flood a room: per room, identical notices are coalesced and the rest are
+//! Notices from the bridge (connection changes, errors, delivery failures) that cannot
+//! flood a room or chat: per place, identical notices are coalesced and the rest are
 //! rate-limited, and they go out on their own task, so they never wait in front of
 //! messages (which travel through the outbox).
 //!
@@ -15,11 +15,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use tokio::time::Instant;
 
-use super::{room_id, Bridge};
-use crate::matrix::client::classify;
+use super::front::Front;
+use super::{Bridge, NetworkId};
 
 const SETTLE: Duration = Duration::from_secs(1);
 const WINDOW: Duration = Duration::from_secs(60);
@@ -177,59 +176,55 @@ impl Notifier {
 }
 
 impl Bridge {
-    /// A notice from the bot in a room (coalesced and rate-limited; see the module docs).
-    pub fn notice(self: &Arc<Self>, room: &str, text: &str) {
-        if self.notifier.post(room, text) {
+    /// A notice in a place of a front (a room, a chat; coalesced and rate-limited, see
+    /// the module docs).
+    pub fn notice_in(self: &Arc<Self>, front: &Arc<dyn Front>, place: &str, text: &str) {
+        if self.notifier.post(place, text) {
             let bridge = self.clone();
-            let room = room.to_owned();
-            tokio::spawn(async move { bridge.notice_worker(room).await });
+            let front = front.clone();
+            let place = place.to_owned();
+            tokio::spawn(async move { bridge.notice_worker(front, place).await });
         }
     }
 
-    /// A notice in the user's management room (logged when they have none).
-    pub fn notify(self: &Arc<Self>, mxid: &str, text: &str) {
-        match self.store.management_room(mxid) {
-            Ok(Some(m)) => self.notice(&m.room_id, text),
-            _ => tracing::info!(%mxid, "no management room for a notice"),
+    /// A notice to a user about one of their logins (or the bridge), where their front
+    /// puts the bridge's notices (their management room); logged when they have none.
+    pub fn notify(self: &Arc<Self>, user: &str, network: Option<NetworkId>, text: &str) {
+        let Some(front) = self.front_for(user).cloned() else {
+            tracing::info!(%user, "no front for a notice");
+            return;
+        };
+        match front.notice_place(user, network) {
+            Some(place) => self.notice_in(&front, &place, text),
+            None => tracing::info!(%user, "no management room for a notice"),
         }
     }
 
-    async fn notice_worker(self: Arc<Self>, room: String) {
+    async fn notice_worker(self: Arc<Self>, front: Arc<dyn Front>, place: String) {
         loop {
-            match self.notifier.next(&room) {
+            match self.notifier.next(&place) {
                 None => return,
                 Some(Err(until)) => tokio::time::sleep_until(until).await,
-                Some(Ok(text)) => self.send_notice(&room, &text).await,
+                Some(Ok(text)) => send(&*front, &place, &text).await,
             }
         }
     }
+}
 
-    async fn send_notice(&self, room: &str, text: &str) {
-        let rid = room_id(room);
-        let content = RoomMessageEventContent::notice_plain(text);
-        let started = Instant::now();
-        let mut delay = Duration::from_secs(1);
-        let mut joined = false;
-        loop {
-            let sent = self
-                .matrix
-                .send_message(self.bot(), &rid, content.clone(), None, None)
-                .await;
-            let Err(e) = sent else { return };
-            let failure = classify(&e);
-            if !failure.is_transient() && !joined {
-                // The bot may not be in a DM portal (yet): join and try once more.
-                joined = true;
-                super::portals::join_bot(self, room).await;
-                continue;
-            }
-            if !failure.is_transient() || started.elapsed() > GIVE_UP_AFTER {
-                tracing::warn!(%room, "could not send a notice: {failure}");
-                return;
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
+/// Sends one notice, retrying what may pass later for up to [`GIVE_UP_AFTER`].
+async fn send(front: &dyn Front, place: &str, text: &str) {
+    let started = Instant::now();
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let Err(failure) = front.send_notice(place, text).await else {
+            return;
+        };
+        if !failure.is_transient() || started.elapsed() > GIVE_UP_AFTER {
+            tracing::warn!(%place, "could not send a notice: {failure}");
+            return;
         }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
     }
 }
 

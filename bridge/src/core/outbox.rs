@@ -1,4 +1,4 @@
-//! Legacy -> Matrix delivery: one sender per conversation drains that conversation's
+//! Legacy -> front delivery: one sender per conversation drains that conversation's
 //! durable queue (`store::outbox`) in order; senders of different conversations run in
 //! parallel, at most [`PARALLEL`] requests at once, so one slow room does not hold the
 //! others and the homeserver sets the pace.
@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore};
 
+use super::front::{Failure, FailureKind};
 use super::{Bridge, LoginKey, NetworkId};
-use crate::matrix::client::{Failure, FailureKind};
 use crate::store::{OutboxEntry, OutboxItem};
 
 /// Homeserver requests for outbox entries at once.
@@ -173,7 +173,7 @@ impl Outbox {
         }
     }
 
-    /// Entries received by `login` and not yet in Matrix.
+    /// Entries received by `login` and not yet shown by its front.
     pub(crate) fn waiting_for(&self, login: &LoginKey) -> usize {
         self.per_login
             .lock()
@@ -245,7 +245,7 @@ impl Bridge {
         let conversation =
             crate::store::Store::conversation_key(&entry.mxid, entry.network, &entry.chat);
         if let Err(e) = self.store.outbox_push(&mut entry) {
-            tracing::error!(mxid = %login.mxid, network = %login.network, "could not store an event for Matrix: {e}");
+            tracing::error!(mxid = %login.mxid, network = %login.network, "could not store an event for the user: {e}");
             return;
         }
         self.store.flush_soon();
@@ -263,7 +263,7 @@ impl Bridge {
         let total: usize = queues.iter().map(|q| q.depth).sum();
         if total > 0 {
             tracing::info!(
-                "{total} event(s) for Matrix left from the last run, in {} room(s)",
+                "{total} event(s) for users left from the last run, in {} conversation(s)",
                 queues.len()
             );
         }
@@ -311,7 +311,13 @@ impl Bridge {
             };
             let result = {
                 let _permit = self.outbox.permits.acquire().await.expect("never closed");
-                super::deliver::deliver(&self, &key, &mut entry, uncertain).await
+                match self.front_for(&entry.mxid) {
+                    Some(front) => front.deliver(&key, &mut entry, uncertain).await,
+                    None => Err(Failure::permanent(format!(
+                        "no front serves {} (is it still enabled?)",
+                        entry.mxid
+                    ))),
+                }
             };
             let event_ids = match result {
                 Ok(ids) => {
@@ -321,7 +327,7 @@ impl Bridge {
                 Err(f) if f.is_transient() => {
                     uncertain |= f.uncertain;
                     if let Some(line) = self.outbox.failed(&conversation, &f.message) {
-                        tracing::warn!(mxid = %login.mxid, network = %login.network, "cannot deliver to Matrix: {line}");
+                        tracing::warn!(mxid = %login.mxid, network = %login.network, "cannot deliver: {line}");
                     }
                     let wait = match f.kind {
                         FailureKind::Transient {
@@ -366,13 +372,13 @@ impl Bridge {
                 if excerpt.len() < plain.len() {
                     excerpt.push('…');
                 }
-                format!("A {net} message from {from} could not be shown in Matrix: {failure}. The message was: {excerpt}")
+                format!("A {net} message from {from} could not be shown here: {failure}. The message was: {excerpt}")
             }
             OutboxItem::Members { .. } => {
-                format!("The member list of a {net} chat could not be shown in Matrix: {failure}")
+                format!("The member list of a {net} chat could not be shown here: {failure}")
             }
             OutboxItem::Left => {
-                format!("Leaving a {net} chat could not be shown in Matrix: {failure}")
+                format!("Leaving a {net} chat could not be shown here: {failure}")
             }
             OutboxItem::Notice { text } => {
                 format!("A {net} notice could not be shown in its room: {failure}. It said: {text}")
@@ -380,7 +386,7 @@ impl Bridge {
         };
         tracing::warn!(mxid = %entry.mxid, network = %entry.network, "homeserver refused an event: {failure}");
         crate::metrics::refused_by_matrix(entry);
-        self.notify(&entry.mxid, &what);
+        self.notify(&entry.mxid, Some(entry.network), &what);
     }
 }
 

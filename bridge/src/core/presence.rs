@@ -1,24 +1,22 @@
-//! Contacts' presence -> their ghosts' Matrix presence, off the logins' paths.
+//! Contacts' presence -> the users' fronts, off the logins' paths.
 //!
-//! Presence is state, not history: only the latest value per ghost matters. Updates are
-//! coalesced per ghost (a contact flapping ten times while the homeserver is slow costs
-//! one request) and pushed by a few workers in parallel, so a contact list of a
-//! thousand contacts coming online does not hold up the login that reported them.
+//! Presence is state, not history: only the latest value per contact matters. Updates
+//! are coalesced per login and contact (a contact flapping ten times while the front is
+//! slow costs one update) and pushed by a few workers in parallel, so a contact list of
+//! a thousand contacts coming online does not hold up the login that reported them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use matrix_sdk::ruma::presence::PresenceState as MatrixPresence;
+use super::{Bridge, LoginKey, Presence};
 
-use super::{Bridge, NetworkId, Presence, PresenceState};
-
-/// Requests to the homeserver at once.
+/// Updates pushed at once.
 const WORKERS: usize = 4;
-/// Ghosts with a pending update at most; beyond it updates are dropped (logged): a
+/// Contacts with a pending update at most; beyond it updates are dropped (logged): a
 /// server inventing contacts must not grow the bridge's memory.
 const MAX_PENDING: usize = 100_000;
 
-type Who = (NetworkId, String);
+type Who = (LoginKey, String);
 
 #[derive(Default)]
 pub(crate) struct PresenceQueue {
@@ -77,38 +75,19 @@ impl PresenceQueue {
 impl Bridge {
     pub(crate) fn update_presence(
         self: &Arc<Self>,
-        network: NetworkId,
+        login: &LoginKey,
         who: String,
         presence: Presence,
     ) {
-        if self.presence.update((network, who), presence) {
+        if self.presence.update((login.clone(), who), presence) {
             let bridge = self.clone();
             tokio::spawn(async move {
-                while let Some(((network, who), presence)) = bridge.presence.take() {
-                    bridge.push_presence(network, &who, presence).await;
+                while let Some(((login, who), presence)) = bridge.presence.take() {
+                    if let Some(front) = bridge.front_for(&login.mxid) {
+                        front.presence(&login, &who, &presence).await;
+                    }
                 }
             });
-        }
-    }
-
-    async fn push_presence(&self, network: NetworkId, who: &str, presence: Presence) {
-        let ghost = self.ghost_id(network, who);
-        let state = match presence.state {
-            PresenceState::Online => MatrixPresence::Online,
-            PresenceState::Away | PresenceState::Busy => MatrixPresence::Unavailable,
-            PresenceState::Invisible | PresenceState::Offline => MatrixPresence::Offline,
-        };
-        let result = async {
-            super::portals::ensure_ghost_registered(self, &ghost).await?;
-            self.matrix
-                .set_presence(&ghost, state, presence.status)
-                .await?;
-            anyhow::Ok(())
-        }
-        .await;
-        // The next update repairs a lost one; nobody reads presence history.
-        if let Err(e) = result {
-            tracing::debug!(%ghost, "could not set presence: {e:#}");
         }
     }
 }
@@ -116,6 +95,14 @@ impl Bridge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::PresenceState;
+
+    fn login() -> LoginKey {
+        LoginKey {
+            mxid: "@a:x".into(),
+            network: crate::core::NetworkId::Icq,
+        }
+    }
 
     fn p(state: PresenceState) -> Presence {
         Presence {
@@ -127,7 +114,7 @@ mod tests {
     #[test]
     fn updates_for_one_ghost_are_coalesced() {
         let q = PresenceQueue::default();
-        let bob = (NetworkId::Icq, "2".to_string());
+        let bob = (login(), "2".to_string());
         assert!(q.update(bob.clone(), p(PresenceState::Online)));
         assert!(!q.update(bob.clone(), p(PresenceState::Away)));
         assert!(!q.update(bob.clone(), p(PresenceState::Offline)));
@@ -140,7 +127,7 @@ mod tests {
     fn a_few_workers_at_most() {
         let q = PresenceQueue::default();
         let started = (0..50)
-            .filter(|i| q.update((NetworkId::Icq, i.to_string()), p(PresenceState::Online)))
+            .filter(|i| q.update((login(), i.to_string()), p(PresenceState::Online)))
             .count();
         assert_eq!(started, WORKERS);
     }

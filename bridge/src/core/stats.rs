@@ -53,6 +53,7 @@ impl Bridge {
                 .get_or_create(&label)
                 .set(oldest.as_secs_f64());
         }
-        m.inbox_depth.set(self.room_queues.len() as i64);
+        m.inbox_depth
+            .set(self.queue_lengths().front_to_legacy as i64);
     }
 }

@@ -9,7 +9,8 @@ use matrix_sdk::ruma::UserId;
 
 use super::Bridge;
 use crate::config::LoadedConfig;
-use crate::matrix::client::MatrixClient;
+use crate::fronts::matrix::client::MatrixClient;
+use crate::fronts::matrix::MatrixFront;
 use crate::store::Store;
 
 /// `extra_yaml` is appended to the config (top-level keys such as `provisioning:`).
@@ -28,5 +29,18 @@ pub(crate) async fn offline_bridge(dir: &Path, extra_yaml: &str) -> Arc<Bridge> 
     let matrix = MatrixClient::new("http://127.0.0.1:9", "token", bot, Duration::from_secs(1))
         .await
         .expect("client");
-    Bridge::new(config, store, matrix, Vec::new(), None)
+    let bridge = Bridge::new(config, store, Vec::new());
+    let front = MatrixFront::new(bridge.clone(), matrix, None);
+    bridge.set_fronts(vec![front]);
+    bridge
+}
+
+/// The Matrix front of an [`offline_bridge`].
+pub(crate) async fn offline_matrix_front(dir: &Path, extra_yaml: &str) -> Arc<MatrixFront> {
+    let bridge = offline_bridge(dir, extra_yaml).await;
+    let bot = UserId::parse("@retrobridgebot:localhost").expect("user id");
+    let matrix = MatrixClient::new("http://127.0.0.1:9", "token", bot, Duration::from_secs(1))
+        .await
+        .expect("client");
+    MatrixFront::new(bridge, matrix, None)
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{room_id, Bridge, ChatId, NetworkId};
+use super::{room_id, MatrixFront};
+use crate::core::{ChatId, NetworkId};
 use crate::store::{BridgeStateRecord, PortalRecord};
 
 /// Both event types carry the same content and state key.
@@ -35,8 +36,8 @@ pub enum Outcome {
 }
 
 /// The legacy server a network connects to, which MSC2346 calls the network.
-fn server(bridge: &Bridge, network: NetworkId) -> String {
-    bridge
+fn server(front: &MatrixFront, network: NetworkId) -> String {
+    front
         .config
         .config
         .networks
@@ -46,11 +47,11 @@ fn server(bridge: &Bridge, network: NetworkId) -> String {
 }
 
 /// The state key and content a portal should have.
-pub fn wanted(bridge: &Bridge, portal: &PortalRecord) -> BridgeStateRecord {
+pub fn wanted(front: &MatrixFront, portal: &PortalRecord) -> BridgeStateRecord {
     let network = portal.network;
     let (channel, name) = match &portal.chat {
         ChatId::Direct(contact) => {
-            let name = bridge
+            let name = front
                 .store
                 .buddies(&portal.mxid, network)
                 .ok()
@@ -62,11 +63,11 @@ pub fn wanted(bridge: &Bridge, portal: &PortalRecord) -> BridgeStateRecord {
         ChatId::Group(id) => (id.clone(), format!("{} group chat", network.display_name())),
         ChatId::Room(name) => (name.clone(), name.clone()),
     };
-    let server = server(bridge, network);
+    let server = server(front, network);
     BridgeStateRecord {
         state_key: format!("{PREFIX}://{network}/{server}/{channel}"),
         content: json!({
-            "bridgebot": bridge.bot().as_str(),
+            "bridgebot": front.bot().as_str(),
             "creator": portal.mxid,
             "protocol": { "id": network.as_str(), "displayname": network.display_name() },
             "network": { "id": server, "displayname": server },
@@ -78,10 +79,10 @@ pub fn wanted(bridge: &Bridge, portal: &PortalRecord) -> BridgeStateRecord {
 /// Sets a portal's bridge state unless the store says it is there already. Sent by the
 /// bot; in a direct chat someone else created (a chat started from Matrix) the bot may
 /// lack the power, and the contact's ghost, invited by the user, may have it.
-pub async fn ensure(bridge: &Bridge, portal: &PortalRecord) -> Outcome {
+pub async fn ensure(front: &MatrixFront, portal: &PortalRecord) -> Outcome {
     let _one_at_a_time = SENDING.lock().await;
-    let wanted = wanted(bridge, portal);
-    let stored = match bridge.store.bridge_state(&portal.room_id) {
+    let wanted = wanted(front, portal);
+    let stored = match front.store.bridge_state(&portal.room_id) {
         Ok(stored) => stored,
         Err(e) => {
             tracing::error!(room = %portal.room_id, "could not read the bridge state record: {e}");
@@ -92,14 +93,14 @@ pub async fn ensure(bridge: &Bridge, portal: &PortalRecord) -> Outcome {
         return Outcome::Unchanged;
     }
     let room = room_id(&portal.room_id);
-    let mut senders = vec![bridge.bot().to_owned()];
+    let mut senders = vec![front.bot().to_owned()];
     if let ChatId::Direct(contact) = &portal.chat {
-        senders.push(bridge.ghost_id(portal.network, contact));
+        senders.push(front.ghost_id(portal.network, contact));
     }
     let mut last_error = None;
     let mut sent_by = None;
     for sender in &senders {
-        match bridge
+        match front
             .matrix
             .send_state(
                 sender,
@@ -135,7 +136,7 @@ pub async fn ensure(bridge: &Bridge, portal: &PortalRecord) -> Outcome {
         }
     }
     for (kind, key, content) in others {
-        if let Err(e) = bridge
+        if let Err(e) = front
             .matrix
             .send_state(sender, &room, kind, key, content)
             .await
@@ -144,19 +145,19 @@ pub async fn ensure(bridge: &Bridge, portal: &PortalRecord) -> Outcome {
             return Outcome::Failed;
         }
     }
-    if let Err(e) = bridge.store.put_bridge_state(&portal.room_id, &wanted) {
+    if let Err(e) = front.store.put_bridge_state(&portal.room_id, &wanted) {
         tracing::error!(room = %portal.room_id, "could not record the bridge state: {e}");
         return Outcome::Failed;
     }
-    bridge.store.flush_soon();
+    front.store.flush_soon();
     tracing::debug!(room = %portal.room_id, state_key = %wanted.state_key, "bridge state set");
     Outcome::Set
 }
 
 /// Checks every portal of an enabled network once (start-up), one room at a time so
 /// the homeserver is not flooded.
-pub async fn check_all(bridge: Arc<Bridge>) {
-    let portals = match bridge.store.all_portals() {
+pub async fn check_all(front: Arc<MatrixFront>) {
+    let portals = match front.store.all_portals() {
         Ok(p) => p,
         Err(e) => {
             tracing::error!("could not read the portals: {e}");
@@ -165,11 +166,11 @@ pub async fn check_all(bridge: Arc<Bridge>) {
     };
     let (mut set, mut failed, mut checked) = (0, 0, 0);
     for portal in portals {
-        if bridge.network_available(portal.network).is_err() {
+        if front.network_available(portal.network).is_err() {
             continue;
         }
         checked += 1;
-        match ensure(&bridge, &portal).await {
+        match ensure(&front, &portal).await {
             Outcome::Unchanged => {}
             Outcome::Set => set += 1,
             Outcome::Failed => failed += 1,
@@ -191,13 +192,13 @@ mod tests {
     #[tokio::test]
     async fn content_names_protocol_server_conversation_bot_and_creator() {
         let dir = tempfile::tempdir().unwrap();
-        let bridge = crate::core::testing::offline_bridge(dir.path(), "").await;
+        let front = crate::core::testing::offline_matrix_front(dir.path(), "").await;
         let contact = Contact {
             id: "bob".into(),
             display_name: Some("Bobby".into()),
             groups: vec![],
         };
-        bridge
+        front
             .store
             .replace_buddies("@alice:localhost", NetworkId::Mig33, &[contact])
             .unwrap();
@@ -207,7 +208,7 @@ mod tests {
             chat,
             room_id: "!r:localhost".into(),
         };
-        let dm = wanted(&bridge, &portal(ChatId::Direct("bob".into())));
+        let dm = wanted(&front, &portal(ChatId::Direct("bob".into())));
         assert_eq!(dm.state_key, "net.retrobridge://mig33/127.0.0.1:9119/bob");
         assert_eq!(
             dm.content,
@@ -219,9 +220,9 @@ mod tests {
                 "channel": { "id": "bob", "displayname": "Bobby" },
             })
         );
-        let unknown = wanted(&bridge, &portal(ChatId::Direct("carol".into())));
+        let unknown = wanted(&front, &portal(ChatId::Direct("carol".into())));
         assert_eq!(unknown.content["channel"]["displayname"], "carol");
-        let room = wanted(&bridge, &portal(ChatId::Room("lobby".into())));
+        let room = wanted(&front, &portal(ChatId::Room("lobby".into())));
         assert_eq!(
             room.state_key,
             "net.retrobridge://mig33/127.0.0.1:9119/lobby"
@@ -231,6 +232,6 @@ mod tests {
             json!({ "id": "lobby", "displayname": "lobby" })
         );
         // The same portal gives the same record: nothing to send again.
-        assert_eq!(dm, wanted(&bridge, &portal(ChatId::Direct("bob".into()))));
+        assert_eq!(dm, wanted(&front, &portal(ChatId::Direct("bob".into()))));
     }
 }

@@ -174,57 +174,7 @@ pub fn error_kind(e: &HttpError) -> Option<ErrorKind> {
 /// appservice users) a send whose outcome is unknown can be found instead of repeated.
 pub const TXN_MARKER: &str = "net.retrobridge.txn_id";
 
-/// What a failed homeserver request means for whoever wants to retry it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub kind: FailureKind,
-    /// The homeserver may have acted on the request (it timed out or the connection
-    /// broke after it was sent).
-    pub uncertain: bool,
-    /// The Matrix error code, when the homeserver gave one.
-    pub errcode: Option<String>,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// Try again later (unreachable, timeout, 5xx, rate limited).
-    Transient { retry_after: Option<Duration> },
-    /// `M_TOO_LARGE`: the same request will never pass; a smaller one may.
-    TooLarge,
-    /// The homeserver refused it (4xx): retrying changes nothing.
-    Permanent,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl Failure {
-    pub fn is_transient(&self) -> bool {
-        matches!(self.kind, FailureKind::Transient { .. })
-    }
-
-    pub fn permanent(message: impl Into<String>) -> Failure {
-        Failure {
-            kind: FailureKind::Permanent,
-            uncertain: false,
-            errcode: None,
-            message: message.into(),
-        }
-    }
-
-    pub fn transient(message: impl Into<String>) -> Failure {
-        Failure {
-            kind: FailureKind::Transient { retry_after: None },
-            uncertain: false,
-            errcode: None,
-            message: message.into(),
-        }
-    }
-}
+pub use crate::core::front::{Failure, FailureKind};
 
 /// Sorts a homeserver error into transient, too large or permanent.
 pub fn classify(e: &HttpError) -> Failure {

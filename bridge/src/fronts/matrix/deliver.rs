@@ -7,8 +7,9 @@ use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, UserId};
 use serde_json::json;
 
 use super::portals::{ensure_ghost, ensure_member, ensure_portal, forget_member, join_bot};
-use super::{Bridge, ChatId, MessageKind};
-use crate::matrix::client::{classify, Failure, FailureKind, TXN_MARKER};
+use super::MatrixFront;
+use crate::core::{ChatId, MessageKind};
+use crate::fronts::matrix::client::{classify, Failure, FailureKind, TXN_MARKER};
 use crate::store::{OutboxEntry, OutboxItem, StoreError};
 
 /// A message larger than the homeserver takes is split into parts of at most this many
@@ -32,14 +33,14 @@ fn failure(e: anyhow::Error) -> Failure {
 /// Delivers an entry; returns the event ids the homeserver gave. `uncertain`: an earlier
 /// attempt may have reached the homeserver (look for it before sending again).
 pub(crate) async fn deliver(
-    bridge: &Arc<Bridge>,
+    front: &Arc<MatrixFront>,
     key: &[u8],
     entry: &mut OutboxEntry,
     uncertain: bool,
 ) -> Result<Vec<String>, Failure> {
     let owner = UserId::parse(&entry.mxid).map_err(|e| Failure::permanent(e.to_string()))?;
     let net = entry.network;
-    let room = ensure_portal(bridge, &owner, net, &entry.chat, None)
+    let room = ensure_portal(front, &owner, net, &entry.chat, None)
         .await
         .map_err(failure)?;
     match entry.item.clone() {
@@ -51,13 +52,11 @@ pub(crate) async fn deliver(
             sent_at,
             offline,
         } => {
-            let ghost = ensure_ghost(bridge, net, &from, None)
+            let ghost = ensure_ghost(front, net, &from, None)
                 .await
                 .map_err(failure)?;
             if !matches!(entry.chat, ChatId::Direct(_)) {
-                ensure_member(bridge, &room, &ghost)
-                    .await
-                    .map_err(failure)?;
+                ensure_member(front, &room, &ghost).await.map_err(failure)?;
             }
             let (plain, html) = offline_note(plain, html, offline, sent_at);
             let message = Message {
@@ -67,7 +66,7 @@ pub(crate) async fn deliver(
                 sent_at,
             };
             match send(
-                bridge,
+                front,
                 &message,
                 &entry.txn_id,
                 &plain,
@@ -78,19 +77,17 @@ pub(crate) async fn deliver(
             {
                 Ok(id) => Ok(vec![id.to_string()]),
                 Err(f) if f.kind == FailureKind::TooLarge => {
-                    send_parts(bridge, &message, key, entry, &plain, uncertain).await
+                    send_parts(front, &message, key, entry, &plain, uncertain).await
                 }
                 Err(f)
                     if f.errcode.as_deref() == Some("M_FORBIDDEN")
                         && !matches!(entry.chat, ChatId::Direct(_)) =>
                 {
                     // Our record of the ghost's membership was wrong: join and retry.
-                    forget_member(bridge, &room, &ghost);
-                    ensure_member(bridge, &room, &ghost)
-                        .await
-                        .map_err(failure)?;
+                    forget_member(front, &room, &ghost);
+                    ensure_member(front, &room, &ghost).await.map_err(failure)?;
                     send(
-                        bridge,
+                        front,
                         &message,
                         &entry.txn_id,
                         &plain,
@@ -104,28 +101,28 @@ pub(crate) async fn deliver(
             }
         }
         OutboxItem::Members { members } => {
-            super::portals::show_members(bridge, &entry.mxid, net, &entry.chat, &room, &members)
+            super::portals::show_members(front, &entry.mxid, net, &entry.chat, &room, &members)
                 .await
                 .map_err(failure)?;
             Ok(Vec::new())
         }
         OutboxItem::Left => {
-            super::portals::show_left(bridge, &entry.mxid, net, &entry.chat, &room)
+            super::portals::show_left(front, &entry.mxid, net, &entry.chat, &room)
                 .await
                 .map_err(failure)?;
             Ok(Vec::new())
         }
         OutboxItem::Notice { text } => {
             let content = json!({ "msgtype": "m.notice", "body": text, TXN_MARKER: entry.txn_id });
-            let bot = bridge.bot().to_owned();
-            let sent = match bridge
+            let bot = front.bot().to_owned();
+            let sent = match front
                 .matrix
                 .send_message_json(&bot, &room, &content, &entry.txn_id, None)
                 .await
             {
                 Err(e) if classify(&e).kind == FailureKind::Permanent => {
-                    join_bot(bridge, room.as_str()).await;
-                    bridge
+                    join_bot(front, room.as_str()).await;
+                    front
                         .matrix
                         .send_message_json(&bot, &room, &content, &entry.txn_id, None)
                         .await
@@ -149,7 +146,7 @@ struct Message<'a> {
 /// have gone through, looks for it first (homeservers forget appservice transaction ids
 /// when they restart, so the same id alone does not prevent a double).
 async fn send(
-    bridge: &Bridge,
+    front: &MatrixFront,
     m: &Message<'_>,
     txn_id: &str,
     plain: &str,
@@ -157,7 +154,7 @@ async fn send(
     uncertain: bool,
 ) -> Result<OwnedEventId, Failure> {
     if uncertain {
-        let found = bridge
+        let found = front
             .matrix
             .find_sent(m.ghost, m.room, txn_id, FIND_LIMIT)
             .await
@@ -177,7 +174,7 @@ async fn send(
         content["format"] = json!("org.matrix.custom.html");
         content["formatted_body"] = json!(html);
     }
-    bridge
+    front
         .matrix
         .send_message_json(m.ghost, m.room, &content, txn_id, m.sent_at)
         .await
@@ -187,7 +184,7 @@ async fn send(
 /// `M_TOO_LARGE`: sends the text in parts (plain text), remembering progress in the
 /// entry so a retry continues where it stopped.
 async fn send_parts(
-    bridge: &Bridge,
+    front: &MatrixFront,
     m: &Message<'_>,
     key: &[u8],
     entry: &mut OutboxEntry,
@@ -200,10 +197,10 @@ async fn send_parts(
     for (i, part) in parts.iter().enumerate().skip(entry.parts_done as usize) {
         let text = format!("{part}\n({}/{total})", i + 1);
         let txn = format!("{}.{i}", entry.txn_id);
-        let id = send(bridge, m, &txn, &text, None, uncertain).await?;
+        let id = send(front, m, &txn, &text, None, uncertain).await?;
         ids.push(id.to_string());
         entry.parts_done = i as u32 + 1;
-        if let Err(e) = bridge.store.outbox_update(key, entry) {
+        if let Err(e) = front.store.outbox_update(key, entry) {
             tracing::warn!("could not record the progress of a split message: {e}");
         }
     }
@@ -244,7 +241,7 @@ fn offline_note(
         return (plain, html);
     }
     let when = sent_at
-        .map(super::legacy::format_time)
+        .map(crate::core::legacy::format_time)
         .unwrap_or_else(|| "earlier".into());
     (
         format!("{plain}\n(sent {when} while you were offline)"),

@@ -3,7 +3,7 @@
 //! * Text, notices and emotes go as text (with HTML where the network has formatting).
 //! * An edit goes as a correction, marked as such: "Correction: <new text>".
 //! * A file, image, audio or video goes as a line with its name, size and a link the
-//!   contact can open ([`crate::matrix::media`]); a location as its description and geo URI.
+//!   contact can open ([`crate::fronts::matrix::media`]); a location as its description and geo URI.
 //! * What the legacy networks cannot show (reactions, removing a message, read receipts)
 //!   earns a notice in the room, once per room and kind, so the user knows the contact
 //!   did not see it.
@@ -14,17 +14,18 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Bridge, ChatId, FormattedText, LoginCommand, MatrixEvent};
+use super::{MatrixEvent, MatrixFront};
+use crate::core::{FormattedText, LoginCommand};
 use crate::store::PortalRecord;
 
 /// A Matrix event in a portal.
 pub async fn handle_portal_event(
-    bridge: &Arc<Bridge>,
+    front: &Arc<MatrixFront>,
     portal: &PortalRecord,
     sender: &str,
     event: &MatrixEvent,
 ) {
-    if bridge.is_ours(sender) {
+    if front.is_ours(sender) {
         return;
     }
     if !portal.chat.is_shared() && sender != portal.mxid {
@@ -35,7 +36,7 @@ pub async fn handle_portal_event(
         "m.room.message" => {}
         "m.reaction" => {
             return tell_once(
-                bridge,
+                front,
                 portal,
                 "reactions",
                 &format!("{net} cannot show reactions: they are not sent to the other side."),
@@ -43,7 +44,7 @@ pub async fn handle_portal_event(
         }
         "m.room.redaction" => {
             return tell_once(
-                bridge,
+                front,
                 portal,
                 "redactions",
                 &format!(
@@ -53,43 +54,31 @@ pub async fn handle_portal_event(
         }
         _ => return,
     }
-    let Some(text) = legacy_text(bridge, &event.content) else {
+    let Some(text) = legacy_text(front, &event.content) else {
         tell_once(
-            bridge,
+            front,
             portal,
             "unsupported",
             &format!("This kind of message cannot be sent to {net}."),
         );
         return;
     };
-    let Some(handle) = bridge.login_handle(sender, portal.network) else {
-        crate::metrics::refused_by_legacy(portal.network);
-        let why = format!("Your message was not delivered: you are not logged in to {net}.");
-        bridge.notice(&portal.room_id, &why);
-        return;
-    };
-    if let ChatId::Room(name) = &portal.chat {
-        if let Some(legacy_id) = bridge.legacy_id_of(sender, portal.network) {
-            bridge.expect_echo(portal.network, name, &legacy_id, &text.plain);
-        }
-    }
-    let chat = portal.chat.clone();
-    let result = handle
-        .request(|reply| LoginCommand::SendText { chat, text, reply })
+    let result = front
+        .send_text(sender, portal.network, &portal.chat, text)
         .await;
     tracing::debug!(room = %portal.room_id, event = ?event.event_id, ok = result.is_ok(), "sent to the network");
     match result {
         Ok(delivery) => {
             crate::metrics::sent_to_legacy(portal.network);
             for warning in delivery.warnings {
-                bridge.notice(&portal.room_id, &warning);
+                front.notice(&portal.room_id, &warning);
             }
         }
         Err(e) => {
             crate::metrics::refused_by_legacy(portal.network);
-            bridge.notice(
+            front.notice(
                 &portal.room_id,
-                &format!("Your message was not delivered: {e}"),
+                &format!("Your message was not delivered: {e}."),
             )
         }
     }
@@ -97,7 +86,7 @@ pub async fn handle_portal_event(
 
 /// The text a legacy contact gets for a Matrix message, or `None` when it has no form
 /// the networks can carry.
-fn legacy_text(bridge: &Bridge, content: &Value) -> Option<FormattedText> {
+fn legacy_text(front: &MatrixFront, content: &Value) -> Option<FormattedText> {
     if content["m.relates_to"]["rel_type"] == "m.replace" {
         let new = &content["m.new_content"];
         let body = new["body"].as_str().or(content["body"].as_str())?;
@@ -125,7 +114,7 @@ fn legacy_text(bridge: &Bridge, content: &Value) -> Option<FormattedText> {
             let size = content["info"]["size"].as_u64().map(size_text);
             let link = content["url"]
                 .as_str()
-                .and_then(|url| bridge.media.as_ref()?.link(url, name));
+                .and_then(|url| front.media.as_ref()?.link(url, name));
             let mut text = format!("sent {what}: {name}");
             if let Some(size) = size {
                 text.push_str(&format!(" ({size})"));
@@ -156,16 +145,16 @@ fn size_text(bytes: u64) -> String {
 }
 
 /// A notice the room gets once for this topic.
-fn tell_once(bridge: &Arc<Bridge>, portal: &PortalRecord, topic: &str, text: &str) {
-    match bridge.store.first_time(&portal.room_id, topic) {
-        Ok(true) => bridge.notice(&portal.room_id, text),
+fn tell_once(front: &Arc<MatrixFront>, portal: &PortalRecord, topic: &str, text: &str) {
+    match front.store.first_time(&portal.room_id, topic) {
+        Ok(true) => front.notice(&portal.room_id, text),
         Ok(false) => {}
         Err(e) => tracing::warn!("could not record a one-time notice: {e}"),
     }
 }
 
 /// Matrix typing notifications in portals go to the legacy network.
-pub fn handle_typing(bridge: &Bridge, portal: &PortalRecord, event: &MatrixEvent) {
+pub fn handle_typing(front: &MatrixFront, portal: &PortalRecord, event: &MatrixEvent) {
     let typing = event
         .content
         .get("user_ids")
@@ -175,7 +164,7 @@ pub fn handle_typing(bridge: &Bridge, portal: &PortalRecord, event: &MatrixEvent
                 .iter()
                 .any(|u| u.as_str() == Some(portal.mxid.as_str()))
         });
-    if let Some(handle) = bridge.login_handle(&portal.mxid, portal.network) {
+    if let Some(handle) = front.login_handle(&portal.mxid, portal.network) {
         let _ = handle.send(LoginCommand::Typing {
             chat: portal.chat.clone(),
             typing,
@@ -184,7 +173,7 @@ pub fn handle_typing(bridge: &Bridge, portal: &PortalRecord, event: &MatrixEvent
 }
 
 /// A read receipt of the portal's owner: the networks show none; the user hears it once.
-pub fn handle_receipt(bridge: &Arc<Bridge>, portal: &PortalRecord, event: &MatrixEvent) {
+pub fn handle_receipt(front: &Arc<MatrixFront>, portal: &PortalRecord, event: &MatrixEvent) {
     let read_by_owner = event.content.as_object().is_some_and(|events| {
         events.values().any(|receipts| {
             ["m.read", "m.read.private"]
@@ -195,7 +184,7 @@ pub fn handle_receipt(bridge: &Arc<Bridge>, portal: &PortalRecord, event: &Matri
     if read_by_owner {
         let net = portal.network.display_name();
         tell_once(
-            bridge,
+            front,
             portal,
             "receipts",
             &format!("{net} has no read receipts: the other side does not see when you read their messages."),

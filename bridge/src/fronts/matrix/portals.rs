@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, UserId};
 
-use super::{room_id, Bridge, ChatId, NetworkId};
-use crate::matrix::client::NewRoom;
+use super::{room_id, MatrixFront};
+use crate::core::{ChatId, NetworkId};
+use crate::fronts::matrix::client::NewRoom;
 use crate::store::{GhostRecord, PortalRecord};
 
 /// Serialises portal creation per (user, network, chat), so an incoming message and a
@@ -29,27 +30,27 @@ impl PortalLocks {
 
 /// Registers a ghost once (remembered in the store).
 pub async fn ensure_ghost_registered(
-    bridge: &Bridge,
+    front: &MatrixFront,
     user: &UserId,
 ) -> anyhow::Result<GhostRecord> {
-    let mut record = bridge.store.ghost(user.as_str())?.unwrap_or_default();
+    let mut record = front.store.ghost(user.as_str())?.unwrap_or_default();
     if !record.registered {
-        bridge.matrix.ensure_registered(user).await?;
+        front.matrix.ensure_registered(user).await?;
         record.registered = true;
-        bridge.store.put_ghost(user.as_str(), &record)?;
+        front.store.put_ghost(user.as_str(), &record)?;
     }
     Ok(record)
 }
 
 /// Makes sure a contact's ghost exists with the right display name.
 pub async fn ensure_ghost(
-    bridge: &Bridge,
+    front: &MatrixFront,
     network: NetworkId,
     legacy_id: &str,
     display_name: Option<&str>,
 ) -> anyhow::Result<matrix_sdk::ruma::OwnedUserId> {
-    let user = bridge.ghost_id(network, legacy_id);
-    let mut record = ensure_ghost_registered(bridge, &user).await?;
+    let user = front.ghost_id(network, legacy_id);
+    let mut record = ensure_ghost_registered(front, &user).await?;
     if display_name.is_none() && record.display_name.is_some() {
         // No name known here (e.g. a message's sender): keep the one the contact list gave.
         return Ok(user);
@@ -59,9 +60,9 @@ pub async fn ensure_ghost(
         .unwrap_or(legacy_id);
     let wanted = format!("{wanted} ({})", network.display_name());
     if record.display_name.as_deref() != Some(wanted.as_str()) {
-        bridge.matrix.set_display_name(&user, &wanted).await?;
+        front.matrix.set_display_name(&user, &wanted).await?;
         record.display_name = Some(wanted);
-        bridge.store.put_ghost(user.as_str(), &record)?;
+        front.store.put_ghost(user.as_str(), &record)?;
     }
     Ok(user)
 }
@@ -70,24 +71,24 @@ pub async fn ensure_ghost(
 /// (so clients show them as a chat with that person); group conversations and chatrooms
 /// by the bot. Chatrooms are shared: the caller invites each bridged user who joins.
 pub async fn ensure_portal(
-    bridge: &Arc<Bridge>,
+    front: &Arc<MatrixFront>,
     mxid: &UserId,
     network: NetworkId,
     chat: &ChatId,
     display_name: Option<&str>,
 ) -> anyhow::Result<OwnedRoomId> {
     let owner = if chat.is_shared() { "" } else { mxid.as_str() };
-    let lock = bridge
+    let lock = front
         .portal_locks
         .get(format!("{owner}\0{network}\0{chat:?}"));
     let _guard = lock.lock().await;
-    if let Some(p) = bridge.store.portal(mxid.as_str(), network, chat)? {
+    if let Some(p) = front.store.portal(mxid.as_str(), network, chat)? {
         return Ok(room_id(&p.room_id));
     }
     let room = match chat {
         ChatId::Direct(contact) => {
             let name = display_name.map(str::to_owned).or_else(|| {
-                bridge
+                front
                     .store
                     .buddies(mxid.as_str(), network)
                     .ok()?
@@ -95,23 +96,23 @@ pub async fn ensure_portal(
                     .find(|c| &c.id == contact)?
                     .display_name
             });
-            let ghost = ensure_ghost(bridge, network, contact, name.as_deref()).await?;
+            let ghost = ensure_ghost(front, network, contact, name.as_deref()).await?;
             let options = NewRoom {
-                invite: vec![mxid.to_owned(), bridge.bot().to_owned()],
+                invite: vec![mxid.to_owned(), front.bot().to_owned()],
                 is_direct: true,
-                power_users: vec![(mxid.to_owned(), 100), (bridge.bot().to_owned(), 100)],
+                power_users: vec![(mxid.to_owned(), 100), (front.bot().to_owned(), 100)],
                 topic: Some(format!("{} chat with {contact}", network.display_name())),
                 ..NewRoom::default()
             };
-            let room = bridge.matrix.create_room(&ghost, options).await?;
+            let room = front.matrix.create_room(&ghost, options).await?;
             // The bot joins to post delivery notices in the room.
-            bridge.matrix.join(bridge.bot(), &room).await?;
-            bridge
+            front.matrix.join(front.bot(), &room).await?;
+            front
                 .store
                 .set_member(room.as_str(), ghost.as_str(), true)?;
-            bridge
+            front
                 .store
-                .set_member(room.as_str(), bridge.bot().as_str(), true)?;
+                .set_member(room.as_str(), front.bot().as_str(), true)?;
             room
         }
         ChatId::Group(id) => {
@@ -126,7 +127,7 @@ pub async fn ensure_portal(
                 power_users: vec![(mxid.to_owned(), 100)],
                 ..NewRoom::default()
             };
-            bridge.matrix.create_room(bridge.bot(), options).await?
+            front.matrix.create_room(front.bot(), options).await?
         }
         ChatId::Room(name) => {
             let options = NewRoom {
@@ -134,7 +135,7 @@ pub async fn ensure_portal(
                 topic: Some(format!("{} chatroom {name}", network.display_name())),
                 ..NewRoom::default()
             };
-            bridge.matrix.create_room(bridge.bot(), options).await?
+            front.matrix.create_room(front.bot(), options).await?
         }
     };
     let record = PortalRecord {
@@ -143,22 +144,22 @@ pub async fn ensure_portal(
         chat: chat.clone(),
         room_id: room.to_string(),
     };
-    bridge.store.put_portal(&record)?;
-    bridge.store.flush().await?;
-    super::bridge_state::ensure(bridge, &record).await;
+    front.store.put_portal(&record)?;
+    front.store.flush().await?;
+    super::bridge_state::ensure(front, &record).await;
     if !chat.is_shared() {
-        add_to_space(bridge, mxid.as_str(), network, &room).await;
+        add_to_space(front, mxid.as_str(), network, &room).await;
     }
     Ok(room)
 }
 
 /// The Matrix space gathering a login's contacts and chats, created on first use.
 pub async fn ensure_space(
-    bridge: &Bridge,
+    front: &MatrixFront,
     mxid: &str,
     network: NetworkId,
 ) -> anyhow::Result<Option<OwnedRoomId>> {
-    let Some(mut login) = bridge.store.login(mxid, network)? else {
+    let Some(mut login) = front.store.login(mxid, network)? else {
         return Ok(None);
     };
     if let Some(space) = &login.space_room {
@@ -176,27 +177,21 @@ pub async fn ensure_space(
         space: true,
         ..NewRoom::default()
     };
-    let space = bridge.matrix.create_room(bridge.bot(), options).await?;
+    let space = front.matrix.create_room(front.bot(), options).await?;
     login.space_room = Some(space.to_string());
-    bridge.store.put_login(&login)?;
+    front.store.put_login(&login)?;
     Ok(Some(space))
 }
 
 /// Lists a portal in its login's space.
-async fn add_to_space(bridge: &Bridge, mxid: &str, network: NetworkId, room: &OwnedRoomId) {
-    let Ok(Some(space)) = ensure_space(bridge, mxid, network).await else {
+async fn add_to_space(front: &MatrixFront, mxid: &str, network: NetworkId, room: &OwnedRoomId) {
+    let Ok(Some(space)) = ensure_space(front, mxid, network).await else {
         return;
     };
-    let content = serde_json::json!({ "via": [bridge.config.domain()] });
-    if let Err(e) = bridge
+    let content = serde_json::json!({ "via": [front.config.domain()] });
+    if let Err(e) = front
         .matrix
-        .send_state(
-            bridge.bot(),
-            &space,
-            "m.space.child",
-            room.as_str(),
-            content,
-        )
+        .send_state(front.bot(), &space, "m.space.child", room.as_str(), content)
         .await
     {
         tracing::warn!("could not add a portal to its space: {e}");
@@ -207,11 +202,11 @@ async fn add_to_space(bridge: &Bridge, mxid: &str, network: NetworkId, room: &Ow
 /// Bob); Work (Carol)", so the grouping the legacy client showed is visible in Matrix.
 /// Called with every contact-list snapshot; groups without members are left out.
 pub async fn show_groups_in_space(
-    bridge: &Bridge,
+    front: &MatrixFront,
     mxid: &str,
     network: NetworkId,
-    groups: &[super::Group],
-    contacts: &[super::Contact],
+    groups: &[crate::core::Group],
+    contacts: &[crate::core::Contact],
 ) -> anyhow::Result<()> {
     let parts: Vec<String> = groups
         .iter()
@@ -227,7 +222,7 @@ pub async fn show_groups_in_space(
     if parts.is_empty() {
         return Ok(());
     }
-    let Some(space) = ensure_space(bridge, mxid, network).await? else {
+    let Some(space) = ensure_space(front, mxid, network).await? else {
         return Ok(());
     };
     let topic = format!(
@@ -235,10 +230,10 @@ pub async fn show_groups_in_space(
         network.display_name(),
         parts.join("; ")
     );
-    bridge
+    front
         .matrix
         .send_state(
-            bridge.bot(),
+            front.bot(),
             &space,
             "m.room.topic",
             "",
@@ -250,16 +245,16 @@ pub async fn show_groups_in_space(
 
 /// Makes ghosts members of their login's space (so the space lists the contacts).
 pub async fn add_ghosts_to_space(
-    bridge: &Bridge,
+    front: &MatrixFront,
     mxid: &str,
     network: NetworkId,
     ghosts: &[OwnedUserId],
 ) -> anyhow::Result<()> {
-    let Some(space) = ensure_space(bridge, mxid, network).await? else {
+    let Some(space) = ensure_space(front, mxid, network).await? else {
         return Ok(());
     };
     for ghost in ghosts {
-        ensure_member(bridge, &space, ghost).await?;
+        ensure_member(front, &space, ghost).await?;
     }
     Ok(())
 }
@@ -268,71 +263,68 @@ pub async fn add_ghosts_to_space(
 /// invites a Matrix user; once: the membership is remembered, so a chatroom message or
 /// a contact-list snapshot costs no membership requests after the first.
 pub async fn ensure_member(
-    bridge: &Bridge,
+    front: &MatrixFront,
     room: &matrix_sdk::ruma::RoomId,
     user: &UserId,
 ) -> anyhow::Result<()> {
-    if bridge.store.is_member(room.as_str(), user.as_str())? {
+    if front.store.is_member(room.as_str(), user.as_str())? {
         return Ok(());
     }
     tracing::debug!(%room, %user, "asking the homeserver for a membership");
     // Already invited or joined is fine; a real refusal shows in the join below.
-    if let Err(e) = bridge.matrix.invite(bridge.bot(), room, user).await {
+    if let Err(e) = front.matrix.invite(front.bot(), room, user).await {
         tracing::debug!(%room, %user, "invite: {e}");
     }
-    if bridge.is_ours(user.as_str()) {
-        bridge.matrix.join(user, room).await?;
+    if front.is_ours(user.as_str()) {
+        front.matrix.join(user, room).await?;
     }
-    bridge
-        .store
-        .set_member(room.as_str(), user.as_str(), true)?;
+    front.store.set_member(room.as_str(), user.as_str(), true)?;
     Ok(())
 }
 
 /// Forgets a remembered membership (the homeserver said otherwise, or they left).
-pub fn forget_member(bridge: &Bridge, room: &matrix_sdk::ruma::RoomId, user: &UserId) {
-    if let Err(e) = bridge.store.set_member(room.as_str(), user.as_str(), false) {
+pub fn forget_member(front: &MatrixFront, room: &matrix_sdk::ruma::RoomId, user: &UserId) {
+    if let Err(e) = front.store.set_member(room.as_str(), user.as_str(), false) {
         tracing::warn!("could not forget a membership: {e}");
     }
 }
 
 /// Makes the bot join a room it was invited to (a DM portal created by a ghost may not
 /// have it yet; the ghost invites it first).
-pub async fn join_bot(bridge: &Bridge, room: &str) {
+pub async fn join_bot(front: &MatrixFront, room: &str) {
     let rid = room_id(room);
-    if let Ok(Some(portal)) = bridge.store.portal_by_room(room) {
+    if let Ok(Some(portal)) = front.store.portal_by_room(room) {
         if let ChatId::Direct(contact) = &portal.chat {
-            let ghost = bridge.ghost_id(portal.network, contact);
-            let _ = bridge.matrix.invite(&ghost, &rid, bridge.bot()).await;
+            let ghost = front.ghost_id(portal.network, contact);
+            let _ = front.matrix.invite(&ghost, &rid, front.bot()).await;
         }
     }
-    if bridge.matrix.join(bridge.bot(), &rid).await.is_ok() {
-        let _ = bridge.store.set_member(room, bridge.bot().as_str(), true);
+    if front.matrix.join(front.bot(), &rid).await.is_ok() {
+        let _ = front.store.set_member(room, front.bot().as_str(), true);
     }
 }
 
 /// A chatroom's or group conversation's legacy member list, shown as ghosts in its room.
 pub async fn show_members(
-    bridge: &Arc<Bridge>,
+    front: &Arc<MatrixFront>,
     mxid: &str,
     network: NetworkId,
     chat: &ChatId,
     room: &OwnedRoomId,
-    members: &[super::Contact],
+    members: &[crate::core::Contact],
 ) -> anyhow::Result<()> {
     if let ChatId::Room(_) = chat {
         // The bridged user whose login is in the chatroom is invited to its shared room.
-        ensure_member(bridge, room, &UserId::parse(mxid)?).await?;
+        ensure_member(front, room, &UserId::parse(mxid)?).await?;
     }
     // Bridged users appear in Matrix as themselves, not as ghosts. In a shared chatroom
     // that means every bridged member's legacy id, not only this login's: otherwise each
     // login would add the others' ghosts and remove them again when the next login's
     // list (without its own id) arrives.
-    let mut bridged: Vec<String> = bridge.legacy_id_of(mxid, network).into_iter().collect();
+    // (Users of other fronts in the chatroom are legacy users here: they get ghosts.)
+    let mut bridged: Vec<String> = front.legacy_id_of(mxid, network).into_iter().collect();
     if let ChatId::Room(name) = chat {
-        for user in bridge.store.chatroom_members(network, name)? {
-            bridged.extend(bridge.legacy_id_of(&user, network));
-        }
+        bridged.extend(front.bridged_members(network, name, ""));
     }
     let others: Vec<_> = members
         .iter()
@@ -340,15 +332,15 @@ pub async fn show_members(
         .collect();
     let ids: Vec<String> = others.iter().map(|m| m.id.clone()).collect();
     let owner = if chat.is_shared() { "" } else { mxid };
-    for gone in bridge.update_room_members(owner, network, chat, &ids) {
-        let ghost = bridge.ghost_id(network, &gone);
-        bridge.matrix.leave(&ghost, room).await.ok();
-        forget_member(bridge, room, &ghost);
+    for gone in front.update_room_members(owner, network, chat, &ids) {
+        let ghost = front.ghost_id(network, &gone);
+        front.matrix.leave(&ghost, room).await.ok();
+        forget_member(front, room, &ghost);
     }
     for member in others {
         let ghost =
-            ensure_ghost(bridge, network, &member.id, member.display_name.as_deref()).await?;
-        ensure_member(bridge, room, &ghost).await?;
+            ensure_ghost(front, network, &member.id, member.display_name.as_deref()).await?;
+        ensure_member(front, room, &ghost).await?;
     }
     Ok(())
 }
@@ -356,7 +348,7 @@ pub async fn show_members(
 /// This login left a chatroom (its user leaves the shared room) or a group conversation
 /// ended (a notice says so).
 pub async fn show_left(
-    bridge: &Arc<Bridge>,
+    front: &Arc<MatrixFront>,
     mxid: &str,
     network: NetworkId,
     chat: &ChatId,
@@ -364,15 +356,15 @@ pub async fn show_left(
 ) -> anyhow::Result<()> {
     if let ChatId::Room(_) = chat {
         let user = UserId::parse(mxid)?;
-        bridge
+        front
             .matrix
-            .kick(bridge.bot(), room, &user, "left the chatroom")
+            .kick(front.bot(), room, &user, "left the chatroom")
             .await
             .ok();
-        forget_member(bridge, room, &user);
+        forget_member(front, room, &user);
     } else {
         let text = format!("This {} conversation has ended.", network.display_name());
-        bridge.notice(room.as_str(), &text);
+        front.notice(room.as_str(), &text);
     }
     Ok(())
 }
@@ -381,45 +373,45 @@ pub async fn show_left(
 /// the contact (unless one exists, which the ghost points to), so chats can be started
 /// from Matrix as with any other user.
 pub async fn handle_ghost_invite(
-    bridge: &Arc<Bridge>,
+    front: &Arc<MatrixFront>,
     room: &str,
     inviter: &str,
     ghost: &str,
     is_direct: bool,
 ) {
-    let Some((network, contact)) = bridge.ghost_network(ghost) else {
+    let Some((network, contact)) = front.ghost_network(ghost) else {
         return;
     };
     let (Ok(ghost), Ok(mxid)) = (UserId::parse(ghost), UserId::parse(inviter)) else {
         return;
     };
     let rid = room_id(room);
-    if ensure_ghost_registered(bridge, &ghost).await.is_err() {
+    if ensure_ghost_registered(front, &ghost).await.is_err() {
         return;
     }
-    let logged_in = bridge.config.permission(inviter) != crate::config::Permission::None
-        && bridge.login_handle(inviter, network).is_some();
+    let logged_in = front.config.permission(inviter) != crate::config::Permission::None
+        && front.login_handle(inviter, network).is_some();
     if !logged_in || !is_direct {
         // Not someone this ghost can talk for: decline.
-        let _ = bridge.matrix.leave(&ghost, &rid).await;
+        let _ = front.matrix.leave(&ghost, &rid).await;
         return;
     }
-    if let Err(e) = bridge.matrix.join(&ghost, &rid).await {
+    if let Err(e) = front.matrix.join(&ghost, &rid).await {
         tracing::warn!(%room, "a ghost could not accept an invite: {e}");
         return;
     }
     let chat = ChatId::Direct(contact.clone());
-    let lock = bridge
+    let lock = front
         .portal_locks
         .get(format!("{inviter}\0{network}\0{chat:?}"));
     let _guard = lock.lock().await;
-    match bridge.store.portal(inviter, network, &chat) {
+    match front.store.portal(inviter, network, &chat) {
         Ok(Some(existing)) => {
             let text = format!(
                 "You already have a chat with {contact}: https://matrix.to/#/{}",
                 existing.room_id
             );
-            let _ = bridge
+            let _ = front
                 .matrix
                 .send_message(
                     &ghost,
@@ -429,7 +421,7 @@ pub async fn handle_ghost_invite(
                     None,
                 )
                 .await;
-            let _ = bridge.matrix.leave(&ghost, &rid).await;
+            let _ = front.matrix.leave(&ghost, &rid).await;
         }
         Ok(None) => {
             let record = PortalRecord {
@@ -438,20 +430,15 @@ pub async fn handle_ghost_invite(
                 chat,
                 room_id: room.to_owned(),
             };
-            if bridge.store.put_portal(&record).is_err() {
+            if front.store.put_portal(&record).is_err() {
                 return;
             }
             // The bot joins for delivery notices.
-            if bridge
-                .matrix
-                .invite(&ghost, &rid, bridge.bot())
-                .await
-                .is_ok()
-            {
-                let _ = bridge.matrix.join(bridge.bot(), &rid).await;
+            if front.matrix.invite(&ghost, &rid, front.bot()).await.is_ok() {
+                let _ = front.matrix.join(front.bot(), &rid).await;
             }
-            super::bridge_state::ensure(bridge, &record).await;
-            add_to_space(bridge, mxid.as_str(), network, &rid).await;
+            super::bridge_state::ensure(front, &record).await;
+            add_to_space(front, mxid.as_str(), network, &rid).await;
         }
         Err(e) => tracing::error!("could not look up a portal: {e}"),
     }

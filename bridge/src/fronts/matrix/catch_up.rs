@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use matrix_sdk::ruma::EventId;
 
-use super::{room_id, Bridge, MatrixEvent};
-use crate::matrix::endpoint::{EventHeader, IncomingEvent};
+use super::{room_id, MatrixEvent, MatrixFront};
+use crate::fronts::matrix::endpoint::{EventHeader, IncomingEvent};
 
 /// How long the checks stay on after a start or a backlog.
 const WINDOW: Duration = Duration::from_secs(30);
@@ -42,21 +42,21 @@ pub(crate) struct CatchUp {
     sweeping: AtomicBool,
 }
 
-impl Bridge {
+impl MatrixFront {
     /// Turns the checks on for [`WINDOW`] from now.
     pub(crate) fn expect_late_events(self: &Arc<Self>, why: &str) {
         let until = Instant::now() + WINDOW;
         *self.catch_up.until.lock().expect("catch-up") = Some(until);
         tracing::debug!("checking for late Matrix events for {WINDOW:?}: {why}");
         if !self.catch_up.sweeping.swap(true, Ordering::SeqCst) {
-            let bridge = self.clone();
-            tokio::spawn(async move { bridge.sweep_when_done().await });
+            let front = self.clone();
+            tokio::spawn(async move { front.sweep_when_done().await });
         }
     }
 
     /// A transaction with old events: the homeserver is replaying what it held.
     pub(crate) fn note_transaction(self: &Arc<Self>, events: &[IncomingEvent]) {
-        let now = super::now_ms();
+        let now = crate::core::now_ms();
         let old = events.iter().filter(|e| !e.ephemeral).any(|e| {
             e.header
                 .origin_server_ts
@@ -140,7 +140,7 @@ impl Bridge {
         events: Vec<serde_json::Value>,
         since_ms: u64,
     ) -> Vec<(MatrixEvent, serde_json::Value)> {
-        let now = super::now_ms();
+        let now = crate::core::now_ms();
         events
             .into_iter()
             .filter_map(|raw| {
@@ -178,7 +178,7 @@ impl Bridge {
             .expect("catch-up")
             .drain()
             .collect();
-        let since = super::now_ms().saturating_sub(SPAN_MS);
+        let since = crate::core::now_ms().saturating_sub(SPAN_MS);
         for room in rooms {
             let latest = match self.matrix.latest_events(&room_id(&room), LOOK_BACK).await {
                 Ok(events) => events,

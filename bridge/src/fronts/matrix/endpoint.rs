@@ -93,7 +93,7 @@ struct AppState {
 pub fn router(
     hs_token: &str,
     handler: Arc<dyn AppserviceHandler>,
-    media: Option<crate::matrix::media::MediaLinks>,
+    media: Option<crate::fronts::matrix::media::MediaLinks>,
 ) -> Router {
     let state = AppState {
         hs_token: hs_token.into(),
@@ -103,7 +103,7 @@ pub fn router(
         Some(links) => Router::new()
             .route(
                 "/_retrobridge/media/{server}/{media_id}/{name}",
-                get(crate::matrix::media::MediaLinks::serve),
+                get(crate::fronts::matrix::media::MediaLinks::serve),
             )
             .with_state(links),
         None => Router::new(),

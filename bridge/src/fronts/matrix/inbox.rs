@@ -13,8 +13,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{Bridge, MatrixEvent};
-use crate::matrix::endpoint::{AppserviceHandler, EventHeader, IncomingEvent, NotNow};
+use super::{MatrixEvent, MatrixFront};
+use crate::fronts::matrix::endpoint::{AppserviceHandler, EventHeader, IncomingEvent, NotNow};
 use crate::store::{self, Accepted};
 
 /// Room id -> inbox ids waiting (with when they arrived, for the metrics), in order.
@@ -59,7 +59,7 @@ impl RoomQueues {
     }
 }
 
-impl Bridge {
+impl MatrixFront {
     /// Handles what was recorded before the last stop, then lets new transactions be
     /// handled as they come. Call once the logins are restored, so that a replayed
     /// message finds its login (it waits in the login until connected).
@@ -91,9 +91,9 @@ impl Bridge {
 
     pub(crate) fn queue_event(self: &Arc<Self>, room: &str, id: u64, arrived: Instant) {
         if self.room_queues.push(room, id, arrived) {
-            let bridge = self.clone();
+            let front = self.clone();
             let room = room.to_owned();
-            tokio::spawn(async move { bridge.room_worker(room).await });
+            tokio::spawn(async move { front.room_worker(room).await });
         }
     }
 
@@ -172,7 +172,7 @@ impl Bridge {
                 bytes: &e.bytes,
             })
             .collect();
-        let now = super::now_ms();
+        let now = crate::core::now_ms();
         // Most transactions are only the bridge's own echoes: with nothing to keep, there
         // is nothing to write (a repeat is filtered the same way again).
         let accepted = if records.is_empty() {
@@ -215,7 +215,7 @@ impl Bridge {
     }
 }
 
-impl AppserviceHandler for Arc<Bridge> {
+impl AppserviceHandler for Arc<MatrixFront> {
     fn wanted(&self, event: &EventHeader) -> bool {
         let wanted = self.concerns_us(event);
         if !wanted {

@@ -1,0 +1,6 @@
+//! The fronts: the modern chat networks the bridge's users are on, each behind the
+//! core's [`crate::core::front::Front`] trait.
+
+pub mod matrix;
+
+pub mod xmpp;

@@ -1,0 +1,460 @@
+//! A real Prosody XMPP server for end-to-end tests: Debian's package (installed by
+//! `scripts/setup-prosody.sh` when missing), started in the foreground on free loopback
+//! ports with a config, data folder, pid file and log of its own under a temp folder.
+//!
+//! - One virtual host, `localhost`, with plain-text c2s on loopback (no TLS: the
+//!   certificates folder is empty) and no s2s.
+//! - The external components (XEP-0114) the caller lists, each `Component "<domain>"`
+//!   with its `component_secret`, on one component port. A MUC domain served by the
+//!   bridge (`conference.localhost`, say) is one more entry.
+//! - Accounts are made with `prosodyctl register` ([`Prosody::register`]): it writes the
+//!   account file directly, works with the server running or stopped, takes ~0.1 s, and
+//!   runs as root because the config says `run_as_root = true`. (In-band registration
+//!   would need `allow_registration` and a client round trip for each account.)
+//!
+//! Like [`crate::synapse`], starting is synchronous (std only), a failed start reports
+//! Prosody's log tail, and a shell wrapper kills Prosody once the test binary is gone.
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+
+/// The only virtual host: accounts are `user@localhost`.
+pub const HOST: &str = "localhost";
+/// Prosody starts in well under a second; the margin is for two busy cores. Override
+/// with `RETROBRIDGE_PROSODY_START_TIMEOUT` (seconds).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Keeps Prosody from outliving the test binary (Rust's test harness has no global
+/// teardown): polls the test binary's pid, then stops Prosody and removes the folder.
+/// Exits as soon as Prosody ends by itself or is stopped by a test (leaving the folder
+/// for a restart). Args: $1 config, $2 folder, $3 test binary pid, $4 non-empty to keep
+/// the folder. Prosody's pid goes to
+/// `$2/run.pid` at once (its own `prosody.pid` appears only once it has started).
+const WRAPPER: &str = r#"
+prosody --config "$1" -F >>"$2/stdout.log" 2>&1 </dev/null &
+ppid=$!
+echo "$ppid" >"$2/run.pid"
+while kill -0 "$3" 2>/dev/null; do
+    kill -0 "$ppid" 2>/dev/null || exit 1
+    sleep 0.5
+done
+kill "$ppid" 2>/dev/null
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    kill -0 "$ppid" 2>/dev/null || break
+    sleep 0.5
+done
+kill -9 "$ppid" 2>/dev/null
+wait
+[ -n "$4" ] || rm -rf "$2"
+"#;
+
+/// An external component (XEP-0114) declared in Prosody's config.
+#[derive(Clone, Debug)]
+pub struct Component {
+    /// e.g. `icq.localhost`
+    pub domain: String,
+    /// The shared secret of the `<handshake>`.
+    pub secret: String,
+}
+
+impl Component {
+    pub fn new(domain: &str, secret: &str) -> Component {
+        Component {
+            domain: domain.to_owned(),
+            secret: secret.to_owned(),
+        }
+    }
+}
+
+/// A running Prosody. Dropping it kills the process and removes its folder; a
+/// `'static` instance (see [`shared_instance`]) is cleaned up by the wrapper instead.
+pub struct Prosody {
+    /// Always [`HOST`].
+    pub host: String,
+    /// Client-to-server port (plain TCP, no TLS) on 127.0.0.1.
+    pub c2s_port: u16,
+    /// The external components' port on 127.0.0.1.
+    pub component_port: u16,
+    pub components: Vec<Component>,
+    /// Temp folder holding `prosody.cfg.lua`, `data/`, `certs/`, `prosody.pid`,
+    /// `prosody.log` and `stdout.log`.
+    pub dir: PathBuf,
+    config: PathBuf,
+    wrapper: Child,
+}
+
+impl Prosody {
+    /// Installs Prosody if needed, writes its config with `components`, starts it and
+    /// waits until its ports accept connections.
+    pub fn start(components: &[Component]) -> anyhow::Result<Prosody> {
+        let started = Instant::now();
+        ensure_installed()?;
+        let dir = make_temp_dir()?;
+        std::fs::create_dir_all(dir.join("data"))?;
+        // Empty: Prosody logs an error when the folder is missing, and finds no
+        // certificate in it, so it offers no TLS.
+        std::fs::create_dir_all(dir.join("certs"))?;
+        let (c2s_port, component_port) = two_free_ports()?;
+        let config = dir.join("prosody.cfg.lua");
+        std::fs::write(
+            &config,
+            config_text(&dir, c2s_port, component_port, components),
+        )
+        .with_context(|| format!("writing {}", config.display()))?;
+        let wrapper = spawn_wrapper(&config, &dir)?;
+        let mut prosody = Prosody {
+            host: HOST.to_owned(),
+            c2s_port,
+            component_port,
+            components: components.to_vec(),
+            dir,
+            config,
+            wrapper,
+        };
+        prosody.wait_ready(started)?;
+        Ok(prosody)
+    }
+
+    /// `user@localhost`
+    pub fn jid(&self, user: &str) -> String {
+        format!("{user}@{}", self.host)
+    }
+
+    /// `127.0.0.1:<c2s port>`
+    pub fn c2s_address(&self) -> String {
+        format!("127.0.0.1:{}", self.c2s_port)
+    }
+
+    /// `127.0.0.1:<component port>`
+    pub fn component_address(&self) -> String {
+        format!("127.0.0.1:{}", self.component_port)
+    }
+
+    /// The config file (for tests that want to show or check it).
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// Creates the account `user@localhost` (or sets its password, if it exists).
+    pub fn register(&self, user: &str, password: &str) -> anyhow::Result<()> {
+        let out = Command::new("prosodyctl")
+            .arg("--config")
+            .arg(&self.config)
+            .args(["register", user, &self.host, password])
+            .stdin(Stdio::null())
+            .output()
+            .context("running prosodyctl register")?;
+        if !out.status.success() {
+            bail!(
+                "prosodyctl register {user} {} failed ({}): {}{}",
+                self.host,
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Prosody's process id (for signals), while it runs.
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        let text = std::fs::read_to_string(self.dir.join("run.pid")).context("reading run.pid")?;
+        text.trim().parse().context("run.pid")
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid()?.to_string())
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} failed");
+        Ok(())
+    }
+
+    /// Freezes Prosody (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal("STOP")
+    }
+
+    /// Lets a frozen Prosody run again (SIGCONT).
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("CONT")
+    }
+
+    /// Stops Prosody (SIGTERM, SIGKILL after 10 s) and keeps its data: every client and
+    /// component connection is closed.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if self.wrapper.try_wait()?.is_some() {
+            return Ok(());
+        }
+        let _ = self.signal("CONT");
+        self.signal("TERM")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.wrapper.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                let _ = self.signal("KILL");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Starts Prosody again with the same config, data and ports, stopping it first if it
+    /// runs (as after [`stop`](Self::stop), like `Synapse::restart`). Accounts, rosters
+    /// and stored offline messages survive; sessions and component connections do not.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop()?;
+        self.wrapper = spawn_wrapper(&self.config, &self.dir)?;
+        self.wait_ready(Instant::now())
+    }
+
+    fn wait_ready(&mut self, started: Instant) -> anyhow::Result<()> {
+        let timeout = std::env::var("RETROBRIDGE_PROSODY_START_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map_or(START_TIMEOUT, Duration::from_secs);
+        let deadline = started + timeout;
+        // Prosody opens the component port only when it has a component to serve.
+        let mut ports = vec![self.c2s_port];
+        if !self.components.is_empty() {
+            ports.push(self.component_port);
+        }
+        loop {
+            if let Some(status) = self.wrapper.try_wait()? {
+                bail!(
+                    "Prosody exited during startup ({status}; config {})\n{}",
+                    self.config.display(),
+                    self.log_tail(40)
+                );
+            }
+            // A port it could not bind is logged, and Prosody goes on without it.
+            let log = std::fs::read_to_string(self.dir.join("prosody.log")).unwrap_or_default();
+            if log.contains("Failed to open server port") {
+                bail!(
+                    "Prosody could not listen on its ports\n{}",
+                    self.log_tail(40)
+                );
+            }
+            if ports.iter().all(|p| accepts(*p)) {
+                eprintln!(
+                    "Prosody ready on c2s {} and component {} after {:.1?} (dir {})",
+                    self.c2s_port,
+                    self.component_port,
+                    started.elapsed(),
+                    self.dir.display()
+                );
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "Prosody's ports {ports:?} not open after {timeout:?}\n{}",
+                    self.log_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last `n` lines of Prosody's output and of its log file.
+    pub fn log_tail(&self, n: usize) -> String {
+        let mut out = String::new();
+        for name in ["stdout.log", "prosody.log"] {
+            let text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out += &format!("--- {name} (last {n} lines) ---\n");
+            for line in &lines[lines.len().saturating_sub(n)..] {
+                out += line;
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Prosody {
+    fn drop(&mut self) {
+        // The wrapper leads its own process group, which Prosody is in.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.wrapper.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.wrapper.wait();
+        if keep_folder() {
+            eprintln!("Prosody's folder kept: {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// `RETROBRIDGE_KEEP_PROSODY=1` keeps each Prosody's folder (config, data, logs) after
+/// the test, to read what happened.
+fn keep_folder() -> bool {
+    std::env::var_os("RETROBRIDGE_KEEP_PROSODY").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// One Prosody per test binary, started on first use with the components the first
+/// caller lists. A failed start is remembered, so every test fails with its error.
+#[track_caller]
+pub fn shared_instance(components: impl FnOnce() -> Vec<Component>) -> &'static Prosody {
+    static INSTANCE: OnceLock<Result<Prosody, String>> = OnceLock::new();
+    let result =
+        INSTANCE.get_or_init(|| Prosody::start(&components()).map_err(|e| format!("{e:#}")));
+    match result {
+        Ok(prosody) => prosody,
+        Err(e) => panic!("starting Prosody failed: {e}"),
+    }
+}
+
+/// The config: loopback only, plain-text c2s, no s2s, the listed components.
+fn config_text(dir: &Path, c2s_port: u16, component_port: u16, components: &[Component]) -> String {
+    let path = |name: &str| lua_string(&dir.join(name).to_string_lossy());
+    let mut text = format!(
+        "-- Written by the end-to-end harness (tests/src/prosody.rs).\n\
+         -- Prosody 0.12 refuses to run as root without this (CI runs as root).\n\
+         run_as_root = true\n\
+         pidfile = {pidfile}\n\
+         data_path = {data}\n\
+         -- Empty: no TLS (and no error about a missing folder).\n\
+         certificates = {certs}\n\
+         log = {{ {{ levels = {{ min = \"debug\" }}, to = \"file\", filename = {log} }} }}\n\
+         interfaces = {{ \"127.0.0.1\" }}\n\
+         local_interfaces = {{ \"127.0.0.1\" }}\n\
+         c2s_ports = {{ {c2s_port} }}\n\
+         c2s_direct_tls_ports = {{ }}\n\
+         legacy_ssl_ports = {{ }}\n\
+         component_interfaces = {{ \"127.0.0.1\" }}\n\
+         component_ports = {{ {component_port} }}\n\
+         -- No federation: nothing leaves the machine.\n\
+         modules_disabled = {{ \"s2s\"; \"s2s_auth_certs\" }}\n\
+         modules_enabled = {{ \"roster\"; \"saslauth\"; \"disco\"; \"ping\"; \"time\"; \"version\" }}\n\
+         -- Plain-text authentication on loopback, without TLS.\n\
+         c2s_require_encryption = false\n\
+         allow_unencrypted_plain_auth = true\n\
+         authentication = \"internal_hashed\"\n\
+         storage = \"internal\"\n\
+         \n\
+         VirtualHost \"{HOST}\"\n",
+        pidfile = path("prosody.pid"),
+        data = path("data"),
+        certs = path("certs"),
+        log = path("prosody.log"),
+    );
+    for component in components {
+        text += &format!(
+            "\nComponent {}\n    component_secret = {}\n",
+            lua_string(&component.domain),
+            lua_string(&component.secret)
+        );
+    }
+    text
+}
+
+/// A double-quoted Lua string literal.
+fn lua_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn spawn_wrapper(config: &Path, dir: &Path) -> anyhow::Result<Child> {
+    Command::new("sh")
+        .arg("-c")
+        .arg(WRAPPER)
+        .arg("prosody-wrapper")
+        .arg(config)
+        .arg(dir)
+        .arg(std::process::id().to_string())
+        .arg(if keep_folder() { "keep" } else { "" })
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Own process group: a Ctrl-C aimed at the test run must not take the wrapper
+        // down before it cleans up, and Drop kills wrapper and Prosody together.
+        .process_group(0)
+        .spawn()
+        .context("spawning the prosody wrapper")
+}
+
+/// `prosody` and `prosodyctl` on the PATH, after running the setup script if either is
+/// missing (once per test binary).
+fn ensure_installed() -> anyhow::Result<()> {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| install().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn install() -> anyhow::Result<()> {
+    let present = || {
+        Command::new("sh")
+            .args(["-c", "command -v prosody && command -v prosodyctl"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if present() {
+        return Ok(());
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("tests crate has no parent dir")?;
+    let script = repo.join("scripts/setup-prosody.sh");
+    // Output goes to the test's stderr so an install (or why it failed) is visible.
+    let status = Command::new("bash")
+        .arg(&script)
+        .stdout(Stdio::inherit())
+        .status()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !status.success() || !present() {
+        bail!(
+            "Prosody is not installed and {} could not install it ({status}); see its output above",
+            script.display()
+        );
+    }
+    Ok(())
+}
+
+fn make_temp_dir() -> anyhow::Result<PathBuf> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "retrobridge-prosody-{}-{nanos:x}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Two distinct ports the OS reports free (both held while picking, so they differ);
+/// the tiny race until Prosody binds them is acceptable for tests.
+fn two_free_ports() -> anyhow::Result<(u16, u16)> {
+    let a = TcpListener::bind("127.0.0.1:0")?;
+    let b = TcpListener::bind("127.0.0.1:0")?;
+    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
+}
+
+fn accepts(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
+}
