@@ -247,16 +247,16 @@ impl BridgeSlot {
         synapse: &Synapse,
         env: &[(&str, &std::ffi::OsStr)],
     ) -> anyhow::Result<BridgeProcess> {
-        self.spawn(synapse, None, env)
+        self.spawn(&synapse.base_url, None, env)
     }
 
     fn spawn(
         &self,
-        synapse: &Synapse,
+        homeserver_url: &str,
         networks_yaml: Option<&str>,
         env: &[(&str, &std::ffi::OsStr)],
     ) -> anyhow::Result<BridgeProcess> {
-        let mut text = self.config_text(&synapse.base_url);
+        let mut text = self.config_text(homeserver_url);
         if let Some(networks) = networks_yaml {
             let start = text.find("networks:").context("networks key")?;
             let end = text.find("logging:").context("logging key")?;
@@ -284,7 +284,17 @@ impl BridgeSlot {
         synapse: &Synapse,
         networks_yaml: Option<&str>,
     ) -> anyhow::Result<BridgeProcess> {
-        let mut process = self.spawn(synapse, networks_yaml, &[])?;
+        self.start_via(&synapse.base_url, networks_yaml)
+    }
+
+    /// Like [`start_with_networks`](Self::start_with_networks), with the bridge talking to
+    /// the homeserver at `homeserver_url` (a recording proxy in front of Synapse, say).
+    pub fn start_via(
+        &self,
+        homeserver_url: &str,
+        networks_yaml: Option<&str>,
+    ) -> anyhow::Result<BridgeProcess> {
+        let mut process = self.spawn(homeserver_url, networks_yaml, &[])?;
         let start_len = std::fs::metadata(self.log_path())
             .map(|m| m.len())
             .unwrap_or(0);
