@@ -15,8 +15,11 @@ const FRESH: Duration = Duration::from_secs(300);
 /// Ghosts remembered at most; beyond it the memory starts afresh (a few repeats more).
 const MAX_GHOSTS: usize = 200_000;
 
+/// A presence (state, status message) and when it was set.
+type Given = (PresenceState, Option<String>, Instant);
+
 #[derive(Default)]
-pub struct PresenceMemory(Mutex<HashMap<OwnedUserId, (PresenceState, Option<String>, Instant)>>);
+pub struct PresenceMemory(Mutex<HashMap<OwnedUserId, Given>>);
 
 impl PresenceMemory {
     /// Whether `ghost` should be given this presence now; if so it is remembered as set
