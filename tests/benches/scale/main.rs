@@ -118,6 +118,12 @@ async fn seed(dir: &Path, management_rooms: &[String], spaces: bool) -> anyhow::
             proven: true,
         })?;
         store.set_management_room(&mxid, room)?;
+        // The user last heard that the login was connected (a restart is quiet).
+        store.put_last_set(
+            &mxid,
+            "connection notice mig33",
+            &format!("Connected to mig33 as {}.", account(i)),
+        )?;
     }
     store.flush().await?;
     Ok(())
