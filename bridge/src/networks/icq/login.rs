@@ -21,7 +21,6 @@ use icq_proto::{
     UserRecord,
 };
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 use super::convert;
 use crate::core::{
@@ -89,7 +88,7 @@ pub struct LoginTask {
     server: String,
     options: Options,
     events: EventSink,
-    commands: mpsc::UnboundedReceiver<LoginCommand>,
+    commands: crate::core::CommandReceiver,
     /// The contact list (sent at every login: ICQ v2 keeps none on the server), with
     /// each contact's nick once known.
     contacts: BTreeMap<u32, Option<String>>,
@@ -139,7 +138,7 @@ impl LoginTask {
         server: String,
         options: Options,
         events: EventSink,
-        commands: mpsc::UnboundedReceiver<LoginCommand>,
+        commands: crate::core::CommandReceiver,
         pacer: Arc<ConnectPacer>,
         sending: SendBucket,
     ) -> LoginTask {
@@ -893,6 +892,7 @@ mod tests {
     use crate::networks::pacing::SendRate;
     use icq_proto::{ClientPacket, MessageTime, ServerPacket};
     use std::net::Ipv4Addr;
+    use tokio::sync::mpsc;
 
     fn pacer() -> Arc<ConnectPacer> {
         Arc::new(ConnectPacer::new(1000))

@@ -11,7 +11,6 @@ use mig33_proto::{CommandError, DestinationType, Request, ServerError};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 use super::convert;
 use crate::core::{
@@ -45,7 +44,7 @@ pub struct LoginTask {
     server: String,
     credentials: LoginCredentials,
     events: EventSink,
-    commands: mpsc::UnboundedReceiver<LoginCommand>,
+    commands: crate::core::CommandReceiver,
     /// Commands waiting for a logged-in connection, oldest first.
     queued: VecDeque<LoginCommand>,
     /// Chatrooms this login is in or joining: rejoined after a reconnect.
@@ -70,7 +69,7 @@ impl LoginTask {
         server: String,
         credentials: LoginCredentials,
         events: EventSink,
-        commands: mpsc::UnboundedReceiver<LoginCommand>,
+        commands: crate::core::CommandReceiver,
         pacer: Arc<ConnectPacer>,
         sending: SendBucket,
     ) -> LoginTask {

@@ -97,7 +97,7 @@ pub struct Login {
     email: String,
     password: String,
     events: EventSink,
-    commands: mpsc::UnboundedReceiver<LoginCommand>,
+    commands: crate::core::CommandReceiver,
     /// Commands received while not connected; handled after the next login.
     queued: VecDeque<LoginCommand>,
     /// The status to set at every login (changed by `SetPresence`).
@@ -138,7 +138,7 @@ impl Login {
         cfg: Arc<MsnConfig>,
         creds: LoginCredentials,
         events: EventSink,
-        commands: mpsc::UnboundedReceiver<LoginCommand>,
+        commands: crate::core::CommandReceiver,
         pacer: Arc<ConnectPacer>,
         sending: SendBucket,
     ) -> Login {
