@@ -338,6 +338,37 @@ pub struct BridgeProcess {
 }
 
 impl BridgeProcess {
+    /// Starts `retrobridge run -c <config>` with its output appended to `log` (the
+    /// config's `logging.level` applies: `RUST_LOG` is removed) and returns at once.
+    pub fn spawn(config: &Path, log: &Path) -> anyhow::Result<BridgeProcess> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        let child = Command::new(workspace_binary("retrobridge"))
+            .env_remove("RUST_LOG")
+            .args(["run", "-c"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .context("starting retrobridge")?;
+        Ok(BridgeProcess {
+            child: Some(child),
+            log: log.to_owned(),
+        })
+    }
+
+    /// Whether the process has ended (by itself or after being stopped).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        match self.child.as_mut() {
+            Some(child) => child.try_wait().ok().flatten(),
+            None => None,
+        }
+    }
+
     /// The bridge's process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

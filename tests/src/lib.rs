@@ -4,6 +4,7 @@ pub mod bridge;
 pub mod matrix_user;
 pub mod prosody;
 pub mod synapse;
+pub mod xmpp_bridge;
 pub mod xmpp_user;
 
 pub use matrix_user::{enc, wait_until, Invite, TestUser};
