@@ -627,8 +627,8 @@ async fn registration_offers_the_contact_list_with_nicks() {
     );
     eprintln!("refused login presence: {refused:?}");
     assert!(
-        env.icq().online_users().await.is_empty(),
-        "nobody logged in to ICQ"
+        !env.icq().online_users().await.contains(&ICQ_ME),
+        "1001 not logged in to ICQ"
     );
 
     // The right password: subscriptions both ways, the gateway online, the notice.
@@ -983,53 +983,40 @@ async fn presence_crosses_both_ways() {
         alice.wait_presence(T, available(None)).await,
     );
 
-    // XMPP -> ICQ.
-    let seen_as = |status: icq_proto::Status| move |e: &icq_proto::ClientEvent| matches!(e, icq_proto::ClientEvent::ContactStatus { uin: ICQ_ME, status: s } if *s == status);
-    for (show, expected) in [
+    // XMPP -> ICQ (unavailable: away at ICQ, the login stays connected).
+    let steps = [
         (Some(Show::Away), icq_proto::Status::AWAY),
         (Some(Show::Dnd), icq_proto::Status::DND),
         (None, icq_proto::Status::ONLINE),
         (Some(Show::Xa), icq_proto::Status::AWAY),
         (Some(Show::Chat), icq_proto::Status::ONLINE),
-    ] {
-        env.check(
-            "presence",
-            alice.send_presence(show.clone(), Some("from xmpp")).await,
-        );
-        if icq_bob.wait_for(T, seen_as(expected)).await.is_none() {
-            env.fail(
-                &format!("1002 sees 1001 as {} after show {show:?}", expected.name()),
-                "nothing",
-            );
-        }
+    ];
+    for (show, expected) in steps {
+        let mut presence = Presence::available();
+        presence.show = show;
+        presence.set_status("", "from xmpp");
+        icq_status_step(&env, &mut alice, &mut icq_bob, presence, expected).await;
     }
-    // Unavailable: away at ICQ, still logged in.
-    env.check(
-        "unavailable",
-        alice.send(Presence::unavailable()).await.map(drop),
-    );
-    if icq_bob
-        .wait_for(T, seen_as(icq_proto::Status::AWAY))
-        .await
-        .is_none()
-    {
-        env.fail(
-            "1002 sees 1001 away after the user went unavailable",
-            "nothing",
-        );
-    }
+    icq_status_step(
+        &env,
+        &mut alice,
+        &mut icq_bob,
+        Presence::unavailable(),
+        icq_proto::Status::AWAY,
+    )
+    .await;
     assert!(
         env.icq().online_users().await.contains(&ICQ_ME),
         "the login stays connected"
     );
-    env.check("available", alice.send_presence(None, None).await);
-    if icq_bob
-        .wait_for(T, seen_as(icq_proto::Status::ONLINE))
-        .await
-        .is_none()
-    {
-        env.fail("1002 sees 1001 online again", "nothing");
-    }
+    icq_status_step(
+        &env,
+        &mut alice,
+        &mut icq_bob,
+        Presence::available(),
+        icq_proto::Status::ONLINE,
+    )
+    .await;
 
     // A contact going offline.
     icq_bob.logout().await;
@@ -1079,6 +1066,39 @@ async fn presence_crosses_both_ways() {
             .await,
         "Alice Liddell sees me away"
     );
+}
+
+/// Broadcasts `presence` from `user` and waits until ICQ 1002 sees 1001 with `expected`.
+/// What 1002 saw before is dropped first (consecutive steps expect different statuses,
+/// so a late copy of the previous one cannot pass), and the step ends once Prosody has
+/// handled the presence (its copy to the user's own resource came back), so a contact's
+/// presence sent afterwards finds the user in the state this step set.
+async fn icq_status_step(
+    env: &Env,
+    user: &mut XmppUser,
+    bob: &mut icq::client::Client,
+    presence: Presence,
+    expected: icq_proto::Status,
+) {
+    while bob.next_event(Duration::ZERO).await.is_some() {}
+    let what = format!("{presence:?}");
+    let id = env.check("sending presence", user.send(presence).await);
+    env.check(
+        "Prosody handling the presence",
+        user.wait_presence(T, |p| p.id.as_deref() == Some(id.as_str()))
+            .await,
+    );
+    let seen = bob
+        .wait_for(T, |e| {
+            matches!(e, icq_proto::ClientEvent::ContactStatus { uin: ICQ_ME, status } if *status == expected)
+        })
+        .await;
+    if seen.is_none() {
+        env.fail(
+            &format!("1002 sees 1001 as {} after {what}", expected.name()),
+            "nothing",
+        );
+    }
 }
 
 /// Chat states (XEP-0085) both ways with an MSN contact.
@@ -1426,9 +1446,20 @@ async fn prosody_restart_mid_conversation_loses_nothing() {
         icq_sent.push(a);
         mig33_sent.push(b);
     }
-    env.chat_from(&mut alice, &bob_jid, "icq before 3").await;
-    env.chat_from(&mut alice, &carol_jid, "mig33 before 3")
-        .await;
+    let all = |from: BareJid| {
+        move |m: &Message| m.type_ == MessageType::Chat && from_bare(m.from.as_ref(), &from)
+    };
+    let seen = bodies_until(&env, &mut alice, T, all(bob_jid.clone()), "icq before 3").await;
+    assert_eq!(seen, icq_sent, "ICQ messages before the outage");
+    let seen = bodies_until(
+        &env,
+        &mut alice,
+        T,
+        all(carol_jid.clone()),
+        "mig33 before 3",
+    )
+    .await;
+    assert_eq!(seen, mig33_sent, "mig33 messages before the outage");
 
     tokio::task::block_in_place(|| env.prosody.stop()).expect("Prosody stops");
     // The legacy servers accept these (the mig33 server has written each to the bridge's
@@ -1463,10 +1494,8 @@ async fn prosody_restart_mid_conversation_loses_nothing() {
         icq_sent.push(a);
         mig33_sent.push(b);
     }
-    // Counted from the start: the messages before the outage must not come again.
-    let all = |from: BareJid| {
-        move |m: &Message| m.type_ == MessageType::Chat && from_bare(m.from.as_ref(), &from)
-    };
+    // What came before the outage must not come again: everything from each contact
+    // since then is counted.
     let icq_seen = bodies_until(
         &env,
         &mut alice,
@@ -1477,9 +1506,8 @@ async fn prosody_restart_mid_conversation_loses_nothing() {
     .await;
     let mig33_seen =
         bodies_until(&env, &mut alice, T, all(carol_jid.clone()), "mig33 after 2").await;
-    // The first three of each were taken by the waits above (before 3 last).
-    let expected_icq: Vec<String> = icq_sent.iter().skip(3).cloned().collect();
-    let expected_mig33: Vec<String> = mig33_sent.iter().skip(3).cloned().collect();
+    let expected_icq: Vec<String> = icq_sent.split_off(3);
+    let expected_mig33: Vec<String> = mig33_sent.split_off(3);
     report_losses("ICQ", &expected_icq, &icq_seen);
     report_losses("mig33", &expected_mig33, &mig33_seen);
     assert_eq!(icq_seen, expected_icq, "ICQ messages across the restart");
