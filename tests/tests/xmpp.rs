@@ -1018,6 +1018,20 @@ async fn presence_crosses_both_ways() {
     )
     .await;
 
+    // The text command sets the status too.
+    while icq_bob.next_event(Duration::ZERO).await.is_some() {}
+    env.command(&mut alice, Net::Icq, "status dnd", "status set")
+        .await;
+    if icq_bob
+        .wait_for(T, |e| {
+            matches!(e, icq_proto::ClientEvent::ContactStatus { uin: ICQ_ME, status } if *status == icq_proto::Status::DND)
+        })
+        .await
+        .is_none()
+    {
+        env.fail("1002 sees 1001 busy after `status dnd`", "nothing");
+    }
+
     // A contact going offline.
     icq_bob.logout().await;
     env.check(
@@ -1291,6 +1305,7 @@ async fn mig33_chatroom_shared_by_two_xmpp_users_delivers_every_message_once() {
         Some("dave"),
         "{own:?}"
     );
+    assert!(muc_statuses(&own).contains(&210), "nick forced: {own:?}");
     let result = carol
         .wait_for(T, |e| {
             matches!(e, mig33_proto::ClientEvent::Participants { participants, .. }
