@@ -18,7 +18,7 @@ use super::{convert, presence as xpresence};
 use crate::config::XmppConfig;
 use crate::core::front::{BoxFuture, Failure, Front, XMPP_USER_PREFIX};
 use crate::core::{Bridge, ChatId, LoginKey, LoginState, NetworkEvent, NetworkId, Presence};
-use crate::core::{FormattedText, MessageKind, PresenceState};
+use crate::core::{Contact, FormattedText, Group, MessageKind, PresenceState};
 use crate::store::{OutboxEntry, OutboxItem, Subscription};
 
 /// Stanzas read from the links and not handled yet, at most (a full queue stops the
@@ -255,22 +255,30 @@ impl XmppFront {
     }
 
     /// Asks the user to add a contact (or the gateway: `id` ""), once: a `subscribe` with
-    /// the contact's nickname. Not again after the user removed it.
-    pub(crate) async fn offer(&self, user: &str, network: NetworkId, id: &str, nick: Option<&str>) {
-        let Some(to) = jid_of(user) else { return };
+    /// the contact's nickname. Not again after the user removed it. True when asked now.
+    pub(crate) async fn offer(
+        &self,
+        user: &str,
+        network: NetworkId,
+        id: &str,
+        nick: Option<&str>,
+    ) -> bool {
+        let Some(to) = jid_of(user) else {
+            return false;
+        };
         let sub = self
             .store
             .xmpp_subscription(user, network, id)
             .unwrap_or_default();
         if sub.offered || sub.removed {
-            return;
+            return false;
         }
         let from: Jid = if id.is_empty() {
             self.gateway(network)
         } else {
             match self.contact_jid(network, id) {
                 Some(jid) => jid.into(),
-                None => return,
+                None => return false,
             }
         };
         self.send(xpresence::subscribe(from, to, nick)).await;
@@ -283,6 +291,36 @@ impl XmppFront {
                 removed: false,
             },
         );
+        true
+    }
+
+    /// Suggests contacts newly offered to the user's roster with roster item exchange
+    /// (XEP-0144), in their legacy groups: clients that support it add them in one step;
+    /// the others ignore it and answer the `subscribe` requests.
+    async fn suggest(
+        &self,
+        user: &str,
+        network: NetworkId,
+        contacts: &[Contact],
+        groups: &[Group],
+    ) {
+        let Some(to) = jid_of(user) else { return };
+        let (items, skipped) = super::roster::items(&self.domains, network, contacts, groups);
+        if !skipped.is_empty() {
+            self.core.notify(
+                user,
+                Some(network),
+                &format!(
+                    "These contacts have no XMPP address and cannot be shown: {}",
+                    skipped.join(", ")
+                ),
+            );
+        }
+        if items.is_empty() {
+            return;
+        }
+        let message = super::roster::suggestion(self.gateway(network), to, &uuid_like(), &items);
+        self.send(message).await;
     }
 
     pub(crate) fn set_subscription(
@@ -360,7 +398,7 @@ impl XmppFront {
         };
         match event {
             NetworkEvent::Connected { .. } => {
-                self.offer(user, net, "", None).await;
+                let _ = self.offer(user, net, "", None).await;
                 self.send_gateway_presence(user, net).await;
             }
             NetworkEvent::Disconnected { reason, .. } | NetworkEvent::LoginFailed { reason } => {
@@ -396,15 +434,23 @@ impl XmppFront {
                     .expect("user status lock")
                     .remove(&(user.clone(), net));
             }
-            NetworkEvent::ContactList { contacts, .. } => {
+            NetworkEvent::ContactList { contacts, groups } => {
+                let mut new = Vec::new();
                 for contact in contacts {
-                    self.offer(user, net, &contact.id, contact.display_name.as_deref())
-                        .await;
+                    let name = contact.display_name.as_deref();
+                    if self.offer(user, net, &contact.id, name).await {
+                        new.push(contact.clone());
+                    }
                 }
+                self.suggest(user, net, &new, groups).await;
             }
             NetworkEvent::ContactChanged(contact) => {
-                self.offer(user, net, &contact.id, contact.display_name.as_deref())
-                    .await;
+                let name = contact.display_name.as_deref();
+                if self.offer(user, net, &contact.id, name).await {
+                    let groups = self.store.groups(user, net).unwrap_or_default();
+                    self.suggest(user, net, std::slice::from_ref(contact), &groups)
+                        .await;
+                }
             }
             NetworkEvent::Typing {
                 chat: ChatId::Direct(_),
@@ -578,7 +624,7 @@ impl Front for XmppFront {
             sub.removed = false;
             sub.offered = false;
             self.set_subscription(user, network, &id, sub);
-            self.offer(user, network, &id, None).await;
+            let _ = self.offer(user, network, &id, None).await;
             Ok(format!("Write to {jid} to chat with {id}."))
         })
     }

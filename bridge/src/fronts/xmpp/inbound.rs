@@ -144,7 +144,7 @@ async fn iq_request(front: &Arc<XmppFront>, iq: Iq) {
         // After the answer: a client that sees the gateway ask for a subscription
         // before the registration's result may take it for someone else.
         if front.store.login(&user, net).ok().flatten().is_some() {
-            front.offer(&user, net, "", None).await;
+            let _ = front.offer(&user, net, "", None).await;
             front.send_gateway_presence(&user, net).await;
         }
     }

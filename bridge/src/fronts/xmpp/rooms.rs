@@ -27,7 +27,7 @@ use super::front::{stamped, uuid_like, XmppFront};
 use super::inbox::Request;
 use super::muc::{self, Leaving};
 use super::xml_text;
-use crate::core::front::Failure;
+use crate::core::front::{shared_owner, Failure, XMPP_USER_PREFIX};
 use crate::core::{ChatId, Contact, FormattedText, LoginCommand, NetworkId};
 use crate::store::{Occupant, OutboxEntry, OutboxItem};
 
@@ -37,7 +37,7 @@ const CONFERENCE_NS: &str = "jabber:x:conference";
 pub(crate) struct Rooms {
     /// The legacy members last known per room JID.
     members: Mutex<HashMap<String, Vec<Contact>>>,
-    /// Group conversations whose owner was invited since the bridge started.
+    /// (user, room) invitations sent since the bridge started.
     invited: Mutex<HashSet<String>>,
     /// Woken when a room's member list is recorded (a join waits for the first).
     members_known: tokio::sync::Notify,
@@ -405,45 +405,45 @@ pub(crate) async fn deliver(
 }
 
 /// A message for a room nobody has joined on XMPP. A chatroom the user left is over
-/// (the message raced the leave); a group conversation waits until its owner joins the
-/// room they are invited to.
+/// (the message raced the leave). Otherwise the user joined on the network only (the
+/// `join` command) or this is a group conversation: its owner is invited (XEP-0249, once
+/// per run) and the entries wait in the outbox until they join.
 async fn nobody_there(
     front: &XmppFront,
     entry: &OutboxEntry,
     room: &BareJid,
 ) -> Result<Vec<String>, Failure> {
-    match &entry.chat {
+    let waiting_for = match &entry.chat {
+        ChatId::Direct(_) => return Ok(Vec::new()),
         ChatId::Room(name) => {
-            let member = front
+            let members: Vec<String> = front
                 .store
                 .chatroom_members(entry.network, name)
                 .unwrap_or_default()
-                .iter()
-                .any(|m| {
-                    crate::core::front::shared_owner(m) == crate::core::front::XMPP_USER_PREFIX
-                });
-            if member {
-                Err(Failure::transient("no XMPP user has joined the room yet"))
-            } else {
-                Ok(Vec::new())
+                .into_iter()
+                .filter(|m| shared_owner(m) == XMPP_USER_PREFIX)
+                .collect();
+            if members.is_empty() {
+                return Ok(Vec::new());
             }
+            members
         }
-        ChatId::Group(_) => {
-            let first = front
-                .rooms
-                .invited
-                .lock()
-                .expect("invited lock")
-                .insert(room.to_string());
-            if first {
-                invite(front, &entry.mxid, entry.network, room).await;
-            }
-            Err(Failure::transient(
-                "waiting for the user to join the group chat",
-            ))
+        ChatId::Group(_) => vec![entry.mxid.clone()],
+    };
+    for user in waiting_for {
+        let first = front
+            .rooms
+            .invited
+            .lock()
+            .expect("invited lock")
+            .insert(format!("{user} {room}"));
+        if first {
+            invite(front, &user, entry.network, room).await;
         }
-        ChatId::Direct(_) => Ok(Vec::new()),
     }
+    Err(Failure::transient(
+        "waiting for the XMPP user to join the group chat",
+    ))
 }
 
 /// A direct invitation (XEP-0249) to a room, from the network's gateway.
@@ -455,7 +455,7 @@ async fn invite(front: &XmppFront, user: &str, network: NetworkId, room: &BareJi
     message.from = Some(front.gateway(network));
     message.id = Some(xmpp_parsers::message::Id(uuid_like()));
     let text = format!(
-        "You are invited to a {} group conversation: join {room}",
+        "You are invited to a {} group chat: join {room}",
         network.display_name()
     );
     message.bodies.insert(
