@@ -625,7 +625,12 @@ async fn registration_offers_the_contact_list_with_nicks() {
             })
             .await,
     );
-    eprintln!("refused login presence: {refused:?}");
+    if refused.type_ == PresenceType::Unavailable {
+        assert!(
+            status(&refused).is_some_and(|s| s.contains("refused the password")),
+            "the reason as the gateway's status: {refused:?}"
+        );
+    }
     assert!(
         !env.icq().online_users().await.contains(&ICQ_ME),
         "1001 not logged in to ICQ"
