@@ -363,6 +363,20 @@ impl BridgeProcess {
         })
     }
 
+    /// Starts `retrobridge run -c <config>` with its output appended to `log` (the
+    /// config's `logging.level` applies: `RUST_LOG` is removed) and returns at once.
+    pub fn spawn(config: &Path, log: &Path) -> anyhow::Result<BridgeProcess> {
+        BridgeProcess::run(config, log, None, &[])
+    }
+
+    /// Whether the process has ended (by itself or after being stopped).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        match self.child.as_mut() {
+            Some(child) => child.try_wait().ok().flatten(),
+            None => None,
+        }
+    }
+
     /// The bridge's process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

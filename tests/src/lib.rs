@@ -5,6 +5,7 @@ pub mod matrix_user;
 pub mod process;
 pub mod prosody;
 pub mod synapse;
+pub mod xmpp_bridge;
 pub mod xmpp_user;
 
 pub use matrix_user::{enc, wait_until, Invite, TestUser};

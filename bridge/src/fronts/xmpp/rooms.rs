@@ -39,7 +39,12 @@ pub(crate) struct Rooms {
     members: Mutex<HashMap<String, Vec<Contact>>>,
     /// (user, room) invitations sent since the bridge started.
     invited: Mutex<HashSet<String>>,
+    /// Woken when a room's member list is recorded (a join waits for the first).
+    members_known: tokio::sync::Notify,
 }
+
+/// How long a join waits for the room's member list before answering without it.
+const MEMBERS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Rooms {
     fn members(&self, room: &str) -> Vec<Contact> {
@@ -57,6 +62,7 @@ impl Rooms {
         let old = all
             .insert(room.to_owned(), members.to_vec())
             .unwrap_or_default();
+        self.members_known.notify_waiters();
         let joined = members
             .iter()
             .filter(|m| !old.iter().any(|o| o.id == m.id))
@@ -67,6 +73,32 @@ impl Rooms {
             .filter(|o| !members.iter().any(|m| m.id == o.id))
             .collect();
         (joined, left)
+    }
+
+    /// Waits (at most [`MEMBERS_WAIT`]) until the room's member list is known. The
+    /// legacy server's list comes as an outbox entry of its own, which may be delivered
+    /// after the server accepted the join: the occupants must come before the
+    /// self-presence (XEP-0045 §7.2.3), or clients take them for later arrivals.
+    async fn wait_members(&self, room: &str) {
+        let deadline = tokio::time::Instant::now() + MEMBERS_WAIT;
+        loop {
+            let changed = self.members_known.notified();
+            tokio::pin!(changed);
+            // Registered before the check, so an update in between is not missed.
+            changed.as_mut().enable();
+            if self
+                .members
+                .lock()
+                .expect("members lock")
+                .contains_key(room)
+            {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                tracing::debug!(%room, "no member list yet; joining without it");
+                return;
+            }
+        }
     }
 
     /// The rooms that have occupants (for disco#items on the service).
@@ -165,6 +197,7 @@ pub(crate) async fn join(front: &Arc<XmppFront>, join: Join) {
                 }
                 return;
             }
+            front.rooms.wait_members(room.as_str()).await;
         }
     }
     let occupant = Occupant {
@@ -251,6 +284,15 @@ pub(crate) async fn leave(front: &Arc<XmppFront>, from: &FullJid, room: &BareJid
         }
     }
     if let ChatId::Room(name) = &occupant.chat {
+        // No longer the room's relay from now on: a message the server sends after it
+        // took the leave reaches only the other bridged members, and one of them must
+        // relay it (the login's RoomLeft would come too late for that).
+        if let Err(e) = front
+            .store
+            .remove_chatroom_member(&occupant.user, occupant.network, name)
+        {
+            tracing::error!("could not forget a chatroom member: {e}");
+        }
         if let Some(handle) = front.login_handle(&occupant.user, occupant.network) {
             let result = handle
                 .request(|reply| LoginCommand::LeaveRoom {
