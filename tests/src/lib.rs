@@ -4,6 +4,7 @@ pub mod bridge;
 pub mod matrix_user;
 pub mod process;
 pub mod prosody;
+pub mod secrets;
 pub mod synapse;
 pub mod xmpp_bridge;
 pub mod xmpp_user;

@@ -135,6 +135,17 @@ impl XmppBridge {
         Ok(())
     }
 
+    /// Starts the binary with `RUST_LOG` set to `filter` (instead of the config's level)
+    /// and returns at once.
+    pub fn spawn_with_rust_log(&mut self, filter: &str) -> anyhow::Result<()> {
+        if self.process.is_some() {
+            bail!("the bridge is already running");
+        }
+        let process = BridgeProcess::run(&self.config_path(), &self.log_path(), Some(filter), &[])?;
+        self.process = Some(process);
+        Ok(())
+    }
+
     /// Starts the binary and waits until every component answers `user`'s disco#info.
     pub async fn start(&mut self, user: &mut XmppUser) -> anyhow::Result<()> {
         self.spawn()?;

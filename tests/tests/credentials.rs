@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use e2e_tests::bridge::{environment, BridgeProcess, BridgeSlot, SlotOptions};
+use e2e_tests::secrets::{self, files_under};
 use e2e_tests::{wait_until, Synapse, TestUser};
 use serde_json::Value;
 
@@ -180,84 +181,12 @@ async fn log_in_everywhere(user: &TestUser, slot: &BridgeSlot, room: &str) {
     }
 }
 
-/// The encodings of `secret` a file could plausibly hold it in.
-fn encodings(secret: &str) -> Vec<(&'static str, Vec<u8>)> {
-    let utf16 = |le: bool| -> Vec<u8> {
-        secret
-            .encode_utf16()
-            .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
-            .collect()
-    };
-    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
-    // How Rust prints bytes (`{:?}` of a byte slice: sled logs values so at trace).
-    let debug = format!("{:?}", secret.as_bytes());
-    vec![
-        ("UTF-8", secret.as_bytes().to_vec()),
-        ("UTF-16LE", utf16(true)),
-        ("UTF-16BE", utf16(false)),
-        ("hex", hex.clone().into_bytes()),
-        ("HEX", hex.to_uppercase().into_bytes()),
-        (
-            "bytes printed",
-            debug.trim_matches(['[', ']']).as_bytes().to_vec(),
-        ),
-    ]
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("read folder") {
-        let entry = entry.expect("folder entry");
-        if entry.file_type().expect("file type").is_dir() {
-            files.extend(files_under(&entry.path()));
-        } else {
-            files.push(entry.path());
-        }
-    }
-    files
-}
-
-/// Every (file, password, encoding) found under `dir`.
 fn passwords_in_files(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for file in files_under(dir) {
-        let bytes = std::fs::read(&file).expect("read file");
-        for secret in [ICQ_PW, MSN_PW, MIG33_PW] {
-            for (encoding, needle) in encodings(secret) {
-                if find(&bytes, &needle).is_some() {
-                    found.push(format!("{secret} ({encoding}) in {}", file.display()));
-                }
-            }
-        }
-    }
-    found
+    secrets::in_files(dir, &[ICQ_PW, MSN_PW, MIG33_PW])
 }
 
 fn passwords_in_log(log: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    for secret in [ICQ_PW, MSN_PW, MIG33_PW] {
-        for (encoding, needle) in encodings(secret) {
-            if let Some(at) = find(log, &needle) {
-                let line_start = log[..at]
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |p| p + 1);
-                let line_end = log[at..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(log.len(), |p| at + p);
-                found.push(format!(
-                    "{secret} ({encoding}): {}",
-                    String::from_utf8_lossy(&log[line_start..line_end])
-                ));
-            }
-        }
-    }
-    found
+    secrets::in_log(log, &[ICQ_PW, MSN_PW, MIG33_PW])
 }
 
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
