@@ -13,7 +13,12 @@
 #   RETROBRIDGE_DEMO_MSN_NS_PORT    1865      MSN notification server
 #   RETROBRIDGE_DEMO_MSN_HTTP_PORT  1880      MSN Passport (HTTP)
 #   RETROBRIDGE_DEMO_MIG33_PORT     9119      mig33 simulator
+#   RETROBRIDGE_DEMO_XMPP_PORT      5222      Prosody's client port (with RETROBRIDGE_DEMO_XMPP=1)
+#   RETROBRIDGE_DEMO_COMPONENT_PORT 5347      Prosody's component port (with RETROBRIDGE_DEMO_XMPP=1)
 # Other settings:
+#   RETROBRIDGE_DEMO_XMPP=1   also start Prosody (installed by scripts/setup-prosody.sh when
+#                             missing) with the bridge's components and a user demo@localhost
+#                             (password demo): the XMPP front beside the Matrix one
 #   RETROBRIDGE_DEMO_DIR      state and logs (default .local/demo, git-ignored); synapse.log,
 #                             sim.log and bridge.log are appended to at each start
 #   RETROBRIDGE_DEMO_BIN_DIR  run the retrobridge and legacy-sim binaries of this folder
@@ -31,6 +36,9 @@ msn_sb_port="${RETROBRIDGE_DEMO_MSN_SB_PORT:-1864}"
 msn_ns_port="${RETROBRIDGE_DEMO_MSN_NS_PORT:-1865}"
 msn_http_port="${RETROBRIDGE_DEMO_MSN_HTTP_PORT:-1880}"
 mig33_port="${RETROBRIDGE_DEMO_MIG33_PORT:-9119}"
+xmpp="${RETROBRIDGE_DEMO_XMPP:-}"
+xmpp_port="${RETROBRIDGE_DEMO_XMPP_PORT:-5222}"
+component_port="${RETROBRIDGE_DEMO_COMPONENT_PORT:-5347}"
 demo="${RETROBRIDGE_DEMO_DIR:-$repo/.local/demo}"
 venv="${RETROBRIDGE_SYNAPSE_VENV:-$repo/.local/synapse-venv}"
 python="$venv/bin/python"
@@ -48,6 +56,11 @@ ports = [  # what, variable, port, protocol
     ("MSN Passport", "RETROBRIDGE_DEMO_MSN_HTTP_PORT", "$msn_http_port", "tcp"),
     ("the mig33 simulator", "RETROBRIDGE_DEMO_MIG33_PORT", "$mig33_port", "tcp"),
 ]
+if "$xmpp":
+    ports += [
+        ("Prosody's client port", "RETROBRIDGE_DEMO_XMPP_PORT", "$xmpp_port", "tcp"),
+        ("Prosody's component port", "RETROBRIDGE_DEMO_COMPONENT_PORT", "$component_port", "tcp"),
+    ]
 
 def sock(proto):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
@@ -84,6 +97,7 @@ sys.exit(0 if ok else 1)
 EOF
 
 scripts/setup-synapse.sh
+[ -z "$xmpp" ] || scripts/setup-prosody.sh
 if [ -n "${RETROBRIDGE_DEMO_BIN_DIR:-}" ]; then
     bin="$RETROBRIDGE_DEMO_BIN_DIR"
 else
@@ -95,10 +109,11 @@ fi
 mkdir -p "$demo/synapse"
 # The bridge's and the simulators' configs, with the chosen ports.
 stale_registration=$("$python" - "$demo" "$synapse_port" "$bridge_port" "$icq_port" "$msn_port" \
-    "$msn_sb_port" "$msn_ns_port" "$msn_http_port" "$mig33_port" <<'PY'
+    "$msn_sb_port" "$msn_ns_port" "$msn_http_port" "$mig33_port" "$component_port" "${xmpp:+1}" <<'PY'
 import os, sys, yaml
 demo = sys.argv[1]
-synapse, bridge, icq, msn, msn_sb, msn_ns, msn_http, mig33 = (int(p) for p in sys.argv[2:])
+synapse, bridge, icq, msn, msn_sb, msn_ns, msn_http, mig33, component = (int(p) for p in sys.argv[2:11])
+xmpp = sys.argv[11] == "1"
 header = "# Written by scripts/demo.sh from config/{} with the demo's ports: edit that file instead.\n"
 
 c = yaml.safe_load(open("config/demo.yaml"))
@@ -110,6 +125,9 @@ nets["icq"]["server"] = f"127.0.0.1:{icq}"
 nets["msn"]["server"] = f"127.0.0.1:{msn}"
 nets["msn"]["options"]["nexus_url"] = f"http://127.0.0.1:{msn_http}/rdr/pprdr.asp"
 nets["mig33"]["server"] = f"127.0.0.1:{mig33}"
+if xmpp:
+    c["xmpp"] = {"domain": "localhost", "component_address": f"127.0.0.1:{component}", "secret": "demo-component-secret"}
+    c["permissions"]["xmpp:localhost"] = "user"
 with open(f"{demo}/config.yaml", "w") as f:
     f.write(header.format("demo.yaml") + yaml.safe_dump(c, sort_keys=False))
 
@@ -260,6 +278,38 @@ except urllib.error.HTTPError as e:
         raise
 PY
 
+if [ -n "$xmpp" ]; then
+    mkdir -p "$demo/prosody/data"
+    cat >"$demo/prosody/prosody.cfg.lua" <<EOF
+-- Written by scripts/demo.sh: a Prosody on 127.0.0.1 for the demo, without TLS.
+run_as_root = true
+pidfile = "$demo/prosody/prosody.pid"
+data_path = "$demo/prosody/data"
+certificates = "$demo/prosody"
+log = { { levels = { min = "info" }, to = "file", filename = "$demo/prosody.log" } }
+interfaces = { "127.0.0.1" }
+c2s_ports = { $xmpp_port }
+c2s_direct_tls_ports = { }
+legacy_ssl_ports = { }
+component_interfaces = { "127.0.0.1" }
+component_ports = { $component_port }
+modules_disabled = { "s2s" }
+modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "offline"; "time"; "version" }
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_hashed"
+VirtualHost "localhost"
+Component "icq.localhost" component_secret = "demo-component-secret"
+Component "msn.localhost" component_secret = "demo-component-secret"
+Component "mig33.localhost" component_secret = "demo-component-secret"
+Component "rooms.localhost" component_secret = "demo-component-secret"
+EOF
+    prosodyctl --config "$demo/prosody/prosody.cfg.lua" register demo localhost demo
+    echo "demo: starting Prosody on 127.0.0.1:$xmpp_port (log: $demo/prosody.log)"
+    start Prosody "$demo/prosody.log" prosody --config "$demo/prosody/prosody.cfg.lua" -F
+    await Prosody "$demo/prosody.log" "$since" 30 tcp_open "$component_port"
+fi
+
 echo "demo: starting the bridge (log: $demo/bridge.log)"
 start "the bridge" "$demo/bridge.log" bash -c 'cd "$1" && exec "$2" run -c config.yaml' bridge "$demo" "$bin/retrobridge"
 bridge_since=$since
@@ -284,7 +334,14 @@ cat <<EOF
        $bin/legacy-sim mig33-client --server 127.0.0.1:$mig33_port --user bob --password bob send alice "hi from mig33"
      and in Matrix: join mig33 lobby
 
-  Logs: $demo/synapse.log, $demo/sim.log, $demo/bridge.log
+$(if [ -n "$xmpp" ]; then cat <<XMPP
+  XMPP: log in as demo@localhost (password demo) on 127.0.0.1:$xmpp_port (no TLS), then
+       register with icq.localhost, msn.localhost or mig33.localhost (service discovery)
+       with the same accounts as above; mig33 rooms: lobby%mig33@rooms.localhost
+
+XMPP
+fi)
+  Logs: $demo/synapse.log, $demo/sim.log, $demo/bridge.log${xmpp:+, $demo/prosody.log}
   Ctrl-C stops everything. State is kept in $demo (delete it to start afresh).
 EOF
 

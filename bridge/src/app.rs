@@ -13,6 +13,7 @@ use crate::core::Bridge;
 use crate::fronts::matrix::client::MatrixClient;
 use crate::fronts::matrix::endpoint;
 use crate::fronts::matrix::MatrixFront;
+use crate::fronts::xmpp::XmppFront;
 use crate::registration::Registration;
 use crate::store::{KeySource, Store};
 
@@ -26,6 +27,13 @@ pub fn init_logging(config: &LoadedConfig) {
             logging.level
         ))
     });
+    // tokio-xmpp traces the raw XML it reads and writes: message bodies and the
+    // passwords of in-band registrations. Never, whatever RUST_LOG says.
+    let filter = filter.add_directive(
+        "tokio_xmpp::xmlstream=off"
+            .parse()
+            .expect("a valid directive"),
+    );
     // No colour codes in files and pipes.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
@@ -59,6 +67,20 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     if let Some(m) = &matrix {
         fronts.push(m.front.clone());
     }
+    let xmpp = match &config.config.xmpp {
+        Some(x) => {
+            tracing::info!(
+                "XMPP components connect to {} (server domain {})",
+                x.component_address,
+                x.domain
+            );
+            Some(XmppFront::connect(bridge.clone(), x)?)
+        }
+        None => None,
+    };
+    if let Some(x) = &xmpp {
+        fronts.push(x.clone());
+    }
     bridge.set_fronts(fronts);
     let metrics = match config.metrics_addr() {
         Some(addr) => Some(crate::metrics::serve(addr, bridge.clone(), stop_rx.clone()).await?),
@@ -74,6 +96,9 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     bridge.resume_logins()?;
     if let Some(m) = &matrix {
         m.front.start_inbox().await?;
+    }
+    if let Some(x) = &xmpp {
+        x.start();
     }
     bridge.start_outbox()?;
     tokio::spawn(prune_dedupe_records(store.clone()));

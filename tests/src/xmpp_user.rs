@@ -150,6 +150,16 @@ impl XmppUser {
     /// 30 s with Prosody's log tail (a wrong password looks like this: tokio-xmpp keeps
     /// retrying).
     pub async fn connect(prosody: &Prosody, user: &str, password: &str) -> anyhow::Result<Self> {
+        // Built together with the bridge (`cargo test --workspace`), xmpp-parsers has the
+        // bridge's component namespace, and Prosody refuses every stanza of this client.
+        if tokio_xmpp::parsers::ns::DEFAULT_NS != "jabber:client" {
+            bail!(
+                "this test binary was built with xmpp-parsers' component feature (namespace {}), \
+                 which the bridge enables: run the end-to-end tests on their own, \
+                 `cargo test -p e2e-tests` (as scripts/test.sh does)",
+                tokio_xmpp::parsers::ns::DEFAULT_NS
+            );
+        }
         static RESOURCES: AtomicU64 = AtomicU64::new(0);
         let jid = BareJid::new(&prosody.jid(user)).context("account JID")?;
         let n = RESOURCES.fetch_add(1, Ordering::Relaxed);

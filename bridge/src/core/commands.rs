@@ -229,13 +229,18 @@ pub const REFUSAL: &str = "You are not allowed to use this bridge. Ask the bridg
 pub async fn execute(bridge: &Arc<Bridge>, user: &str, body: &str) -> Option<String> {
     let words: Vec<&str> = body.split_whitespace().collect();
     let first = words.first()?;
+    Some(run(bridge, user, first, &words[1..]).await)
+}
+
+/// Runs one command given as its name and arguments (XMPP ad-hoc commands give them
+/// field by field, so a password may hold spaces) and returns the answer.
+pub async fn run(bridge: &Arc<Bridge>, user: &str, name: &str, args: &[&str]) -> String {
     if bridge.config.permission(user) == Permission::None {
-        return Some(REFUSAL.to_owned());
+        return REFUSAL.to_owned();
     }
-    let command = first.trim_start_matches('!').to_lowercase();
-    let args = &words[1..];
+    let command = name.trim_start_matches('!').to_lowercase();
     let admin = bridge.config.permission(user) == Permission::Admin;
-    Some(match command.as_str() {
+    match command.as_str() {
         "help" => help(args.first().copied(), admin),
         "ping" => "Pong! The bridge is running.".to_owned(),
         "list" => list(bridge, user),
@@ -255,7 +260,7 @@ pub async fn execute(bridge: &Arc<Bridge>, user: &str, body: &str) -> Option<Str
             }
         }
         other => format!("Unknown command {other:?}. Type `help` for the list of commands."),
-    })
+    }
 }
 
 /// Whether a command carries a password (its message must be removed where it is kept).

@@ -2,5 +2,6 @@
 //! core's [`crate::core::front::Front`] trait.
 
 pub mod matrix;
+pub(crate) mod queues;
 
 pub mod xmpp;

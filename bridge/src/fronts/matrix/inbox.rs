@@ -7,57 +7,16 @@
 //! costs a few bytes per event. Each room has at most one worker, which ends when its
 //! queue is empty.
 
-use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::{MatrixEvent, MatrixFront};
 use crate::fronts::matrix::endpoint::{AppserviceHandler, EventHeader, IncomingEvent, NotNow};
 use crate::store::{self, Accepted};
 
-/// Room id -> inbox ids waiting (with when they arrived, for the metrics), in order.
-/// The front is the one being handled.
-#[derive(Default)]
-pub(crate) struct RoomQueues {
-    rooms: Mutex<HashMap<String, VecDeque<(u64, Instant)>>>,
-}
-
-impl RoomQueues {
-    /// Adds an event; true when the room has no worker yet (the caller starts one).
-    fn push(&self, room: &str, id: u64, arrived: Instant) -> bool {
-        let mut rooms = self.rooms.lock().expect("room queues");
-        let queue = rooms.entry(room.to_owned()).or_default();
-        queue.push_back((id, arrived));
-        queue.len() == 1
-    }
-
-    fn front(&self, room: &str) -> Option<(u64, Instant)> {
-        let rooms = self.rooms.lock().expect("room queues");
-        rooms.get(room).and_then(|q| q.front().copied())
-    }
-
-    /// The front event is done; false when the queue is empty (the worker ends).
-    fn pop(&self, room: &str) -> bool {
-        let mut rooms = self.rooms.lock().expect("room queues");
-        let Some(queue) = rooms.get_mut(room) else {
-            return false;
-        };
-        queue.pop_front();
-        if queue.is_empty() {
-            rooms.remove(room);
-            return false;
-        }
-        true
-    }
-
-    /// Events waiting in all rooms.
-    pub(crate) fn len(&self) -> usize {
-        let rooms = self.rooms.lock().expect("room queues");
-        rooms.values().map(VecDeque::len).sum()
-    }
-}
+pub(crate) use crate::fronts::queues::KeyedQueues as RoomQueues;
 
 impl MatrixFront {
     /// Handles what was recorded before the last stop, then lets new transactions be

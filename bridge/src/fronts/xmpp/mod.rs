@@ -45,15 +45,21 @@ pub mod convert;
 pub mod disco;
 pub mod errors;
 pub mod forms;
+pub mod front;
 pub mod gateway;
+mod inbound;
+mod inbox;
 pub mod iq;
 pub mod jid;
 pub mod link;
 pub mod muc;
 pub mod presence;
 pub mod register;
+mod rooms;
 pub mod roster;
 pub mod xhtml;
+
+pub use front::XmppFront;
 
 /// `text` with the characters XML 1.0 forbids (control characters other than tab, line
 /// feed and carriage return; U+FFFE, U+FFFF) replaced by U+FFFD.

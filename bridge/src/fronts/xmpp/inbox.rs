@@ -1,0 +1,211 @@
+//! XMPP -> legacy: a message a user sends to a contact or a room is recorded in the
+//! store's XMPP inbox (sealed) before anything else, then handled in order per
+//! conversation; it leaves the inbox once the legacy network accepted it (or refused
+//! it, which the user is told). What a crash interrupted is handled after the restart.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use xmpp_parsers::message::{Id, Message};
+use xmpp_parsers::stanza_error::DefinedCondition;
+
+use super::errors::{message_error, stanza_error};
+use super::front::XmppFront;
+use super::{convert, xml_text};
+use crate::core::{ChatId, FormattedText, MessageKind, NetworkId, SendError};
+use crate::fronts::queues::KeyedQueues;
+
+/// One message from an XMPP user, as recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Request {
+    pub user: String,
+    /// The sending resource (errors and receipts go back to it).
+    pub from: String,
+    /// The address it was sent to (a contact's JID, a room's).
+    pub to: String,
+    pub network: NetworkId,
+    pub chat: ChatId,
+    pub id: Option<String>,
+    pub kind: MessageKind,
+    pub plain: String,
+    pub html: Option<String>,
+    pub receipt: bool,
+}
+
+impl Request {
+    fn conversation(&self) -> String {
+        format!("{}\0{}\0{:?}", self.user, self.network, self.chat)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Inbox {
+    queues: KeyedQueues,
+}
+
+impl Inbox {
+    pub(crate) fn len(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Records a request durably and queues it; returns once it is on disk.
+    pub(crate) async fn accept(&self, front: &Arc<XmppFront>, request: Request) {
+        let bytes = match serde_json::to_vec(&request) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("could not encode an XMPP message: {e}");
+                return;
+            }
+        };
+        let id = match front.store.xmpp_inbox_push(&bytes) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!("could not record an XMPP message: {e}");
+                bounce(
+                    front,
+                    &request,
+                    "the bridge could not store it; send it again",
+                )
+                .await;
+                return;
+            }
+        };
+        if let Err(e) = front.store.flush().await {
+            tracing::error!("could not flush the XMPP inbox: {e}");
+        }
+        self.queue(front, &request.conversation(), id);
+    }
+
+    fn queue(&self, front: &Arc<XmppFront>, conversation: &str, id: u64) {
+        if self.queues.push(conversation, id, Instant::now()) {
+            let front = front.clone();
+            let conversation = conversation.to_owned();
+            tokio::spawn(async move { worker(front, conversation).await });
+        }
+    }
+
+    /// Queues what was recorded before the last stop (call before new stanzas).
+    pub(crate) fn replay(&self, front: &Arc<XmppFront>) {
+        let pending = match front.store.xmpp_inbox_pending() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("could not read the XMPP inbox: {e}");
+                return;
+            }
+        };
+        if !pending.is_empty() {
+            tracing::info!(
+                "handling {} XMPP message(s) accepted before the last stop",
+                pending.len()
+            );
+        }
+        for (id, bytes) in pending {
+            match serde_json::from_slice::<Request>(&bytes) {
+                Ok(request) => self.queue(front, &request.conversation(), id),
+                Err(e) => {
+                    tracing::error!("an unreadable XMPP inbox entry is dropped: {e}");
+                    let _ = front.store.xmpp_inbox_done(id);
+                }
+            }
+        }
+    }
+}
+
+async fn worker(front: Arc<XmppFront>, conversation: String) {
+    loop {
+        let Some((id, _)) = front.inbox.queues.front(&conversation) else {
+            return;
+        };
+        match front.store.xmpp_inbox_get(id) {
+            Ok(Some(bytes)) => match serde_json::from_slice::<Request>(&bytes) {
+                Ok(request) => handle(&front, &request).await,
+                Err(e) => tracing::error!("an unreadable XMPP inbox entry is dropped: {e}"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::error!("could not read the XMPP inbox: {e}"),
+        }
+        if let Err(e) = front.store.xmpp_inbox_done(id) {
+            tracing::error!("could not mark an XMPP message handled: {e}");
+        }
+        front.store.flush_soon();
+        if !front.inbox.queues.pop(&conversation) {
+            return;
+        }
+    }
+}
+
+async fn handle(front: &Arc<XmppFront>, request: &Request) {
+    let text = FormattedText {
+        plain: request.plain.clone(),
+        html: request.html.clone(),
+    };
+    let text = match request.kind {
+        MessageKind::Emote => FormattedText {
+            plain: format!("/me {}", text.plain),
+            html: None,
+        },
+        _ => text,
+    };
+    match front
+        .send_text(&request.user, request.network, &request.chat, text)
+        .await
+    {
+        Ok(delivery) => {
+            for warning in &delivery.warnings {
+                front
+                    .core()
+                    .notify(&request.user, Some(request.network), warning);
+            }
+            match &request.chat {
+                ChatId::Direct(_) => receipt(front, request).await,
+                ChatId::Room(_) | ChatId::Group(_) => {
+                    super::rooms::reflect(front, request).await;
+                }
+            }
+        }
+        Err(e) => {
+            let why = match &e {
+                SendError::NotLoggedIn(_) => format!("{e}; register with the gateway first"),
+                _ => e.to_string(),
+            };
+            bounce(front, request, &why).await;
+            front.core().notify(
+                &request.user,
+                Some(request.network),
+                &format!("Your message to {} was not delivered: {why}", request.to),
+            );
+        }
+    }
+}
+
+/// The receipt (XEP-0184) for a message the network accepted, if the sender asked.
+async fn receipt(front: &XmppFront, request: &Request) {
+    let (true, Some(id)) = (request.receipt, &request.id) else {
+        return;
+    };
+    let (Ok(from), Ok(to)) = (
+        request.to.parse::<xmpp_parsers::jid::Jid>(),
+        request.from.parse::<xmpp_parsers::jid::Jid>(),
+    ) else {
+        return;
+    };
+    front.send(convert::receipt(from, to, id)).await;
+}
+
+/// An error reply to the sender: the message was not delivered.
+async fn bounce(front: &XmppFront, request: &Request, why: &str) {
+    let (Ok(from), Ok(to)) = (
+        request.from.parse::<xmpp_parsers::jid::Jid>(),
+        request.to.parse::<xmpp_parsers::jid::Jid>(),
+    ) else {
+        return;
+    };
+    let mut original = Message::chat(Some(to));
+    original.from = Some(from);
+    original.id = request.id.clone().map(Id);
+    let error = stanza_error(DefinedCondition::RecipientUnavailable, Some(&xml_text(why)));
+    if let Some(reply) = message_error(&original, error) {
+        front.send(reply).await;
+    }
+}

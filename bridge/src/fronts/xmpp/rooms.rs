@@ -1,0 +1,457 @@
+//! Group chats as MUC rooms (XEP-0045) at run time: mig33 chatrooms and MSN group
+//! conversations on the rooms component.
+//!
+//! * A user joins with presence to `<room>/<nick>`; the nick is always their legacy id
+//!   (status 210 says so), since that is what the legacy room shows. Joining a chatroom
+//!   joins it on the network through the user's own login. Each joined resource is an
+//!   occupant, kept in the store: a bridge restart does not make clients rejoin.
+//! * A chatroom's messages come from one relaying login per front (the core's
+//!   `relay_for`), and are sent here to every occupant of every XMPP user: each message
+//!   once per resource. What a user writes goes through their own login and is
+//!   reflected to all occupants once the network accepted it (the server's echo is
+//!   suppressed by the core).
+//! * A group conversation (MSN) belongs to one user: its entries wait in the outbox until
+//!   the user joins the room they were invited to (XEP-0249 direct invitation).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use tokio_xmpp::Stanza;
+use xmpp_parsers::jid::{BareJid, FullJid, Jid};
+use xmpp_parsers::minidom::Element;
+use xmpp_parsers::presence::Presence;
+use xmpp_parsers::stanza_error::DefinedCondition;
+
+use super::errors::stanza_error;
+use super::front::{stamped, uuid_like, XmppFront};
+use super::inbox::Request;
+use super::muc::{self, Leaving};
+use super::xml_text;
+use crate::core::front::{shared_owner, Failure, XMPP_USER_PREFIX};
+use crate::core::{ChatId, Contact, FormattedText, LoginCommand, NetworkId};
+use crate::store::{Occupant, OutboxEntry, OutboxItem};
+
+const CONFERENCE_NS: &str = "jabber:x:conference";
+
+#[derive(Default)]
+pub(crate) struct Rooms {
+    /// The legacy members last known per room JID.
+    members: Mutex<HashMap<String, Vec<Contact>>>,
+    /// (user, room) invitations sent since the bridge started.
+    invited: Mutex<HashSet<String>>,
+}
+
+impl Rooms {
+    fn members(&self, room: &str) -> Vec<Contact> {
+        self.members
+            .lock()
+            .expect("members lock")
+            .get(room)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Records a room's members; returns (joined, left) since the last list.
+    fn update(&self, room: &str, members: &[Contact]) -> (Vec<Contact>, Vec<Contact>) {
+        let mut all = self.members.lock().expect("members lock");
+        let old = all
+            .insert(room.to_owned(), members.to_vec())
+            .unwrap_or_default();
+        let joined = members
+            .iter()
+            .filter(|m| !old.iter().any(|o| o.id == m.id))
+            .cloned()
+            .collect();
+        let left = old
+            .into_iter()
+            .filter(|o| !members.iter().any(|m| m.id == o.id))
+            .collect();
+        (joined, left)
+    }
+
+    /// The rooms that have occupants (for disco#items on the service).
+    pub(crate) fn list(&self, front: &XmppFront) -> Vec<(BareJid, String)> {
+        let mut rooms: Vec<(BareJid, String)> = front
+            .store
+            .xmpp_all_occupants()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(room, _, occupant)| {
+                let name = match &occupant.chat {
+                    ChatId::Room(name) => name.clone(),
+                    ChatId::Group(_) | ChatId::Direct(_) => return None,
+                };
+                Some((room.parse().ok()?, name))
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.0.cmp(&b.0));
+        rooms.dedup_by(|a, b| a.0 == b.0);
+        rooms
+    }
+}
+
+/// The occupants of a room: (full JID, occupant).
+fn occupants(front: &XmppFront, room: &BareJid) -> Vec<(FullJid, Occupant)> {
+    match front.store.xmpp_occupants(room.as_str()) {
+        Ok(list) => list
+            .into_iter()
+            .filter_map(|(jid, o)| Some((jid.parse().ok()?, o)))
+            .collect(),
+        Err(e) => {
+            tracing::error!("could not read a room's occupants: {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// A join request: presence to `<room>/<nick>` from a user's resource.
+pub(crate) struct Join {
+    pub request: Presence,
+    pub user: String,
+    pub from: FullJid,
+    pub network: NetworkId,
+    pub chat: ChatId,
+    pub room: BareJid,
+    /// The nick the client asked for (the bridge gives the legacy id instead).
+    pub requested: String,
+}
+
+pub(crate) async fn join(front: &Arc<XmppFront>, join: Join) {
+    let Join {
+        request,
+        user,
+        from,
+        network,
+        chat,
+        room,
+        requested,
+    } = join;
+    let (request, user, requested) = (&request, user.as_str(), requested.as_str());
+    let refuse = |condition, text: String| {
+        let error = stanza_error(condition, Some(&text));
+        muc::join_error(request, error)
+    };
+    let Some(nick) = front.legacy_id_of(user, network) else {
+        if let Some(e) = refuse(
+            DefinedCondition::RegistrationRequired,
+            format!(
+                "Register with the {} gateway first.",
+                network.display_name()
+            ),
+        ) {
+            front.send(e).await;
+        }
+        return;
+    };
+    if let ChatId::Room(name) = &chat {
+        let joined = front
+            .store
+            .chatrooms_of(user, network)
+            .unwrap_or_default()
+            .contains(name);
+        if !joined {
+            let Some(handle) = front.login_handle(user, network) else {
+                return;
+            };
+            let result = handle
+                .request(|reply| LoginCommand::JoinRoom {
+                    room: name.clone(),
+                    reply,
+                })
+                .await;
+            if let Err(e) = result {
+                if let Some(e) = refuse(DefinedCondition::ItemNotFound, format!("{e}")) {
+                    front.send(e).await;
+                }
+                return;
+            }
+        }
+    }
+    let occupant = Occupant {
+        user: user.to_owned(),
+        nick: nick.clone(),
+        network,
+        chat: chat.clone(),
+    };
+    if let Err(e) = front
+        .store
+        .put_xmpp_occupant(room.as_str(), &from.to_string(), &occupant)
+    {
+        tracing::error!("could not record a room occupant: {e}");
+    }
+    front.store.flush_soon();
+    // Who is there: the legacy members and the other XMPP users, by nick, once each.
+    let mut seen = HashSet::from([nick.clone()]);
+    let mut present = Vec::new();
+    for member in front.rooms.members(room.as_str()) {
+        if seen.insert(member.id.clone()) {
+            let contact = front.contact_jid(network, &member.id);
+            present.push((member.id, contact, None));
+        }
+    }
+    let others = occupants(front, &room);
+    for (_, other) in &others {
+        if seen.insert(other.nick.clone()) {
+            present.push((other.nick.clone(), None, None));
+        }
+    }
+    let mut stanzas: Vec<Stanza> = Vec::new();
+    match muc::join_presences(&room, &from, Some(requested), &nick, &present) {
+        Ok(presences) => stanzas.extend(presences.into_iter().map(Stanza::from)),
+        Err(e) => tracing::warn!("cannot show a room's occupants: {e}"),
+    }
+    let title = match &chat {
+        ChatId::Room(name) => name.clone(),
+        _ => String::new(),
+    };
+    if let Ok(subject) = muc::subject(&room, None, from.clone(), &title) {
+        stanzas.push(subject.into());
+    }
+    for stanza in stanzas {
+        front.send(stanza).await;
+    }
+    // The others see the newcomer (once per nick: a second resource adds nobody).
+    if others.iter().all(|(_, o)| o.user != user) {
+        for (jid, _) in others.iter().filter(|(j, _)| *j != from) {
+            if let Ok(p) = muc::occupant_presence(&room, &nick, jid.clone(), None, None) {
+                front.send(p).await;
+            }
+        }
+    }
+}
+
+/// A resource leaves (unavailable presence to the room, or a delivery error): when it
+/// was the user's last one there, the user's login leaves the chatroom.
+pub(crate) async fn leave(front: &Arc<XmppFront>, from: &FullJid, room: &BareJid, answer: bool) {
+    let all = occupants(front, room);
+    let Some((_, occupant)) = all.iter().find(|(j, _)| j == from) else {
+        return;
+    };
+    if let Err(e) = front
+        .store
+        .remove_xmpp_occupant(room.as_str(), &from.to_string())
+    {
+        tracing::error!("could not forget a room occupant: {e}");
+    }
+    front.store.flush_soon();
+    if answer {
+        if let Ok(p) = muc::self_left(room, &occupant.nick, from, &Leaving::Requested) {
+            front.send(p).await;
+        }
+    }
+    let still_there = all
+        .iter()
+        .any(|(j, o)| j != from && o.user == occupant.user);
+    if still_there {
+        return;
+    }
+    for (jid, _) in all.iter().filter(|(j, _)| j != from) {
+        if let Ok(p) = muc::occupant_left(room, &occupant.nick, jid.clone(), None) {
+            front.send(p).await;
+        }
+    }
+    if let ChatId::Room(name) = &occupant.chat {
+        if let Some(handle) = front.login_handle(&occupant.user, occupant.network) {
+            let result = handle
+                .request(|reply| LoginCommand::LeaveRoom {
+                    room: name.clone(),
+                    reply,
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::debug!("could not leave a chatroom: {e}");
+            }
+        }
+    }
+}
+
+/// Shows an outbox entry of a chatroom or group conversation to its occupants.
+pub(crate) async fn deliver(
+    front: &XmppFront,
+    entry: &OutboxEntry,
+) -> Result<Vec<String>, Failure> {
+    let net = entry.network;
+    let room = front
+        .domains
+        .room(net, &entry.chat)
+        .map_err(|e| Failure::permanent(e.to_string()))?;
+    let mut present = occupants(front, &room);
+    if matches!(entry.chat, ChatId::Group(_)) {
+        present.retain(|(_, o)| o.user == entry.mxid);
+    }
+    match &entry.item {
+        OutboxItem::Message {
+            from,
+            kind,
+            plain,
+            html,
+            sent_at,
+            offline,
+        } => {
+            if present.is_empty() {
+                return nobody_there(front, entry, &room).await;
+            }
+            let text = FormattedText {
+                plain: plain.clone(),
+                html: html.clone(),
+            };
+            let mut stanzas = Vec::new();
+            for (jid, _) in &present {
+                let message =
+                    muc::groupchat(&room, Some(from), jid.clone(), &entry.txn_id, *kind, &text)
+                        .map_err(|e| Failure::permanent(e.to_string()))?;
+                stanzas.push(stamped(front, message, net, entry, *sent_at, *offline).into());
+            }
+            front.deliver_stanzas(stanzas).await?;
+        }
+        OutboxItem::Members { members } => {
+            let (joined, left) = front.rooms.update(room.as_str(), members);
+            let mut stanzas: Vec<Stanza> = Vec::new();
+            for (jid, occupant) in &present {
+                for m in joined.iter().filter(|m| m.id != occupant.nick) {
+                    let contact = front.contact_jid(net, &m.id);
+                    if let Ok(p) =
+                        muc::occupant_presence(&room, &m.id, jid.clone(), contact.as_ref(), None)
+                    {
+                        stanzas.push(p.into());
+                    }
+                }
+                for m in left.iter().filter(|m| m.id != occupant.nick) {
+                    if let Ok(p) = muc::occupant_left(&room, &m.id, jid.clone(), None) {
+                        stanzas.push(p.into());
+                    }
+                }
+            }
+            if !stanzas.is_empty() {
+                front.deliver_stanzas(stanzas).await?;
+            }
+        }
+        OutboxItem::Left => {
+            // The network removed the login (or it left): its resources are out.
+            for (jid, occupant) in present.iter().filter(|(_, o)| o.user == entry.mxid) {
+                let _ = front
+                    .store
+                    .remove_xmpp_occupant(room.as_str(), &jid.to_string());
+                let why = Leaving::Removed { reason: None };
+                if let Ok(p) = muc::self_left(&room, &occupant.nick, jid, &why) {
+                    front.send(p).await;
+                }
+            }
+            front.store.flush_soon();
+        }
+        OutboxItem::Notice { text } => {
+            let notice = FormattedText::plain(text.clone());
+            let mut stanzas = Vec::new();
+            for (jid, _) in &present {
+                if let Ok(m) = muc::groupchat(
+                    &room,
+                    None,
+                    jid.clone(),
+                    &entry.txn_id,
+                    crate::core::MessageKind::Notice,
+                    &notice,
+                ) {
+                    stanzas.push(Stanza::from(m));
+                }
+            }
+            if !stanzas.is_empty() {
+                front.deliver_stanzas(stanzas).await?;
+            }
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// A message for a room nobody has joined on XMPP. A chatroom the user left is over
+/// (the message raced the leave). Otherwise the user joined on the network only (the
+/// `join` command) or this is a group conversation: its owner is invited (XEP-0249, once
+/// per run) and the entries wait in the outbox until they join.
+async fn nobody_there(
+    front: &XmppFront,
+    entry: &OutboxEntry,
+    room: &BareJid,
+) -> Result<Vec<String>, Failure> {
+    let waiting_for = match &entry.chat {
+        ChatId::Direct(_) => return Ok(Vec::new()),
+        ChatId::Room(name) => {
+            let members: Vec<String> = front
+                .store
+                .chatroom_members(entry.network, name)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| shared_owner(m) == XMPP_USER_PREFIX)
+                .collect();
+            if members.is_empty() {
+                return Ok(Vec::new());
+            }
+            members
+        }
+        ChatId::Group(_) => vec![entry.mxid.clone()],
+    };
+    for user in waiting_for {
+        let first = front
+            .rooms
+            .invited
+            .lock()
+            .expect("invited lock")
+            .insert(format!("{user} {room}"));
+        if first {
+            invite(front, &user, entry.network, room).await;
+        }
+    }
+    Err(Failure::transient(
+        "waiting for the XMPP user to join the group chat",
+    ))
+}
+
+/// A direct invitation (XEP-0249) to a room, from the network's gateway.
+async fn invite(front: &XmppFront, user: &str, network: NetworkId, room: &BareJid) {
+    let Some(to) = super::front::jid_of(user) else {
+        return;
+    };
+    let mut message = xmpp_parsers::message::Message::normal(Some(to.into()));
+    message.from = Some(front.gateway(network));
+    message.id = Some(xmpp_parsers::message::Id(uuid_like()));
+    let text = format!(
+        "You are invited to a {} group chat: join {room}",
+        network.display_name()
+    );
+    message.bodies.insert(
+        xmpp_parsers::message::Lang::new(),
+        xml_text(&text).into_owned(),
+    );
+    message.payloads.push(
+        Element::builder("x", CONFERENCE_NS)
+            .attr(
+                xmpp_parsers::minidom::rxml::xml_ncname!("jid").into(),
+                room.to_string(),
+            )
+            .build(),
+    );
+    front.send(message).await;
+}
+
+/// Shows every occupant what a user wrote in a room, once the network accepted it.
+pub(crate) async fn reflect(front: &XmppFront, request: &Request) {
+    let Ok(room) = request.to.parse::<BareJid>() else {
+        return;
+    };
+    let Some(nick) = front.legacy_id_of(&request.user, request.network) else {
+        return;
+    };
+    let text = FormattedText {
+        plain: request.plain.clone(),
+        html: request.html.clone(),
+    };
+    let id = request.id.clone().unwrap_or_else(uuid_like);
+    let mut present = occupants(front, &room);
+    if matches!(request.chat, ChatId::Group(_)) {
+        present.retain(|(_, o)| o.user == request.user);
+    }
+    for (jid, _) in present {
+        if let Ok(m) = muc::groupchat(&room, Some(&nick), Jid::from(jid), &id, request.kind, &text)
+        {
+            front.send(m).await;
+        }
+    }
+}
