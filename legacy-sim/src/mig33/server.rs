@@ -291,7 +291,15 @@ async fn run_connection(
         }
     }
     let _ = writer.shutdown().await;
+    let kicked = conn_state.kicked;
     conn_state.disconnected();
+    if kicked {
+        // Closing with unread input makes the kernel reset the connection, which can
+        // cost the client the alert it has not read yet: take what it still sends until
+        // it closes too (briefly).
+        let drain = async { while matches!(reader.read(&mut buf).await, Ok(n) if n > 0) {} };
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -104,8 +104,8 @@ pub struct Login {
     status: Status,
     sbs: HashMap<u64, Sb>,
     next_sb: u64,
-    sb_tx: mpsc::UnboundedSender<(u64, SbReport)>,
-    sb_rx: mpsc::UnboundedReceiver<(u64, SbReport)>,
+    sb_tx: mpsc::UnboundedSender<(u64, Box<SbReport>)>,
+    sb_rx: mpsc::UnboundedReceiver<(u64, Box<SbReport>)>,
     grants: HashMap<u32, oneshot::Sender<Grant>>,
     requests: HashMap<u32, Pending>,
     /// Forward-list contacts by e-mail, as last reported to the core.
@@ -371,7 +371,7 @@ impl Login {
                     Some(cmd) if online => self.on_command(cmd, &mut ns),
                     Some(cmd) => self.queued.push_back(cmd),
                 },
-                Some((id, report)) = self.sb_rx.recv() => self.on_sb_report(id, report, &mut ns),
+                Some((id, report)) = self.sb_rx.recv() => self.on_sb_report(id, *report, &mut ns),
                 _ = sleep_opt(typing_due) => self.expire_typing(),
                 _ = tokio::time::sleep_until(login_deadline), if !online => {
                     return Hop::End(End::Lost("login timed out".into()));

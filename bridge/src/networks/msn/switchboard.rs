@@ -86,14 +86,15 @@ pub struct SbTask {
     pub me: String,
     pub idle: Duration,
     pub commands: mpsc::UnboundedReceiver<SbCmd>,
-    pub reports: mpsc::UnboundedSender<(u64, SbReport)>,
+    /// Boxed: the channel allocates room for 32 items up front, per login.
+    pub reports: mpsc::UnboundedSender<(u64, Box<SbReport>)>,
     /// The login's sink, for flow control only: reading stops while it is backlogged.
     pub flow: EventSink,
 }
 
 impl SbTask {
     fn report(&self, report: SbReport) {
-        let _ = self.reports.send((self.id, report));
+        let _ = self.reports.send((self.id, Box::new(report)));
     }
 
     pub async fn run(mut self, start: SbStart) {

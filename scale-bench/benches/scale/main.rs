@@ -1,5 +1,6 @@
 //! Scale benchmark (not a test; it stops by itself): N idle puppeted mig33 sessions in
-//! one bridge process. For each N it reports the time from the bridge's start until the
+//! one bridge process (and ICQ sessions for `BENCH_SCALE_ICQ_SIZES`, default 1000; ICQ
+//! runs over UDP, so its "connects" are the logins the simulator has online). For each N it reports the time from the bridge's start until the
 //! simulator has every session logged in, the connects per second the simulator saw
 //! (mean, and most in any one second), and, once idle, the bridge's RSS, RSS per
 //! session, threads, and CPU over the idle period.
@@ -78,6 +79,97 @@ fn account(i: usize) -> String {
     format!("b{i:05}")
 }
 
+/// The network of a run's sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Net {
+    Mig33,
+    Icq,
+}
+
+impl Net {
+    fn name(self) -> &'static str {
+        match self {
+            Net::Mig33 => "mig33",
+            Net::Icq => "icq",
+        }
+    }
+
+    fn id(self) -> NetworkId {
+        match self {
+            Net::Mig33 => NetworkId::Mig33,
+            Net::Icq => NetworkId::Icq,
+        }
+    }
+
+    /// Session `i`'s account on this network.
+    fn account(self, i: usize) -> String {
+        match self {
+            Net::Mig33 => account(i),
+            Net::Icq => (100_000 + i).to_string(),
+        }
+    }
+
+    /// What the bridge told the user when the login last connected.
+    fn connected_notice(self, i: usize) -> String {
+        match self {
+            Net::Mig33 => format!("Connected to mig33 as {}.", account(i)),
+            Net::Icq => format!("Connected to ICQ as {}.", self.account(i)),
+        }
+    }
+}
+
+/// The simulator of a run.
+enum Sim {
+    Mig33(mig33::Server),
+    Icq(legacy_sim::icq::Server),
+}
+
+impl Sim {
+    async fn start(net: Net, n: usize) -> anyhow::Result<Sim> {
+        Ok(match net {
+            Net::Mig33 => Sim::Mig33(mig33::Server::start(sim_config(n)).await?),
+            Net::Icq => {
+                let config = legacy_sim::icq::Config {
+                    listen: "127.0.0.1:0".into(),
+                    users: (0..n)
+                        .map(|i| {
+                            serde_json::from_value(json!({
+                                "uin": 100_000 + i,
+                                "password": PASSWORD,
+                            }))
+                        })
+                        .collect::<Result<_, _>>()?,
+                    ..legacy_sim::icq::Config::default()
+                };
+                Sim::Icq(legacy_sim::icq::Server::start(config).await?)
+            }
+        })
+    }
+
+    fn addr(&self) -> String {
+        match self {
+            Sim::Mig33(s) => s.addr().to_string(),
+            Sim::Icq(s) => s.addr().to_string(),
+        }
+    }
+
+    async fn online(&self) -> usize {
+        match self {
+            Sim::Mig33(s) => s.online_count(),
+            Sim::Icq(s) => s.online_users().await.len(),
+        }
+    }
+
+    /// Connections (mig33: TCP connections accepted; ICQ runs over UDP: logins, as the
+    /// sessions online).
+    async fn connects(&self) -> u64 {
+        match self {
+            Sim::Mig33(s) => s.connections_accepted(),
+            Sim::Icq(s) => s.online_users().await.len() as u64,
+        }
+    }
+}
+
 fn sim_config(n: usize) -> mig33::Config {
     mig33::Config {
         listen: "127.0.0.1:0".into(),
@@ -94,7 +186,7 @@ fn sim_config(n: usize) -> mig33::Config {
     }
 }
 
-/// The bridge's `networks.mig33.options` for this run.
+/// The bridge's `networks.<net>.options` for this run.
 fn mig33_options(settings: &Settings) -> Vec<(&'static str, serde_json::Value)> {
     settings
         .connects_per_second
@@ -104,14 +196,19 @@ fn mig33_options(settings: &Settings) -> Vec<(&'static str, serde_json::Value)> 
 
 /// Writes a login per management room (and the room; spaces when `spaces`) into the
 /// database of `dir`, as the bridge left them before a restart.
-async fn seed(dir: &Path, management_rooms: &[String], spaces: bool) -> anyhow::Result<()> {
+async fn seed(
+    dir: &Path,
+    net: Net,
+    management_rooms: &[String],
+    spaces: bool,
+) -> anyhow::Result<()> {
     let store = Store::open(&dir.join("db"), &KeySource::file(&dir.join("db.key")))?;
     for (i, room) in management_rooms.iter().enumerate() {
         let mxid = format!("@{}:localhost", localpart(i));
         store.put_login(&LoginRecord {
             mxid: mxid.clone(),
-            network: NetworkId::Mig33,
-            legacy_id: account(i),
+            network: net.id(),
+            legacy_id: net.account(i),
             password: PASSWORD.into(),
             space_room: spaces.then(|| format!("!space{i}:localhost")),
             stopped: None,
@@ -121,8 +218,8 @@ async fn seed(dir: &Path, management_rooms: &[String], spaces: bool) -> anyhow::
         // The user last heard that the login was connected (a restart is quiet).
         store.put_last_set(
             &mxid,
-            "connection notice mig33",
-            &format!("Connected to mig33 as {}.", account(i)),
+            &format!("connection notice {}", net.name()),
+            &net.connected_notice(i),
         )?;
     }
     store.flush().await?;
@@ -161,7 +258,7 @@ impl std::fmt::Display for Startup {
 /// Samples the simulator from the bridge's start until `n` sessions are logged in and
 /// the bridge is ready; `before` is the simulator's connection count before the start.
 async fn watch_startup(
-    sim: &mig33::Server,
+    sim: &Sim,
     n: usize,
     bridge: &mut BridgeProcess,
     started: Instant,
@@ -176,8 +273,8 @@ async fn watch_startup(
     let ready_url = format!("http://127.0.0.1:{port}/_retrobridge/ready");
     loop {
         let now = Instant::now();
-        samples.push((now, sim.connections_accepted() - before));
-        if all.is_none() && sim.online_count() >= n {
+        samples.push((now, sim.connects().await - before));
+        if all.is_none() && sim.online().await >= n {
             all = Some(now);
         }
         if ready.is_none() {
@@ -197,7 +294,7 @@ async fn watch_startup(
             bail!("the bridge exited during start-up");
         }
         if now > deadline {
-            bail!("only {} of {n} sessions after 900 s", sim.online_count());
+            bail!("only {} of {n} sessions after 900 s", sim.online().await);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -281,9 +378,14 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// One run against the stand-in homeserver; returns the idle RSS (MB).
-async fn run_standin(n: usize, settings: &Settings, base_mb: Option<f64>) -> anyhow::Result<f64> {
-    let label = format!("[STAND-IN homeserver] N = {n}");
-    let sim = mig33::Server::start(sim_config(n)).await?;
+async fn run_standin(
+    net: Net,
+    n: usize,
+    settings: &Settings,
+    base_mb: Option<f64>,
+) -> anyhow::Result<f64> {
+    let label = format!("[STAND-IN homeserver] {} N = {n}", net.name());
+    let sim = Sim::start(net, n).await?;
     let standin = StandIn::start().await?;
     let dir = std::env::temp_dir().join(format!("retrobridge-scale-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -304,9 +406,10 @@ async fn run_standin(n: usize, settings: &Settings, base_mb: Option<f64>) -> any
          registration: registration.yaml\n  bot:\n    localpart: scalebot\n\
          database:\n  path: db\n\
          permissions:\n  \"localhost\": user\n\
-         networks:\n  mig33:\n    enabled: true\n    server: \"{sim}\"\n{options}\
+         networks:\n  {net}:\n    enabled: true\n    server: \"{sim}\"\n{options}\
          logging:\n  level: info\n",
         hs = standin.url(),
+        net = net.name(),
         sim = sim.addr(),
     );
     let config_path = dir.join("config.yaml");
@@ -322,7 +425,7 @@ async fn run_standin(n: usize, settings: &Settings, base_mb: Option<f64>) -> any
         );
     }
     let rooms: Vec<String> = (0..n).map(|i| format!("!mgmt{i}:localhost")).collect();
-    seed(&dir, &rooms, true).await?;
+    seed(&dir, net, &rooms, true).await?;
     let started = Instant::now();
     let mut bridge = BridgeProcess::run(&config_path, &dir.join("bridge.log"), None, &[])?;
     let pid = bridge.pid().context("bridge pid")?;
@@ -375,8 +478,11 @@ where
 
 /// One run against a real Synapse: a first start, then the measured restart.
 async fn run_synapse(n: usize, settings: &Settings, base_mb: Option<f64>) -> anyhow::Result<()> {
-    let label = format!("[real Synapse] N = {n}");
-    let sim = mig33::Server::start(sim_config(n)).await?;
+    let label = format!("[real Synapse] mig33 N = {n}");
+    let sim = Sim::start(Net::Mig33, n).await?;
+    let Sim::Mig33(mig) = &sim else {
+        bail!("a mig33 simulator")
+    };
     let options = SlotOptions {
         networks_yaml: "  mig33:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s0mig33_{id}\"\n".into(),
         everyone: true,
@@ -421,14 +527,14 @@ async fn run_synapse(n: usize, settings: &Settings, base_mb: Option<f64>) -> any
         }
     })
     .await?;
-    seed(&slot.dir, &rooms, false).await?;
+    seed(&slot.dir, Net::Mig33, &rooms, false).await?;
     println!(
         "{label}: {n} users registered and their management rooms made in {:.1} s",
         prepared.elapsed().as_secs_f64()
     );
-    let networks = slot.network_yaml("mig33", &sim.addr().to_string(), &mig33_options(settings));
+    let networks = slot.network_yaml("mig33", &sim.addr(), &mig33_options(settings));
     let start = |what: &str| -> anyhow::Result<(BridgeProcess, Instant, u64)> {
-        let before = sim.connections_accepted();
+        let before = mig.connections_accepted();
         let started = Instant::now();
         let bridge =
             tokio::task::block_in_place(|| slot.start_with_networks(&synapse, Some(&networks)))
@@ -448,7 +554,7 @@ async fn run_synapse(n: usize, settings: &Settings, base_mb: Option<f64>) -> any
         println!("{label}: the bridge did not stop cleanly");
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    while sim.online_count() > 0 && Instant::now() < deadline {
+    while mig.online_count() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -500,10 +606,11 @@ fn main() -> anyhow::Result<()> {
             .and_then(|v| v.parse().ok()),
     };
     let sizes = env_sizes("BENCH_SCALE_SIZES", "0,100,1000,10000");
+    let icq_sizes = env_sizes("BENCH_SCALE_ICQ_SIZES", "1000");
     let synapse_sizes = env_sizes("BENCH_SCALE_SYNAPSE_SIZES", "1000");
     println!(
-        "scale benchmark: {} CPUs, load average {}, open files limit {}; sessions: idle mig33 logins, \
-         no contacts; connects_per_second {}",
+        "scale benchmark: {} CPUs, load average {}, open files limit {}; sessions: idle logins (mig33; \
+         ICQ for BENCH_SCALE_ICQ_SIZES), no contacts; connects_per_second {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
@@ -516,10 +623,13 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         let mut base = None;
         for &n in &sizes {
-            let rss = run_standin(n, &settings, base).await?;
+            let rss = run_standin(Net::Mig33, n, &settings, base).await?;
             if n == 0 {
                 base = Some(rss);
             }
+        }
+        for &n in &icq_sizes {
+            run_standin(Net::Icq, n, &settings, base).await?;
         }
         for &n in &synapse_sizes {
             run_synapse(n, &settings, base).await?;
