@@ -27,6 +27,13 @@ pub fn init_logging(config: &LoadedConfig) {
             logging.level
         ))
     });
+    // tokio-xmpp traces the raw XML it reads and writes: message bodies and the
+    // passwords of in-band registrations. Never, whatever RUST_LOG says.
+    let filter = filter.add_directive(
+        "tokio_xmpp::xmlstream=off"
+            .parse()
+            .expect("a valid directive"),
+    );
     // No colour codes in files and pipes.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
@@ -239,17 +246,12 @@ impl MatrixSide {
             }
             return Err(anyhow::Error::new(e).context("registering the bot"));
         }
-        matrix
-            .set_display_name(bot, &m.appservice.bot.displayname)
-            .await
-            .context("setting the bot's display name")?;
-        if let Some(avatar) = &m.appservice.bot.avatar_url {
-            let url = matrix_sdk::ruma::OwnedMxcUri::from(avatar.as_str());
-            matrix
-                .set_avatar_url(bot, url)
-                .await
-                .context("setting the bot's avatar")?;
-        }
+        crate::fronts::matrix::portals::ensure_bot_profile(
+            &self.front,
+            &m.appservice.bot.displayname,
+            m.appservice.bot.avatar_url.as_deref(),
+        )
+        .await?;
         tracing::info!("bot {bot} ready");
         Ok(())
     }

@@ -23,6 +23,7 @@ mod commit;
 mod crypt;
 mod key;
 mod key_check;
+mod last_set;
 mod migrate;
 mod outbox;
 mod recent;
@@ -242,6 +243,8 @@ pub struct Inner {
     told: sled::Tree,
     /// room -> the bridge state (MSC2346) last set in it.
     bridge_state: sled::Tree,
+    /// `place \0 what` -> what was last set there ([`last_set`]).
+    last_set: sled::Tree,
     /// The XMPP front's state ([`xmpp`]).
     xmpp_inbox: sled::Tree,
     xmpp_subscriptions: sled::Tree,
@@ -362,6 +365,7 @@ impl Store {
             members: tree("members")?,
             told: tree("told")?,
             bridge_state: tree("bridge_state")?,
+            last_set: tree("last_set")?,
             xmpp_inbox: tree(XMPP_INBOX)?,
             xmpp_subscriptions: tree("xmpp_subscriptions")?,
             xmpp_occupants: tree("xmpp_occupants")?,

@@ -247,46 +247,28 @@ impl BridgeSlot {
         synapse: &Synapse,
         env: &[(&str, &std::ffi::OsStr)],
     ) -> anyhow::Result<BridgeProcess> {
-        self.spawn(synapse, None, env)
+        self.spawn(&synapse.base_url, None, env)
     }
 
     fn spawn(
         &self,
-        synapse: &Synapse,
+        homeserver_url: &str,
         networks_yaml: Option<&str>,
         env: &[(&str, &std::ffi::OsStr)],
     ) -> anyhow::Result<BridgeProcess> {
-        let mut text = self.config_text(&synapse.base_url);
+        let mut text = self.config_text(homeserver_url);
         if let Some(networks) = networks_yaml {
             let start = text.find("networks:").context("networks key")?;
             let end = text.find("logging:").context("logging key")?;
             text.replace_range(start..end, &format!("networks:\n{networks}"));
         }
         std::fs::write(self.config_path(), text)?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())?;
-        let mut command = Command::new(workspace_binary("retrobridge"));
-        // The config says `level: debug`; the bridge's own filter keeps the noisy
-        // libraries quiet (benchmarks may set RUST_LOG).
-        command.env_remove("RUST_LOG");
-        if let Some(filter) = &self.options.rust_log {
-            command.env("RUST_LOG", filter);
-        }
-        let child = command
-            .args(["run", "-c"])
-            .arg(self.config_path())
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting retrobridge")?;
-        Ok(BridgeProcess {
-            child: Some(child),
-            log: self.log_path(),
-        })
+        BridgeProcess::run(
+            &self.config_path(),
+            &self.log_path(),
+            self.options.rust_log.as_deref(),
+            env,
+        )
     }
 
     /// Starts the bridge binary and waits until its bot is ready.
@@ -302,7 +284,17 @@ impl BridgeSlot {
         synapse: &Synapse,
         networks_yaml: Option<&str>,
     ) -> anyhow::Result<BridgeProcess> {
-        let mut process = self.spawn(synapse, networks_yaml, &[])?;
+        self.start_via(&synapse.base_url, networks_yaml)
+    }
+
+    /// Like [`start_with_networks`](Self::start_with_networks), with the bridge talking to
+    /// the homeserver at `homeserver_url` (a recording proxy in front of Synapse, say).
+    pub fn start_via(
+        &self,
+        homeserver_url: &str,
+        networks_yaml: Option<&str>,
+    ) -> anyhow::Result<BridgeProcess> {
+        let mut process = self.spawn(homeserver_url, networks_yaml, &[])?;
         let start_len = std::fs::metadata(self.log_path())
             .map(|m| m.len())
             .unwrap_or(0);
@@ -338,27 +330,43 @@ pub struct BridgeProcess {
 }
 
 impl BridgeProcess {
-    /// Starts `retrobridge run -c <config>` with its output appended to `log` (the
-    /// config's `logging.level` applies: `RUST_LOG` is removed) and returns at once.
-    pub fn spawn(config: &Path, log: &Path) -> anyhow::Result<BridgeProcess> {
-        let file = std::fs::OpenOptions::new()
+    /// `retrobridge run -c <config>`, its output appended to `log`. The config's log level
+    /// applies unless `rust_log` is given (the bridge's own filter keeps the noisy
+    /// libraries quiet). Returns at once.
+    pub fn run(
+        config: &Path,
+        log: &Path,
+        rust_log: Option<&str>,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> anyhow::Result<BridgeProcess> {
+        let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(log)
-            .with_context(|| format!("opening {}", log.display()))?;
-        let child = Command::new(workspace_binary("retrobridge"))
-            .env_remove("RUST_LOG")
+            .open(log)?;
+        let mut command = Command::new(workspace_binary("retrobridge"));
+        command.env_remove("RUST_LOG");
+        if let Some(filter) = rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let child = command
             .args(["run", "-c"])
             .arg(config)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file)
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
             .spawn()
             .context("starting retrobridge")?;
         Ok(BridgeProcess {
             child: Some(child),
             log: log.to_owned(),
         })
+    }
+
+    /// Starts `retrobridge run -c <config>` with its output appended to `log` (the
+    /// config's `logging.level` applies: `RUST_LOG` is removed) and returns at once.
+    pub fn spawn(config: &Path, log: &Path) -> anyhow::Result<BridgeProcess> {
+        BridgeProcess::run(config, log, None, &[])
     }
 
     /// Whether the process has ended (by itself or after being stopped).

@@ -2,6 +2,7 @@
 
 pub mod bridge;
 pub mod matrix_user;
+pub mod process;
 pub mod prosody;
 pub mod synapse;
 pub mod xmpp_bridge;

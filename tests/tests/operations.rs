@@ -66,6 +66,7 @@ async fn start_sim() -> Server {
             description: "Everyone welcome".into(),
         }],
         participant_separator: ParticipantSeparator::Semicolon,
+        flood_limit: None,
     };
     Server::start(config).await.expect("mig33 simulator starts")
 }

@@ -204,6 +204,7 @@ fn mig33_config() -> mig33::Config {
             description: "Everyone welcome".into(),
         }],
         participant_separator: mig33::ParticipantSeparator::Semicolon,
+        flood_limit: None,
     }
 }
 

@@ -37,7 +37,13 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
                 net.display_name(),
                 self_profile.id
             );
-            bridge.notify(&key.mxid, Some(net), &text);
+            // A login the bridge resumed at start-up, connected as the user last heard:
+            // nothing changed for them, so no notice (a restart is not news).
+            let resumed = bridge.take_resumed(key);
+            let news = connection_news(bridge, key, &text)?;
+            if news || !resumed {
+                bridge.notify(&key.mxid, Some(net), &text);
+            }
         }
         NetworkEvent::Disconnected {
             ref reason,
@@ -52,6 +58,7 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
             };
             to_front(bridge, key, &event).await?;
             let text = format!("Disconnected from {}: {reason}.{next}", net.display_name());
+            connection_news(bridge, key, &text)?;
             bridge.notify(&key.mxid, Some(net), &text);
         }
         NetworkEvent::LoginFailed { ref reason } => {
@@ -84,6 +91,13 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
         | NetworkEvent::Presence { .. } => {}
     }
     Ok(())
+}
+
+/// Records the connection notice the user hears of a login; true when it differs from
+/// the last one (a change, not a repeat).
+fn connection_news(bridge: &Bridge, key: &LoginKey, text: &str) -> anyhow::Result<bool> {
+    let what = format!("connection notice {}", key.network);
+    Ok(bridge.store.put_last_set(&key.mxid, &what, text)?)
 }
 
 /// What the user's front shows of a login's event (its contacts, typing).

@@ -73,6 +73,9 @@ pub struct Bridge {
     /// Messages sent from a front into shared chatrooms, whose echo from the server must
     /// not be shown again: texts, oldest first.
     echoes: Mutex<HashMap<EchoKey, Vec<(String, std::time::Instant)>>>,
+    /// Logins resumed at start-up that have not connected yet: their first "Connected"
+    /// is news only if the user last heard something else ([`legacy`]).
+    resumed: Mutex<std::collections::HashSet<LoginKey>>,
 }
 
 /// Milliseconds since the epoch.
@@ -99,6 +102,7 @@ impl Bridge {
             notifier: Default::default(),
             presence: Default::default(),
             echoes: Mutex::default(),
+            resumed: Mutex::default(),
         })
     }
 
@@ -210,6 +214,8 @@ impl Bridge {
             mxid: mxid.to_owned(),
             network,
         };
+        // A later login of the same account is the user's own: its "Connected" is news.
+        self.take_resumed(&key);
         match self.logins.lock().expect("logins lock").remove(&key) {
             Some(live) => {
                 let _ = live.handle.send(LoginCommand::Logout);
@@ -341,6 +347,12 @@ impl Bridge {
             .await
     }
 
+    /// Whether `key` was resumed at start-up and has not connected since (once: the
+    /// mark is taken).
+    pub(crate) fn take_resumed(&self, key: &LoginKey) -> bool {
+        self.resumed.lock().expect("resumed").remove(key)
+    }
+
     /// Restarts every stored login (bridge start-up), except those the network stopped
     /// (signed in from another location): resuming them would sign the user out there.
     /// `reconnect` brings those back.
@@ -355,6 +367,12 @@ impl Bridge {
                     let network = network.clone();
                     tracing::info!(mxid = %record.mxid, network = %record.network, "resuming login");
                     self.resume_login(&network, &record)?;
+                    // Marked after the start (which clears marks: `reconnect` is news);
+                    // the connection takes round trips to the server, this takes none.
+                    self.resumed.lock().expect("resumed").insert(LoginKey {
+                        mxid: record.mxid.clone(),
+                        network: record.network,
+                    });
                 }
                 Err(why) => {
                     tracing::warn!(mxid = %record.mxid, network = %record.network, "not resuming login: {why}")
@@ -376,6 +394,10 @@ impl Bridge {
             contacts: self.store.buddies(&record.mxid, record.network)?,
             proven: record.proven,
         };
+        self.take_resumed(&LoginKey {
+            mxid: record.mxid.clone(),
+            network: record.network,
+        });
         self.start_login(&record.mxid, network, credentials);
         // Back into the chatrooms the user was in (the login queues these until it is
         // connected).

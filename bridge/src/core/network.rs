@@ -453,20 +453,36 @@ pub struct LoginKey {
 }
 
 /// The core's handle on a running login.
+///
+/// Commands travel boxed: a tokio channel allocates room for 32 of its items when it is
+/// made, and an idle login should not hold 32 commands' worth (about 3 KiB) for nothing.
 #[derive(Debug, Clone)]
 pub struct LoginHandle {
-    tx: mpsc::UnboundedSender<LoginCommand>,
+    tx: mpsc::UnboundedSender<Box<LoginCommand>>,
+}
+
+/// The receiving end of a login's commands, read by the network's task.
+#[derive(Debug)]
+pub struct CommandReceiver(mpsc::UnboundedReceiver<Box<LoginCommand>>);
+
+impl CommandReceiver {
+    /// The next command; `None` once every handle is gone. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<LoginCommand> {
+        self.0.recv().await.map(|command| *command)
+    }
 }
 
 impl LoginHandle {
     /// A handle and the receiving end the network's task reads.
-    pub fn channel() -> (LoginHandle, mpsc::UnboundedReceiver<LoginCommand>) {
+    pub fn channel() -> (LoginHandle, CommandReceiver) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (LoginHandle { tx }, rx)
+        (LoginHandle { tx }, CommandReceiver(rx))
     }
 
     pub fn send(&self, command: LoginCommand) -> Result<(), SendError> {
-        self.tx.send(command).map_err(|_| SendError::LoginGone)
+        self.tx
+            .send(Box::new(command))
+            .map_err(|_| SendError::LoginGone)
     }
 
     /// Sends a command that carries a reply and waits for the answer.

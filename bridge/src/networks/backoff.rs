@@ -35,7 +35,7 @@ impl Backoff {
 }
 
 /// A number in [0, 1]; 0 if the system has no randomness to give (jitter is a nicety).
-fn random_fraction() -> f64 {
+pub(crate) fn random_fraction() -> f64 {
     let mut bytes = [0u8; 4];
     match getrandom::fill(&mut bytes) {
         Ok(()) => f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX),

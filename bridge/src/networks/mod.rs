@@ -12,6 +12,8 @@ pub mod backoff;
 pub mod icq;
 pub mod mig33;
 pub mod msn;
+pub mod pacing;
+pub mod read_buf;
 
 use std::sync::Arc;
 

@@ -27,6 +27,7 @@
 //!       description: Everyone welcome
 //!     - name: retro
 //!   participant_separator: comma   # CHATROOM_PARTICIPANTS as `bob,carol` (default: semicolon)
+//!   flood_limit: { messages: 5, seconds: 1 }  # optional: kick clients that send faster
 //! ```
 //!
 //! Behaviour (see [`Server`]): logins are checked with the challenge hash (a wrong
@@ -37,6 +38,11 @@
 //! answered with ERROR (not stored). Chatroom messages are relayed to every
 //! participant, the sender included; joins and leaves push the room's new
 //! participant list to everyone in it. PING is answered with PING_REPLY.
+//!
+//! Flood protection (`flood_limit`, off by default): a connection that sends more than
+//! `messages` messages within any `seconds` gets an ERROR for the message that crossed
+//! the line (it is not relayed) and an ALERT, and is disconnected, as chat servers of
+//! the era kicked flooders. [`Server::flood_kicks`] lists who was kicked.
 
 pub mod client;
 mod server;
@@ -69,6 +75,17 @@ pub struct Config {
     /// What separates the usernames in CHATROOM_PARTICIPANTS.
     #[serde(default)]
     pub participant_separator: ParticipantSeparator,
+    /// Disconnects clients that send messages faster than this (off when absent).
+    #[serde(default)]
+    pub flood_limit: Option<FloodLimit>,
+}
+
+/// At most `messages` messages within any `seconds` per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FloodLimit {
+    pub messages: usize,
+    pub seconds: u64,
 }
 
 impl Default for Config {
@@ -79,6 +96,7 @@ impl Default for Config {
             users: Vec::new(),
             chatrooms: Vec::new(),
             participant_separator: ParticipantSeparator::default(),
+            flood_limit: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The simulated server: a TCP listener, one task per connection driving a
 //! `ServerSession`, and the shared state (who is online, room members).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -49,6 +49,8 @@ struct Shared {
     /// Room name -> participants in join order.
     rooms: BTreeMap<String, Vec<String>>,
     next_conn: u64,
+    /// Users disconnected by the flood protection, in order.
+    flood_kicks: Vec<String>,
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -87,6 +89,7 @@ impl Server {
             online: HashMap::new(),
             rooms,
             next_conn: 1,
+            flood_kicks: Vec::new(),
         }));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let accept_task = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx));
@@ -108,6 +111,21 @@ impl Server {
         let mut users: Vec<String> = lock(&self.shared).online.keys().cloned().collect();
         users.sort();
         users
+    }
+
+    /// How many users are logged in.
+    pub fn online_count(&self) -> usize {
+        lock(&self.shared).online.len()
+    }
+
+    /// TCP connections accepted since the start (benchmarks count connects with it).
+    pub fn connections_accepted(&self) -> u64 {
+        lock(&self.shared).next_conn - 1
+    }
+
+    /// Users the flood protection disconnected, oldest first.
+    pub fn flood_kicks(&self) -> Vec<String> {
+        lock(&self.shared).flood_kicks.clone()
     }
 
     /// Pushes a system ALERT to one online user; false if the user is not online.
@@ -241,6 +259,8 @@ async fn run_connection(
         shared: shared.clone(),
         tx,
         username: None,
+        sent: VecDeque::new(),
+        kicked: false,
     };
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -253,7 +273,7 @@ async fn run_connection(
             }
             continue;
         }
-        if session.is_closed() {
+        if session.is_closed() || conn_state.kicked {
             break;
         }
         let deadline = session.poll_timeout();
@@ -287,6 +307,10 @@ struct Connection {
     shared: Arc<Mutex<Shared>>,
     tx: mpsc::UnboundedSender<Outbound>,
     username: Option<String>,
+    /// When the latest messages were sent (flood protection), oldest first.
+    sent: VecDeque<Instant>,
+    /// Disconnected for flooding: the connection closes once its replies are written.
+    kicked: bool,
 }
 
 impl Connection {
@@ -475,7 +499,33 @@ impl Connection {
         }
     }
 
+    /// Whether this message crosses the flood limit (recorded either way).
+    fn flooding(&mut self) -> bool {
+        let Some(limit) = self.shared().config.flood_limit else {
+            return false;
+        };
+        let now = Instant::now();
+        let window = Duration::from_secs(limit.seconds);
+        while self.sent.front().is_some_and(|t| now - *t >= window) {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(now);
+        self.sent.len() > limit.messages
+    }
+
     fn message(&mut self, session: &mut ServerSession, txn: u16, message: Message) {
+        if self.kicked {
+            return;
+        }
+        if self.flooding() {
+            let me = self.username.clone().unwrap_or_default();
+            tracing::info!(username = %me, "mig33 client kicked for flooding");
+            session.reply_error(txn, "You are sending messages too fast");
+            session.push(alert("You have been disconnected for flooding"));
+            self.shared().flood_kicks.push(me);
+            self.kicked = true;
+            return;
+        }
         let me = message.source.clone();
         let shared = self.shared();
         match message.destination_type {

@@ -395,3 +395,87 @@ async fn participants_can_be_sent_comma_separated() {
         matches!(seen, ClientEvent::Participants { participants, .. } if participants == ["bob", "alice"])
     );
 }
+
+async fn flood_protected_server() -> Server {
+    let mut config: Config = serde_yaml::from_str(YAML).unwrap();
+    config.flood_limit = Some(super::FloodLimit {
+        messages: 5,
+        seconds: 1,
+    });
+    Server::start(config).await.unwrap()
+}
+
+/// Counts bob's messages from alice until `n` arrived or nothing more comes.
+async fn messages_for(bob: &mut Client, n: usize) -> Vec<String> {
+    let mut texts = Vec::new();
+    while texts.len() < n {
+        match bob.wait_message(WAIT).await {
+            Ok(m) => texts.push(m.content),
+            Err(_) => break,
+        }
+    }
+    texts
+}
+
+/// An unpaced burst crosses the flood limit: the message that crossed it is refused,
+/// the client is told why and disconnected, and nothing after it is relayed.
+#[tokio::test]
+async fn a_client_sending_too_fast_is_kicked_for_flooding() {
+    let server = flood_protected_server().await;
+    let mut alice = Client::login(server.addr(), "alice", "secret")
+        .await
+        .unwrap();
+    let mut bob = Client::login(server.addr(), "bob", "hunter2")
+        .await
+        .unwrap();
+    for n in 0..10 {
+        // The connection may already be gone for the last ones.
+        let _ = alice.send_private("bob", &format!("m{n}")).await;
+    }
+    let alert = alice
+        .wait_for(WAIT, |e| matches!(e, ClientEvent::Alert { .. }))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&alert, ClientEvent::Alert { text, .. } if text.contains("flooding")),
+        "{alert:?}"
+    );
+    alice
+        .wait_for(WAIT, |e| matches!(e, ClientEvent::Closed(_)))
+        .await
+        .unwrap();
+    assert_eq!(server.flood_kicks(), ["alice"]);
+    assert_eq!(server.online_users(), ["bob"]);
+    let received = messages_for(&mut bob, 5).await;
+    assert_eq!(received, ["m0", "m1", "m2", "m3", "m4"]);
+    assert!(
+        bob.wait_message(Duration::from_millis(300)).await.is_err(),
+        "nothing after the limit is relayed"
+    );
+}
+
+/// The same ten messages, paced at the limit (five, a pause of a window, five), all
+/// arrive and nobody is kicked.
+#[tokio::test]
+async fn a_client_within_the_flood_limit_is_not_kicked() {
+    let server = flood_protected_server().await;
+    let mut alice = Client::login(server.addr(), "alice", "secret")
+        .await
+        .unwrap();
+    let mut bob = Client::login(server.addr(), "bob", "hunter2")
+        .await
+        .unwrap();
+    for n in 0..10 {
+        if n == 5 {
+            // The pacing under test, not a wait for something to happen.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let id = alice.send_private("bob", &format!("m{n}")).await.unwrap();
+        alice.wait_done(id, WAIT).await.unwrap();
+    }
+    let received = messages_for(&mut bob, 10).await;
+    let expected: Vec<String> = (0..10).map(|n| format!("m{n}")).collect();
+    assert_eq!(received, expected);
+    assert!(server.flood_kicks().is_empty());
+    assert_eq!(server.online_users(), ["alice", "bob"]);
+}

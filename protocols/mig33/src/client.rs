@@ -287,6 +287,7 @@ impl ClientSession {
                 break;
             }
         }
+        self.decoder.release_consumed();
     }
 
     /// Bytes to write to the socket, if any.

@@ -255,6 +255,15 @@ impl FrameDecoder {
         self.buf.len() - self.pos
     }
 
+    /// Frees the buffer once every byte in it was returned as frames, so that an idle
+    /// connection holds none (the next `feed` allocates again).
+    pub fn release_consumed(&mut self) {
+        if self.pos == self.buf.len() {
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
+    }
+
     /// The next complete frame, borrowed from the decoder's buffer.
     pub fn next_raw(&mut self) -> Result<Option<RawFrame<'_>>, DecodeError> {
         if let Some(e) = &self.failed {

@@ -80,4 +80,13 @@ impl Decoder {
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start
     }
+
+    /// Frees the buffer once every byte in it was decoded, so that an idle connection
+    /// holds none (the next `feed` allocates again).
+    pub fn release_consumed(&mut self) {
+        if self.start == self.buf.len() {
+            self.buf = Vec::new();
+            self.start = 0;
+        }
+    }
 }

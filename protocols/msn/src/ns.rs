@@ -443,6 +443,7 @@ impl NsSession {
                 break;
             }
         }
+        decoder.release_consumed();
         self.decoder = decoder;
     }
 

@@ -308,6 +308,7 @@ impl SbSession {
                 break;
             }
         }
+        decoder.release_consumed();
         self.decoder = decoder;
     }
 

@@ -67,12 +67,16 @@ impl MatrixFront {
         }
     }
 
-    fn checking(&self) -> bool {
+    /// Whether an event that arrived at `arrived` is checked: one that came while
+    /// late events were possible is checked however long it then waited in its room's
+    /// queue (a login's send pacing can hold a burst for minutes), so a message stuck
+    /// at the homeserver still goes before it.
+    fn checking(&self, arrived: Instant) -> bool {
         self.catch_up
             .until
             .lock()
             .expect("catch-up")
-            .is_some_and(|until| Instant::now() < until)
+            .is_some_and(|until| arrived < until)
     }
 
     /// Whether an event is a user's message the bridge acts on (not its own echo).
@@ -83,10 +87,16 @@ impl MatrixFront {
             && self.concerns_us(header)
     }
 
-    /// Called by a room's worker before it handles `event`: while checking, handles the
-    /// room's earlier messages the homeserver has not delivered yet.
-    pub(crate) async fn handle_late_before(self: &Arc<Self>, room: &str, event: &MatrixEvent) {
-        if !self.checking() || event.kind != "m.room.message" {
+    /// Called by a room's worker before it handles `event` (which arrived at `arrived`):
+    /// when checking, handles the room's earlier messages the homeserver has not
+    /// delivered yet.
+    pub(crate) async fn handle_late_before(
+        self: &Arc<Self>,
+        room: &str,
+        event: &MatrixEvent,
+        arrived: Instant,
+    ) {
+        if !self.checking(arrived) || event.kind != "m.room.message" {
             return;
         }
         self.catch_up

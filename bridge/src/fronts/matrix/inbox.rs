@@ -62,7 +62,7 @@ impl MatrixFront {
             match self.store.inbox_get(id) {
                 Ok(Some(bytes)) => match serde_json::from_slice::<MatrixEvent>(&bytes) {
                     Ok(event) => {
-                        self.handle_late_before(&room, &event).await;
+                        self.handle_late_before(&room, &event, arrived).await;
                         tracing::debug!(%room, id, event = ?event.event_id, kind = %event.kind, "handling");
                         let handling = self.handle_matrix_event(event);
                         crate::metrics::handling_event(arrived, handling).await

@@ -23,6 +23,7 @@ mod inbox;
 mod management;
 pub mod media;
 pub mod portals;
+mod presence;
 mod to_legacy;
 
 use std::collections::HashMap;
@@ -73,6 +74,8 @@ pub struct MatrixFront {
     portal_locks: portals::PortalLocks,
     /// Last known legacy members of chatrooms and group chats, to make ghosts leave.
     room_members: Mutex<HashMap<(String, NetworkId, ChatId), Vec<String>>>,
+    /// The presence each ghost was last given ([`presence`]).
+    presence_set: presence::PresenceMemory,
 }
 
 impl Deref for MatrixFront {
@@ -98,6 +101,7 @@ impl MatrixFront {
             media,
             portal_locks: Default::default(),
             room_members: Mutex::default(),
+            presence_set: Default::default(),
         })
     }
 
@@ -326,6 +330,10 @@ impl MatrixFront {
             PresenceState::Away | PresenceState::Busy => MatrixPresence::Unavailable,
             PresenceState::Invisible | PresenceState::Offline => MatrixPresence::Offline,
         };
+        // One ghost, however many logins report the contact: a repeat costs nothing.
+        if !self.presence_set.claim(&ghost, &state, &presence.status) {
+            return;
+        }
         let result = async {
             portals::ensure_ghost_registered(self, &ghost).await?;
             self.matrix
@@ -336,6 +344,7 @@ impl MatrixFront {
         .await;
         // The next update repairs a lost one; nobody reads presence history.
         if let Err(e) = result {
+            self.presence_set.forget(&ghost);
             tracing::debug!(%ghost, "could not set presence: {e:#}");
         }
     }

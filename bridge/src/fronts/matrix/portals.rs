@@ -230,16 +230,55 @@ pub async fn show_groups_in_space(
         network.display_name(),
         parts.join("; ")
     );
+    // Every connection brings a snapshot: the topic is sent only when it changes.
+    if front.store.last_set(space.as_str(), TOPIC)?.as_deref() == Some(topic.as_str()) {
+        return Ok(());
+    }
     front
         .matrix
         .send_state(
             front.bot(),
             &space,
-            "m.room.topic",
+            TOPIC,
             "",
             serde_json::json!({ "topic": topic }),
         )
         .await?;
+    front.store.put_last_set(space.as_str(), TOPIC, &topic)?;
+    Ok(())
+}
+
+const TOPIC: &str = "m.room.topic";
+
+/// Sets the bot's display name and avatar unless the store says they are set already:
+/// a restart sends neither again (a homeserver shows every profile change in every room
+/// the bot is in).
+pub async fn ensure_bot_profile(
+    front: &MatrixFront,
+    display_name: &str,
+    avatar_url: Option<&str>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let bot = front.bot().as_str();
+    if front.store.last_set(bot, "displayname")?.as_deref() != Some(display_name) {
+        front
+            .matrix
+            .set_display_name(front.bot(), display_name)
+            .await
+            .context("setting the bot's display name")?;
+        front.store.put_last_set(bot, "displayname", display_name)?;
+    }
+    if let Some(avatar) = avatar_url {
+        if front.store.last_set(bot, "avatar_url")?.as_deref() != Some(avatar) {
+            let url = matrix_sdk::ruma::OwnedMxcUri::from(avatar);
+            front
+                .matrix
+                .set_avatar_url(front.bot(), url)
+                .await
+                .context("setting the bot's avatar")?;
+            front.store.put_last_set(bot, "avatar_url", avatar)?;
+        }
+    }
     Ok(())
 }
 

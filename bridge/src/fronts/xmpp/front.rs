@@ -35,8 +35,10 @@ pub struct XmppFront {
     links: HashMap<String, Link>,
     /// The presence each user was last shown of each contact: (user, network, contact).
     presences: Mutex<HashMap<(String, NetworkId, String), Presence>>,
+    /// The presence of each of the user's resources, as sent to each gateway.
+    resources: Mutex<HashMap<(String, NetworkId), HashMap<String, Presence>>>,
     /// The user's status last passed to each login, so a repeated presence does nothing.
-    user_status: Mutex<HashMap<(String, NetworkId), PresenceState>>,
+    user_status: Mutex<HashMap<(String, NetworkId), Presence>>,
     pub(crate) inbox: super::inbox::Inbox,
     pub(crate) rooms: super::rooms::Rooms,
     /// Set once the logins are resumed: stanzas wait until then.
@@ -94,6 +96,7 @@ impl XmppFront {
             domains,
             links,
             presences: Mutex::default(),
+            resources: Mutex::default(),
             user_status: Mutex::default(),
             inbox: Default::default(),
             rooms: Default::default(),
@@ -336,21 +339,54 @@ impl XmppFront {
         self.store.flush_soon();
     }
 
-    /// Passes the user's presence to their login on `network`, when it changed.
-    pub(crate) async fn user_presence(&self, user: &str, network: NetworkId, presence: Presence) {
+    /// One of the user's resources sent its presence to the gateway of `network`: the
+    /// login shows the most available of the user's resources (online, then busy, then
+    /// away); with none left online on XMPP it shows away and stays connected.
+    pub(crate) async fn user_presence(
+        &self,
+        user: &str,
+        network: NetworkId,
+        resource: &str,
+        presence: Presence,
+    ) {
+        let shown = {
+            let mut all = self.resources.lock().expect("resources lock");
+            let resources = all.entry((user.to_owned(), network)).or_default();
+            if presence.state == PresenceState::Offline {
+                resources.remove(resource);
+            } else {
+                resources.insert(resource.to_owned(), presence.clone());
+            }
+            let rank = |p: &Presence| match p.state {
+                PresenceState::Online => 0,
+                PresenceState::Busy => 1,
+                PresenceState::Away => 2,
+                PresenceState::Invisible | PresenceState::Offline => 3,
+            };
+            match resources.values().min_by_key(|p| rank(p)) {
+                Some(best) => best.clone(),
+                None => Presence {
+                    state: PresenceState::Away,
+                    status: presence.status,
+                },
+            }
+        };
         let Some(handle) = self.login_handle(user, network) else {
             return;
         };
         {
             let mut last = self.user_status.lock().expect("user status lock");
             let key = (user.to_owned(), network);
-            if last.get(&key) == Some(&presence.state) {
+            if last.get(&key) == Some(&shown) {
                 return;
             }
-            last.insert(key, presence.state);
+            last.insert(key, shown.clone());
         }
         let result = handle
-            .request(|reply| crate::core::LoginCommand::SetPresence { presence, reply })
+            .request(|reply| crate::core::LoginCommand::SetPresence {
+                presence: shown,
+                reply,
+            })
             .await;
         if let Err(e) = result {
             tracing::debug!(%user, %network, "could not set the status: {e}");

@@ -23,7 +23,6 @@ use super::jid::Address;
 use super::register::{self, Registration};
 use super::{convert, disco, gateway, muc, presence as xpresence};
 use crate::config::Permission;
-use crate::core::PresenceState;
 use crate::core::{accounts, commands, ChatId, LoginCommand, NetworkId, Presence as CorePresence};
 use crate::store::Subscription;
 
@@ -314,16 +313,10 @@ async fn presence(front: &Arc<XmppFront>, p: Presence) {
     match xpresence::parse(&p) {
         xpresence::Incoming::Presence(shown) => {
             // The user's status, to the gateway; their presence to contacts says nothing
-            // more. Going offline on XMPP keeps the login: it shows away.
+            // more.
             if contact.is_empty() && allowed(front, &user) {
-                let shown = match shown.state {
-                    PresenceState::Offline => CorePresence {
-                        state: PresenceState::Away,
-                        status: shown.status,
-                    },
-                    _ => shown,
-                };
-                front.user_presence(&user, net, shown).await;
+                let resource = from.resource().map(|r| r.to_string()).unwrap_or_default();
+                front.user_presence(&user, net, &resource, shown).await;
             }
         }
         xpresence::Incoming::Subscribe { .. } => {

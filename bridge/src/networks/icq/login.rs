@@ -7,10 +7,13 @@
 //! ACK, so a message is never reported sent before the server has it.
 
 use crate::networks::backoff::Backoff;
+use crate::networks::pacing::{ConnectPacer, SendBucket};
+use crate::networks::read_buf;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use icq_proto::{
@@ -18,7 +21,6 @@ use icq_proto::{
     UserRecord,
 };
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 use super::convert;
 use crate::core::{
@@ -86,7 +88,7 @@ pub struct LoginTask {
     server: String,
     options: Options,
     events: EventSink,
-    commands: mpsc::UnboundedReceiver<LoginCommand>,
+    commands: crate::core::CommandReceiver,
     /// The contact list (sent at every login: ICQ v2 keeps none on the server), with
     /// each contact's nick once known.
     contacts: BTreeMap<u32, Option<String>>,
@@ -98,6 +100,10 @@ pub struct LoginTask {
     unsaved: bool,
     /// Some connection of this task logged in: the password was right.
     ever_logged_in: bool,
+    /// The network's turns to connect, shared by every ICQ login.
+    pacer: Arc<ConnectPacer>,
+    /// This login's pace of message packets (each part of a split message counts).
+    sending: SendBucket,
 }
 
 /// One connection's state.
@@ -113,13 +119,15 @@ struct Connection {
     missed_probes: u32,
     /// SEQ_NUM of the outbox part awaiting its ACK.
     in_flight: Option<u16>,
+    /// When the send pacing lets the next outbox part go.
+    paced_until: Option<Instant>,
     lookups: Vec<PendingLookup>,
     /// INFO requests asking for a contact's nick: query seq -> UIN.
     nick_requests: BTreeMap<u16, u32>,
 }
 
 enum Wake {
-    Datagram(io::Result<usize>),
+    Readable(io::Result<()>),
     Command(Option<LoginCommand>),
     Timer,
 }
@@ -130,7 +138,9 @@ impl LoginTask {
         server: String,
         options: Options,
         events: EventSink,
-        commands: mpsc::UnboundedReceiver<LoginCommand>,
+        commands: crate::core::CommandReceiver,
+        pacer: Arc<ConnectPacer>,
+        sending: SendBucket,
     ) -> LoginTask {
         let contacts = login
             .contacts
@@ -150,6 +160,8 @@ impl LoginTask {
             reported_down: false,
             unsaved: false,
             ever_logged_in: login.proven,
+            pacer,
+            sending,
         }
     }
 
@@ -162,6 +174,10 @@ impl LoginTask {
         };
         let mut backoff = Backoff::new();
         loop {
+            let turn = self.pacer.reserve();
+            if !self.wait_offline(turn).await {
+                return;
+            }
             match self.connect(uin).await {
                 Ended::Stop => return,
                 Ended::Lost {
@@ -180,7 +196,7 @@ impl LoginTask {
                         });
                     }
                     let delay = backoff.next_delay();
-                    if !self.wait_offline(delay).await {
+                    if !self.wait_offline(Instant::now() + delay).await {
                         return;
                     }
                 }
@@ -188,9 +204,10 @@ impl LoginTask {
         }
     }
 
-    /// Waits `delay` while keeping the commands that arrive; false when the login ends.
-    async fn wait_offline(&mut self, delay: Duration) -> bool {
-        let until = tokio::time::Instant::now() + delay;
+    /// Waits until `until` while keeping the commands that arrive; false when the login
+    /// ends.
+    async fn wait_offline(&mut self, until: Instant) -> bool {
+        let until = tokio::time::Instant::from_std(until);
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
@@ -309,6 +326,7 @@ impl LoginTask {
             probe: None,
             missed_probes: 0,
             in_flight: None,
+            paced_until: None,
             lookups: Vec::new(),
             nick_requests: BTreeMap::new(),
         };
@@ -323,7 +341,6 @@ impl LoginTask {
     }
 
     async fn drive(&mut self, uin: u32, conn: &mut Connection) -> Ended {
-        let mut buf = vec![0u8; 65_536];
         loop {
             // Until quiet: events may queue packets (INFO requests, the next outbox part).
             loop {
@@ -354,35 +371,38 @@ impl LoginTask {
             // A core that cannot keep up stops the reading (the server retransmits).
             let backlogged = self.events.backlogged();
             let wake = tokio::select! {
-                received = conn.socket.recv(&mut buf), if !backlogged => Wake::Datagram(received),
+                ready = conn.socket.readable(), if !backlogged => Wake::Readable(ready),
                 () = self.events.ready(), if backlogged => continue,
                 command = self.commands.recv() => Wake::Command(command),
                 () = sleep_until(deadline) => Wake::Timer,
             };
             let now = Instant::now();
             match wake {
-                Wake::Datagram(Ok(n)) => {
-                    if let Err(e) = conn.session.handle_datagram(&buf[..n], now) {
-                        tracing::warn!(uin, bytes = n, "dropped an undecodable ICQ datagram: {e}");
-                    }
-                    // Whatever else has arrived too, so one flush covers a burst.
-                    for _ in 0..64 {
-                        match conn.socket.try_recv(&mut buf) {
-                            Ok(n) => {
-                                if let Err(e) = conn.session.handle_datagram(&buf[..n], now) {
+                Wake::Readable(Ok(())) => {
+                    // Whatever has arrived, so one flush covers a burst.
+                    for _ in 0..65 {
+                        let session = &mut conn.session;
+                        let read = read_buf::read_into(
+                            |buf| conn.socket.try_recv(buf),
+                            |datagram| {
+                                if let Err(e) = session.handle_datagram(datagram, now) {
+                                    let bytes = datagram.len();
                                     tracing::warn!(
                                         uin,
-                                        bytes = n,
+                                        bytes,
                                         "dropped an undecodable ICQ datagram: {e}"
                                     );
                                 }
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            },
+                        );
+                        match read {
+                            Ok(Some(_)) => {}
+                            Ok(None) => break,
                             Err(e) => return self.socket_error(conn, e),
                         }
                     }
                 }
-                Wake::Datagram(Err(e)) => return self.socket_error(conn, e),
+                Wake::Readable(Err(e)) => return self.socket_error(conn, e),
                 Wake::Command(None | Some(LoginCommand::Logout)) => {
                     conn.session.logout(now);
                     while let Some(datagram) = conn.session.poll_transmit() {
@@ -418,6 +438,7 @@ impl LoginTask {
             conn.session.poll_timeout(),
             login,
             conn.next_probe,
+            conn.paced_until,
             conn.lookups.iter().map(|l| l.deadline).min(),
         ]
         .into_iter()
@@ -557,7 +578,13 @@ impl LoginTask {
                 self.finish_front();
                 continue;
             };
-            match conn.session.send_text(out.to, part, Instant::now()) {
+            let now = Instant::now();
+            conn.paced_until = None;
+            if let Err(at) = self.sending.take(now) {
+                conn.paced_until = Some(at);
+                return;
+            }
+            match conn.session.send_text(out.to, part, now) {
                 Ok(receipt) => {
                     conn.in_flight = Some(receipt.seq);
                     return;
@@ -862,8 +889,22 @@ async fn sleep_until(deadline: Option<Instant>) {
 mod tests {
     use super::*;
     use crate::core::{FormattedText, LoginHandle, LoginKey, NetworkId};
+    use crate::networks::pacing::SendRate;
     use icq_proto::{ClientPacket, MessageTime, ServerPacket};
     use std::net::Ipv4Addr;
+    use tokio::sync::mpsc;
+
+    fn pacer() -> Arc<ConnectPacer> {
+        Arc::new(ConnectPacer::new(1000))
+    }
+
+    fn sending() -> SendBucket {
+        SendRate {
+            per_second: 2.0,
+            burst: 5,
+        }
+        .bucket()
+    }
 
     const WAIT: Duration = Duration::from_secs(10);
 
@@ -901,7 +942,9 @@ mod tests {
         };
         let addr = server.local_addr().unwrap().to_string();
         let sink = EventSink::new(key, std::sync::Arc::new(tx));
-        tokio::spawn(LoginTask::new(login, addr, options, sink, commands).run());
+        tokio::spawn(
+            LoginTask::new(login, addr, options, sink, commands, pacer(), sending()).run(),
+        );
 
         let mut buf = [0u8; 8192];
         let (n, client) = server.recv_from(&mut buf).await.unwrap();
@@ -1000,7 +1043,9 @@ mod tests {
         };
         let addr = server.local_addr().unwrap().to_string();
         let sink = EventSink::new(key, std::sync::Arc::new(tx));
-        tokio::spawn(LoginTask::new(login, addr, options, sink, commands).run());
+        tokio::spawn(
+            LoginTask::new(login, addr, options, sink, commands, pacer(), sending()).run(),
+        );
         (handle, events)
     }
 
@@ -1088,7 +1133,18 @@ mod tests {
         };
         let addr = server.local_addr().unwrap().to_string();
         let sink = EventSink::new(key, std::sync::Arc::new(GatedIntake { events: tx, open }));
-        tokio::spawn(LoginTask::new(login, addr, quick_options(), sink, commands).run());
+        tokio::spawn(
+            LoginTask::new(
+                login,
+                addr,
+                quick_options(),
+                sink,
+                commands,
+                pacer(),
+                sending(),
+            )
+            .run(),
+        );
         let (login_seq, client) = ack_next_login(&server).await;
         let reply = ServerPacket::LoginReply {
             uin: 1001,

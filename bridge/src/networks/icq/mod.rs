@@ -2,7 +2,10 @@
 //! [`ClientSession`](icq_proto::ClientSession) (see `login.rs`); `convert.rs` maps ICQ
 //! values to the core's.
 //!
-//! Options: [`IcqOptions`] (`networks.icq.options`).
+//! Options: [`IcqOptions`] (`networks.icq.options`), the pacing toward the server among
+//! them (see `networks::pacing`): every LOGIN waits for the network's turn; message
+//! packets (each part of a split message) leave at most `message_burst` at once, then
+//! `messages_per_second`, in order.
 
 mod convert;
 mod login;
@@ -12,6 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::pacing::{self, ConnectPacer};
 use super::{at_least_one_second, OptionError};
 use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, NetworkId, NetworkSettings};
 
@@ -35,6 +39,13 @@ pub struct IcqOptions {
     /// refusal packet), which ends a login that never succeeded (a login that worked
     /// before is tried again instead).
     pub login_timeout_secs: u64,
+    /// LOGINs per second, all the bridge's ICQ logins together (a restart, reconnects
+    /// after an outage).
+    pub connects_per_second: u32,
+    /// Message packets per second one login sends at most, once its burst is spent.
+    pub messages_per_second: f64,
+    /// Message packets one login may send at once after a quiet moment.
+    pub message_burst: u32,
 }
 
 impl Default for IcqOptions {
@@ -43,6 +54,9 @@ impl Default for IcqOptions {
             probe_interval_secs: 10,
             missed_probes: 2,
             login_timeout_secs: 20,
+            connects_per_second: pacing::DEFAULT_CONNECTS_PER_SECOND,
+            messages_per_second: pacing::DEFAULT_MESSAGES_PER_SECOND,
+            message_burst: pacing::DEFAULT_MESSAGE_BURST,
         }
     }
 }
@@ -54,19 +68,29 @@ impl IcqOptions {
         if self.missed_probes == 0 {
             return Err(("missed_probes", "must be at least 1".into()));
         }
-        at_least_one_second("login_timeout_secs", self.login_timeout_secs)
+        at_least_one_second("login_timeout_secs", self.login_timeout_secs)?;
+        pacing::check(
+            self.connects_per_second,
+            self.messages_per_second,
+            self.message_burst,
+        )
     }
 }
 
 /// The ICQ implementation.
-pub fn build(settings: NetworkSettings, options: IcqOptions) -> Option<Arc<dyn Network>> {
+pub fn build(settings: NetworkSettings, options_in: IcqOptions) -> Option<Arc<dyn Network>> {
     let options = login::Options {
-        probe_interval: Duration::from_secs(options.probe_interval_secs),
-        missed_probes: options.missed_probes,
-        login_timeout: Duration::from_secs(options.login_timeout_secs),
+        probe_interval: Duration::from_secs(options_in.probe_interval_secs),
+        missed_probes: options_in.missed_probes,
+        login_timeout: Duration::from_secs(options_in.login_timeout_secs),
     };
     Some(Arc::new(Icq {
         server: settings.server,
+        pacer: Arc::new(ConnectPacer::new(options_in.connects_per_second)),
+        sending: pacing::SendRate {
+            per_second: options_in.messages_per_second,
+            burst: options_in.message_burst,
+        },
         options,
     }))
 }
@@ -75,6 +99,8 @@ struct Icq {
     /// `host:port` of the ICQ server (UDP).
     server: String,
     options: login::Options,
+    pacer: Arc<ConnectPacer>,
+    sending: pacing::SendRate,
 }
 
 impl Network for Icq {
@@ -111,6 +137,8 @@ impl Network for Icq {
             self.options.clone(),
             events,
             commands,
+            self.pacer.clone(),
+            self.sending.bucket(),
         );
         tokio::spawn(task.run());
         handle

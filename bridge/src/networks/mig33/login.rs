@@ -3,14 +3,14 @@
 //! reconnects with backoff, rejoins its chatrooms and sends what was queued meanwhile.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mig33_proto::{self as proto, ClientConfig, ClientEvent, ClientSession, CloseReason};
 use mig33_proto::{CommandError, DestinationType, Request, ServerError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 use super::convert;
 use crate::core::{
@@ -18,6 +18,8 @@ use crate::core::{
     Profile, SendError,
 };
 use crate::networks::backoff::Backoff;
+use crate::networks::pacing::{ConnectPacer, SendBucket};
+use crate::networks::read_buf;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,7 +44,7 @@ pub struct LoginTask {
     server: String,
     credentials: LoginCredentials,
     events: EventSink,
-    commands: mpsc::UnboundedReceiver<LoginCommand>,
+    commands: crate::core::CommandReceiver,
     /// Commands waiting for a logged-in connection, oldest first.
     queued: VecDeque<LoginCommand>,
     /// Chatrooms this login is in or joining: rejoined after a reconnect.
@@ -56,6 +58,10 @@ pub struct LoginTask {
     backoff: Backoff,
     /// Whether the user was told about the current outage (told once, not per attempt).
     outage_reported: bool,
+    /// The network's turns to connect, shared by every mig33 login.
+    pacer: Arc<ConnectPacer>,
+    /// This login's pace of messages.
+    sending: SendBucket,
 }
 
 impl LoginTask {
@@ -63,7 +69,9 @@ impl LoginTask {
         server: String,
         credentials: LoginCredentials,
         events: EventSink,
-        commands: mpsc::UnboundedReceiver<LoginCommand>,
+        commands: crate::core::CommandReceiver,
+        pacer: Arc<ConnectPacer>,
+        sending: SendBucket,
     ) -> LoginTask {
         LoginTask {
             server,
@@ -77,11 +85,17 @@ impl LoginTask {
             presence: proto::Presence::Available,
             backoff: Backoff::new(),
             outage_reported: false,
+            pacer,
+            sending,
         }
     }
 
     pub async fn run(mut self) {
         loop {
+            let turn = self.pacer.reserve();
+            if !self.wait_until(turn).await {
+                break;
+            }
             match self.connection().await {
                 End::Stop => break,
                 End::Lost(reason) => {
@@ -96,7 +110,7 @@ impl LoginTask {
                 }
             }
             let delay = self.backoff.next_delay();
-            if !self.wait(delay).await {
+            if !self.wait_until(Instant::now() + delay).await {
                 break;
             }
         }
@@ -113,9 +127,9 @@ impl LoginTask {
         self.events.emit(event);
     }
 
-    /// Sleeps before a reconnect, queueing commands; false when the login should end.
-    async fn wait(&mut self, delay: Duration) -> bool {
-        let sleep = tokio::time::sleep(delay);
+    /// Sleeps before a (re)connect, queueing commands; false when the login should end.
+    async fn wait_until(&mut self, at: Instant) -> bool {
+        let sleep = tokio::time::sleep_until(at.into());
         tokio::pin!(sleep);
         loop {
             tokio::select! {
@@ -126,6 +140,15 @@ impl LoginTask {
                 },
             }
         }
+    }
+
+    /// The next queued command, unless it is a message the pacing holds back: then the
+    /// instant it may go (the commands behind it wait too, keeping the order).
+    fn next_command(&mut self) -> Result<Option<LoginCommand>, Instant> {
+        if let Some(LoginCommand::SendText { .. }) = self.queued.front() {
+            self.sending.take(Instant::now())?;
+        }
+        Ok(self.queued.pop_front())
     }
 
     fn queue(&mut self, command: LoginCommand) {
@@ -150,7 +173,7 @@ impl LoginTask {
                 Err(_) => return End::Lost(format!("no answer from {}", self.server)),
             };
         let _ = stream.set_nodelay(true);
-        let (mut reader, mut writer) = stream.into_split();
+        let (reader, mut writer) = stream.into_split();
         let mut config = ClientConfig::new(
             self.credentials.id.clone(),
             self.credentials.password.clone(),
@@ -159,7 +182,6 @@ impl LoginTask {
         let mut session = ClientSession::new(config);
         session.handle_timeout(Instant::now());
         let mut pending: BTreeMap<u16, Pending> = BTreeMap::new();
-        let mut buf = vec![0u8; 16 * 1024];
 
         let end = loop {
             if let Some(bytes) = session.poll_transmit() {
@@ -183,24 +205,34 @@ impl LoginTask {
                     None => continue,
                 }
             }
+            let mut paced = None;
             if session.is_logged_in() {
-                if let Some(command) = self.queued.pop_front() {
-                    if let Some(end) = self.execute(&mut session, &mut pending, command) {
-                        break end;
+                match self.next_command() {
+                    Ok(Some(command)) => {
+                        if let Some(end) = self.execute(&mut session, &mut pending, command) {
+                            break end;
+                        }
+                        continue;
                     }
-                    continue;
+                    Ok(None) => {}
+                    Err(at) => paced = Some(at),
                 }
             }
             let deadline = session
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            // A message held back by the pacing goes when its turn comes.
+            let deadline = paced.map_or(deadline, |at| at.min(deadline));
             // A core that cannot keep up stops the reading (TCP slows the server down).
             let backlogged = self.events.backlogged();
             tokio::select! {
                 () = self.events.ready(), if backlogged => {}
-                read = reader.read(&mut buf), if !backlogged => match read {
-                    Ok(0) => session.handle_disconnect(),
-                    Ok(n) => session.handle_input(&buf[..n]),
+                ready = reader.readable(), if !backlogged => match ready.and_then(|()| {
+                    read_buf::read_into(|buf| reader.try_read(buf), |bytes| session.handle_input(bytes))
+                }) {
+                    Ok(None) => {}
+                    Ok(Some(0)) => session.handle_disconnect(),
+                    Ok(Some(_)) => {}
                     Err(e) => {
                         tracing::debug!("mig33 read failed: {e}");
                         session.handle_disconnect();

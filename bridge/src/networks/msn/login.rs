@@ -3,6 +3,8 @@
 //! switchboards that routes conversations to `ChatId`s.
 
 use crate::networks::backoff::Backoff;
+use crate::networks::pacing::{ConnectPacer, SendBucket};
+use crate::networks::read_buf;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use msn_proto::{
     CloseReason, List, MessageKind as MsnKind, NsConfig, NsEvent, NsSession, ServerError, Status,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -20,8 +22,8 @@ use super::passport::{self, PassportError};
 use super::switchboard::{Grant, SbCmd, SbReport, SbStart, SbTask};
 use super::MsnConfig;
 use crate::core::{
-    ChatId, Contact, EventSink, FormattedText, Group, LoginCommand, LoginCredentials, MessageKind,
-    NetworkEvent, Presence, PresenceState, Profile, SendError,
+    ChatId, Contact, Delivery, EventSink, FormattedText, Group, LoginCommand, LoginCredentials,
+    MessageKind, NetworkEvent, Presence, PresenceState, Profile, Reply, SendError,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -95,7 +97,7 @@ pub struct Login {
     email: String,
     password: String,
     events: EventSink,
-    commands: mpsc::UnboundedReceiver<LoginCommand>,
+    commands: crate::core::CommandReceiver,
     /// Commands received while not connected; handled after the next login.
     queued: VecDeque<LoginCommand>,
     /// The status to set at every login (changed by `SetPresence`).
@@ -122,6 +124,13 @@ pub struct Login {
     /// Set by `LoggedIn`, taken when the connection ends.
     logged_in: bool,
     friendly_name: String,
+    /// The network's turns to connect, shared by every MSN login.
+    pacer: Arc<ConnectPacer>,
+    /// This login's pace of messages, all its conversations together.
+    sending: SendBucket,
+    /// Messages the pacing holds back, in order, and when the first may go.
+    paced: VecDeque<(ChatId, FormattedText, Reply<Delivery>)>,
+    paced_until: Option<Instant>,
 }
 
 impl Login {
@@ -129,7 +138,9 @@ impl Login {
         cfg: Arc<MsnConfig>,
         creds: LoginCredentials,
         events: EventSink,
-        commands: mpsc::UnboundedReceiver<LoginCommand>,
+        commands: crate::core::CommandReceiver,
+        pacer: Arc<ConnectPacer>,
+        sending: SendBucket,
     ) -> Login {
         let (sb_tx, sb_rx) = mpsc::unbounded_channel();
         let names = creds
@@ -163,6 +174,10 @@ impl Login {
             typing_out: HashMap::new(),
             logged_in: false,
             friendly_name: String::new(),
+            pacer,
+            sending,
+            paced: VecDeque::new(),
+            paced_until: None,
         }
     }
 
@@ -176,6 +191,10 @@ impl Login {
         let mut told_disconnected = false;
         let mut persistent_failures = 0;
         loop {
+            let turn = Instant::from_std(self.pacer.reserve());
+            if !self.wait_until(turn).await {
+                break;
+            }
             let end = self.connect().await;
             self.connection_ended();
             let end = match end {
@@ -220,7 +239,7 @@ impl Login {
                             will_retry: true,
                         });
                     }
-                    if !self.wait(backoff.next_delay()).await {
+                    if !self.wait_until(Instant::now() + backoff.next_delay()).await {
                         break;
                     }
                 }
@@ -239,9 +258,8 @@ impl Login {
         std::mem::take(&mut self.logged_in)
     }
 
-    /// Sleeps for `delay` while queueing commands; false when the login should end.
-    async fn wait(&mut self, delay: Duration) -> bool {
-        let until = Instant::now() + delay;
+    /// Sleeps until `until` while queueing commands; false when the login should end.
+    async fn wait_until(&mut self, until: Instant) -> bool {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => return !self.events.is_closed(),
@@ -256,6 +274,12 @@ impl Login {
 
     /// What a dropped connection invalidates.
     fn connection_ended(&mut self) {
+        // Messages the pacing held back go first after the reconnect.
+        self.paced_until = None;
+        for (chat, text, reply) in std::mem::take(&mut self.paced).into_iter().rev() {
+            self.queued
+                .push_front(LoginCommand::SendText { chat, text, reply });
+        }
         for (_, pending) in self.requests.drain() {
             let reply = match pending {
                 Pending::Status(r) | Pending::Add { reply: r, .. } => r,
@@ -307,7 +331,6 @@ impl Login {
         let mut ns = NsSession::new(config, std::time::Instant::now());
         let mut online = false;
         let login_deadline = Instant::now() + LOGIN_TIMEOUT;
-        let mut buf = vec![0u8; 16 * 1024];
         loop {
             while let Some(event) = ns.poll_event() {
                 if let Some(hop) = self.on_ns_event(event, &mut ns, &mut online).await {
@@ -329,11 +352,15 @@ impl Login {
             let backlogged = self.events.backlogged();
             tokio::select! {
                 () = self.events.ready(), if backlogged => {}
-                read = stream.read(&mut buf), if !backlogged => match read {
-                    Ok(0) => return Hop::End(End::Lost("the server closed the connection".into())),
-                    Ok(n) => ns.handle_input(&buf[..n]),
+                ready = stream.readable(), if !backlogged => match ready.and_then(|()| {
+                    read_buf::read_into(|buf| stream.try_read(buf), |bytes| ns.handle_input(bytes))
+                }) {
+                    Ok(None) => {}
+                    Ok(Some(0)) => return Hop::End(End::Lost("the server closed the connection".into())),
+                    Ok(Some(_)) => {}
                     Err(e) => return Hop::End(End::Lost(format!("connection error: {e}"))),
                 },
+                _ = sleep_opt(self.paced_until), if online => self.send_paced(&mut ns),
                 _ = sleep_opt(ping_due) => ns.handle_timeout(std::time::Instant::now()),
                 cmd = self.commands.recv() => match cmd {
                     None | Some(LoginCommand::Logout) => {
@@ -669,7 +696,10 @@ impl Login {
 
     fn on_command(&mut self, cmd: LoginCommand, ns: &mut NsSession) {
         match cmd {
-            LoginCommand::SendText { chat, text, reply } => self.send_text(chat, text, reply, ns),
+            LoginCommand::SendText { chat, text, reply } => {
+                self.paced.push_back((chat, text, reply));
+                self.send_paced(ns);
+            }
             LoginCommand::SetPresence { presence, reply } => {
                 self.status = match presence.state {
                     PresenceState::Online => Status::Online,
@@ -736,6 +766,20 @@ impl Login {
                 let _ = reply.send(Err(SendError::Unsupported("MSN Messenger")));
             }
             LoginCommand::Logout => {} // handled by the session loop
+        }
+    }
+
+    /// Sends the held-back messages the pacing lets go now, in order.
+    fn send_paced(&mut self, ns: &mut NsSession) {
+        self.paced_until = None;
+        while !self.paced.is_empty() {
+            if let Err(at) = self.sending.take(std::time::Instant::now()) {
+                self.paced_until = Some(Instant::from_std(at));
+                return;
+            }
+            if let Some((chat, text, reply)) = self.paced.pop_front() {
+                self.send_text(chat, text, reply, ns);
+            }
         }
     }
 
@@ -1153,6 +1197,12 @@ mod tests {
             creds,
             EventSink::new(key, std::sync::Arc::new(tx)),
             commands,
+            Arc::new(ConnectPacer::new(1)),
+            crate::networks::pacing::SendRate {
+                per_second: 1.0,
+                burst: 1,
+            }
+            .bucket(),
         );
         // Stored name beats the address the server echoes.
         assert_eq!(

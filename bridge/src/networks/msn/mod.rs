@@ -18,7 +18,10 @@
 //! accepts a group's name or id.
 //!
 //! Options: [`MsnOptions`] (`networks.msn.options`). `server` is the dispatch server
-//! (`host:port`).
+//! (`host:port`). Pacing (see `networks::pacing`): every login attempt (dispatch
+//! connection) waits for the network's turn; messages, all of a login's conversations
+//! together, leave at most `message_burst` at once, then `messages_per_second`, in
+//! order (a long message MSN splits into parts counts once).
 //!
 //! Login failures: refused credentials end the login at once; a Passport failure that
 //! comes back the same on every try (TLS handshake, certificate) ends it after
@@ -37,6 +40,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::pacing::{self, ConnectPacer};
 use super::{at_least_one_second, OptionError};
 use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, NetworkId, NetworkSettings};
 
@@ -70,6 +74,13 @@ pub struct MsnOptions {
     pub switchboard_idle_seconds: u64,
     /// Seconds between two PNGs to the notification server.
     pub ping_seconds: u64,
+    /// Login attempts per second, all the bridge's MSN logins together (a restart,
+    /// reconnects after an outage).
+    pub connects_per_second: u32,
+    /// Messages per second one login sends at most, once its burst is spent.
+    pub messages_per_second: f64,
+    /// Messages one login may send at once after a quiet moment.
+    pub message_burst: u32,
 }
 
 impl Default for MsnOptions {
@@ -79,6 +90,9 @@ impl Default for MsnOptions {
             login_url: None,
             switchboard_idle_seconds: 300,
             ping_seconds: 50,
+            connects_per_second: pacing::DEFAULT_CONNECTS_PER_SECOND,
+            messages_per_second: pacing::DEFAULT_MESSAGES_PER_SECOND,
+            message_burst: pacing::DEFAULT_MESSAGE_BURST,
         }
     }
 }
@@ -92,7 +106,12 @@ impl MsnOptions {
             passport::check_url(url).map_err(|e| ("login_url", e))?;
         }
         at_least_one_second("switchboard_idle_seconds", self.switchboard_idle_seconds)?;
-        at_least_one_second("ping_seconds", self.ping_seconds)
+        at_least_one_second("ping_seconds", self.ping_seconds)?;
+        pacing::check(
+            self.connects_per_second,
+            self.messages_per_second,
+            self.message_burst,
+        )
     }
 }
 
@@ -126,13 +145,22 @@ impl MsnConfig {
 
 struct Msn {
     config: Arc<MsnConfig>,
+    pacer: Arc<ConnectPacer>,
+    sending: pacing::SendRate,
 }
 
 /// The MSN implementation.
 pub fn build(settings: NetworkSettings, options: MsnOptions) -> Option<Arc<dyn Network>> {
+    let pacer = Arc::new(ConnectPacer::new(options.connects_per_second));
+    let sending = pacing::SendRate {
+        per_second: options.messages_per_second,
+        burst: options.message_burst,
+    };
     let config = MsnConfig::new(&settings, options);
     Some(Arc::new(Msn {
         config: Arc::new(config),
+        pacer,
+        sending,
     }))
 }
 
@@ -155,7 +183,14 @@ impl Network for Msn {
 
     fn start(&self, login: LoginCredentials, events: EventSink) -> LoginHandle {
         let (handle, commands) = LoginHandle::channel();
-        let task = login::Login::new(self.config.clone(), login, events, commands);
+        let task = login::Login::new(
+            self.config.clone(),
+            login,
+            events,
+            commands,
+            self.pacer.clone(),
+            self.sending.bucket(),
+        );
         tokio::spawn(task.run());
         handle
     }

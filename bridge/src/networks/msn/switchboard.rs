@@ -7,12 +7,13 @@
 use std::time::Duration;
 
 use msn_proto::{Message, SbEvent, SbSession, TextFormat};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::core::{Delivery, EventSink, Reply, SendError};
+use crate::networks::read_buf;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(15);
 /// An `A` message without `ACK`/`NAK` after this counts as not delivered.
@@ -145,7 +146,6 @@ impl SbTask {
     }
 
     async fn drive(&mut self, mut stream: TcpStream, s: &mut SbSession, invitee: Option<String>) {
-        let mut buf = vec![0u8; 16 * 1024];
         let mut pending: Vec<PendingText> = Vec::new();
         let mut last_activity = Instant::now();
         let mut commands_open = true;
@@ -244,9 +244,12 @@ impl SbTask {
             let backlogged = self.flow.backlogged();
             tokio::select! {
                 () = self.flow.ready(), if backlogged => {}
-                read = stream.read(&mut buf), if !backlogged => match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => s.handle_input(&buf[..n]),
+                ready = stream.readable(), if !backlogged => match ready.and_then(|()| {
+                    read_buf::read_into(|buf| stream.try_read(buf), |bytes| s.handle_input(bytes))
+                }) {
+                    Ok(None) => {}
+                    Ok(Some(0)) | Err(_) => break,
+                    Ok(Some(_)) => {}
                 },
                 cmd = self.commands.recv(), if commands_open => match cmd {
                     None => { commands_open = false; }

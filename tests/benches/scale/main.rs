@@ -1,0 +1,530 @@
+//! Scale benchmark (not a test; it stops by itself): N idle puppeted mig33 sessions in
+//! one bridge process. For each N it reports the time from the bridge's start until the
+//! simulator has every session logged in, the connects per second the simulator saw
+//! (mean, and most in any one second), and, once idle, the bridge's RSS, RSS per
+//! session, threads, and CPU over the idle period.
+//!
+//! Every session is a Matrix user with a management room and one mig33 login (no
+//! contacts), stored in the bridge's database before it starts, as after a restart:
+//!
+//! * against a STAND-IN homeserver (`standin.rs`: a few endpoints answering at once,
+//!   named as such in the output) for `BENCH_SCALE_SIZES` (default 0,100,1000,10000;
+//!   0 is the base the per-session figures are taken over): Synapse on this machine
+//!   cannot register 10,000 users in reasonable time. The logins are seeded with their
+//!   management room and space;
+//! * against a real Synapse for `BENCH_SCALE_SYNAPSE_SIZES` (default 1000; empty skips):
+//!   the users are registered, the bot creates their management rooms, the logins are
+//!   seeded; a first start (the bridge creates each login's space) is timed, then the
+//!   bridge is restarted and measured.
+//!
+//! The simulator runs in this process, the bridge (release binary) in its own.
+//!
+//!     cargo build --release --bins
+//!     cargo bench -p e2e-tests --bench scale
+//!
+//! Also: `BENCH_SCALE_IDLE_SECS` (default 60: the idle CPU window),
+//! `BENCH_SCALE_SETTLE_SECS` (default 35: from all connected to the idle measurement,
+//! past the bridge's 30-s start-up catch-up window), `BENCH_SCALE_CONNECTS_PER_SECOND`
+//! (the bridge's `connects_per_second` option; its default when unset).
+
+mod standin;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use e2e_tests::bridge::{private_environment, workspace_binary, BridgeProcess, SlotOptions};
+use e2e_tests::process::{cpu_ms, rss_mb, threads};
+use e2e_tests::TestUser;
+use legacy_sim::mig33;
+use retrobridge::core::NetworkId;
+use retrobridge::store::{KeySource, LoginRecord, Store};
+use serde_json::json;
+
+use standin::StandIn;
+
+const PASSWORD: &str = "pw";
+
+struct Settings {
+    idle: Duration,
+    settle: Duration,
+    connects_per_second: Option<u64>,
+}
+
+fn env_sizes(name: &str, default: &str) -> Vec<usize> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.to_owned())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+fn env_secs(name: &str, default: u64) -> Duration {
+    Duration::from_secs(
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+fn localpart(i: usize) -> String {
+    format!("scale{i:05}")
+}
+
+fn account(i: usize) -> String {
+    format!("b{i:05}")
+}
+
+fn sim_config(n: usize) -> mig33::Config {
+    mig33::Config {
+        listen: "127.0.0.1:0".into(),
+        users: (0..n)
+            .map(|i| mig33::UserConfig {
+                username: account(i),
+                password: PASSWORD.into(),
+                display_name: None,
+                groups: Vec::new(),
+                contacts: Vec::new(),
+            })
+            .collect(),
+        ..mig33::Config::default()
+    }
+}
+
+/// The bridge's `networks.mig33.options` for this run.
+fn mig33_options(settings: &Settings) -> Vec<(&'static str, serde_json::Value)> {
+    settings
+        .connects_per_second
+        .map(|r| vec![("connects_per_second", json!(r))])
+        .unwrap_or_default()
+}
+
+/// Writes a login per management room (and the room; spaces when `spaces`) into the
+/// database of `dir`, as the bridge left them before a restart.
+async fn seed(dir: &Path, management_rooms: &[String], spaces: bool) -> anyhow::Result<()> {
+    let store = Store::open(&dir.join("db"), &KeySource::file(&dir.join("db.key")))?;
+    for (i, room) in management_rooms.iter().enumerate() {
+        let mxid = format!("@{}:localhost", localpart(i));
+        store.put_login(&LoginRecord {
+            mxid: mxid.clone(),
+            network: NetworkId::Mig33,
+            legacy_id: account(i),
+            password: PASSWORD.into(),
+            space_room: spaces.then(|| format!("!space{i}:localhost")),
+            stopped: None,
+            proven: true,
+        })?;
+        store.set_management_room(&mxid, room)?;
+        // The user last heard that the login was connected (a restart is quiet).
+        store.put_last_set(
+            &mxid,
+            "connection notice mig33",
+            &format!("Connected to mig33 as {}.", account(i)),
+        )?;
+    }
+    store.flush().await?;
+    Ok(())
+}
+
+/// Start-up as the simulator saw it.
+struct Startup {
+    /// From the bridge's start to its `/_retrobridge/ready`.
+    ready: Duration,
+    /// From the bridge's start to every session logged in.
+    all: Duration,
+    /// From the bridge's start to the first connection.
+    first: Duration,
+    accepted: u64,
+    mean_rate: f64,
+    max_in_one_second: u64,
+}
+
+impl std::fmt::Display for Startup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ready after {:.1} s, all connected {:.1} s after the bridge started (first connect at {:.1} s); \
+             the simulator saw {} connections, {:.0} connects/s on average, at most {} in one second",
+            self.ready.as_secs_f64(),
+            self.all.as_secs_f64(),
+            self.first.as_secs_f64(),
+            self.accepted,
+            self.mean_rate,
+            self.max_in_one_second
+        )
+    }
+}
+
+/// Samples the simulator from the bridge's start until `n` sessions are logged in and
+/// the bridge is ready; `before` is the simulator's connection count before the start.
+async fn watch_startup(
+    sim: &mig33::Server,
+    n: usize,
+    bridge: &mut BridgeProcess,
+    started: Instant,
+    before: u64,
+    port: u16,
+) -> anyhow::Result<Startup> {
+    let mut samples: Vec<(Instant, u64)> = Vec::new();
+    let deadline = started + Duration::from_secs(900);
+    let mut ready = None;
+    let mut all = None;
+    let http = reqwest::Client::new();
+    let ready_url = format!("http://127.0.0.1:{port}/_retrobridge/ready");
+    loop {
+        let now = Instant::now();
+        samples.push((now, sim.connections_accepted() - before));
+        if all.is_none() && sim.online_count() >= n {
+            all = Some(now);
+        }
+        if ready.is_none() {
+            let answer = http
+                .get(&ready_url)
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                ready = Some(Instant::now());
+            }
+        }
+        if ready.is_some() && all.is_some() {
+            break;
+        }
+        if bridge.wait_exit(Duration::ZERO).is_some() {
+            bail!("the bridge exited during start-up");
+        }
+        if now > deadline {
+            bail!("only {} of {n} sessions after 900 s", sim.online_count());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let end = all.expect("all connected");
+    let accepted = samples.last().expect("one sample").1;
+    let first = samples
+        .iter()
+        .find(|(_, c)| *c > 0)
+        .map_or(end, |(at, _)| *at);
+    let mut max_in_one_second = 0;
+    let mut j = 0;
+    for &(at, count) in &samples {
+        while samples[j].0 + Duration::from_secs(1) < at {
+            j += 1;
+        }
+        max_in_one_second = max_in_one_second.max(count - samples[j].1);
+    }
+    let span = (end - first).as_secs_f64().max(0.05);
+    Ok(Startup {
+        ready: ready.expect("ready") - started,
+        all: end - started,
+        first: first - started,
+        accepted,
+        mean_rate: accepted as f64 / span,
+        max_in_one_second,
+    })
+}
+
+/// Idle figures of the bridge.
+struct Idle {
+    rss_mb: f64,
+    rss_before_mb: f64,
+    threads: usize,
+    cpu_percent: f64,
+}
+
+async fn measure_idle(pid: u32, settings: &Settings) -> Idle {
+    tokio::time::sleep(settings.settle).await;
+    let rss_before_mb = rss_mb(pid);
+    let cpu = cpu_ms(pid);
+    tokio::time::sleep(settings.idle).await;
+    let cpu = cpu_ms(pid) - cpu;
+    Idle {
+        rss_mb: rss_mb(pid),
+        rss_before_mb,
+        threads: threads(pid),
+        cpu_percent: cpu / settings.idle.as_millis() as f64 * 100.0,
+    }
+}
+
+fn report_idle(n: usize, idle: &Idle, base_mb: Option<f64>, settings: &Settings) -> String {
+    let per_session = |mb: f64| mb * 1024.0 / n.max(1) as f64;
+    let over_base = match base_mb {
+        Some(base) if n > 0 => format!(
+            " = {:.1} KiB per session over the {base:.1} MB base",
+            per_session(idle.rss_mb - base)
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "RSS {:.1} MB{over_base} ({:.1} KiB per session in all; {:.1} MB at the start of the idle period), \
+         {} threads; idle CPU {:.2} % of one core over {} s",
+        idle.rss_mb,
+        per_session(idle.rss_mb),
+        idle.rss_before_mb,
+        idle.threads,
+        idle.cpu_percent,
+        settings.idle.as_secs()
+    )
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// One run against the stand-in homeserver; returns the idle RSS (MB).
+async fn run_standin(n: usize, settings: &Settings, base_mb: Option<f64>) -> anyhow::Result<f64> {
+    let label = format!("[STAND-IN homeserver] N = {n}");
+    let sim = mig33::Server::start(sim_config(n)).await?;
+    let standin = StandIn::start().await?;
+    let dir = std::env::temp_dir().join(format!("retrobridge-scale-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let port = free_port()?;
+    let options: String = mig33_options(settings)
+        .iter()
+        .map(|(k, v)| format!("      {k}: {v}\n"))
+        .collect();
+    let options = if options.is_empty() {
+        String::new()
+    } else {
+        format!("    options:\n{options}")
+    };
+    let config = format!(
+        "homeserver:\n  address: {hs}\n  domain: localhost\n\
+         appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{port}\n  id: scale\n  \
+         registration: registration.yaml\n  bot:\n    localpart: scalebot\n\
+         database:\n  path: db\n\
+         permissions:\n  \"localhost\": user\n\
+         networks:\n  mig33:\n    enabled: true\n    server: \"{sim}\"\n{options}\
+         logging:\n  level: info\n",
+        hs = standin.url(),
+        sim = sim.addr(),
+    );
+    let config_path = dir.join("config.yaml");
+    std::fs::write(&config_path, config)?;
+    let out = Command::new(workspace_binary("retrobridge"))
+        .args(["generate-registration", "-c"])
+        .arg(&config_path)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "generate-registration: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rooms: Vec<String> = (0..n).map(|i| format!("!mgmt{i}:localhost")).collect();
+    seed(&dir, &rooms, true).await?;
+    let started = Instant::now();
+    let mut bridge = BridgeProcess::run(&config_path, &dir.join("bridge.log"), None, &[])?;
+    let pid = bridge.pid().context("bridge pid")?;
+    let startup = watch_startup(&sim, n, &mut bridge, started, 0, port).await?;
+    let idle = measure_idle(pid, settings).await;
+    let requests = standin.take_requests();
+    println!(
+        "{label}: {startup}; {}",
+        report_idle(n, &idle, base_mb, settings)
+    );
+    println!("{label}: requests to the stand-in homeserver from the start: {requests:?}");
+    if !bridge.terminate() {
+        println!(
+            "{label}: the bridge did not stop cleanly:\n{}",
+            tail(&bridge.log())
+        );
+    }
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(idle.rss_mb)
+}
+
+/// Runs `f` for 0..n with at most `parallel` at a time.
+async fn in_parallel<T, F, Fut>(n: usize, parallel: usize, f: F) -> anyhow::Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+{
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut next = 0;
+    while next < n || !tasks.is_empty() {
+        while next < n && tasks.len() < parallel {
+            let fut = f(next);
+            let i = next;
+            tasks.spawn(async move { (i, fut.await) });
+            next += 1;
+        }
+        if let Some(done) = tasks.join_next().await {
+            let (i, result) = done?;
+            out[i] = Some(result?);
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|t| t.expect("every task ran"))
+        .collect())
+}
+
+/// One run against a real Synapse: a first start, then the measured restart.
+async fn run_synapse(n: usize, settings: &Settings, base_mb: Option<f64>) -> anyhow::Result<()> {
+    let label = format!("[real Synapse] N = {n}");
+    let sim = mig33::Server::start(sim_config(n)).await?;
+    let options = SlotOptions {
+        networks_yaml: "  mig33:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s0mig33_{id}\"\n".into(),
+        everyone: true,
+        rust_log: Some("info,sled=warn,hyper=warn,matrix_sdk=warn,reqwest=warn".into()),
+        ..SlotOptions::default()
+    };
+    let (synapse, slot) =
+        tokio::task::block_in_place(|| private_environment(&format!("scale-{n}"), options))?;
+    let synapse = Arc::new(synapse);
+    let prepared = Instant::now();
+    in_parallel(n, 8, |i| {
+        let synapse = synapse.clone();
+        async move { synapse.register_user(&localpart(i), PASSWORD, false).await }
+    })
+    .await?;
+    // The bot makes each user's management room, as after the user's first invite.
+    let registration: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(slot.registration())?)?;
+    let as_token = registration["as_token"]
+        .as_str()
+        .context("as_token")?
+        .to_owned();
+    let bot = TestUser::new(&synapse.base_url, &slot.bot, &as_token);
+    let register = json!({ "type": "m.login.application_service", "username": "s0bot" });
+    let _ = bot
+        .request(reqwest::Method::POST, "/register", &[], Some(register))
+        .await;
+    let base_url = synapse.base_url.clone();
+    let bot_id = slot.bot.clone();
+    let rooms = in_parallel(n, 8, |i| {
+        let bot = TestUser::new(&base_url, &bot_id, &as_token);
+        async move {
+            let body = json!({
+                "invite": [format!("@{}:localhost", localpart(i))],
+                "is_direct": true,
+                "preset": "trusted_private_chat",
+            });
+            let room = bot
+                .request(reqwest::Method::POST, "/createRoom", &[], Some(body))
+                .await?;
+            Ok(room["room_id"].as_str().context("room_id")?.to_owned())
+        }
+    })
+    .await?;
+    seed(&slot.dir, &rooms, false).await?;
+    println!(
+        "{label}: {n} users registered and their management rooms made in {:.1} s",
+        prepared.elapsed().as_secs_f64()
+    );
+    let networks = slot.network_yaml("mig33", &sim.addr().to_string(), &mig33_options(settings));
+    let start = |what: &str| -> anyhow::Result<(BridgeProcess, Instant, u64)> {
+        let before = sim.connections_accepted();
+        let started = Instant::now();
+        let bridge =
+            tokio::task::block_in_place(|| slot.start_with_networks(&synapse, Some(&networks)))
+                .with_context(|| format!("{what} start"))?;
+        Ok((bridge, started, before))
+    };
+
+    let (mut bridge, started, before) = start("first")?;
+    let first = watch_startup(&sim, n, &mut bridge, started, before, slot.port).await?;
+    let quiet = wait_quiet(bridge.pid().context("pid")?).await;
+    println!(
+        "{label}: first start (the bridge creates every login's space): {first}; \
+         quiet (CPU under 2 % for 5 s) after {:.1} s",
+        (quiet - started).as_secs_f64()
+    );
+    if !bridge.terminate() {
+        println!("{label}: the bridge did not stop cleanly");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sim.online_count() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (mut bridge, started, before) = start("second")?;
+    let pid = bridge.pid().context("pid")?;
+    let restart = watch_startup(&sim, n, &mut bridge, started, before, slot.port).await?;
+    let idle = measure_idle(pid, settings).await;
+    println!(
+        "{label}: restart: {restart}; {}",
+        report_idle(n, &idle, base_mb, settings)
+    );
+    if !bridge.terminate() {
+        println!("{label}: the bridge did not stop cleanly");
+    }
+    Ok(())
+}
+
+/// When the process's CPU use first stays under 2 % of a core for 5 s (at most 15 min).
+async fn wait_quiet(pid: u32) -> Instant {
+    let deadline = Instant::now() + Duration::from_secs(900);
+    loop {
+        let cpu = cpu_ms(pid);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        if cpu_ms(pid) - cpu < 100.0 || Instant::now() > deadline {
+            return Instant::now() - Duration::from_secs(5);
+        }
+    }
+}
+
+fn open_files_limit() -> String {
+    std::fs::read_to_string("/proc/self/limits")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .map(|l| l.split_whitespace().nth(3).unwrap_or("?").to_owned())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let settings = Settings {
+        idle: env_secs("BENCH_SCALE_IDLE_SECS", 60),
+        settle: env_secs("BENCH_SCALE_SETTLE_SECS", 35),
+        connects_per_second: std::env::var("BENCH_SCALE_CONNECTS_PER_SECOND")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+    };
+    let sizes = env_sizes("BENCH_SCALE_SIZES", "0,100,1000,10000");
+    let synapse_sizes = env_sizes("BENCH_SCALE_SYNAPSE_SIZES", "1000");
+    println!(
+        "scale benchmark: {} CPUs, load average {}, open files limit {}; sessions: idle mig33 logins, \
+         no contacts; connects_per_second {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim(),
+        open_files_limit(),
+        settings
+            .connects_per_second
+            .map_or("the bridge's default".to_owned(), |r| r.to_string()),
+    );
+    runtime.block_on(async {
+        let mut base = None;
+        for &n in &sizes {
+            let rss = run_standin(n, &settings, base).await?;
+            if n == 0 {
+                base = Some(rss);
+            }
+        }
+        for &n in &synapse_sizes {
+            run_synapse(n, &settings, base).await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(())
+}
