@@ -20,7 +20,7 @@
 //! The simulator runs in this process, the bridge (release binary) in its own.
 //!
 //!     cargo build --release --bins
-//!     cargo bench -p e2e-tests --bench scale
+//!     cargo bench -p scale-bench --bench scale
 //!
 //! Also: `BENCH_SCALE_IDLE_SECS` (default 60: the idle CPU window),
 //! `BENCH_SCALE_SETTLE_SECS` (default 35: from all connected to the idle measurement,
