@@ -37,6 +37,7 @@ use futures_util::StreamExt;
 use legacy_sim::events::EventQueue;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_xmpp::connect::DnsConfig;
+use tokio_xmpp::connect::TcpServerConnector;
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::chatstates::ChatState;
 use tokio_xmpp::parsers::delay::Delay;
@@ -50,8 +51,12 @@ use tokio_xmpp::parsers::presence::{Presence, Show, Type as PresenceType};
 use tokio_xmpp::parsers::roster::Roster;
 use tokio_xmpp::parsers::stanza_error::StanzaError;
 use tokio_xmpp::parsers::xhtml::XhtmlIm;
+use tokio_xmpp::stanzastream::{
+    Event as StreamEvent, StanzaStage, StanzaState, StanzaStream, StanzaToken,
+    StreamEvent as StreamState,
+};
 use tokio_xmpp::xmlstream::Timeouts;
-use tokio_xmpp::{Client, Event, IqRequest, IqResponse, PrintRawXml, Stanza};
+use tokio_xmpp::{IqRequest, PrintRawXml, Stanza};
 
 use crate::prosody::Prosody;
 
@@ -118,12 +123,12 @@ struct Session {
 /// Requests to the background task, which owns the tokio-xmpp client.
 enum Command {
     Send(Box<Stanza>, oneshot::Sender<std::io::Result<()>>),
-    Iq(
-        Option<Jid>,
-        IqRequest,
-        oneshot::Sender<tokio_xmpp::IqResponseToken>,
-    ),
+    /// An IQ request (get or set) and where its answer goes.
+    Iq(Box<Iq>, oneshot::Sender<IqAnswer>),
 }
+
+/// What an IQ request got: the result's payload, or the error.
+type IqAnswer = Result<Option<Element>, StanzaError>;
 
 /// State shared with the background task.
 struct Shared {
@@ -160,17 +165,19 @@ impl XmppUser {
                 tokio_xmpp::parsers::ns::DEFAULT_NS
             );
         }
+        warnings_to_stderr();
         static RESOURCES: AtomicU64 = AtomicU64::new(0);
         let jid = BareJid::new(&prosody.jid(user)).context("account JID")?;
         let n = RESOURCES.fetch_add(1, Ordering::Relaxed);
         let full = jid.with_resource_str(&format!("test{n}"))?;
-        let client = Client::new_plaintext(
-            full,
-            password,
-            DnsConfig::Addr {
+        let stream = StanzaStream::new_c2s(
+            TcpServerConnector::from(DnsConfig::Addr {
                 addr: prosody.c2s_address(),
-            },
+            }),
+            full.into(),
+            password.to_owned(),
             Timeouts::tight(),
+            16,
         );
         let shared = Arc::new(Shared {
             presence: Mutex::new(Presence::available()),
@@ -180,7 +187,7 @@ impl XmppUser {
         let (incoming_tx, incoming_rx) = mpsc::unbounded_channel();
         let (session_tx, session) = watch::channel(Session::default());
         tokio::spawn(drive(
-            client,
+            stream,
             command_rx,
             incoming_tx,
             session_tx,
@@ -313,16 +320,29 @@ impl XmppUser {
         request: IqRequest,
     ) -> anyhow::Result<Result<Option<Element>, StanzaError>> {
         let what = format!("{} IQ to {:?}: {request:?}", self.jid, to);
-        let (reply, token) = oneshot::channel();
+        let id = new_id();
+        let iq = match request {
+            IqRequest::Get(payload) => Iq::Get {
+                from: None,
+                to,
+                id,
+                payload,
+            },
+            IqRequest::Set(payload) => Iq::Set {
+                from: None,
+                to,
+                id,
+                payload,
+            },
+        };
+        let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::Iq(to, request, reply))
+            .send(Command::Iq(Box::new(iq), reply))
             .ok()
             .context("the connection task ended")?;
-        let token = token.await.context("the connection task ended")?;
-        match tokio::time::timeout(IQ_TIMEOUT, token).await {
-            Ok(Ok(IqResponse::Result(payload))) => Ok(Ok(payload)),
-            Ok(Ok(IqResponse::Error(error))) => Ok(Err(error)),
-            Ok(Err(e)) => bail!("{what}: {e}"),
+        match tokio::time::timeout(IQ_TIMEOUT, answer).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => bail!("{what}: not sent (the connection task ended or the stream broke)"),
             Err(_) => bail!("{what}: no answer within {IQ_TIMEOUT:?}"),
         }
     }
@@ -610,48 +630,70 @@ pub fn presence_from(presence: &Presence, from: &BareJid, type_: PresenceType) -
     presence.type_ == type_ && presence.from.as_ref().is_some_and(|f| f.to_bare() == *from)
 }
 
-/// The background task: owns the client, runs the requests, queues what arrives, answers
+/// The background task: owns the stream, runs the requests, queues what arrives, answers
 /// what a client must answer, and sends the presence again after each login.
+///
+/// It drives tokio-xmpp's `StanzaStream` itself rather than a `Client`: a `Client` splits
+/// its stream into halves behind one mutex, and its receiving half gives up without
+/// asking to be woken when a send holds the mutex (`StanzaReceiver::poll_next`, tokio-xmpp
+/// 6.0), after which that client receives nothing more: now and then an IQ answer never
+/// came, or a whole session went deaf right after login.
 async fn drive(
-    mut client: Client,
+    mut stream: StanzaStream,
     mut commands: mpsc::UnboundedReceiver<Command>,
     incoming: mpsc::UnboundedSender<Received>,
     session: watch::Sender<Session>,
     shared: Arc<Shared>,
 ) {
+    let mut pending: std::collections::HashMap<String, oneshot::Sender<IqAnswer>> =
+        Default::default();
     loop {
         tokio::select! {
             command = commands.recv() => match command {
                 Some(Command::Send(stanza, done)) => {
-                    let result = client.send_stanza(*stanza).await.map(drop);
-                    let _ = done.send(result);
+                    let token = stream.send(stanza).await;
+                    tokio::spawn(report_sent(token, done));
                 }
-                Some(Command::Iq(to, request, reply)) => {
-                    let token = client.send_iq(to, request).await;
-                    let _ = reply.send(token);
+                Some(Command::Iq(iq, reply)) => {
+                    pending.retain(|_, waiting| !waiting.is_closed());
+                    pending.insert(iq_id(&iq).to_owned(), reply);
+                    stream.send(Box::new((*iq).into())).await;
                 }
                 None => {
                     // The user is gone: close the stream politely, then end (which
                     // closes `session`, what `disconnect` waits for).
-                    let _ = tokio::time::timeout(Duration::from_secs(5), client.send_end()).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(5), stream.close()).await;
                     return;
                 }
             },
-            event = client.next() => match event {
-                Some(Event::Online { bound_jid, .. }) => {
+            event = stream.next() => match event {
+                Some(StreamEvent::Stream(StreamState::Reset { bound_jid, .. })) => {
                     // The server forgot the presence with the old session.
                     let presence = shared.presence.lock().unwrap().clone();
-                    let _ = client.send_stanza(presence.into()).await;
+                    stream.send(Box::new(presence.into())).await;
                     session.send_modify(|s| {
                         s.count += 1;
                         s.jid = bound_jid.try_into_full().ok();
                     });
                 }
-                Some(Event::Disconnected(_)) => {}
-                Some(Event::Stanza(stanza)) => {
+                Some(StreamEvent::Stream(_)) => {}
+                Some(StreamEvent::Stanza(stanza)) => {
+                    // Answers to this client's requests, matched by id (unique in this
+                    // process).
+                    if let Stanza::Iq(iq @ (Iq::Result { .. } | Iq::Error { .. })) = &stanza {
+                        if let Some(waiting) = pending.remove(iq_id(iq)) {
+                            let answer = match stanza {
+                                Stanza::Iq(Iq::Result { payload, .. }) => Ok(payload),
+                                Stanza::Iq(Iq::Error { error, .. }) => Err(error),
+                                _ => unreachable!("matched an IQ answer"),
+                            };
+                            let _ = waiting.send(answer);
+                            continue;
+                        }
+                    }
                     if let Stanza::Iq(iq) = &stanza {
                         if let Some(answer) = automatic_answer(iq, &shared) {
-                            let _ = client.send_stanza(answer.into()).await;
+                            stream.send(Box::new(answer.into())).await;
                         }
                     }
                     let _ = incoming.send(Received(stanza));
@@ -660,6 +702,21 @@ async fn drive(
             },
         }
     }
+}
+
+/// Tells `done` once the stanza is written to the server (or could not be).
+async fn report_sent(mut token: StanzaToken, done: oneshot::Sender<std::io::Result<()>>) {
+    let result = match token.wait_for(StanzaStage::Sent).await {
+        Some(StanzaState::Sent { .. } | StanzaState::Acked { .. }) => Ok(()),
+        Some(StanzaState::Failed { error }) => Err(std::io::Error::other(format!(
+            "the stanza could not be sent: {error:?}"
+        ))),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::NotConnected,
+            "the stream ended before the stanza was sent",
+        )),
+    };
+    let _ = done.send(result);
 }
 
 /// The answer to the IQ requests every client answers by itself.
@@ -719,6 +776,28 @@ fn iq_id(iq: &Iq) -> &str {
         Iq::Get { id, .. } | Iq::Set { id, .. } | Iq::Result { id, .. } | Iq::Error { id, .. } => {
             id
         }
+    }
+}
+
+/// tokio-xmpp's warnings and errors (a stanza it could not read and dropped, say) on
+/// the test's stderr, shown when a test fails. Installed once, unless the test binary
+/// has a logger of its own.
+fn warnings_to_stderr() {
+    struct Warnings;
+    impl log::Log for Warnings {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            m.level() <= log::Level::Warn && m.target().starts_with("tokio_xmpp")
+        }
+        fn log(&self, r: &log::Record) {
+            if self.enabled(r.metadata()) {
+                eprintln!("{} {}: {}", r.level(), r.target(), r.args());
+            }
+        }
+        fn flush(&self) {}
+    }
+    static WARNINGS: Warnings = Warnings;
+    if log::set_logger(&WARNINGS).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
     }
 }
 
