@@ -548,10 +548,7 @@ async fn run_synapse(n: usize, settings: &Settings, base_mb: Option<f64>) -> any
     // waits for Synapse), then quiet.
     let spaces = Instant::now() + Duration::from_secs(1200);
     loop {
-        let joined = bot
-            .joined_rooms()
-            .await
-            .map_or(0, |rooms| rooms.len());
+        let joined = bot.joined_rooms().await.map_or(0, |rooms| rooms.len());
         if joined >= 2 * n {
             break;
         }

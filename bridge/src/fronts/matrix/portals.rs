@@ -153,12 +153,29 @@ pub async fn ensure_portal(
     Ok(room)
 }
 
+/// Spaces being created at once, at most.
+const SPACES_AT_ONCE: usize = 8;
+static SPACE_CREATION: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(SPACES_AT_ONCE);
+
 /// The Matrix space gathering a login's contacts and chats, created on first use.
 pub async fn ensure_space(
     front: &MatrixFront,
     mxid: &str,
     network: NetworkId,
 ) -> anyhow::Result<Option<OwnedRoomId>> {
+    let Some(login) = front.store.login(mxid, network)? else {
+        return Ok(None);
+    };
+    if let Some(space) = &login.space_room {
+        return Ok(Some(room_id(space)));
+    }
+    // A few at a time: a thousand new logins connecting together must not become a
+    // thousand room creations at once (Synapse then times them all out).
+    let _turn = SPACE_CREATION
+        .acquire()
+        .await
+        .map_err(|_| anyhow::anyhow!("space creation closed"))?;
+    // Read again: it may have been made while this waited.
     let Some(mut login) = front.store.login(mxid, network)? else {
         return Ok(None);
     };
