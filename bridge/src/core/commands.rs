@@ -568,12 +568,32 @@ async fn room_command(bridge: &Bridge, mxid: &str, command: &str, args: &[&str])
             })
             .await
     } else {
-        handle
+        // No longer the room's relay from now on: a message the server sends after it
+        // took the leave reaches only the other bridged members, one of whom must relay
+        // it (the login's RoomLeft comes too late for that).
+        let was_member = bridge
+            .store
+            .chatrooms_of(mxid, network)
+            .unwrap_or_default()
+            .contains(&room);
+        if was_member {
+            if let Err(e) = bridge.store.remove_chatroom_member(mxid, network, &room) {
+                tracing::error!("could not forget a chatroom member: {e}");
+            }
+        }
+        let result = handle
             .request(|reply| LoginCommand::LeaveRoom {
                 room: room.clone(),
                 reply,
             })
-            .await
+            .await;
+        if result.is_err() && was_member {
+            // Still in: relaying again.
+            if let Err(e) = bridge.store.add_chatroom_member(mxid, network, &room) {
+                tracing::error!("could not record a chatroom member: {e}");
+            }
+        }
+        result
     };
     match result {
         Ok(()) if command == "join" => format!("Joining {room}…"),

@@ -35,6 +35,8 @@ pub struct XmppFront {
     links: HashMap<String, Link>,
     /// The presence each user was last shown of each contact: (user, network, contact).
     presences: Mutex<HashMap<(String, NetworkId, String), Presence>>,
+    /// Serialises contact presence updates (see [`Front::presence`]).
+    presence_order: tokio::sync::Mutex<()>,
     /// The presence of each of the user's resources, as sent to each gateway.
     resources: Mutex<HashMap<(String, NetworkId), HashMap<String, Presence>>>,
     /// The user's status last passed to each login, so a repeated presence does nothing.
@@ -96,6 +98,7 @@ impl XmppFront {
             domains,
             links,
             presences: Mutex::default(),
+            presence_order: tokio::sync::Mutex::new(()),
             resources: Mutex::default(),
             user_status: Mutex::default(),
             inbox: Default::default(),
@@ -608,6 +611,9 @@ impl Front for XmppFront {
         presence: &'a Presence,
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            // One at a time: two updates of a contact in flight at once must not reach
+            // the server in the wrong order.
+            let _order = self.presence_order.lock().await;
             self.presences.lock().expect("presences lock").insert(
                 (login.mxid.clone(), login.network, who.to_owned()),
                 presence.clone(),

@@ -141,10 +141,8 @@ async fn handle(front: &Arc<XmppFront>, request: &Request) {
         html: request.html.clone(),
     };
     let text = match request.kind {
-        MessageKind::Emote => FormattedText {
-            plain: format!("/me {}", text.plain),
-            html: None,
-        },
+        // As from Matrix: the networks have no emotes.
+        MessageKind::Emote => FormattedText::plain(format!("* {}", text.plain)),
         _ => text,
     };
     match front
