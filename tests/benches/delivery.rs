@@ -154,7 +154,16 @@ async fn setup(name: &str, users: &[String]) -> Bench {
     };
     let (synapse, slot) =
         tokio::task::block_in_place(|| private_environment(name, options)).expect("synapse");
-    let networks = slot.network_yaml("mig33", &sim.addr().to_string(), &[]);
+    // Unpaced: this measures the bridge's cost per message, not the send pacing a real
+    // server needs (the simulator does not limit).
+    let networks = slot.network_yaml(
+        "mig33",
+        &sim.addr().to_string(),
+        &[
+            ("messages_per_second", serde_json::json!(100000.0)),
+            ("message_burst", serde_json::json!(100000)),
+        ],
+    );
     let bridge =
         tokio::task::block_in_place(|| slot.start_with_networks(&synapse, Some(&networks)))
             .expect("bridge");
