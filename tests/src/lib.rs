@@ -1,6 +1,7 @@
 //! End-to-end test harness.
 
 pub mod bridge;
+pub mod logs;
 pub mod matrix_user;
 pub mod process;
 pub mod prosody;

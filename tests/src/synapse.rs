@@ -192,17 +192,7 @@ impl Synapse {
 
     /// Last `n` lines of Synapse's stdout/stderr and of its log file.
     pub fn log_tail(&self, n: usize) -> String {
-        let mut out = String::new();
-        for name in ["stdout.log", "homeserver.log"] {
-            let text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            out += &format!("--- {name} (last {n} lines) ---\n");
-            for line in &lines[lines.len().saturating_sub(n)..] {
-                out += line;
-                out.push('\n');
-            }
-        }
-        out
+        crate::logs::tails(&self.dir, &["stdout.log", "homeserver.log"], n)
     }
 
     /// `@localpart:localhost`

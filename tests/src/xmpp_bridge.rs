@@ -217,17 +217,8 @@ impl XmppBridge {
 
     /// The last `n` lines of the log.
     pub fn log_tail(&self, n: usize) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        let mut out = format!(
-            "--- bridge log {} (last {n} lines) ---\n",
-            self.log_path().display()
-        );
-        for line in &lines[lines.len().saturating_sub(n)..] {
-            out += line;
-            out.push('\n');
-        }
-        out
+        let title = format!("bridge log {}", self.log_path().display());
+        crate::logs::tail(&title, &self.log(), n)
     }
 }
 

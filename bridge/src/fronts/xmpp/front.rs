@@ -148,11 +148,7 @@ impl XmppFront {
     /// Sends a stanza that needs no confirmation (dropped while its link is down).
     pub(crate) async fn send(&self, stanza: impl Into<Stanza>) {
         let stanza = stanza.into();
-        let from = match &stanza {
-            Stanza::Message(m) => m.from.clone(),
-            Stanza::Presence(p) => p.from.clone(),
-            Stanza::Iq(iq) => iq.from().cloned(),
-        };
+        let from = stanza_from(&stanza);
         match from.as_ref().and_then(|f| self.link_for(f)) {
             Some(link) => link.send(stanza).await,
             None => tracing::error!(?from, "no component link sends from this address"),
@@ -161,12 +157,9 @@ impl XmppFront {
 
     /// Sends stanzas (all from one component) and resolves once the server has them.
     pub(crate) async fn deliver_stanzas(&self, stanzas: Vec<Stanza>) -> Result<(), Failure> {
-        let from = stanzas.first().and_then(|s| match s {
-            Stanza::Message(m) => m.from.clone(),
-            Stanza::Presence(p) => p.from.clone(),
-            Stanza::Iq(iq) => iq.from().cloned(),
-        });
-        let Some(from) = from else { return Ok(()) };
+        let Some(from) = stanzas.first().and_then(stanza_from) else {
+            return Ok(());
+        };
         match self.link_for(&from) {
             Some(link) => link.deliver(stanzas).await,
             None => Err(Failure::permanent(format!(
@@ -538,6 +531,15 @@ impl XmppFront {
         };
         self.deliver_stanzas(vec![stanza]).await?;
         Ok(Vec::new())
+    }
+}
+
+/// Who a stanza is from (its link is that domain's).
+fn stanza_from(stanza: &Stanza) -> Option<Jid> {
+    match stanza {
+        Stanza::Message(m) => m.from.clone(),
+        Stanza::Presence(p) => p.from.clone(),
+        Stanza::Iq(iq) => iq.from().cloned(),
     }
 }
 

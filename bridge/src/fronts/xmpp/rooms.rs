@@ -122,6 +122,21 @@ impl Rooms {
     }
 }
 
+/// Who sees a conversation's traffic: every occupant of a chatroom, only the owner's
+/// resources in a group conversation (it is theirs alone).
+fn audience(
+    front: &XmppFront,
+    room: &BareJid,
+    chat: &ChatId,
+    owner: &str,
+) -> Vec<(FullJid, Occupant)> {
+    let mut present = occupants(front, room);
+    if matches!(chat, ChatId::Group(_)) {
+        present.retain(|(_, o)| o.user == owner);
+    }
+    present
+}
+
 /// The occupants of a room: (full JID, occupant).
 fn occupants(front: &XmppFront, room: &BareJid) -> Vec<(FullJid, Occupant)> {
     match front.store.xmpp_occupants(room.as_str()) {
@@ -317,10 +332,7 @@ pub(crate) async fn deliver(
         .domains
         .room(net, &entry.chat)
         .map_err(|e| Failure::permanent(e.to_string()))?;
-    let mut present = occupants(front, &room);
-    if matches!(entry.chat, ChatId::Group(_)) {
-        present.retain(|(_, o)| o.user == entry.mxid);
-    }
+    let present = audience(front, &room, &entry.chat, &entry.mxid);
     match &entry.item {
         OutboxItem::Message {
             from,
@@ -486,11 +498,7 @@ pub(crate) async fn reflect(front: &XmppFront, request: &Request) {
         html: request.html.clone(),
     };
     let id = request.id.clone().unwrap_or_else(uuid_like);
-    let mut present = occupants(front, &room);
-    if matches!(request.chat, ChatId::Group(_)) {
-        present.retain(|(_, o)| o.user == request.user);
-    }
-    for (jid, _) in present {
+    for (jid, _) in audience(front, &room, &request.chat, &request.user) {
         if let Ok(m) = muc::groupchat(&room, Some(&nick), Jid::from(jid), &id, request.kind, &text)
         {
             front.send(m).await;
