@@ -13,13 +13,15 @@
 //!     cargo bench -p e2e-tests --bench delivery
 //!
 //! `BENCH_MESSAGES` (default 10000) sets the legacy -> Matrix burst size,
-//! `BENCH_MATRIX_MESSAGES` (default 1000) the other direction.
+//! `BENCH_MATRIX_MESSAGES` (default 1000) the other direction; `BENCH_ONLY` (`2to1`,
+//! `100to10` or `m2l`) runs one scenario; `BENCH_PERF=<dir>` records the bridge with
+//! `perf record -g` during each measured window (`<dir>/<scenario>.data`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use e2e_tests::bridge::{private_environment, BridgeProcess, BridgeSlot, SlotOptions};
-use e2e_tests::process::{cpu_ms, rss_mb};
+use e2e_tests::process::{cpu_ms, rss_mb, thread_groups};
 use e2e_tests::{enc, wait_until, Synapse, TestUser};
 use legacy_sim::mig33;
 use serde_json::Value;
@@ -34,29 +36,56 @@ fn env_number(name: &str, default: usize) -> usize {
 }
 
 struct Meter {
+    perf: Option<std::process::Child>,
     bridge: u32,
     synapse: u32,
     started: Instant,
     bridge_cpu: f64,
     synapse_cpu: f64,
     rss_before: f64,
+    threads: BTreeMap<String, (f64, u64)>,
 }
 
 impl Meter {
-    fn start(bridge: &BridgeProcess, synapse: &Synapse) -> Meter {
+    fn start(scenario: &str, bridge: &BridgeProcess, synapse: &Synapse) -> Meter {
         let bridge = bridge.pid().expect("bridge running");
         let synapse = synapse.pid().expect("synapse running");
+        let perf = std::env::var("BENCH_PERF").ok().map(|dir| {
+            std::process::Command::new("perf")
+                .args([
+                    "record",
+                    "-q",
+                    "-F",
+                    "499",
+                    "--call-graph",
+                    "dwarf,16384",
+                    "-o",
+                ])
+                .arg(format!("{dir}/{scenario}.data"))
+                .args(["-p", &bridge.to_string()])
+                .spawn()
+                .expect("perf")
+        });
         Meter {
+            perf,
             bridge,
             synapse,
             started: Instant::now(),
             bridge_cpu: cpu_ms(bridge),
             synapse_cpu: cpu_ms(synapse),
             rss_before: rss_mb(bridge),
+            threads: thread_groups(bridge),
         }
     }
 
-    fn report(&self, what: &str, messages: usize, integrity: (usize, usize, usize)) {
+    fn report(mut self, what: &str, messages: usize, integrity: (usize, usize, usize)) {
+        if let Some(mut perf) = self.perf.take() {
+            // SIGINT: perf writes its file and ends.
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &perf.id().to_string()])
+                .status();
+            let _ = perf.wait();
+        }
         let secs = self.started.elapsed().as_secs_f64();
         let bridge = cpu_ms(self.bridge) - self.bridge_cpu;
         let synapse = cpu_ms(self.synapse) - self.synapse_cpu;
@@ -71,6 +100,22 @@ impl Meter {
             self.rss_before,
             rss_mb(self.bridge),
         );
+        // Where the bridge's time goes, per message: threads that exited meanwhile
+        // (sled's extra I/O threads) are missing here but counted in the total above.
+        let per = messages.max(1) as f64;
+        let mut parts = Vec::new();
+        for (name, (cpu, switches)) in thread_groups(self.bridge) {
+            let (cpu0, switches0) = self.threads.get(&name).copied().unwrap_or_default();
+            let (cpu, switches) = (cpu - cpu0, switches.saturating_sub(switches0));
+            if cpu > 0.0 || switches > 0 {
+                parts.push(format!(
+                    "{name} {:.3} ms, {:.1} switches",
+                    cpu / per,
+                    switches as f64 / per
+                ));
+            }
+        }
+        println!("  bridge threads per message: {}", parts.join("; "));
     }
 }
 
@@ -238,6 +283,9 @@ async fn latest(user: &TestUser, room: &str) -> Option<String> {
 /// legacy -> Matrix: `senders` mig33 users send `total` messages, spread evenly over
 /// `receivers` Matrix users (sender i writes to receiver i % receivers).
 async fn legacy_to_matrix(name: &str, senders: usize, receivers: usize, total: usize) {
+    if !wanted(name) {
+        return;
+    }
     let sender_names: Vec<String> = (0..senders).map(|i| format!("x{i:02}")).collect();
     let account_names: Vec<String> = (0..receivers).map(|i| format!("m{i}")).collect();
     let mut all = sender_names.clone();
@@ -276,7 +324,7 @@ async fn legacy_to_matrix(name: &str, senders: usize, receivers: usize, total: u
     let per_sender = total / senders;
     b.steady().await;
     eprintln!("{name}: portals ready; sending {total} messages");
-    let meter = Meter::start(&b.bridge, &b.synapse);
+    let meter = Meter::start(name, &b.bridge, &b.synapse);
     let mut tasks = Vec::new();
     for (i, client) in clients.into_iter().enumerate() {
         let to = account_names[i % receivers].clone();
@@ -298,7 +346,7 @@ async fn legacy_to_matrix(name: &str, senders: usize, receivers: usize, total: u
     // Done when every room's latest message is its sender's last one.
     let last = format!("-{:05}", per_sender - 1);
     wait_until(
-        Duration::from_secs(3600),
+        Duration::from_secs(900),
         "every message in Matrix",
         || async {
             for (r, (user, _)) in users.iter().enumerate() {
@@ -333,6 +381,9 @@ async fn legacy_to_matrix(name: &str, senders: usize, receivers: usize, total: u
 
 /// Matrix -> legacy: one user sends `total` messages to one mig33 contact.
 async fn matrix_to_legacy(total: usize) {
+    if !wanted("bench-m2l") {
+        return;
+    }
     let names = vec!["m0".to_string(), "x00".to_string()];
     let b = setup("bench-m2l", &names).await;
     let (user, mgmt) = matrix_user(&b, "u0", "m0").await;
@@ -343,10 +394,10 @@ async fn matrix_to_legacy(total: usize) {
     let rooms = accept(&user, &[b.slot.ghost("mig33", "x00")]).await;
     let room = rooms.values().next().expect("room").clone();
     b.steady().await;
-    let meter = Meter::start(&b.bridge, &b.synapse);
+    let meter = Meter::start("bench-m2l", &b.bridge, &b.synapse);
     let receiving = tokio::spawn(async move {
         let mut seen = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(3600);
+        let deadline = Instant::now() + Duration::from_secs(900);
         while seen.len() < total && Instant::now() < deadline {
             if let Ok(m) = contact.wait_message(Duration::from_secs(60)).await {
                 seen.extend(parse(&m.content));
@@ -365,6 +416,11 @@ async fn matrix_to_legacy(total: usize) {
         total,
         integrity(&seen, total, &["u0".to_string()]),
     );
+}
+
+/// Whether `BENCH_ONLY` (if set) names this scenario (`bench-<it>`).
+fn wanted(scenario: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |only| scenario == format!("bench-{only}"))
 }
 
 fn main() {
