@@ -14,8 +14,9 @@
 //!
 //! `BENCH_MESSAGES` (default 10000) sets the legacy -> Matrix burst size,
 //! `BENCH_MATRIX_MESSAGES` (default 1000) the other direction; `BENCH_ONLY` (`2to1`,
-//! `100to10` or `m2l`) runs one scenario; `BENCH_PERF=<dir>` records the bridge with
-//! `perf record -g` during each measured window (`<dir>/<scenario>.data`).
+//! `100to10` or `m2l`) runs one scenario; `BENCH_PERF=<dir>` records a flat profile of
+//! the bridge with `perf record` during each measured window (`<dir>/<scenario>.data`;
+//! with `--call-graph dwarf` the bridge once stalled under perf).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
