@@ -79,14 +79,18 @@ impl Meter {
         }
     }
 
-    fn report(mut self, what: &str, messages: usize, integrity: (usize, usize, usize)) {
+    /// Ends the perf recording, if any (SIGINT: perf writes its file and ends).
+    fn stop_perf(&mut self) {
         if let Some(mut perf) = self.perf.take() {
-            // SIGINT: perf writes its file and ends.
             let _ = std::process::Command::new("kill")
                 .args(["-INT", &perf.id().to_string()])
                 .status();
             let _ = perf.wait();
         }
+    }
+
+    fn report(mut self, what: &str, messages: usize, integrity: (usize, usize, usize)) {
+        self.stop_perf();
         let secs = self.started.elapsed().as_secs_f64();
         let bridge = cpu_ms(self.bridge) - self.bridge_cpu;
         let synapse = cpu_ms(self.synapse) - self.synapse_cpu;
@@ -117,6 +121,13 @@ impl Meter {
             }
         }
         println!("  bridge threads per message: {}", parts.join("; "));
+    }
+}
+
+impl Drop for Meter {
+    /// A scenario that fails (a deadline passed) stops its recording too.
+    fn drop(&mut self) {
+        self.stop_perf();
     }
 }
 

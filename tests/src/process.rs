@@ -7,7 +7,12 @@ pub fn cpu_ms(pid: u32) -> f64 {
 
 /// A `/proc/<pid>/status` field in its unit (kB for memory), 0 when absent.
 fn status_field(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status_value(&format!("/proc/{pid}"), field)
+}
+
+/// A field of `<dir>/status` (a process's or a thread's), 0 when absent.
+fn status_value(dir: &str, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("{dir}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
@@ -34,29 +39,18 @@ pub fn thread_groups(pid: u32) -> std::collections::BTreeMap<String, (f64, u64)>
         return groups;
     };
     for task in tasks.flatten() {
-        let tid: u32 = match task.file_name().to_str().and_then(|t| t.parse().ok()) {
-            Some(t) => t,
-            None => continue,
-        };
-        let dir = format!("/proc/{pid}/task/{tid}");
+        let dir = task.path().display().to_string();
         let name: String = std::fs::read_to_string(format!("{dir}/comm"))
             .unwrap_or_default()
             .trim()
             .chars()
             .filter(|c| !c.is_ascii_digit())
             .collect();
-        let status = std::fs::read_to_string(format!("{dir}/status")).unwrap_or_default();
-        let switches: u64 = status
-            .lines()
-            .filter_map(|l| {
-                l.strip_prefix("voluntary_ctxt_switches:")
-                    .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
-            })
-            .filter_map(|v| v.trim().parse::<u64>().ok())
-            .sum();
+        let switches = status_value(&dir, "voluntary_ctxt_switches")
+            + status_value(&dir, "nonvoluntary_ctxt_switches");
         let entry = groups.entry(name).or_insert((0.0, 0));
         entry.0 += task_cpu_ms(&format!("{dir}/stat"));
-        entry.1 += switches;
+        entry.1 += switches as u64;
     }
     groups
 }
@@ -75,4 +69,27 @@ fn task_cpu_ms(path: &str) -> f64 {
     };
     // utime and stime are fields 14 and 15 (1-based), 11 and 12 after the ')'.
     (ticks(11) + ticks(12)) * 1000.0 / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A named thread shows as its group, digits dropped, with the switches it made.
+    #[test]
+    fn thread_groups_name_this_process_threads() {
+        std::thread::Builder::new()
+            .name("probe-7".into())
+            .spawn(|| {
+                // Sleeping gives up the CPU: at least one voluntary switch.
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                let groups = thread_groups(std::process::id());
+                let (_, switches) = groups.get("probe-").copied().expect("probe- group");
+                assert!(switches > 0, "{groups:?}");
+                assert!(!groups.contains_key("probe-7"), "{groups:?}");
+            })
+            .expect("thread")
+            .join()
+            .expect("probe");
+    }
 }
