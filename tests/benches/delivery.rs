@@ -14,9 +14,10 @@
 //!
 //! `BENCH_MESSAGES` (default 10000) sets the legacy -> Matrix burst size,
 //! `BENCH_MATRIX_MESSAGES` (default 1000) the other direction; `BENCH_ONLY` (`2to1`,
-//! `100to10` or `m2l`) runs one scenario; `BENCH_PERF=<dir>` records a flat profile of
-//! the bridge with `perf record` during each measured window (`<dir>/<scenario>.data`;
-//! with `--call-graph dwarf` the bridge once stalled under perf).
+//! `100to10` or `m2l`) runs one scenario; `BENCH_PERF=<dir>` records a profile of
+//! the bridge with `perf record` during each measured window (`<dir>/<scenario>.data`);
+//! `BENCH_RUST_LOG` replaces
+//! the bridge's log filter (its log is `/tmp/retrobridge-e2e-<pid>-bench-<scenario>/`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -206,7 +207,9 @@ async fn setup(name: &str, users: &[String]) -> Bench {
     let options = SlotOptions {
         networks_yaml: "  mig33:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s0mig33_{id}\"\n".into(),
         everyone: true,
-        rust_log: Some("info,sled=warn,hyper=warn,matrix_sdk=warn,reqwest=warn".into()),
+        rust_log: Some(std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| {
+            "info,sled=warn,hyper=warn,matrix_sdk=warn,reqwest=warn".into()
+        })),
         ..SlotOptions::default()
     };
     let (synapse, slot) =
@@ -342,17 +345,31 @@ async fn legacy_to_matrix(name: &str, senders: usize, receivers: usize, total: u
         let to = account_names[i % receivers].clone();
         let name = sender_names[i].clone();
         tasks.push(tokio::spawn(async move {
+            let mut last = None;
             for n in 0..per_sender {
-                client
-                    .send_private(&to, &format!("{name}-{n:05}"))
-                    .await
-                    .expect("send");
+                last = Some(
+                    client
+                        .send_private(&to, &format!("{name}-{n:05}"))
+                        .await
+                        .expect("send"),
+                );
             }
-            client
+            (client, last)
         }));
     }
+    // Each client is kept until the server confirmed its last message: dropping a client
+    // ends its connection at once, with the messages it had not written yet (the 2 -> 1
+    // scenario used to wait out its deadline for them).
+    let mut clients = Vec::new();
     for t in tasks {
-        t.await.expect("sender");
+        let (mut client, last) = t.await.expect("sender");
+        if let Some(id) = last {
+            client
+                .wait_done(id, Duration::from_secs(60))
+                .await
+                .expect("the server took the last message");
+        }
+        clients.push(client);
     }
     eprintln!("{name}: all sent; waiting for them in Matrix");
     // Done when every room's latest message is its sender's last one.
