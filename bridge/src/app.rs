@@ -174,6 +174,7 @@ impl MatrixSide {
             &registration.as_token,
         );
         let front = MatrixFront::new(bridge.clone(), client.clone(), Some(media.clone()));
+        front.claim_pending_events()?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;

@@ -15,8 +15,9 @@
 //! Durability: sled buffers writes in memory. Everything that acknowledges something to
 //! the outside (an appservice transaction, a legacy ACK) awaits [`Store::flush`] first,
 //! which is a group commit ([`commit`]): writers that ask at about the same time share
-//! one flush. [`Store::flush_soon`] asks for a flush without waiting for it. After a
-//! `kill -9` the database holds everything that was acknowledged.
+//! one flush. [`Store::flush_soon`] asks for a flush without waiting for it, and
+//! [`Store::flush_later`] lets a write ride on the next one. After a `kill -9` the
+//! database holds everything that was acknowledged.
 
 mod bridge_state;
 mod commit;
@@ -37,8 +38,6 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 
 use crate::core::{ChatId, Contact, Group, NetworkId};
 
@@ -251,6 +250,10 @@ pub struct Inner {
     xmpp_occupants: sled::Tree,
 }
 
+/// Writes waiting for a flush ([`Store::flush_later`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FlushTicket(u64);
+
 impl Deref for Store {
     type Target = Inner;
     fn deref(&self) -> &Inner {
@@ -452,6 +455,23 @@ impl Store {
         self.committer.request();
     }
 
+    /// Lets what was written so far ride on the next flush somebody needs anyway, at most
+    /// [`commit::LATER`] from now, without a flush of its own (the "handled" mark of an
+    /// inbox event: in a burst, the next transaction's flush carries it).
+    /// [`Store::settle`] with the returned ticket makes sure of it sooner.
+    pub fn flush_later(&self) -> FlushTicket {
+        FlushTicket(self.committer.later())
+    }
+
+    /// Waits until the writes before `ticket` are on disk: at once when a flush since
+    /// then covered them, else with a flush of its own.
+    pub async fn settle(&self, ticket: FlushTicket) -> Result<()> {
+        self.committer
+            .settle(ticket.0)
+            .await
+            .map_err(StoreError::Flush)
+    }
+
     /// Forgets transaction ids, event ids and delivery records past their age or count
     /// limits. Returns how many were forgotten.
     pub fn prune_dedupe_records(&self, now_ms: u64) -> Result<usize> {
@@ -463,11 +483,19 @@ impl Store {
 
     // --- appservice transactions -------------------------------------------------------
 
-    /// Records a transaction and the events of it that need handling, in one atomic
-    /// step. A transaction is a repeat only when both its id and its content digest
-    /// match one accepted before: homeservers restart their transaction ids (Synapse
-    /// does after its own restart), so an id alone proves nothing. Events whose event id
-    /// was recorded before are left out. Call [`Store::flush`] before acknowledging.
+    /// Records a transaction and the events of it that need handling. A transaction is a
+    /// repeat only when both its id and its content digest match one accepted before:
+    /// homeservers restart their transaction ids (Synapse does after its own restart),
+    /// so an id alone proves nothing. Events whose event id was recorded before are left
+    /// out. Call [`Store::flush`] before acknowledging.
+    ///
+    /// Plain writes, not a sled transaction: each sled transaction writes two extra log
+    /// buffers (and wakes sled's I/O pool twice), the largest cost of a Matrix -> legacy
+    /// message. They are ordered so that any prefix of them, which is what a crash
+    /// leaves, is safe: each event's inbox entry before its event-id record (a record
+    /// never hides an event that is not in the inbox; an entry whose record was lost is
+    /// recorded again at start-up by [`Store::claim_pending_events`]), the transaction
+    /// last (until it is recorded, the homeserver's retry is handled as new).
     pub fn accept_transaction(
         &self,
         txn_id: &str,
@@ -481,51 +509,44 @@ impl Store {
                 return Ok(Accepted::Repeat);
             }
         }
-        let ids: Vec<u64> = events
-            .iter()
-            .map(|_| self.next_id())
-            .collect::<Result<_>>()?;
-        // Sealed before the transaction: nothing a user typed reaches sled in clear.
-        let sealed: Vec<Vec<u8>> = ids
-            .iter()
-            .zip(events)
-            .map(|(id, event)| self.seal(INBOX, &id.to_be_bytes(), event.bytes))
-            .collect::<Result<_>>()?;
-        let trees = (
-            &self.inbox,
-            &self.txns.by_key,
-            &self.txns.by_age,
-            &self.events.by_key,
-            &self.events.by_age,
-        );
-        let result = trees.transaction(|(inbox, txn_keys, txn_ages, event_keys, event_ages)| {
-            let mut accepted = Vec::new();
-            let mut new_events = 0;
-            for (i, ((id, event), sealed)) in ids.iter().zip(events).zip(&sealed).enumerate() {
-                if let Some(event_id) = event.event_id {
-                    if event_keys.get(event_id.as_bytes())?.is_some() {
-                        continue;
-                    }
-                    if Recent::insert_in(event_keys, event_ages, event_id.as_bytes(), &[], now_ms)?
-                    {
-                        new_events += 1;
-                    }
+        let mut accepted = Vec::new();
+        for (i, event) in events.iter().enumerate() {
+            if let Some(event_id) = event.event_id {
+                if self.events.contains(event_id.as_bytes())? {
+                    continue;
                 }
-                inbox.insert(&id.to_be_bytes(), sealed.as_slice())?;
-                accepted.push((*id, i));
             }
-            let new_txn = Recent::insert_in(txn_keys, txn_ages, txn_id.as_bytes(), digest, now_ms)?;
-            Ok::<_, ConflictableTransactionError<()>>((accepted, new_events, new_txn))
-        });
-        match result {
-            Ok((accepted, new_events, new_txn)) => {
-                self.events.added(new_events);
-                self.txns.added(usize::from(new_txn));
-                Ok(Accepted::New(accepted))
+            // Sealed before it reaches sled: nothing a user typed is written in clear.
+            let id = self.next_id()?;
+            let sealed = self.seal(INBOX, &id.to_be_bytes(), event.bytes)?;
+            self.inbox.insert(id.to_be_bytes(), sealed)?;
+            if let Some(event_id) = event.event_id {
+                self.events.insert(event_id.as_bytes(), &[], now_ms)?;
             }
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => unreachable!("the transaction never aborts"),
+            accepted.push((id, i));
         }
+        self.txns.insert(txn_id.as_bytes(), digest, now_ms)?;
+        Ok(Accepted::New(accepted))
+    }
+
+    /// Records the event ids of the events waiting in the inbox (`event_id` reads one
+    /// from an entry). Call at start-up, before any transaction is accepted: a crash
+    /// between an entry and its record (see [`Store::accept_transaction`]) must not let
+    /// the homeserver's retry put the event in the inbox twice.
+    pub fn claim_pending_events(
+        &self,
+        event_id: impl Fn(&[u8]) -> Option<String>,
+        now_ms: u64,
+    ) -> Result<usize> {
+        let mut claimed = 0;
+        for (_, bytes) in self.inbox_pending()? {
+            if let Some(id) = event_id(&bytes) {
+                if self.events.insert_new(id.as_bytes(), &[], now_ms)? {
+                    claimed += 1;
+                }
+            }
+        }
+        Ok(claimed)
     }
 
     /// Records an event id found outside a transaction (fetched from the room); false if
@@ -1030,6 +1051,31 @@ mod tests {
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].1, b"[]");
         assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+    }
+
+    /// A crash can leave an event's inbox entry without its event-id record or the
+    /// transaction's (the writes are not one sled transaction): the start-up repair
+    /// records the id, so the homeserver's retry does not put the event in twice.
+    #[test]
+    fn an_entry_left_without_its_record_is_not_accepted_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let bytes = br#"{"event_id":"$a"}"#;
+        let events = [event(Some("$a"), bytes)];
+        inbox_ids(store.accept_transaction("t1", b"d1", &events, 10).unwrap());
+        // What a crash right after the inbox entry leaves on disk.
+        store.events.by_key.remove("$a").unwrap();
+        store.txns.by_key.remove("t1").unwrap();
+        let event_id = |b: &[u8]| -> Option<String> {
+            serde_json::from_slice::<serde_json::Value>(b).ok()?["event_id"]
+                .as_str()
+                .map(str::to_owned)
+        };
+        assert_eq!(store.claim_pending_events(event_id, 20).unwrap(), 1);
+        assert_eq!(store.claim_pending_events(event_id, 21).unwrap(), 0);
+        let again = inbox_ids(store.accept_transaction("t1", b"d1", &events, 30).unwrap());
+        assert!(again.is_empty(), "the retried event is not accepted again");
+        assert_eq!(store.inbox_pending().unwrap().len(), 1);
     }
 
     /// Synapse restarts its transaction ids after its own restart: the same id with other

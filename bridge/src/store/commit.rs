@@ -6,10 +6,19 @@
 //! bottleneck. Writers therefore ask this committer for durability: one thread flushes
 //! the database for every request made before the flush began, so a burst of N requests
 //! costs one or two flushes instead of N.
+//!
+//! Marks that only save repeated work after a crash (an event handled) need not be on
+//! disk at once: [`Committer::later`] numbers such a write without waking anyone, so it
+//! rides on the next flush somebody needs anyway (in a burst, the next transaction's),
+//! and the thread flushes it by itself after [`LATER`] when nobody did.
 
 use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+
+/// How long a write asked for with [`Committer::later`] may wait for a flush.
+pub(super) const LATER: Duration = Duration::from_millis(100);
 
 /// What the committer thread and the writers share.
 pub(super) struct Committer {
@@ -22,8 +31,12 @@ pub(super) struct Committer {
 
 #[derive(Default)]
 struct State {
-    /// Requests made so far (each gets the next number).
+    /// Numbers given out so far (each request or later-write gets the next one).
     requested: u64,
+    /// The newest number somebody is waiting for (flushed at once).
+    wanted: u64,
+    /// When the oldest write not yet covered was numbered by [`Committer::later`].
+    later_since: Option<Instant>,
     /// The database is gone: the thread ends.
     closed: bool,
 }
@@ -49,16 +62,29 @@ impl Committer {
         loop {
             let target = {
                 let mut state = self.state.lock().expect("commit state");
-                while state.requested == flushed && !state.closed {
-                    state = self.wake.wait(state).expect("commit state");
+                loop {
+                    if state.closed {
+                        return;
+                    }
+                    if state.wanted > flushed {
+                        break;
+                    }
+                    match state.later_since {
+                        Some(since) if state.requested > flushed => {
+                            let left = LATER.saturating_sub(since.elapsed());
+                            if left.is_zero() {
+                                break;
+                            }
+                            state = self.wake.wait_timeout(state, left).expect("commit state").0;
+                        }
+                        _ => state = self.wake.wait(state).expect("commit state"),
+                    }
                 }
-                if state.closed {
-                    return;
-                }
+                state.later_since = None;
                 state.requested
             };
-            // Every request numbered up to `target` was made (after its writes) before
-            // this flush started, so this flush covers it.
+            // Every write numbered up to `target` was made before this flush started, so
+            // this flush covers it.
             let error = match db.upgrade() {
                 Some(db) => db.flush().err().map(|e| e.to_string()),
                 None => return,
@@ -72,7 +98,21 @@ impl Committer {
     pub(super) fn request(&self) -> u64 {
         let mut state = self.state.lock().expect("commit state");
         state.requested += 1;
+        state.wanted = state.requested;
         self.wake.notify_one();
+        state.requested
+    }
+
+    /// Numbers the writes made so far for a flush within [`LATER`], without asking for
+    /// one now; [`Self::settle`] makes sure of it sooner.
+    pub(super) fn later(&self) -> u64 {
+        let mut state = self.state.lock().expect("commit state");
+        state.requested += 1;
+        if state.later_since.is_none() {
+            state.later_since = Some(Instant::now());
+            // The thread starts counting down.
+            self.wake.notify_one();
+        }
         state.requested
     }
 
@@ -90,9 +130,64 @@ impl Committer {
         }
     }
 
+    /// Waits until the writes numbered `ticket` (by [`Self::later`]) are on disk: at once
+    /// when a flush since covered them, else with a flush of its own.
+    pub(super) async fn settle(&self, ticket: u64) -> Result<(), String> {
+        if matches!(&*self.done.borrow(), (n, None) if *n >= ticket) {
+            return Ok(());
+        }
+        self.wait().await
+    }
+
     /// Ends the thread (the database is being dropped).
     pub(super) fn close(&self) {
         self.state.lock().expect("commit state").closed = true;
         self.wake.notify_one();
+    }
+
+    /// The number of the newest write on disk (tests).
+    #[cfg(test)]
+    pub(super) fn flushed(&self) -> u64 {
+        self.done.borrow().0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committer() -> (Arc<sled::Db>, Arc<Committer>) {
+        let db = Arc::new(sled::Config::new().temporary(true).open().expect("sled"));
+        let committer = Committer::start(Arc::downgrade(&db)).expect("thread");
+        (db, committer)
+    }
+
+    /// A write numbered for later reaches the disk by itself, and one that a flush
+    /// somebody needed has covered costs no flush of its own.
+    #[tokio::test]
+    async fn later_writes_ride_on_the_next_flush() {
+        let (_db, committer) = committer();
+        let alone = committer.later();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while committer.flushed() < alone {
+            assert!(Instant::now() < deadline, "a later write was never flushed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        let carried = committer.later();
+        committer.wait().await.expect("flush");
+        let flushed = committer.flushed();
+        assert!(flushed >= carried);
+        committer.settle(carried).await.expect("settled");
+        assert_eq!(
+            committer.flushed(),
+            flushed,
+            "no second flush for a covered write"
+        );
+
+        let uncovered = committer.later();
+        committer.settle(uncovered).await.expect("settled");
+        assert!(committer.flushed() >= uncovered);
+        committer.close();
     }
 }

@@ -3,8 +3,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sled::transaction::{TransactionalTree, UnabortableTransactionError};
-
 use super::Result;
 
 pub(super) struct Recent {
@@ -57,23 +55,6 @@ impl Recent {
             self.len.fetch_add(1, Ordering::Relaxed);
         }
         Ok(true)
-    }
-
-    /// [`Recent::insert`] inside a sled transaction over (`by_key`, `by_age`); returns
-    /// whether an age entry was added (pass the count to [`Recent::added`] after commit).
-    pub(super) fn insert_in(
-        by_key: &TransactionalTree,
-        by_age: &TransactionalTree,
-        key: &[u8],
-        value: &[u8],
-        at_ms: u64,
-    ) -> std::result::Result<bool, UnabortableTransactionError> {
-        by_key.insert(key, record(value, at_ms))?;
-        Ok(by_age.insert(age_key(key, at_ms), &[])?.is_none())
-    }
-
-    pub(super) fn added(&self, n: usize) {
-        self.len.fetch_add(n, Ordering::Relaxed);
     }
 
     pub(super) fn len(&self) -> usize {

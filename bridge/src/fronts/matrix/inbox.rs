@@ -39,12 +39,29 @@ impl MatrixFront {
                     room_id: Some(room),
                     ..
                 }) => self.queue_event(&room, id, arrived),
-                _ => self.inbox_done(id),
+                _ => {
+                    self.inbox_done(id);
+                }
             }
         }
         *started = true;
         // The homeserver may hold events it will send late (see `catch_up`).
         self.expect_late_events("the bridge started");
+        Ok(())
+    }
+
+    /// Call before the endpoint takes transactions: see
+    /// [`store::Store::claim_pending_events`].
+    pub fn claim_pending_events(&self) -> anyhow::Result<()> {
+        let claimed = self.store.claim_pending_events(
+            |bytes| serde_json::from_slice::<EventHeader>(bytes).ok()?.event_id,
+            crate::core::now_ms(),
+        )?;
+        if claimed > 0 {
+            tracing::info!(
+                "recorded the ids of {claimed} Matrix event(s) waiting since the last stop"
+            );
+        }
         Ok(())
     }
 
@@ -57,7 +74,16 @@ impl MatrixFront {
     }
 
     async fn room_worker(self: Arc<Self>, room: String) {
+        // The last event's "handled" mark rides on the next flush (in a burst, that of
+        // the transaction carrying the next event), but is on disk before the next event
+        // is handled: a crash repeats at most one event per room.
+        let mut unsettled = None;
         while let Some((id, arrived)) = self.room_queues.front(&room) {
+            if let Some(ticket) = unsettled.take() {
+                if let Err(e) = self.store.settle(ticket).await {
+                    tracing::error!(%room, "could not write that a Matrix event was handled: {e}");
+                }
+            }
             let mut handled = true;
             match self.store.inbox_get(id) {
                 Ok(Some(bytes)) => match serde_json::from_slice::<MatrixEvent>(&bytes) {
@@ -79,7 +105,7 @@ impl MatrixFront {
                 }
             }
             if handled {
-                self.inbox_done(id);
+                unsettled = self.inbox_done(id);
             }
             if !self.room_queues.pop(&room) {
                 break;
@@ -87,11 +113,15 @@ impl MatrixFront {
         }
     }
 
-    fn inbox_done(&self, id: u64) {
+    /// Removes a handled event from the inbox; the removal reaches the disk with the
+    /// next flush (a crash before that handles the event again).
+    fn inbox_done(&self, id: u64) -> Option<store::FlushTicket> {
         match self.store.inbox_done(id) {
-            // Soon on disk: a crash before that handles the event again.
-            Ok(()) => self.store.flush_soon(),
-            Err(e) => tracing::error!("could not mark a Matrix event handled: {e}"),
+            Ok(()) => Some(self.store.flush_later()),
+            Err(e) => {
+                tracing::error!("could not mark a Matrix event handled: {e}");
+                None
+            }
         }
     }
 

@@ -113,10 +113,18 @@ impl Inbox {
 }
 
 async fn worker(front: Arc<XmppFront>, conversation: String) {
+    // As for Matrix (`fronts::matrix::inbox`): the last request's "handled" mark rides on
+    // the next flush, and is on disk before the next request is handled.
+    let mut unsettled = None;
     loop {
         let Some((id, _)) = front.inbox.queues.front(&conversation) else {
             return;
         };
+        if let Some(ticket) = unsettled.take() {
+            if let Err(e) = front.store.settle(ticket).await {
+                tracing::error!("could not write that an XMPP message was handled: {e}");
+            }
+        }
         match front.store.xmpp_inbox_get(id) {
             Ok(Some(bytes)) => match serde_json::from_slice::<Request>(&bytes) {
                 Ok(request) => handle(&front, &request).await,
@@ -125,10 +133,10 @@ async fn worker(front: Arc<XmppFront>, conversation: String) {
             Ok(None) => {}
             Err(e) => tracing::error!("could not read the XMPP inbox: {e}"),
         }
-        if let Err(e) = front.store.xmpp_inbox_done(id) {
-            tracing::error!("could not mark an XMPP message handled: {e}");
+        match front.store.xmpp_inbox_done(id) {
+            Ok(()) => unsettled = Some(front.store.flush_later()),
+            Err(e) => tracing::error!("could not mark an XMPP message handled: {e}"),
         }
-        front.store.flush_soon();
         if !front.inbox.queues.pop(&conversation) {
             return;
         }
