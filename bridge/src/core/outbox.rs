@@ -110,15 +110,19 @@ impl Outbox {
         }
     }
 
-    fn delivered(&self, conversation: &[u8], login: &LoginKey, next_oldest_ms: Option<u64>) {
+    /// The sender read the queue's head: its arrival is the queue's age.
+    fn head(&self, conversation: &[u8], received_ms: u64) {
+        if let Some(q) = self.queues.lock().expect("outbox").get_mut(conversation) {
+            q.oldest_ms = received_ms;
+        }
+    }
+
+    fn delivered(&self, conversation: &[u8], login: &LoginKey) {
         {
             let mut queues = self.queues.lock().expect("outbox");
             if let Some(q) = queues.get_mut(conversation) {
                 q.depth = q.depth.saturating_sub(1);
                 q.failing = None;
-                if let Some(ms) = next_oldest_ms {
-                    q.oldest_ms = ms;
-                }
             }
         }
         let mut per_login = self.per_login.lock().expect("outbox");
@@ -305,6 +309,7 @@ impl Bridge {
                     continue;
                 }
             };
+            self.outbox.head(&conversation, entry.received_ms);
             let login = LoginKey {
                 mxid: entry.mxid.clone(),
                 network: entry.network,
@@ -353,13 +358,7 @@ impl Bridge {
             // No flush of its own: a crash before the next one sends the entry again,
             // which the transaction id (and the marker check after a restart) makes
             // harmless, and a flush per message is the bridge's largest cost.
-            let next = self
-                .store
-                .outbox_first(&conversation)
-                .ok()
-                .flatten()
-                .map(|(_, e)| e.received_ms);
-            self.outbox.delivered(&conversation, &login, next);
+            self.outbox.delivered(&conversation, &login);
         }
     }
 
@@ -443,12 +442,13 @@ mod tests {
         let (depth, oldest) = per_network[&NetworkId::Msn];
         assert_eq!(depth, 1);
         assert!(oldest < Duration::from_secs(89), "{oldest:?}");
-        outbox.delivered(b"conv3", &b_msn, None);
+        outbox.delivered(b"conv3", &b_msn);
         assert!(!outbox.keep_going(b"conv3"));
         assert!(!outbox.by_network().contains_key(&NetworkId::Msn));
 
-        outbox.delivered(b"conv1", &a, Some(super::super::now_ms()));
-        outbox.delivered(b"conv1", &a, None);
+        outbox.head(b"conv1", super::super::now_ms());
+        outbox.delivered(b"conv1", &a);
+        outbox.delivered(b"conv1", &a);
         assert!(
             !outbox.keep_going(b"conv1"),
             "an empty queue ends its sender"
