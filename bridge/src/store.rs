@@ -511,22 +511,36 @@ impl Store {
         }
         let mut accepted = Vec::new();
         for (i, event) in events.iter().enumerate() {
-            if let Some(event_id) = event.event_id {
-                if self.events.contains(event_id.as_bytes())? {
-                    continue;
-                }
+            if let Some(id) = self.inbox_push_new(event.event_id, event.bytes, now_ms)? {
+                accepted.push((id, i));
             }
-            // Sealed before it reaches sled: nothing a user typed is written in clear.
-            let id = self.next_id()?;
-            let sealed = self.seal(INBOX, &id.to_be_bytes(), event.bytes)?;
-            self.inbox.insert(id.to_be_bytes(), sealed)?;
-            if let Some(event_id) = event.event_id {
-                self.events.insert(event_id.as_bytes(), &[], now_ms)?;
-            }
-            accepted.push((id, i));
         }
         self.txns.insert(txn_id.as_bytes(), digest, now_ms)?;
         Ok(Accepted::New(accepted))
+    }
+
+    /// Adds an event to the inbox unless its event id was recorded (by a transaction or
+    /// by a look at the room); `None` when it was. The entry is written before the id's
+    /// record (see [`Store::accept_transaction`]), and the record is a compare-and-swap:
+    /// when the other path recorded the id in between, the entry is taken back.
+    pub fn inbox_push_new(
+        &self,
+        event_id: Option<&str>,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<u64>> {
+        let Some(event_id) = event_id else {
+            return self.inbox_push(bytes).map(Some);
+        };
+        if self.events.contains(event_id.as_bytes())? {
+            return Ok(None);
+        }
+        let id = self.inbox_push(bytes)?;
+        if !self.events.insert_new(event_id.as_bytes(), &[], now_ms)? {
+            self.inbox_done(id)?;
+            return Ok(None);
+        }
+        Ok(Some(id))
     }
 
     /// Records the event ids of the events waiting in the inbox (`event_id` reads one
@@ -549,12 +563,6 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Records an event id found outside a transaction (fetched from the room); false if
-    /// it was recorded before (a transaction brought it, or another look did).
-    pub fn claim_event(&self, event_id: &str, now_ms: u64) -> Result<bool> {
-        self.events.insert_new(event_id.as_bytes(), &[], now_ms)
-    }
-
     /// Whether an event id was recorded by an accepted transaction.
     pub fn event_seen(&self, event_id: &str) -> Result<bool> {
         self.events.contains(event_id.as_bytes())
@@ -566,7 +574,8 @@ impl Store {
         self.queue_pending(&self.inbox, INBOX)
     }
 
-    /// Adds an event to the inbox outside a transaction (one fetched from a room).
+    /// Adds an entry to the inbox (sealed), whatever its event; see
+    /// [`Store::inbox_push_new`] for events.
     pub fn inbox_push(&self, bytes: &[u8]) -> Result<u64> {
         self.queue_push(&self.inbox, INBOX, bytes)
     }
@@ -1076,6 +1085,26 @@ mod tests {
         let again = inbox_ids(store.accept_transaction("t1", b"d1", &events, 30).unwrap());
         assert!(again.is_empty(), "the retried event is not accepted again");
         assert_eq!(store.inbox_pending().unwrap().len(), 1);
+    }
+
+    /// The catch-up and the transactions put an event in the inbox through one door: the
+    /// first records its id, the other gets `None` and adds nothing.
+    #[test]
+    fn an_event_enters_the_inbox_once_by_either_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let first = store.inbox_push_new(Some("$a"), b"{}", 1).unwrap();
+        assert!(first.is_some());
+        assert!(store.event_seen("$a").unwrap());
+        assert_eq!(store.inbox_push_new(Some("$a"), b"{}", 2).unwrap(), None);
+        let events = [event(Some("$a"), b"{}")];
+        let again = inbox_ids(store.accept_transaction("t1", b"d1", &events, 3).unwrap());
+        assert!(again.is_empty(), "the transaction's copy is dropped");
+        assert!(
+            store.inbox_push_new(None, b"[]", 4).unwrap().is_some(),
+            "no id: always added"
+        );
+        assert_eq!(store.inbox_pending().unwrap().len(), 2);
     }
 
     /// Synapse restarts its transaction ids after its own restart: the same id with other

@@ -14,10 +14,10 @@
 //!
 //! `BENCH_MESSAGES` (default 10000) sets the legacy -> Matrix burst size,
 //! `BENCH_MATRIX_MESSAGES` (default 1000) the other direction; `BENCH_ONLY` (`2to1`,
-//! `100to10` or `m2l`) runs one scenario; `BENCH_PERF=<dir>` records a profile of
-//! the bridge with `perf record` during each measured window (`<dir>/<scenario>.data`);
-//! `BENCH_RUST_LOG` replaces
-//! the bridge's log filter (its log is `/tmp/retrobridge-e2e-<pid>-bench-<scenario>/`).
+//! `100to10` or `m2l`) runs one scenario; `BENCH_PERF=<dir>` records a profile of the
+//! bridge with `perf record` during each measured window (`<dir>/<scenario>.data`);
+//! `BENCH_RUST_LOG` replaces the bridge's log filter (its log is in
+//! `/tmp/retrobridge-e2e-<pid>-bench-<scenario>/`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -119,22 +119,22 @@ impl MatrixFront {
             }
         };
         let since = event.origin_server_ts.unwrap_or(0).saturating_sub(SPAN_MS);
-        for (late, raw) in self.unseen(before, since) {
+        // All are in the inbox (a crash does not lose them) and recorded before any is
+        // handled: a transaction bringing one meanwhile drops it instead of queueing it
+        // behind this event.
+        let late: Vec<(u64, MatrixEvent)> = self
+            .unseen(before, since)
+            .into_iter()
+            .filter_map(|(late, raw)| Some((self.record_late(&late, &raw)?, late)))
+            .collect();
+        if late.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.flush().await {
+            tracing::error!("could not record a late event: {e}");
+        }
+        for (id, late) in late {
             tracing::info!(%room, event = ?late.event_id, "handling a Matrix event the homeserver has not delivered yet");
-            // Recorded in the inbox first, like any event: a crash does not lose it.
-            let recorded = serde_json::to_vec(&raw)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| self.store.inbox_push(&bytes).map_err(|e| e.to_string()));
-            let id = match recorded {
-                Ok(id) => id,
-                Err(e) => {
-                    tracing::error!("could not record a late event: {e}");
-                    continue;
-                }
-            };
-            if let Err(e) = self.store.flush().await {
-                tracing::error!("could not record a late event: {e}");
-            }
             self.handle_matrix_event(late).await;
             if let Err(e) = self.store.inbox_done(id) {
                 tracing::error!("could not mark a late event handled: {e}");
@@ -143,14 +143,13 @@ impl MatrixFront {
         }
     }
 
-    /// The user messages among `events` (oldest first) the bridge never received, from
-    /// `since_ms` on; each is recorded as seen (the homeserver's late copy is dropped).
+    /// The user messages among `events` (oldest first) the bridge has not received, from
+    /// `since_ms` on.
     fn unseen(
         &self,
         events: Vec<serde_json::Value>,
         since_ms: u64,
     ) -> Vec<(MatrixEvent, serde_json::Value)> {
-        let now = crate::core::now_ms();
         events
             .into_iter()
             .filter_map(|raw| {
@@ -159,13 +158,28 @@ impl MatrixFront {
                     return None;
                 }
                 let id = header.event_id.as_deref()?;
-                // Claimed here, so a transaction bringing it later skips it.
-                if !self.store.claim_event(id, now).ok()? {
+                if self.store.event_seen(id).ok()? {
                     return None;
                 }
                 Some((serde_json::from_value(raw.clone()).ok()?, raw))
             })
             .collect()
+    }
+
+    /// Puts a late event in the inbox and records its id, so the homeserver's late copy
+    /// is dropped; `None` when a transaction brought it meanwhile (or on an error).
+    fn record_late(&self, late: &MatrixEvent, raw: &serde_json::Value) -> Option<u64> {
+        let recorded = serde_json::to_vec(raw)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                self.store
+                    .inbox_push_new(late.event_id.as_deref(), &bytes, crate::core::now_ms())
+                    .map_err(|e| e.to_string())
+            });
+        recorded.unwrap_or_else(|e| {
+            tracing::error!("could not record a late event: {e}");
+            None
+        })
     }
 
     /// When the checks end, the rooms that had messages are looked at once more: a
@@ -198,19 +212,14 @@ impl MatrixFront {
                 }
             };
             for (late, raw) in self.unseen(latest, since) {
-                tracing::info!(%room, event = ?late.event_id, "found a Matrix event the homeserver has not delivered yet");
-                let Ok(bytes) = serde_json::to_vec(&raw) else {
-                    continue;
-                };
                 // Through the inbox and the room's queue: in order with the room's other
                 // events, and handled again after a crash.
-                match self.store.inbox_push(&bytes) {
-                    Ok(id) => {
-                        self.store.flush_soon();
-                        self.queue_event(&room, id, std::time::Instant::now());
-                    }
-                    Err(e) => tracing::error!("could not record a late event: {e}"),
-                }
+                let Some(id) = self.record_late(&late, &raw) else {
+                    continue;
+                };
+                tracing::info!(%room, event = ?late.event_id, "found a Matrix event the homeserver has not delivered yet");
+                self.store.flush_soon();
+                self.queue_event(&room, id, std::time::Instant::now());
             }
         }
     }
