@@ -546,21 +546,28 @@ impl Store {
     /// Records the event ids of the events waiting in the inbox (`event_id` reads one
     /// from an entry). Call at start-up, before any transaction is accepted: a crash
     /// between an entry and its record (see [`Store::accept_transaction`]) must not let
-    /// the homeserver's retry put the event in the inbox twice.
+    /// the homeserver's retry put the event in the inbox twice. An event found twice
+    /// (a crash inside [`Store::inbox_push_new`]'s take-back) keeps its first entry.
+    /// Returns how many ids were recorded and how many entries were dropped.
     pub fn claim_pending_events(
         &self,
         event_id: impl Fn(&[u8]) -> Option<String>,
         now_ms: u64,
-    ) -> Result<usize> {
-        let mut claimed = 0;
-        for (_, bytes) in self.inbox_pending()? {
-            if let Some(id) = event_id(&bytes) {
-                if self.events.insert_new(id.as_bytes(), &[], now_ms)? {
-                    claimed += 1;
-                }
+    ) -> Result<(usize, usize)> {
+        let (mut claimed, mut dropped) = (0, 0);
+        let mut pending = std::collections::HashSet::new();
+        for (entry, bytes) in self.inbox_pending()? {
+            let Some(id) = event_id(&bytes) else {
+                continue;
+            };
+            if !pending.insert(id.clone()) {
+                self.inbox_done(entry)?;
+                dropped += 1;
+            } else if self.events.insert_new(id.as_bytes(), &[], now_ms)? {
+                claimed += 1;
             }
         }
-        Ok(claimed)
+        Ok((claimed, dropped))
     }
 
     /// Whether an event id was recorded by an accepted transaction.
@@ -1080,11 +1087,38 @@ mod tests {
                 .as_str()
                 .map(str::to_owned)
         };
-        assert_eq!(store.claim_pending_events(event_id, 20).unwrap(), 1);
-        assert_eq!(store.claim_pending_events(event_id, 21).unwrap(), 0);
+        assert_eq!(store.claim_pending_events(event_id, 20).unwrap(), (1, 0));
+        assert_eq!(store.claim_pending_events(event_id, 21).unwrap(), (0, 0));
         let again = inbox_ids(store.accept_transaction("t1", b"d1", &events, 30).unwrap());
         assert!(again.is_empty(), "the retried event is not accepted again");
         assert_eq!(store.inbox_pending().unwrap().len(), 1);
+    }
+
+    /// A crash inside `inbox_push_new`'s take-back (the other path recorded the id
+    /// between the entry and its record) leaves the event in the inbox twice; start-up
+    /// keeps the first entry only, so it is handled once.
+    #[test]
+    fn an_event_left_in_the_inbox_twice_is_handled_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let first = store.inbox_push_new(Some("$a"), br#"{"event_id":"$a","n":1}"#, 1);
+        // The racing path's entry, written before its record failed the compare-and-swap.
+        let second = store.inbox_push(br#"{"event_id":"$a","n":2}"#).unwrap();
+        let other = store.inbox_push(br#"{"event_id":"$b"}"#).unwrap();
+        let event_id = |b: &[u8]| -> Option<String> {
+            serde_json::from_slice::<serde_json::Value>(b).ok()?["event_id"]
+                .as_str()
+                .map(str::to_owned)
+        };
+        assert_eq!(store.claim_pending_events(event_id, 2).unwrap(), (1, 1));
+        let left: Vec<u64> = store
+            .inbox_pending()
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(left, vec![first.unwrap().unwrap(), other]);
+        assert!(!left.contains(&second));
     }
 
     /// The catch-up and the transactions put an event in the inbox through one door: the

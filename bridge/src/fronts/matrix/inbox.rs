@@ -53,13 +53,18 @@ impl MatrixFront {
     /// Call before the endpoint takes transactions: see
     /// [`store::Store::claim_pending_events`].
     pub fn claim_pending_events(&self) -> anyhow::Result<()> {
-        let claimed = self.store.claim_pending_events(
+        let (claimed, dropped) = self.store.claim_pending_events(
             |bytes| serde_json::from_slice::<EventHeader>(bytes).ok()?.event_id,
             crate::core::now_ms(),
         )?;
         if claimed > 0 {
             tracing::info!(
                 "recorded the ids of {claimed} Matrix event(s) waiting since the last stop"
+            );
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                "dropped {dropped} Matrix event(s) a crash left twice in the inbox (the first copy is kept)"
             );
         }
         Ok(())
