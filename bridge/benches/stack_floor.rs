@@ -80,11 +80,15 @@ fn main() {
     let shape = Shape::from_env();
     if let Ok(peer) = std::env::var(PEER) {
         let (direction, endpoint) = peer.split_once(' ').expect("direction and endpoint");
-        return runtime.block_on(match direction {
+        let role = match direction {
             "l2m" => Box::pin(peer_l2m(shape, endpoint.to_owned()))
                 as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
             _ => Box::pin(peer_m2l(shape, endpoint.to_owned())),
-        });
+        };
+        // Ends by itself even if the measured process died without killing it.
+        let limit = Duration::from_secs((shape.total / shape.rate) as u64 + 180);
+        let _ = runtime.block_on(async move { tokio::time::timeout(limit, role).await });
+        return;
     }
     let only = std::env::var("FLOOR_ONLY").unwrap_or_default();
     for direction in ["l2m", "m2l"] {
@@ -384,8 +388,7 @@ async fn peer_l2m(shape: Shape, endpoint: String) {
         }
     };
     tokio::join!(acks, frames);
-    // Until the measured process ends it (or gives up on it).
-    tokio::time::sleep(Duration::from_secs(120)).await;
+    std::future::pending::<()>().await; // until the measured process ends it
 }
 
 /// Matrix -> legacy peer: paced transactions of one user's message each; every frame
@@ -419,7 +422,7 @@ async fn peer_m2l(shape: Shape, endpoint: String) {
         let body = serde_json::json!({ "events": [event] }).to_string();
         put_transaction(&http, &endpoint, n, body).await;
     }
-    tokio::time::sleep(Duration::from_secs(120)).await;
+    std::future::pending::<()>().await; // until the measured process ends it
 }
 
 /// A length-prefixed frame, written at once (as a legacy packet is).
