@@ -52,6 +52,9 @@ pub struct SlotOptions {
     pub metrics: bool,
     /// Enable the provisioning API with this shared secret.
     pub provisioning_secret: Option<String>,
+    /// The port the homeserver sends transactions to, when not the bridge's own (a proxy
+    /// of the test's in between).
+    pub transactions_port: Option<u16>,
 }
 
 /// One bridge instance known to Synapse.
@@ -103,13 +106,14 @@ impl BridgeSlot {
             .unwrap_or_default();
         format!(
             "homeserver:\n  address: {homeserver}\n  domain: localhost\n{timeout}\
-             appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{port}\n  id: slot{i}\n  \
+             appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{url_port}\n  id: slot{i}\n  \
              registration: registration.yaml\n  bot:\n    localpart: s{i}bot\n    displayname: Bridge bot {i}\n\
              database:\n  path: db\n{metrics}{provisioning}\
              permissions:\n{everyone}  \"@s{i}alice:localhost\": user\n  \"@s{i}bob:localhost\": user\n  \"@s{i}admin:localhost\": admin\n\
              networks:\n{networks}\
              logging:\n  level: debug\n",
             port = self.port,
+            url_port = self.options.transactions_port.unwrap_or(self.port),
             networks = if self.options.networks_yaml.is_empty() { "  {}\n".to_owned() } else { self.options.networks_yaml.clone() },
         )
         .replace("networks:\n  {}\n", "networks: {}\n")

@@ -12,7 +12,10 @@
 //! handling a user's message: earlier messages it has not been sent yet are fetched and
 //! handled first, in timeline order, and recorded so the late copy is dropped as a
 //! repeat. When that while ends, the rooms that had messages are looked at once more,
-//! for a stuck message that nothing followed.
+//! for a stuck message that nothing followed. A room still working through a backlog
+//! then (a login's send pacing can hold one for minutes) is looked at only when its
+//! queue is down to its last event, and its events stay checked until then: a message
+//! found now would go behind the backlog written after it.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +43,9 @@ pub(crate) struct CatchUp {
     /// Rooms that had messages while checking: looked at again when the window ends.
     rooms: Mutex<HashSet<String>>,
     sweeping: AtomicBool,
+    /// Rooms that had a backlog when the checks ended: still checked, and looked at
+    /// once more when the backlog is handled.
+    backlogged: Mutex<HashSet<String>>,
 }
 
 impl MatrixFront {
@@ -96,7 +102,7 @@ impl MatrixFront {
         event: &MatrixEvent,
         arrived: Instant,
     ) {
-        if !self.checking(arrived) || event.kind != "m.room.message" {
+        if event.kind != "m.room.message" || !(self.checking(arrived) || self.backlogged(room)) {
             return;
         }
         self.catch_up
@@ -119,11 +125,47 @@ impl MatrixFront {
             }
         };
         let since = event.origin_server_ts.unwrap_or(0).saturating_sub(SPAN_MS);
+        self.handle_late(room, before, since).await;
+    }
+
+    fn backlogged(&self, room: &str) -> bool {
+        self.catch_up
+            .backlogged
+            .lock()
+            .expect("catch-up")
+            .contains(room)
+    }
+
+    /// Called by a room's worker when its queue is down to the event it just handled:
+    /// a room that had a backlog when the checks ended is looked at now, after all it
+    /// handled and before what arrives meanwhile (that waits for this worker).
+    pub(crate) async fn handle_late_after_backlog(self: &Arc<Self>, room: &str) {
+        if !self
+            .catch_up
+            .backlogged
+            .lock()
+            .expect("catch-up")
+            .remove(room)
+        {
+            return;
+        }
+        match self.matrix.latest_events(&room_id(room), LOOK_BACK).await {
+            Ok(latest) => {
+                let since = crate::core::now_ms().saturating_sub(SPAN_MS);
+                self.handle_late(room, latest, since).await;
+            }
+            Err(e) => tracing::debug!(%room, "could not look for late events: {e}"),
+        }
+    }
+
+    /// Handles now, in timeline order, the user messages among `events` (oldest first,
+    /// from `since_ms` on) the homeserver has not delivered yet.
+    async fn handle_late(self: &Arc<Self>, room: &str, events: Vec<serde_json::Value>, since: u64) {
         // All are in the inbox (a crash does not lose them) and recorded before any is
         // handled: a transaction bringing one meanwhile drops it instead of queueing it
         // behind this event.
         let late: Vec<(u64, MatrixEvent)> = self
-            .unseen(before, since)
+            .unseen(events, since)
             .into_iter()
             .filter_map(|(late, raw)| Some((self.record_late(&late, &raw)?, late)))
             .collect();
@@ -204,6 +246,25 @@ impl MatrixFront {
             .collect();
         let since = crate::core::now_ms().saturating_sub(SPAN_MS);
         for room in rooms {
+            // A backlog is looked at behind its last event (see `handle_late_after_backlog`)
+            // unless it ended meanwhile.
+            if self.room_queues.front(&room).is_some() {
+                self.catch_up
+                    .backlogged
+                    .lock()
+                    .expect("catch-up")
+                    .insert(room.clone());
+                if self.room_queues.front(&room).is_some()
+                    || !self
+                        .catch_up
+                        .backlogged
+                        .lock()
+                        .expect("catch-up")
+                        .remove(&room)
+                {
+                    continue;
+                }
+            }
             let latest = match self.matrix.latest_events(&room_id(&room), LOOK_BACK).await {
                 Ok(events) => events,
                 Err(e) => {
