@@ -10,21 +10,58 @@ use std::time::Instant;
 /// conversation has at most one worker, which ends when its queue is empty.
 #[derive(Default)]
 pub(crate) struct KeyedQueues {
-    rooms: Mutex<HashMap<String, VecDeque<(u64, Instant)>>>,
+    rooms: Mutex<HashMap<String, VecDeque<Waiting>>>,
+}
+
+#[derive(Clone, Copy)]
+struct Waiting {
+    id: u64,
+    arrived: Instant,
+    /// When it was written (the homeserver's timestamp), if known.
+    written_ms: Option<u64>,
 }
 
 impl KeyedQueues {
-    /// Adds an event; true when the conversation has no worker yet (the caller starts one).
+    /// Adds an event at the back; true when the conversation has no worker yet (the
+    /// caller starts one).
     pub(crate) fn push(&self, key: &str, id: u64, arrived: Instant) -> bool {
+        self.push_written(key, id, arrived, None)
+    }
+
+    /// Adds an event written at `written_ms`: ahead of the waiting ones written later
+    /// (a homeserver delivering it late), never ahead of the one being handled.
+    pub(crate) fn push_written(
+        &self,
+        key: &str,
+        id: u64,
+        arrived: Instant,
+        written_ms: Option<u64>,
+    ) -> bool {
         let mut rooms = self.rooms.lock().expect("room queues");
         let queue = rooms.entry(key.to_owned()).or_default();
-        queue.push_back((id, arrived));
+        let mut at = queue.len();
+        if let Some(ms) = written_ms {
+            while at > 1 && queue[at - 1].written_ms.is_some_and(|w| w > ms) {
+                at -= 1;
+            }
+        }
+        queue.insert(
+            at,
+            Waiting {
+                id,
+                arrived,
+                written_ms,
+            },
+        );
         queue.len() == 1
     }
 
     pub(crate) fn front(&self, key: &str) -> Option<(u64, Instant)> {
         let rooms = self.rooms.lock().expect("room queues");
-        rooms.get(key).and_then(|q| q.front().copied())
+        rooms
+            .get(key)
+            .and_then(|q| q.front())
+            .map(|w| (w.id, w.arrived))
     }
 
     /// Whether the front event is the only one waiting.
@@ -51,5 +88,42 @@ impl KeyedQueues {
     pub(crate) fn len(&self) -> usize {
         let rooms = self.rooms.lock().expect("room queues");
         rooms.values().map(VecDeque::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(queues: &KeyedQueues, key: &str) -> Vec<u64> {
+        let mut ids = Vec::new();
+        while let Some((id, _)) = queues.front(key) {
+            ids.push(id);
+            queues.pop(key);
+        }
+        ids
+    }
+
+    /// An event the homeserver delivers late goes ahead of the waiting events written
+    /// after it, but not ahead of the one being handled; events without a time and
+    /// events written at the same time keep their arrival order.
+    #[test]
+    fn a_late_event_goes_ahead_of_later_ones_waiting() {
+        let q = KeyedQueues::default();
+        let now = Instant::now();
+        assert!(
+            q.push_written("r", 1, now, Some(300)),
+            "the first starts a worker"
+        );
+        assert!(!q.push_written("r", 2, now, Some(400)));
+        assert!(!q.push_written("r", 3, now, Some(500)));
+        assert!(
+            !q.push_written("r", 4, now, Some(200)),
+            "older than the one handled"
+        );
+        assert!(!q.push_written("r", 5, now, Some(350)));
+        assert!(!q.push("r", 6, now));
+        assert!(!q.push_written("r", 7, now, Some(400)));
+        assert_eq!(ids(&q, "r"), vec![1, 4, 5, 2, 3, 6, 7]);
     }
 }

@@ -280,7 +280,7 @@ impl MatrixFront {
                 };
                 tracing::info!(%room, event = ?late.event_id, "found a Matrix event the homeserver has not delivered yet");
                 self.store.flush_soon();
-                self.queue_event(&room, id, std::time::Instant::now());
+                self.queue_event(&room, id, Instant::now(), late.origin_server_ts);
             }
         }
     }

@@ -37,8 +37,9 @@ impl MatrixFront {
             match serde_json::from_slice::<EventHeader>(&bytes) {
                 Ok(EventHeader {
                     room_id: Some(room),
+                    origin_server_ts,
                     ..
-                }) => self.queue_event(&room, id, arrived),
+                }) => self.queue_event(&room, id, arrived, origin_server_ts),
                 _ => {
                     self.inbox_done(id);
                 }
@@ -70,8 +71,17 @@ impl MatrixFront {
         Ok(())
     }
 
-    pub(crate) fn queue_event(self: &Arc<Self>, room: &str, id: u64, arrived: Instant) {
-        if self.room_queues.push(room, id, arrived) {
+    /// Queues an inbox event for its room's worker, in the order the events were written
+    /// (`written_ms`, the homeserver's timestamp): one the homeserver delivers late goes
+    /// ahead of the later ones still waiting.
+    pub(crate) fn queue_event(
+        self: &Arc<Self>,
+        room: &str,
+        id: u64,
+        arrived: Instant,
+        written_ms: Option<u64>,
+    ) {
+        if self.room_queues.push_written(room, id, arrived, written_ms) {
             let front = self.clone();
             let room = room.to_owned();
             tokio::spawn(async move { front.room_worker(room).await });
@@ -198,8 +208,9 @@ impl MatrixFront {
         tracing::debug!(%txn_id, recorded = ids.len(), started = *started, "transaction recorded");
         if *started {
             for (id, index) in ids {
-                if let Some(room) = &persistent[index].header.room_id {
-                    self.queue_event(room, id, arrived);
+                let header = &persistent[index].header;
+                if let Some(room) = &header.room_id {
+                    self.queue_event(room, id, arrived, header.origin_server_ts);
                 }
             }
             for event in events.iter().filter(|e| e.ephemeral) {
