@@ -321,6 +321,23 @@ async fn mig33_pair(env: &Env, sim: &mig33::Server) -> mig33::Client {
         .expect("bob logs in")
 }
 
+/// The numbers of the `m<n>` messages bob receives, in order, until he has all `n`
+/// (or the drain deadline passes).
+async fn bob_receives(mut bob: mig33::Client, n: usize) -> Vec<usize> {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + DRAIN;
+    let mut distinct = std::collections::BTreeSet::new();
+    while distinct.len() < n && Instant::now() < deadline {
+        if let Ok(m) = bob.wait_message(Duration::from_secs(5)).await {
+            if let Some(k) = number(&m.content, "m") {
+                seen.push(k);
+                distinct.insert(k);
+            }
+        }
+    }
+    seen
+}
+
 /// alice sends 200 numbered messages to bob from Matrix while the bridge is killed
 /// twice. Nothing is lost and the order is kept. A message the server accepted in the
 /// instant between its OK and the bridge writing that down may be sent again after the
@@ -333,24 +350,11 @@ async fn matrix_burst_survives_two_kills() {
         .await
         .expect("mig33 simulator");
     let mut env = Env::new("mig33-kills", "mig33", sim.addr(), None).await;
-    let mut bob = mig33_pair(&env, &sim).await;
+    let bob = mig33_pair(&env, &sim).await;
     env.command("pm mig33 bob", "Opened a chat").await;
     let room = env.accept_dm(&env.slot.ghost("mig33", "bob")).await;
 
-    let received = tokio::spawn(async move {
-        let mut seen = Vec::new();
-        let deadline = Instant::now() + DRAIN;
-        let mut distinct = std::collections::BTreeSet::new();
-        while distinct.len() < N && Instant::now() < deadline {
-            if let Ok(m) = bob.wait_message(Duration::from_secs(5)).await {
-                if let Some(n) = number(&m.content, "m") {
-                    seen.push(n);
-                    distinct.insert(n);
-                }
-            }
-        }
-        seen
-    });
+    let received = tokio::spawn(bob_receives(bob, N));
     let sender = TestUser::new(
         &env.alice.base_url,
         &env.alice.user_id,
@@ -498,23 +502,10 @@ async fn through_hold_back(name: &str, hold: &std::sync::Arc<HoldBack>, n: usize
         let _ = hold.bridge_port.set(slot.port);
     })
     .await;
-    let mut bob = mig33_pair(&env, &sim).await;
+    let bob = mig33_pair(&env, &sim).await;
     env.command("pm mig33 bob", "Opened a chat").await;
     let room = env.accept_dm(&env.slot.ghost("mig33", "bob")).await;
-    let received = tokio::spawn(async move {
-        let mut seen = Vec::new();
-        let deadline = Instant::now() + DRAIN;
-        let mut distinct = std::collections::BTreeSet::new();
-        while distinct.len() < n && Instant::now() < deadline {
-            if let Ok(m) = bob.wait_message(Duration::from_secs(5)).await {
-                if let Some(k) = number(&m.content, "m") {
-                    seen.push(k);
-                    distinct.insert(k);
-                }
-            }
-        }
-        seen
-    });
+    let received = tokio::spawn(bob_receives(bob, n));
     for i in 0..n {
         env.alice
             .send_text(&room, &format!("m{i:03}"))

@@ -64,12 +64,6 @@ impl KeyedQueues {
             .map(|w| (w.id, w.arrived))
     }
 
-    /// Whether the front event is the only one waiting.
-    pub(crate) fn is_last(&self, key: &str) -> bool {
-        let rooms = self.rooms.lock().expect("room queues");
-        rooms.get(key).is_some_and(|q| q.len() == 1)
-    }
-
     /// The front event is done; false when the queue is empty (the worker ends).
     pub(crate) fn pop(&self, key: &str) -> bool {
         let mut rooms = self.rooms.lock().expect("room queues");

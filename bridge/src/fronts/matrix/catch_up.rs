@@ -12,10 +12,9 @@
 //! handling a user's message: earlier messages it has not been sent yet are fetched and
 //! handled first, in timeline order, and recorded so the late copy is dropped as a
 //! repeat. When that while ends, the rooms that had messages are looked at once more,
-//! for a stuck message that nothing followed. A room still working through a backlog
-//! then (a login's send pacing can hold one for minutes) is looked at only when its
-//! queue is down to its last event, and its events stay checked until then: a message
-//! found now would go behind the backlog written after it.
+//! for a stuck message that nothing followed. What that look finds goes through the
+//! room's queue, which keeps the order events were written in: ahead of a backlog
+//! written after it (a login's send pacing can hold one for minutes).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,9 +42,6 @@ pub(crate) struct CatchUp {
     /// Rooms that had messages while checking: looked at again when the window ends.
     rooms: Mutex<HashSet<String>>,
     sweeping: AtomicBool,
-    /// Rooms that had a backlog when the checks ended: still checked, and looked at
-    /// once more when the backlog is handled.
-    backlogged: Mutex<HashSet<String>>,
 }
 
 impl MatrixFront {
@@ -102,7 +98,7 @@ impl MatrixFront {
         event: &MatrixEvent,
         arrived: Instant,
     ) {
-        if event.kind != "m.room.message" || !(self.checking(arrived) || self.backlogged(room)) {
+        if !self.checking(arrived) || event.kind != "m.room.message" {
             return;
         }
         self.catch_up
@@ -126,36 +122,6 @@ impl MatrixFront {
         };
         let since = event.origin_server_ts.unwrap_or(0).saturating_sub(SPAN_MS);
         self.handle_late(room, before, since).await;
-    }
-
-    fn backlogged(&self, room: &str) -> bool {
-        self.catch_up
-            .backlogged
-            .lock()
-            .expect("catch-up")
-            .contains(room)
-    }
-
-    /// Called by a room's worker when its queue is down to the event it just handled:
-    /// a room that had a backlog when the checks ended is looked at now, after all it
-    /// handled and before what arrives meanwhile (that waits for this worker).
-    pub(crate) async fn handle_late_after_backlog(self: &Arc<Self>, room: &str) {
-        if !self
-            .catch_up
-            .backlogged
-            .lock()
-            .expect("catch-up")
-            .remove(room)
-        {
-            return;
-        }
-        match self.matrix.latest_events(&room_id(room), LOOK_BACK).await {
-            Ok(latest) => {
-                let since = crate::core::now_ms().saturating_sub(SPAN_MS);
-                self.handle_late(room, latest, since).await;
-            }
-            Err(e) => tracing::debug!(%room, "could not look for late events: {e}"),
-        }
     }
 
     /// Handles now, in timeline order, the user messages among `events` (oldest first,
@@ -246,25 +212,6 @@ impl MatrixFront {
             .collect();
         let since = crate::core::now_ms().saturating_sub(SPAN_MS);
         for room in rooms {
-            // A backlog is looked at behind its last event (see `handle_late_after_backlog`)
-            // unless it ended meanwhile.
-            if self.room_queues.front(&room).is_some() {
-                self.catch_up
-                    .backlogged
-                    .lock()
-                    .expect("catch-up")
-                    .insert(room.clone());
-                if self.room_queues.front(&room).is_some()
-                    || !self
-                        .catch_up
-                        .backlogged
-                        .lock()
-                        .expect("catch-up")
-                        .remove(&room)
-                {
-                    continue;
-                }
-            }
             let latest = match self.matrix.latest_events(&room_id(&room), LOOK_BACK).await {
                 Ok(events) => events,
                 Err(e) => {
@@ -273,8 +220,8 @@ impl MatrixFront {
                 }
             };
             for (late, raw) in self.unseen(latest, since) {
-                // Through the inbox and the room's queue: in order with the room's other
-                // events, and handled again after a crash.
+                // Through the inbox and the room's queue: in the order written with the
+                // room's other events, and handled again after a crash.
                 let Some(id) = self.record_late(&late, &raw) else {
                     continue;
                 };

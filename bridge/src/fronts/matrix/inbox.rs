@@ -122,9 +122,6 @@ impl MatrixFront {
             if handled {
                 unsettled = self.inbox_done(id);
             }
-            if self.room_queues.is_last(&room) {
-                self.handle_late_after_backlog(&room).await;
-            }
             if !self.room_queues.pop(&room) {
                 break;
             }
