@@ -111,6 +111,24 @@ impl GhostTemplate {
         format!("{}{}{}", self.prefix, escape_localpart(id), self.suffix)
     }
 
+    /// A localpart of at most `max` bytes for an id whose [`localpart`](Self::localpart)
+    /// is longer (a Matrix user id holds at most 255 bytes; a hostile server may send a
+    /// longer id): the start of the escaped id, `==` (which escaping never produces, so
+    /// [`id_of`](Self::id_of) knows it cannot read it back) and a digest of the whole id.
+    /// The caller keeps the id behind it.
+    pub fn shortened_localpart(&self, id: &str, max: usize) -> String {
+        use sha2::Digest;
+        let digest: String = sha2::Sha256::digest(id.as_bytes())[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let escaped = escape_localpart(id);
+        let room = max.saturating_sub(self.prefix.len() + self.suffix.len() + 2 + digest.len());
+        // Escaped ids are ASCII: any cut is a character boundary.
+        let start = &escaped[..room.min(escaped.len())];
+        format!("{}{start}=={digest}{}", self.prefix, self.suffix)
+    }
+
     /// The legacy id behind a localpart of this template, if it is one.
     pub fn id_of(&self, localpart: &str) -> Option<String> {
         let inner = localpart
@@ -171,6 +189,28 @@ mod tests {
         assert!(!re.is_match("@msn_alice:example.org.evil"));
         assert!(!re.is_match("@xmsn_alice:example.org"));
         assert!(!re.is_match("@msn_Alice:example.org"));
+    }
+
+    #[test]
+    fn shortened_localparts_fit_and_are_not_read_back() {
+        let t = GhostTemplate::parse("msn_{id}").unwrap();
+        let long = format!("{}@example.com", "a".repeat(300));
+        let short = t.shortened_localpart(&long, 200);
+        assert_eq!(short.len(), 200);
+        assert!(short.starts_with("msn_aaaa"), "{short}");
+        assert_eq!(t.id_of(&short), None, "the caller keeps the id");
+        let re = regex::Regex::new(&t.user_regex("x.org")).unwrap();
+        assert!(
+            re.is_match(&format!("@{short}:x.org")),
+            "still in the namespace"
+        );
+        let other = format!("{}@example.org", "a".repeat(300));
+        assert_ne!(
+            t.shortened_localpart(&other, 200),
+            short,
+            "the digest tells them apart"
+        );
+        assert!(escape_localpart(&long).find("==").is_none());
     }
 
     #[test]

@@ -171,6 +171,10 @@ pub struct GhostRecord {
     pub registered: bool,
     pub display_name: Option<String>,
     pub avatar_url: Option<String>,
+    /// The network and legacy id of a ghost whose user id could not hold the id (too
+    /// long for a Matrix user id: see `fronts::matrix::ghost_id`).
+    #[serde(default)]
+    pub legacy: Option<(NetworkId, String)>,
 }
 
 /// A Matrix room standing for one legacy conversation of one login.
@@ -240,6 +244,8 @@ pub struct Inner {
     members: sled::Tree,
     /// `room \0 topic` of the one-time notices a room has had.
     told: sled::Tree,
+    /// `user \0 network \0 contact` of the people the user was told added them.
+    suggested: sled::Tree,
     /// room -> the bridge state (MSC2346) last set in it.
     bridge_state: sled::Tree,
     /// `place \0 what` -> what was last set there ([`last_set`]).
@@ -367,6 +373,7 @@ impl Store {
             chatrooms: tree("chatrooms")?,
             members: tree("members")?,
             told: tree("told")?,
+            suggested: tree("suggested")?,
             bridge_state: tree("bridge_state")?,
             last_set: tree("last_set")?,
             xmpp_inbox: tree(XMPP_INBOX)?,
@@ -894,6 +901,24 @@ impl Store {
     /// is due), false after.
     pub fn first_time(&self, room: &str, topic: &str) -> Result<bool> {
         Ok(self.told.insert(key(&[room, topic]), &[])?.is_none())
+    }
+
+    /// Records that the user was told `who` added them on `network`; true the first time.
+    pub fn first_suggestion(&self, mxid: &str, network: NetworkId, who: &str) -> Result<bool> {
+        let k = key(&[mxid, network.as_str(), who]);
+        Ok(self.suggested.insert(k, &[])?.is_none())
+    }
+
+    /// Forgets who was suggested to a login (it logged out: the next login on that
+    /// network may be another account).
+    pub fn forget_suggestions(&self, mxid: &str, network: NetworkId) -> Result<()> {
+        for kv in self
+            .suggested
+            .scan_prefix(prefix(&[mxid, network.as_str()]))
+        {
+            self.suggested.remove(kv?.0)?;
+        }
+        Ok(())
     }
 
     // --- legacy message ids ------------------------------------------------------------

@@ -279,8 +279,16 @@ pub async fn login(
 /// False when there was nothing to log out of.
 pub async fn logout(bridge: &Bridge, mxid: &str, network: NetworkId) -> bool {
     let stopped = bridge.stop_login(mxid, network);
+    bridge.forget_login_notices(&super::LoginKey {
+        mxid: mxid.to_owned(),
+        network,
+    });
     let stored = bridge.store.login(mxid, network).ok().flatten().is_some();
-    let removed = match bridge.store.remove_login(mxid, network) {
+    let removed = match bridge
+        .store
+        .remove_login(mxid, network)
+        .and_then(|()| bridge.store.forget_suggestions(mxid, network))
+    {
         Ok(()) => bridge.store.flush().await,
         Err(e) => Err(e),
     };

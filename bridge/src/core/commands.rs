@@ -484,7 +484,8 @@ async fn lookup(bridge: &Bridge, mxid: &str, command: &str, args: &[&str]) -> St
         Ok(profiles) if profiles.is_empty() => format!("Nobody found for {text:?}."),
         Ok(profiles) => {
             let mut out = format!("{} result(s) for {text:?}:", profiles.len());
-            for p in profiles {
+            for mut p in profiles {
+                super::sanitize::clean_profile(&mut p);
                 out.push_str(&format!("\n- {}", p.id));
                 if let Some(name) = &p.display_name {
                     out.push_str(&format!(" ({name})"));

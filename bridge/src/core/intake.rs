@@ -72,7 +72,9 @@ impl LoginQueues {
 }
 
 impl Bridge {
-    fn take_event(&self, login: &LoginKey, event: NetworkEvent) {
+    fn take_event(&self, login: &LoginKey, mut event: NetworkEvent) {
+        // Names and texts a legacy peer chose are made harmless before anything keeps them.
+        super::sanitize::clean_event(&mut event);
         let net = login.network;
         match event {
             NetworkEvent::Message {

@@ -63,16 +63,30 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
         }
         NetworkEvent::LoginFailed { ref reason } => {
             bridge.stop_login(&key.mxid, net);
-            bridge.store.remove_login(&key.mxid, net)?;
-            // Durable before the user hears of it: a refused login must not come back
-            // after a crash (sled only writes on flush).
-            bridge.store.flush().await?;
+            let proven = bridge
+                .store
+                .login(&key.mxid, net)?
+                .is_some_and(|record| record.proven);
+            let text = if proven {
+                // It worked before: the server's or the operator's trouble (a certificate
+                // gone bad, an outage that looks final) must not cost the user their
+                // stored login. Kept, stopped, until they reconnect or log out.
+                super::commands::mark_stopped(bridge, key, reason).await?;
+                format!(
+                    "Login to {} failed: {reason}. Your login is kept but stopped: send `reconnect {net}` \
+                     to try again (once the problem is fixed), or `logout {net}` to remove it.",
+                    net.display_name()
+                )
+            } else {
+                // A first login the server refused (wrong password) is forgotten.
+                bridge.store.remove_login(&key.mxid, net)?;
+                // Durable before the user hears of it: a refused login must not come
+                // back after a crash (sled only writes on flush).
+                bridge.store.flush().await?;
+                format!("Login to {} failed: {reason}", net.display_name())
+            };
             to_front(bridge, key, &event).await?;
-            bridge.notify(
-                &key.mxid,
-                Some(net),
-                &format!("Login to {} failed: {reason}", net.display_name()),
-            );
+            bridge.notify(&key.mxid, Some(net), &text);
         }
         NetworkEvent::ContactList { .. }
         | NetworkEvent::ContactChanged(_)
@@ -84,6 +98,16 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
                 &format!("{}: {text}", net.display_name()),
             );
         }
+        NetworkEvent::AddedBy { who, name } => {
+            // Told once per contact, across reconnects and restarts.
+            if bridge.store.first_suggestion(&key.mxid, net, &who)? {
+                let item = match name {
+                    Some(name) => format!("{who}\0{name}"),
+                    None => who,
+                };
+                bridge.notify_grouped(key, "added you", item, added_you(net));
+            }
+        }
         // Taken by the intake before they reach a login's queue.
         NetworkEvent::Message { .. }
         | NetworkEvent::RoomMembers { .. }
@@ -91,6 +115,39 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
         | NetworkEvent::Presence { .. } => {}
     }
     Ok(())
+}
+
+/// How the people who added the user are told, one notice for all who came together.
+/// Items are `id` or `id \0 name`.
+fn added_you(net: super::NetworkId) -> super::notices::Wording {
+    std::sync::Arc::new(move |items: &[String], more: usize| {
+        let shown = |item: &String| match item.split_once('\0') {
+            Some((id, name)) => format!("{id} ({name})"),
+            None => item.clone(),
+        };
+        let id = |item: &String| item.split('\0').next().unwrap_or_default().to_owned();
+        match items {
+            [one] if more == 0 => format!(
+                "{} has added you to their contact list. To add them back, send: add {net} {}",
+                shown(one),
+                id(one)
+            ),
+            _ => {
+                let mut list: Vec<String> = items.iter().map(shown).collect();
+                if more > 0 {
+                    list.push(format!("and {more} more"));
+                }
+                let total = items.len() + more;
+                format!(
+                    "{total} people have added you to their {} contact list: {}. To add one back, send: add {net} <id> \
+                     (e.g. add {net} {})",
+                    net.display_name(),
+                    list.join(", "),
+                    items.first().map(id).unwrap_or_default()
+                )
+            }
+        }
+    })
 }
 
 /// Records the connection notice the user hears of a login; true when it differs from

@@ -24,6 +24,7 @@ pub mod network;
 mod notices;
 pub mod outbox;
 mod presence;
+pub mod sanitize;
 mod stats;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -340,6 +340,13 @@ pub enum NetworkEvent {
     Notice {
         text: String,
     },
+    /// Someone added this login to their contact list, and is not on the user's: the
+    /// user may want to add them back. Reported whenever the network says so (every
+    /// login may repeat it); the core tells the user once per contact.
+    AddedBy {
+        who: LegacyId,
+        name: Option<String>,
+    },
 }
 
 /// What receives a login's events: the core (see `core::intake`), or a channel in a

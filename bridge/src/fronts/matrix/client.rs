@@ -176,6 +176,11 @@ pub const TXN_MARKER: &str = "net.retrobridge.txn_id";
 
 pub use crate::core::front::{Failure, FailureKind};
 
+/// Every message the bridge sends says whom it mentions (nobody, so far): with the key
+/// present, homeservers and clients ignore the old body-based rules, so `@room` or a
+/// user's name in a legacy contact's text pings nobody (MSC3952, Matrix 1.7).
+pub const MENTIONS: &str = "m.mentions";
+
 /// Sorts a homeserver error into transient, too large or permanent.
 pub fn classify(e: &HttpError) -> Failure {
     if let Some(api) = e.as_client_api_error() {
@@ -243,6 +248,8 @@ pub struct NewRoom {
     pub is_direct: bool,
     /// Extra power levels (user id -> level) on top of the creator's 100.
     pub power_users: Vec<(OwnedUserId, i64)>,
+    /// The power needed to invite (the preset's 0 when `None`).
+    pub invite_level: Option<i64>,
     /// Create a space instead of a room.
     pub space: bool,
     pub initial_state: Vec<serde_json::Value>,
@@ -404,6 +411,7 @@ impl MatrixClient {
         request.invite = options.invite;
         request.is_direct = options.is_direct;
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
+        let mut power = serde_json::Map::new();
         if !options.power_users.is_empty() {
             let mut users = serde_json::Map::new();
             if creator_in_users {
@@ -414,9 +422,14 @@ impl MatrixClient {
                     users.insert(u.to_string(), level.into());
                 }
             }
+            power.insert("users".into(), users.into());
+        }
+        if let Some(level) = options.invite_level {
+            power.insert("invite".into(), level.into());
+        }
+        if !power.is_empty() {
             request.power_level_content_override = Some(Raw::from_json(
-                serde_json::value::to_raw_value(&serde_json::json!({ "users": users }))
-                    .expect("json"),
+                serde_json::value::to_raw_value(&power).expect("json"),
             ));
         }
         if options.space {
@@ -478,6 +491,11 @@ impl MatrixClient {
         ts: Option<u64>,
     ) -> MatrixResult<OwnedEventId> {
         let txn_id: OwnedTransactionId = txn_id.map(Into::into).unwrap_or_else(TransactionId::new);
+        let mut content = content;
+        // Explicitly nobody mentioned: see [`MENTIONS`].
+        content
+            .mentions
+            .get_or_insert_with(matrix_sdk::ruma::events::Mentions::new);
         let content = AnyMessageLikeEventContent::RoomMessage(content);
         let request = send_message_event::v3::Request::new(room.into(), txn_id, &content)
             .map_err(|e| HttpError::IntoHttp(e.into()))?;
@@ -487,7 +505,8 @@ impl MatrixClient {
     }
 
     /// Sends an `m.room.message` whose content is given as JSON (with extra keys such as
-    /// [`TXN_MARKER`]); `txn_id` makes retries idempotent; `ts` back-dates it.
+    /// [`TXN_MARKER`], and [`MENTIONS`], which every message carries); `txn_id` makes
+    /// retries idempotent; `ts` back-dates it.
     pub async fn send_message_json(
         &self,
         sender: &UserId,
@@ -513,6 +532,7 @@ impl MatrixClient {
         if let Some(ts) = ts {
             url.push_str(&format!("{sep}ts={ts}"));
         }
+        debug_assert!(content.get(MENTIONS).is_some(), "says whom it mentions");
         let body = serde_json::to_vec(content).expect("json");
         let started = std::time::Instant::now();
         let result = self.put_json(url, body).await.and_then(|response| {

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::portals::{ensure_ghost, ensure_member, ensure_portal, forget_member, join_bot};
 use super::MatrixFront;
 use crate::core::{ChatId, MessageKind};
-use crate::fronts::matrix::client::{classify, Failure, FailureKind, TXN_MARKER};
+use crate::fronts::matrix::client::{classify, Failure, FailureKind, MENTIONS, TXN_MARKER};
 use crate::store::{OutboxEntry, OutboxItem, StoreError};
 
 /// A message larger than the homeserver takes is split into parts of at most this many
@@ -19,7 +19,7 @@ const PART_BYTES: usize = 30_000;
 const FIND_LIMIT: u32 = 100;
 
 /// Turns an error from the portal/ghost helpers into a delivery failure.
-fn failure(e: anyhow::Error) -> Failure {
+pub(crate) fn failure(e: anyhow::Error) -> Failure {
     if let Some(http) = e.downcast_ref::<matrix_sdk::HttpError>() {
         return classify(http);
     }
@@ -113,7 +113,7 @@ pub(crate) async fn deliver(
             Ok(Vec::new())
         }
         OutboxItem::Notice { text } => {
-            let content = json!({ "msgtype": "m.notice", "body": text, TXN_MARKER: entry.txn_id });
+            let content = json!({ "msgtype": "m.notice", "body": text, TXN_MARKER: entry.txn_id, MENTIONS: {} });
             let bot = front.bot().to_owned();
             let sent = match front
                 .matrix
@@ -169,7 +169,8 @@ async fn send(
         MessageKind::Notice => "m.notice",
         MessageKind::Emote => "m.emote",
     };
-    let mut content = json!({ "msgtype": msgtype, "body": plain, TXN_MARKER: txn_id });
+    let mut content =
+        json!({ "msgtype": msgtype, "body": plain, TXN_MARKER: txn_id, MENTIONS: {} });
     if let Some(html) = html {
         content["format"] = json!("org.matrix.custom.html");
         content["formatted_body"] = json!(html);

@@ -62,7 +62,7 @@ pub async fn handle_bot_invite(front: &Arc<MatrixFront>, room: &str, inviter: &s
         .await
         .is_ok_and(|e| e.is_some());
     if encrypted {
-        front.encrypted_room(room, inviter).await;
+        front.encrypted_room(room, inviter, true).await;
     }
 }
 

@@ -133,16 +133,50 @@ impl MatrixFront {
         if domain != self.config.domain() {
             return None;
         }
+        let found = self
+            .config
+            .enabled_networks()
+            .find_map(|(id, _)| Some((id, self.config.ghost_templates[&id].id_of(localpart)?)));
+        if found.is_some() || !localpart.contains("==") {
+            return found;
+        }
+        // A shortened id (see `ghost_id`): the store knows what it stands for.
+        let (network, id) = self.store.ghost(user_id).ok()??.legacy?;
         self.config
             .enabled_networks()
-            .find_map(|(id, _)| Some((id, self.config.ghost_templates[&id].id_of(localpart)?)))
+            .any(|(enabled, _)| enabled == network)
+            .then_some((network, id))
     }
 
     pub fn ghost_id(&self, network: NetworkId, legacy_id: &str) -> OwnedUserId {
-        let localpart =
-            self.config.ghost_templates[&network].localpart(&network.canonical_id(legacy_id));
-        UserId::parse(format!("@{localpart}:{}", self.config.domain()))
-            .expect("templates produce valid user ids")
+        /// The longest user id (the spec's limit).
+        const MAX_USER_ID: usize = 255;
+        let template = &self.config.ghost_templates[&network];
+        let id = network.canonical_id(legacy_id);
+        let domain = self.config.domain();
+        let mut localpart = template.localpart(&id);
+        // `@` + localpart + `:` + domain
+        let room = MAX_USER_ID.saturating_sub(domain.len() + 2);
+        if localpart.len() > room {
+            localpart = template.shortened_localpart(&id, room);
+            self.remember_shortened(&format!("@{localpart}:{domain}"), network, id);
+        }
+        UserId::parse(format!("@{localpart}:{domain}")).expect("templates produce valid user ids")
+    }
+
+    /// Keeps the legacy id behind a shortened ghost id (rare: only hostile or broken
+    /// servers send ids that long).
+    fn remember_shortened(&self, user_id: &str, network: NetworkId, id: String) {
+        let mut record = match self.store.ghost(user_id) {
+            Ok(record) => record.unwrap_or_default(),
+            Err(e) => return tracing::warn!("could not read a ghost: {e}"),
+        };
+        if record.legacy.is_none() {
+            record.legacy = Some((network, id));
+            if let Err(e) = self.store.put_ghost(user_id, &record) {
+                tracing::warn!("could not record a shortened ghost id: {e}");
+            }
+        }
     }
 
     /// A notice from the bot in a room (coalesced and rate-limited by the core).
@@ -193,7 +227,10 @@ impl MatrixFront {
         let sender = event.sender.clone().unwrap_or_default();
         match event.kind.as_str() {
             "m.room.member" => self.handle_membership(&room, &sender, &event).await,
-            "m.room.encrypted" | "m.room.encryption" => self.encrypted_room(&room, &sender).await,
+            "m.room.encryption" if event.state_key.as_deref() == Some("") => {
+                self.encrypted_room(&room, &sender, true).await
+            }
+            "m.room.encrypted" => self.encrypted_room(&room, &sender, false).await,
             "m.room.message" | "m.reaction" | "m.room.redaction" => {
                 if let Ok(Some(owner)) = self.store.management_owner(&room) {
                     if event.kind == "m.room.message" {
@@ -207,14 +244,21 @@ impl MatrixFront {
         }
     }
 
-    /// The bridge does not decrypt (yet): a user who turns on encryption, or writes in an
-    /// encrypted room, hears so once, with what to do instead. An encrypted portal is
-    /// given up, so the contact's next message opens a new, unencrypted one.
-    pub(crate) async fn encrypted_room(self: &Arc<Self>, room: &str, sender: &str) {
+    /// The bridge does not decrypt (yet). In a management room the user hears so once,
+    /// with what to do instead. In a portal, only encryption actually turned on (the
+    /// `m.room.encryption` state event, which needs power in the room: the owner's)
+    /// unlinks it, so the contact's next message opens a new, unencrypted room; an
+    /// encrypted message from any member changes nothing but earns a notice, once.
+    pub(crate) async fn encrypted_room(
+        self: &Arc<Self>,
+        room: &str,
+        sender: &str,
+        turned_on: bool,
+    ) {
         if self.is_ours(sender) {
             return;
         }
-        tracing::info!(%room, %sender, "encrypted room: the bridge cannot read it");
+        tracing::info!(%room, %sender, turned_on, "encrypted room: the bridge cannot read it");
         if let Ok(Some(_)) = self.store.management_owner(room) {
             if self.store.first_time(room, "encrypted").unwrap_or(true) {
                 self.notice(
@@ -229,20 +273,45 @@ impl MatrixFront {
         let Ok(Some(portal)) = self.store.portal_by_room(room) else {
             return;
         };
-        if !self.store.first_time(room, "encrypted").unwrap_or(true) {
-            return;
-        }
         let who = match &portal.chat {
             ChatId::Direct(contact) => contact.clone(),
             ChatId::Group(_) | ChatId::Room(_) => "the chat".to_owned(),
         };
         let net = portal.network;
-        let text = format!(
-            "This room is encrypted and the bridge cannot read encrypted messages, so nothing you write here reaches {who} \
-             on {}. This room is no longer linked to {who}: their next message opens a new, unencrypted room, or send \
-             `pm {net} {who}` in your management room.",
-            net.display_name()
-        );
+        if !turned_on {
+            if self
+                .store
+                .first_time(room, "encrypted message")
+                .unwrap_or(true)
+            {
+                self.notice(
+                    room,
+                    &format!(
+                        "{sender} sent an encrypted message: the bridge cannot read encrypted messages, so it did not reach \
+                         {who} on {}. Messages in this room reach {who} only unencrypted.",
+                        net.display_name()
+                    ),
+                );
+            }
+            return;
+        }
+        if !self.store.first_time(room, "encrypted").unwrap_or(true) {
+            return;
+        }
+        let text = if portal.chat.is_shared() {
+            format!(
+                "{sender} turned on encryption in this room. The bridge cannot read encrypted messages, so nothing \
+                 written here reaches {who} on {} any more.",
+                net.display_name()
+            )
+        } else {
+            format!(
+                "{sender} turned on encryption in this room. The bridge cannot read encrypted messages, so this room \
+                 is no longer linked to {who} on {}: their next message opens a new, unencrypted room, or send \
+                 `pm {net} {who}` in your management room.",
+                net.display_name()
+            )
+        };
         self.notice(room, &text);
         if !portal.chat.is_shared() {
             if let Err(e) = self.store.remove_portal(&portal) {
@@ -265,6 +334,8 @@ impl MatrixFront {
             // into spaces, chatrooms) must not be declined by the ghost.
             let is_direct = event.content.get("is_direct").and_then(|d| d.as_bool()) == Some(true);
             portals::handle_ghost_invite(self, room, sender, target, is_direct).await;
+        } else if matches!(membership, "invite" | "join" | "knock") && !self.is_ours(target) {
+            portals::admit(self, room, target).await;
         } else if membership == "leave" && !self.is_ours(target) {
             // The owner left their management room: forget it so a new invite starts afresh.
             if self.store.management_owner(room).ok().flatten().as_deref() == Some(target) {
@@ -290,17 +361,15 @@ impl MatrixFront {
                 // The store already has the list (written on arrival); this is the Matrix
                 // side. Space membership is tracked, so known contacts cost nothing here.
                 let mut ghosts = Vec::new();
+                let mut failed = portals::Skipped::default();
                 for contact in contacts {
-                    ghosts.push(
-                        portals::ensure_ghost(
-                            self,
-                            net,
-                            &contact.id,
-                            contact.display_name.as_deref(),
-                        )
-                        .await?,
-                    );
+                    let name = contact.display_name.as_deref();
+                    match portals::ensure_ghost(self, net, &contact.id, name).await {
+                        Ok(ghost) => ghosts.push(ghost),
+                        Err(e) => failed.note(&contact.id, e)?,
+                    }
                 }
+                failed.log("could not make ghosts for contacts", contacts.len());
                 portals::add_ghosts_to_space(self, &key.mxid, net, &ghosts).await?;
                 portals::show_groups_in_space(self, &key.mxid, net, groups, contacts).await?;
             }

@@ -8,7 +8,7 @@ use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, UserId};
 
 use super::{room_id, MatrixFront};
-use crate::core::{ChatId, NetworkId};
+use crate::core::{sanitize, ChatId, NetworkId};
 use crate::fronts::matrix::client::NewRoom;
 use crate::store::{GhostRecord, PortalRecord};
 
@@ -55,10 +55,17 @@ pub async fn ensure_ghost(
         // No name known here (e.g. a message's sender): keep the one the contact list gave.
         return Ok(user);
     }
+    // Names were cleaned by the core; an id shown instead is cut like one.
     let wanted = display_name
         .filter(|n| !n.trim().is_empty())
-        .unwrap_or(legacy_id);
-    let wanted = format!("{wanted} ({})", network.display_name());
+        .map(str::to_owned)
+        .or_else(|| sanitize::clean_name(legacy_id))
+        .unwrap_or_default();
+    let wanted = format!(
+        "{} ({})",
+        sanitize::truncate(&wanted, sanitize::MAX_NAME_BYTES),
+        network.display_name()
+    );
     if record.display_name.as_deref() != Some(wanted.as_str()) {
         front.matrix.set_display_name(&user, &wanted).await?;
         record.display_name = Some(wanted);
@@ -124,7 +131,10 @@ pub async fn ensure_portal(
                 ),
                 topic: Some(format!("{} conversation {id}", network.display_name())),
                 invite: vec![mxid.to_owned()],
-                power_users: vec![(mxid.to_owned(), 100)],
+                // A moderator, not an admin: who is in the room is the conversation's
+                // business, which the bridge keeps (see `admit`).
+                power_users: vec![(mxid.to_owned(), 50)],
+                invite_level: Some(SHARED_INVITE_LEVEL),
                 ..NewRoom::default()
             };
             front.matrix.create_room(front.bot(), options).await?
@@ -133,6 +143,7 @@ pub async fn ensure_portal(
             let options = NewRoom {
                 name: Some(format!("{name} ({})", network.display_name())),
                 topic: Some(format!("{} chatroom {name}", network.display_name())),
+                invite_level: Some(SHARED_INVITE_LEVEL),
                 ..NewRoom::default()
             };
             front.matrix.create_room(front.bot(), options).await?
@@ -151,6 +162,83 @@ pub async fn ensure_portal(
         add_to_space(front, mxid.as_str(), network, &room).await;
     }
     Ok(room)
+}
+
+/// The power needed to invite into a group room or a chatroom's room: the bridge's own
+/// (the bot creates them), so members cannot bring in readers the chat does not have.
+const SHARED_INVITE_LEVEL: i64 = 100;
+
+/// Someone was invited into or joined a portal. A group conversation's or chatroom's
+/// room shows a legacy chat to the bridge's users in it: its members are ghosts, the
+/// bridge's users whose login is in that chat, and the bot. Anyone else is removed, with
+/// a reason, and the room's invite power is made the bridge's (rooms made before it was).
+/// A direct chat's owner decides who shares their room.
+pub async fn admit(front: &MatrixFront, room: &str, user: &str) {
+    let Ok(Some(portal)) = front.store.portal_by_room(room) else {
+        return;
+    };
+    let allowed = match &portal.chat {
+        ChatId::Direct(_) => return,
+        ChatId::Group(_) => user == portal.mxid,
+        ChatId::Room(name) => front
+            .store
+            .chatroom_members(portal.network, name)
+            .is_ok_and(|members| members.iter().any(|m| m == user)),
+    };
+    let Ok(intruder) = UserId::parse(user) else {
+        return;
+    };
+    if allowed || front.is_ours(user) {
+        return;
+    }
+    tracing::info!(%room, %user, "removing someone who is not in the legacy chat from its room");
+    let rid = room_id(room);
+    let reason = match &portal.chat {
+        ChatId::Room(name) => format!(
+            "This room shows the {} chatroom {name} to the bridge's users in it: join it with `join {} {name}` in your \
+             management room.",
+            portal.network.display_name(),
+            portal.network
+        ),
+        _ => format!(
+            "This room shows a {} conversation of {}: only they can be in it.",
+            portal.network.display_name(),
+            portal.mxid
+        ),
+    };
+    if let Err(e) = front
+        .matrix
+        .kick(front.bot(), &rid, &intruder, &reason)
+        .await
+    {
+        tracing::warn!(%room, %user, "could not remove someone from a shared room: {e}");
+    }
+    forget_member(front, &rid, &intruder);
+    if front
+        .store
+        .first_time(room, "invite power")
+        .unwrap_or(false)
+    {
+        if let Err(e) = keep_invites(front, &rid).await {
+            tracing::warn!(%room, "could not keep invites to the bridge: {e:#}");
+        }
+    }
+}
+
+/// Raises the room's invite power to the bridge's (a room made before that was the rule).
+async fn keep_invites(front: &MatrixFront, room: &matrix_sdk::ruma::RoomId) -> anyhow::Result<()> {
+    let Some(mut levels) = front.matrix.state(room, "m.room.power_levels", "").await? else {
+        return Ok(());
+    };
+    if levels["invite"].as_i64().unwrap_or(0) >= SHARED_INVITE_LEVEL {
+        return Ok(());
+    }
+    levels["invite"] = SHARED_INVITE_LEVEL.into();
+    front
+        .matrix
+        .send_state(front.bot(), room, "m.room.power_levels", "", levels)
+        .await?;
+    Ok(())
 }
 
 /// Spaces being created at once, at most.
@@ -309,10 +397,42 @@ pub async fn add_ghosts_to_space(
     let Some(space) = ensure_space(front, mxid, network).await? else {
         return Ok(());
     };
+    let mut failed = Skipped::default();
     for ghost in ghosts {
-        ensure_member(front, &space, ghost).await?;
+        if let Err(e) = ensure_member(front, &space, ghost).await {
+            failed.note(ghost.as_str(), e)?;
+        }
     }
+    failed.log("could not add contacts to their space", ghosts.len());
     Ok(())
+}
+
+/// Contacts left out of a list the bridge shows (a name the homeserver refuses must not
+/// cost the others their ghosts): the first reason and how many, logged once. A
+/// homeserver that cannot be reached stops the list instead (nothing would pass).
+#[derive(Default)]
+pub(crate) struct Skipped {
+    first: Option<String>,
+    count: usize,
+}
+
+impl Skipped {
+    /// Notes a failure for `who`; passes transient failures (the homeserver is away) on.
+    pub(crate) fn note(&mut self, who: &str, e: anyhow::Error) -> anyhow::Result<()> {
+        let reason = format!("{who}: {e:#}");
+        if super::deliver::failure(e).is_transient() {
+            anyhow::bail!("the homeserver is not reachable ({reason})");
+        }
+        self.count += 1;
+        self.first.get_or_insert(reason);
+        Ok(())
+    }
+
+    pub(crate) fn log(&self, what: &str, of: usize) {
+        if let Some(first) = &self.first {
+            tracing::warn!(skipped = self.count, of, %first, "{what}");
+        }
+    }
 }
 
 /// Makes a ghost a member of a room the bot is in (invite, then join as the ghost), or
@@ -393,11 +513,18 @@ pub async fn show_members(
         front.matrix.leave(&ghost, room).await.ok();
         forget_member(front, room, &ghost);
     }
-    for member in others {
-        let ghost =
-            ensure_ghost(front, network, &member.id, member.display_name.as_deref()).await?;
-        ensure_member(front, room, &ghost).await?;
+    let mut failed = Skipped::default();
+    for member in &others {
+        let joined = async {
+            let ghost =
+                ensure_ghost(front, network, &member.id, member.display_name.as_deref()).await?;
+            ensure_member(front, room, &ghost).await
+        };
+        if let Err(e) = joined.await {
+            failed.note(&member.id, e)?;
+        }
     }
+    failed.log("could not show members of a chat", others.len());
     Ok(())
 }
 
@@ -447,8 +574,15 @@ pub async fn handle_ghost_invite(
     }
     let logged_in = front.config.permission(inviter) != crate::config::Permission::None
         && front.login_handle(inviter, network).is_some();
-    if !logged_in || !is_direct {
-        // Not someone this ghost can talk for: decline.
+    // A room the bridge already serves (a portal, a management room) keeps its owner and
+    // purpose: a member inviting a ghost must not make it theirs.
+    let bridged = !matches!(front.store.portal_by_room(room), Ok(None))
+        || !matches!(front.store.management_owner(room), Ok(None));
+    if !logged_in || !is_direct || bridged {
+        // Not someone this ghost can talk for, or not a room to become a chat: decline.
+        if bridged {
+            tracing::info!(%room, %inviter, "a ghost was invited into a bridged room: declined");
+        }
         let _ = front.matrix.leave(&ghost, &rid).await;
         return;
     }

@@ -30,6 +30,7 @@ use xmpp_parsers::minidom::{Element, Node};
 use xmpp_parsers::ns;
 
 use super::xml_text;
+use crate::core::sanitize::is_safe_link;
 
 /// Nesting deeper than this is flattened (its text is kept).
 const MAX_DEPTH: usize = 32;
@@ -351,14 +352,16 @@ fn append_converted(parent: &mut Element, node: HtmlNode, formatted: &mut bool) 
         "s" | "strike" | "del" => Some(styled_span("text-decoration: line-through")),
         "code" | "pre" => Some(styled_span("font-family: monospace")),
         "font" | "span" => tag_color(&name, &attrs).map(|c| styled_span(&format!("color: {c}"))),
-        "a" => attr(&attrs, "href").filter(|h| safe_link(h)).map(|href| {
-            Element::builder("a", ns::XHTML)
-                .attr(
-                    xmpp_parsers::minidom::rxml::xml_ncname!("href").into(),
-                    xml_text(href).into_owned(),
-                )
-                .build()
-        }),
+        "a" => attr(&attrs, "href")
+            .filter(|h| is_safe_link(h))
+            .map(|href| {
+                Element::builder("a", ns::XHTML)
+                    .attr(
+                        xmpp_parsers::minidom::rxml::xml_ncname!("href").into(),
+                        xml_text(href).into_owned(),
+                    )
+                    .build()
+            }),
         "br" | "p" | "blockquote" | "ul" | "ol" | "li" => Some(xhtml(&name)),
         "img" => {
             if let Some(alt) = attr(&attrs, "alt") {
@@ -384,14 +387,6 @@ fn append_converted(parent: &mut Element, node: HtmlNode, formatted: &mut bool) 
             }
         }
     }
-}
-
-/// Links a client may open: no `javascript:` or `data:`.
-fn safe_link(href: &str) -> bool {
-    let lower = href.trim_start().to_ascii_lowercase();
-    ["http://", "https://", "mailto:", "xmpp:"]
-        .iter()
-        .any(|scheme| lower.starts_with(scheme))
 }
 
 // ---- CSS -------------------------------------------------------------------------------
@@ -538,7 +533,7 @@ fn write_element(element: &Element, out: &mut String, formatted: &mut bool, dept
         "ul" => ("<ul>".into(), "</ul>"),
         "ol" => ("<ol>".into(), "</ol>"),
         "li" => ("<li>".into(), "</li>"),
-        "a" => match element.attr("href").filter(|h| safe_link(h)) {
+        "a" => match element.attr("href").filter(|h| is_safe_link(h)) {
             Some(href) => {
                 let mut open = String::from("<a href=\"");
                 escape(href, &mut open);
@@ -550,7 +545,7 @@ fn write_element(element: &Element, out: &mut String, formatted: &mut bool, dept
         "img" => {
             match (element.attr("alt"), element.attr("src")) {
                 (Some(alt), _) => escape(alt, out),
-                (None, Some(src)) if safe_link(src) => {
+                (None, Some(src)) if is_safe_link(src) => {
                     *formatted = true;
                     out.push_str("<a href=\"");
                     escape(src, out);

@@ -55,6 +55,13 @@ pub fn incoming_text(content: &MessageContent) -> (MessageKind, FormattedText) {
         MessageContent::Text(text) | MessageContent::Other { text, .. } => {
             (MessageKind::Text, FormattedText::plain(text.clone()))
         }
+        MessageContent::Url { url, .. } if !crate::core::sanitize::is_safe_link(url) => {
+            // `javascript:` and the like stay text: a client must not run them.
+            (
+                MessageKind::Text,
+                FormattedText::plain(content.to_plain_text()),
+            )
+        }
         MessageContent::Url { description, url } => {
             let link = format!("<a href=\"{}\">{}</a>", escape(url), escape(url));
             let html = if description.is_empty() {
@@ -254,6 +261,18 @@ mod tests {
             Some("see &lt;this&gt; <a href=\"http://x.org/?a=1&amp;b=2\">http://x.org/?a=1&amp;b=2</a>")
         );
         assert_eq!(text.plain, "see <this> http://x.org/?a=1&b=2");
+    }
+
+    #[test]
+    fn only_inert_urls_get_a_link() {
+        for url in ["javascript:alert(1)", "data:text/html,<script>x</script>"] {
+            let (_, text) = incoming_text(&MessageContent::Url {
+                description: "click".into(),
+                url: url.into(),
+            });
+            assert_eq!(text.html, None, "{url}");
+            assert_eq!(text.plain, format!("click {url}"));
+        }
     }
 
     #[test]

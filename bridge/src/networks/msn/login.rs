@@ -117,8 +117,6 @@ pub struct Login {
     groups: Vec<Group>,
     /// Contacts currently seen online (reported offline when the connection drops).
     online: HashSet<String>,
-    /// People who added us and were already suggested to the user.
-    suggested: HashSet<String>,
     typing_in: HashMap<(ChatId, String), Instant>,
     typing_out: HashMap<ChatId, Instant>,
     /// Set by `LoggedIn`, taken when the connection ends.
@@ -169,7 +167,6 @@ impl Login {
             names,
             groups: Vec::new(),
             online: HashSet::new(),
-            suggested: HashSet::new(),
             typing_in: HashMap::new(),
             typing_out: HashMap::new(),
             logged_in: false,
@@ -679,19 +676,13 @@ impl Login {
         }
     }
 
+    /// Someone has us on their list and is not on ours: the core suggests adding them
+    /// back (once per contact, whatever the server repeats).
     fn suggest_add(&mut self, email: &str, name: &str) {
-        if self.suggested.insert(email.to_string()) {
-            let who = if name.is_empty() || name == email {
-                email.to_string()
-            } else {
-                format!("{email} ({name})")
-            };
-            self.emit(NetworkEvent::Notice {
-                text: format!(
-                    "{who} has added you to their contact list. To add them back, send: add msn {email}"
-                ),
-            });
-        }
+        self.emit(NetworkEvent::AddedBy {
+            who: email.to_owned(),
+            name: (!name.is_empty() && name != email).then(|| name.to_owned()),
+        });
     }
 
     fn on_command(&mut self, cmd: LoginCommand, ns: &mut NsSession) {

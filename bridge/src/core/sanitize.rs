@@ -1,0 +1,204 @@
+//! What legacy peers send, made harmless before a front shows it. A legacy server or
+//! contact chooses names and links freely; users must be able to trust what they see.
+//!
+//! * Names (contacts' display names, chatroom members, profiles, status texts): no
+//!   control characters (NUL, line breaks) and no bidirectional formatting characters
+//!   (`Bob\u{202E}gnp.exe` would show as `Bobexe.png`), and a bounded length, cut on a
+//!   character boundary. HTML in a name stays text: every front escapes it where it
+//!   writes HTML.
+//! * Links: only schemes that open something inert (`http`, `https`, `mailto`, `xmpp`)
+//!   become links; anything else (`javascript:`, `data:`) stays text.
+
+use super::{Contact, NetworkEvent, Presence, Profile};
+
+/// The longest name kept, in bytes. Homeservers refuse display names over 256 (Synapse
+/// counts characters); a front adds its own suffix within that.
+pub const MAX_NAME_BYTES: usize = 200;
+
+/// The longest status text kept, in bytes.
+pub const MAX_STATUS_BYTES: usize = 1_000;
+
+/// Whether `c` may not appear in a name: controls (C0, DEL, C1), line and paragraph
+/// separators, bidi embeddings, overrides, isolates and marks, and the BOM.
+fn is_hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
+/// A name as a front may show it: hostile characters removed (line breaks and tabs
+/// become spaces), whitespace trimmed, at most `max` bytes. `None` when nothing is left.
+pub fn clean_text(text: &str, max: usize) -> Option<String> {
+    let cleaned: String = text
+        .chars()
+        .filter_map(|c| match c {
+            '\n' | '\r' | '\t' | '\u{2028}' | '\u{2029}' => Some(' '),
+            c if is_hostile(c) => None,
+            c => Some(c),
+        })
+        .collect();
+    let cut = truncate(cleaned.trim(), max).trim_end();
+    (!cut.is_empty()).then(|| cut.to_owned())
+}
+
+/// A display name as a front may show it ([`clean_text`] with [`MAX_NAME_BYTES`]).
+pub fn clean_name(name: &str) -> Option<String> {
+    clean_text(name, MAX_NAME_BYTES)
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+pub fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
+}
+
+/// Whether a link may be offered as one: a client opening it runs nothing.
+pub fn is_safe_link(href: &str) -> bool {
+    let lower = href.trim_start().to_ascii_lowercase();
+    ["http://", "https://", "mailto:", "xmpp:"]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme))
+}
+
+/// Cleans every name and status text a network event carries (the intake's first step).
+pub fn clean_event(event: &mut NetworkEvent) {
+    match event {
+        NetworkEvent::Connected { self_profile } => clean_profile(self_profile),
+        NetworkEvent::ContactList { groups, contacts } => {
+            for group in groups {
+                group.name = clean_name(&group.name).unwrap_or_else(|| group.id.clone());
+            }
+            contacts.iter_mut().for_each(clean_contact);
+        }
+        NetworkEvent::ContactChanged(contact) => clean_contact(contact),
+        NetworkEvent::RoomMembers { members, .. } => members.iter_mut().for_each(clean_contact),
+        NetworkEvent::Presence { presence, .. } => clean_presence(presence),
+        NetworkEvent::AddedBy { name, .. } => *name = name.as_deref().and_then(clean_name),
+        NetworkEvent::Message { text, .. } => {
+            // NUL and the like have no place in a message; line breaks and tabs do.
+            if text.plain.contains(is_stray_control) {
+                text.plain.retain(|c| !is_stray_control(c));
+            }
+        }
+        NetworkEvent::Disconnected { .. }
+        | NetworkEvent::LoginFailed { .. }
+        | NetworkEvent::Typing { .. }
+        | NetworkEvent::RoomLeft { .. }
+        | NetworkEvent::Notice { .. } => {}
+    }
+}
+
+/// Controls a message text may not hold (it keeps line breaks and tabs).
+fn is_stray_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\n' | '\r' | '\t')
+}
+
+fn clean_contact(contact: &mut Contact) {
+    contact.display_name = contact.display_name.as_deref().and_then(clean_name);
+}
+
+pub fn clean_profile(profile: &mut Profile) {
+    profile.display_name = profile.display_name.as_deref().and_then(clean_name);
+    for (label, value) in &mut profile.details {
+        *label = clean_name(label).unwrap_or_default();
+        *value = clean_text(value, MAX_STATUS_BYTES).unwrap_or_default();
+    }
+}
+
+fn clean_presence(presence: &mut Presence) {
+    presence.status = presence
+        .status
+        .as_deref()
+        .and_then(|s| clean_text(s, MAX_STATUS_BYTES));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_lose_controls_and_bidi_overrides() {
+        assert_eq!(
+            clean_name("Bob\u{202E}gnp.exe").as_deref(),
+            Some("Bobgnp.exe")
+        );
+        assert_eq!(clean_name("a\u{0}b\u{7}c").as_deref(), Some("abc"));
+        assert_eq!(clean_name("two\nlines").as_deref(), Some("two lines"));
+        assert_eq!(
+            clean_name("\u{2067}x\u{2069}\u{200F}").as_deref(),
+            Some("x")
+        );
+        assert_eq!(clean_name(" \u{202D} \u{0} "), None);
+        // Text that merely looks like HTML stays text (fronts escape it).
+        assert_eq!(clean_name("<b>Bob</b>").as_deref(), Some("<b>Bob</b>"));
+        // Emoji sequences keep their joiners.
+        assert_eq!(clean_name("👩\u{200D}💻").as_deref(), Some("👩\u{200D}💻"));
+    }
+
+    #[test]
+    fn long_names_are_cut_on_a_character_boundary() {
+        let name = "é".repeat(300); // 600 bytes
+        let cleaned = clean_name(&name).unwrap();
+        assert_eq!(cleaned.len(), MAX_NAME_BYTES);
+        assert!(cleaned.chars().all(|c| c == 'é'));
+        assert_eq!(truncate("a☃", 2), "a");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+
+    #[test]
+    fn only_inert_schemes_are_links() {
+        for good in ["http://x.org", "HTTPS://x.org", "mailto:a@b", " xmpp:a@b"] {
+            assert!(is_safe_link(good), "{good}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,<script>",
+            "vbscript:x",
+            "java\tscript:x",
+            "//evil.example/x",
+            "",
+        ] {
+            assert!(!is_safe_link(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn events_are_cleaned_in_place() {
+        let mut event = NetworkEvent::ContactList {
+            groups: vec![super::super::Group {
+                id: "1".into(),
+                name: "\u{202E}".into(),
+            }],
+            contacts: vec![Contact {
+                id: "bob".into(),
+                display_name: Some("B\u{0}ob".into()),
+                groups: vec![],
+            }],
+        };
+        clean_event(&mut event);
+        let NetworkEvent::ContactList { groups, contacts } = event else {
+            unreachable!()
+        };
+        assert_eq!(
+            groups[0].name, "1",
+            "an empty group name falls back to its id"
+        );
+        assert_eq!(contacts[0].display_name.as_deref(), Some("Bob"));
+    }
+}
