@@ -113,6 +113,38 @@ fn generate_registration_never_overwrites_without_force() {
     assert_ne!(tokens(&registration), first, "fresh tokens");
 }
 
+/// Every paragraph of the operator's documentation that says how readable the
+/// registration is says what `generate-registration` does (mode 0640, above): none
+/// promises "owner only".
+#[test]
+fn the_documentation_states_the_registration_mode_it_gets() {
+    for doc in [
+        "README.md",
+        "deploy/docker-compose.yml",
+        "config/config.example.yaml",
+    ] {
+        let text = std::fs::read_to_string(repo_file(doc)).unwrap();
+        // README paragraphs and list items; comment blocks in the YAML files.
+        let paragraphs = text.split("\n\n").flat_map(|p| p.split("\n- "));
+        for paragraph in paragraphs {
+            let flat = paragraph.replace(['\n', '#'], " ").to_lowercase();
+            if !flat.contains("registration") {
+                continue;
+            }
+            let claims_mode = flat.contains("owner only")
+                || flat.contains("owner-only")
+                || flat.contains("mode 0");
+            if claims_mode {
+                assert!(
+                    !flat.contains("owner only") && !flat.contains("owner-only"),
+                    "{doc} promises an owner-only registration: {paragraph}"
+                );
+                assert!(flat.contains("0640"), "{doc}: {paragraph}");
+            }
+        }
+    }
+}
+
 /// The example registration's placeholder tokens: `run` refuses them, says so once, with
 /// one version line, and no colour codes since its output is not a terminal.
 #[test]
