@@ -455,7 +455,7 @@ fn compose_steps_give_a_valid_config_and_agree_with_the_dockerfile() {
     assert!(setting("homeserver.address").starts_with("http://synapse:"));
 
     // Synapse: the official image, the same registration volume at the path step 4 gives
-    // it, and the bridge's uid so that it can read the owner-only registration.
+    // it, and the bridge's uid so that it can read the registration (mode 0640).
     let synapse = &compose["services"]["synapse"];
     assert!(synapse["image"]
         .as_str()
