@@ -187,6 +187,7 @@ impl MatrixSide {
                 .unwrap_or(&m.appservice.url),
             &m.homeserver.address,
             &registration.as_token,
+            Duration::from_secs(m.appservice.media_link_lifetime_seconds),
         );
         let front = MatrixFront::new(bridge.clone(), client.clone(), Some(media.clone()));
         front.claim_pending_events()?;

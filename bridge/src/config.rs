@@ -73,6 +73,9 @@ pub struct AppserviceConfig {
     /// links under this address (default: `url`).
     #[serde(default)]
     pub public_url: Option<String>,
+    /// How long such a link works, in seconds (7 days by default).
+    #[serde(default = "default_media_link_lifetime")]
+    pub media_link_lifetime_seconds: u64,
     #[serde(default = "default_id")]
     pub id: String,
     /// Where `generate-registration` writes the registration (with the tokens) and where
@@ -252,6 +255,9 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The longest a media link may work: a year, in seconds.
+pub const MAX_MEDIA_LINK_LIFETIME: u64 = 365 * 24 * 60 * 60;
+
 /// The shortest provisioning secret accepted (`openssl rand -hex 32` gives 64).
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -268,6 +274,9 @@ fn default_request_timeout() -> u64 {
 }
 fn default_listen_host() -> String {
     "127.0.0.1".into()
+}
+fn default_media_link_lifetime() -> u64 {
+    crate::fronts::matrix::media::DEFAULT_LIFETIME.as_secs()
 }
 fn default_id() -> String {
     "retrobridge".into()
@@ -698,6 +707,16 @@ fn validate_matrix(
             ));
         }
     }
+    if !(1..=MAX_MEDIA_LINK_LIFETIME).contains(&a.media_link_lifetime_seconds) {
+        return Err((
+            "appservice.media_link_lifetime_seconds".into(),
+            format!(
+                "{} is out of range (1 to {MAX_MEDIA_LINK_LIFETIME} seconds, one year; the default, {}, is 7 days)",
+                a.media_link_lifetime_seconds,
+                default_media_link_lifetime()
+            ),
+        ));
+    }
     if a.id.trim().is_empty() {
         return Err(("appservice.id".into(), "the appservice id is empty".into()));
     }
@@ -1057,6 +1076,31 @@ networks:
         );
         let e = error_for(&GOOD.replace("port: 29330", "port: not-a-number"));
         assert_eq!(e.key, "appservice.port");
+        assert!(e.line.is_some(), "{e}");
+    }
+
+    #[test]
+    fn media_link_lifetime() {
+        let lifetime =
+            |c: &LoadedConfig| c.matrix().unwrap().appservice.media_link_lifetime_seconds;
+        assert_eq!(lifetime(&parse(GOOD).unwrap()), 7 * 24 * 60 * 60);
+        let with = |v: &str| {
+            GOOD.replace(
+                "  url: http://127.0.0.1:29330\n",
+                &format!("  url: http://127.0.0.1:29330\n  media_link_lifetime_seconds: {v}\n"),
+            )
+        };
+        assert_eq!(lifetime(&parse(&with("2")).unwrap()), 2);
+        for bad in ["0", "31536001"] {
+            let e = error_for(&with(bad));
+            assert_eq!(e.key, "appservice.media_link_lifetime_seconds", "{e}");
+            assert!(
+                e.message.contains(bad) && e.message.contains("out of range"),
+                "{e}"
+            );
+        }
+        let e = error_for(&with("-1"));
+        assert_eq!(e.key, "appservice.media_link_lifetime_seconds", "{e}");
         assert!(e.line.is_some(), "{e}");
     }
 

@@ -55,6 +55,8 @@ pub struct SlotOptions {
     /// The port the homeserver sends transactions to, when not the bridge's own (a proxy
     /// of the test's in between).
     pub transactions_port: Option<u16>,
+    /// `appservice.media_link_lifetime_seconds` (the bridge's default when `None`).
+    pub media_link_lifetime_seconds: Option<u64>,
 }
 
 /// One bridge instance known to Synapse.
@@ -98,6 +100,11 @@ impl BridgeSlot {
             .metrics_port
             .map(|p| format!("metrics:\n  enabled: true\n  listen: 127.0.0.1:{p}\n"))
             .unwrap_or_default();
+        let media_lifetime = self
+            .options
+            .media_link_lifetime_seconds
+            .map(|s| format!("  media_link_lifetime_seconds: {s}\n"))
+            .unwrap_or_default();
         let provisioning = self
             .options
             .provisioning_secret
@@ -106,7 +113,7 @@ impl BridgeSlot {
             .unwrap_or_default();
         format!(
             "homeserver:\n  address: {homeserver}\n  domain: localhost\n{timeout}\
-             appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{url_port}\n  id: slot{i}\n  \
+             appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{url_port}\n{media_lifetime}  id: slot{i}\n  \
              registration: registration.yaml\n  bot:\n    localpart: s{i}bot\n    displayname: Bridge bot {i}\n\
              database:\n  path: db\n{metrics}{provisioning}\
              permissions:\n{everyone}  \"@s{i}alice:localhost\": user\n  \"@s{i}bob:localhost\": user\n  \"@s{i}admin:localhost\": admin\n\

@@ -102,7 +102,8 @@ pub fn router(
     let media_routes = match media {
         Some(links) => Router::new()
             .route(
-                "/_retrobridge/media/{server}/{media_id}/{name}",
+                // The link is read whole, raw, by `MediaLinks::check`.
+                "/_retrobridge/media/{*link}",
                 get(crate::fronts::matrix::media::MediaLinks::serve),
             )
             .with_state(links),

@@ -112,16 +112,22 @@ fn legacy_text(front: &MatrixFront, content: &Value) -> Option<FormattedText> {
             };
             let name = content["filename"].as_str().unwrap_or(body);
             let size = content["info"]["size"].as_u64().map(size_text);
-            let link = content["url"]
-                .as_str()
-                .and_then(|url| front.media.as_ref()?.link(url, name));
+            // An encrypted file has no `url`; an address outside the spec's grammar
+            // gets no link (the bridge would fetch it with its own token).
+            let link = match (content["url"].as_str(), front.media.as_ref()) {
+                (None, _) => Err("an encrypted file"),
+                (Some(_), None) => Err("no links to files are made"),
+                (Some(url), Some(media)) => media
+                    .link(url, name)
+                    .ok_or("its address is not a valid Matrix file address"),
+            };
             let mut text = format!("sent {what}: {name}");
             if let Some(size) = size {
                 text.push_str(&format!(" ({size})"));
             }
             match link {
-                Some(link) => text.push_str(&format!(" {link}")),
-                None => text.push_str(" (it cannot be downloaded from here: an encrypted file)"),
+                Ok(link) => text.push_str(&format!(" {link}")),
+                Err(why) => text.push_str(&format!(" (it cannot be downloaded from here: {why})")),
             }
             Some(FormattedText::plain(text))
         }
