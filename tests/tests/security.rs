@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
 const SIM_WAIT: Duration = Duration::from_secs(30);
-const SLOTS: usize = 8;
+const SLOTS: usize = 9;
 /// The slot whose bridge runs with `RUST_LOG=info`, as an operator debugging would.
 const RUST_LOG_SLOT: usize = 7;
 
@@ -203,14 +203,15 @@ async fn membership(viewer: &TestUser, room: &str, user: &str) -> Option<Value> 
         .expect("member state")
 }
 
-/// Invites `invitee` as a direct chat (what a client does to start a DM with someone).
+/// Invites `invitee` "to a direct chat": the invite event marked `is_direct`, as a
+/// client writes it when it starts a DM (any member may send one through the state API).
 async fn invite_direct(user: &TestUser, room: &str, invitee: &str) -> anyhow::Result<Value> {
-    let path = format!("/rooms/{}/invite", enc(room));
+    let path = format!("/rooms/{}/state/m.room.member/{}", enc(room), enc(invitee));
     user.request(
-        Method::POST,
+        Method::PUT,
         &path,
         &[],
-        Some(json!({ "user_id": invitee, "is_direct": true })),
+        Some(json!({ "membership": "invite", "is_direct": true })),
     )
     .await
 }
@@ -778,6 +779,93 @@ mod msn {
     pub fn ghost(slot: &BridgeSlot, email: &str) -> String {
         slot.ghost("msn", &email.replace('@', "=40"))
     }
+}
+
+/// Issue 19, point 3, for MSN group chats: the owner is a moderator there, not an
+/// admin; nobody but the bridge invites, and whoever gets in anyway is removed.
+#[tokio::test]
+async fn an_msn_group_room_holds_its_owner_and_ghosts_only() {
+    let (synapse, slot) = env(8);
+    let users = vec![
+        msn::user(
+            msn::ME,
+            "Me",
+            &["alice@example.com", "bob@example.com"],
+            &["FL", "AL"],
+        ),
+        msn::user("alice@example.com", "Alice", &[msn::ME], &["FL", "AL"]),
+        msn::user("bob@example.com", "Bob", &[msn::ME], &["FL", "AL"]),
+    ];
+    let sim = msn::server(users, false).await;
+    let _bridge = start(synapse, slot, &msn::networks(&sim, false));
+    let owner = register(synapse, slot, "alice").await;
+    let eve = register(synapse, slot, "eve").await;
+    let mgmt = slot.management_room(&owner).await;
+    command(
+        &owner,
+        slot,
+        &mgmt,
+        &format!("login msn {} {}", msn::ME, msn::PW),
+        "Connected to MSN Messenger",
+    )
+    .await;
+    let alice = msn::Client::login(
+        sim.dispatch_addr(),
+        &sim.nexus_url(),
+        "alice@example.com",
+        msn::PW,
+    )
+    .await
+    .unwrap();
+    let _bob = msn::Client::login(
+        sim.dispatch_addr(),
+        &sim.nexus_url(),
+        "bob@example.com",
+        msn::PW,
+    )
+    .await
+    .unwrap();
+    alice.send_message(msn::ME, "let me add bob").await.unwrap();
+    alice.invite(msn::ME, "bob@example.com").unwrap();
+    let group = accept_named(&owner, "MSN Messenger group chat").await;
+    wait_joined(&owner, &group, &msn::ghost(slot, "bob@example.com"), true).await;
+
+    assert!(
+        owner.invite(&group, &eve.user_id).await.is_err(),
+        "the owner could invite eve"
+    );
+    // A room from before the rule: the owner could invite.
+    let bot = as_bot(synapse, slot);
+    let mut levels = bot
+        .room_state(&group, "m.room.power_levels", "")
+        .await
+        .unwrap()
+        .expect("power levels");
+    levels["invite"] = json!(0);
+    bot.request(
+        Method::PUT,
+        &format!("/rooms/{}/state/m.room.power_levels/", enc(&group)),
+        &[],
+        Some(levels),
+    )
+    .await
+    .unwrap();
+    owner.invite(&group, &eve.user_id).await.unwrap();
+    let _ = eve.join(&group).await;
+    let removed = wait_until(WAIT, "eve to be removed", || async {
+        Ok(membership(&owner, &group, &eve.user_id)
+            .await
+            .filter(|m| m["membership"] == "leave"))
+    })
+    .await
+    .unwrap();
+    assert!(
+        removed["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("only they can be in it"),
+        "{removed}"
+    );
 }
 
 /// Issue 19, point 8: contacts whose names lie or break things (a bidi override, NUL,
