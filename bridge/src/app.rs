@@ -17,30 +17,16 @@ use crate::fronts::xmpp::XmppFront;
 use crate::registration::Registration;
 use crate::store::{KeySource, Store};
 
-/// What the libraries may log, whatever the level: matrix-sdk logs every refused request
-/// at ERROR, expected answers included (`M_USER_IN_USE` at every start, a 404 for a state
-/// event a room does not have, a refusal the bridge retries differently), and the bridge
-/// logs what a failure means itself. `RUST_LOG` comes after these and can name any of
-/// them to override it (`RUST_LOG=debug,matrix_sdk::http_client=debug`).
-const LIBRARY_LOG_LEVELS: &str =
-    "sled=warn,hyper=warn,h2=warn,rustls=warn,reqwest=warn,matrix_sdk=warn,\
-     matrix_sdk::http_client=off,eyeball=warn";
-
-/// The log filter: the library levels, then `RUST_LOG` when set, else the config's level.
-fn log_filter(level: &str, rust_log: Option<&str>) -> String {
-    match rust_log.filter(|r| !r.trim().is_empty()) {
-        Some(user) => format!("{LIBRARY_LOG_LEVELS},{user}"),
-        None => format!("{level},{LIBRARY_LOG_LEVELS}"),
-    }
-}
-
 pub fn init_logging(config: &LoadedConfig) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let logging = &config.config.logging;
-    let rust_log = std::env::var("RUST_LOG").ok();
-    let directives = log_filter(&logging.level, rust_log.as_deref());
-    let filter = tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|e| {
-        eprintln!("RUST_LOG is not a valid log filter ({e}); using the config's level");
-        tracing_subscriber::EnvFilter::new(log_filter(&logging.level, None))
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{},sled=warn,hyper=warn,h2=warn,rustls=warn,reqwest=warn,matrix_sdk=warn,matrix_sdk::http_client=off,eyeball=warn",
+            logging.level
+        ))
     });
     // tokio-xmpp traces the raw XML it reads and writes: message bodies and the
     // passwords of in-band registrations. Never, whatever RUST_LOG says.
@@ -51,13 +37,29 @@ pub fn init_logging(config: &LoadedConfig) {
     );
     // No colour codes in files and pipes.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi);
-    let _ = match logging.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.try_init(),
+    let layer = tracing_subscriber::fmt::layer().with_ansi(ansi);
+    let layer = match logging.format {
+        LogFormat::Json => layer.json().boxed(),
+        LogFormat::Pretty => layer.boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(
+            layer
+                .with_filter(filter)
+                .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                    !is_handled_request_error(meta)
+                })),
+        )
+        .try_init();
+}
+
+/// matrix-sdk logs every refused request at ERROR, expected answers included
+/// (`M_USER_IN_USE` at every start, a 404 for a state event a room does not have, a
+/// refusal the bridge answers by asking differently). The bridge says what a failure
+/// means itself, at the level it deserves; an operator reads ERROR as "act now". Dropped
+/// whatever `RUST_LOG` says (the request's own debug and trace lines stay).
+fn is_handled_request_error(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::ERROR && meta.target().starts_with("matrix_sdk::http_client")
 }
 
 pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
@@ -336,19 +338,6 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn rust_log_keeps_the_library_levels_unless_it_names_them() {
-        use tracing_subscriber::EnvFilter;
-        let filter = EnvFilter::new(super::log_filter("warn", Some("info"))).to_string();
-        assert!(filter.contains("matrix_sdk::http_client=off"), "{filter}");
-        let filter = super::log_filter("warn", Some("info,matrix_sdk::http_client=debug"));
-        let shown = EnvFilter::new(&filter).to_string();
-        assert!(shown.contains("matrix_sdk::http_client=debug"), "{shown}");
-        assert!(!shown.contains("matrix_sdk::http_client=off"), "{shown}");
-        assert!(super::log_filter("debug", None).starts_with("debug,"));
-        assert!(super::log_filter("debug", Some(" ")).starts_with("debug,"));
-    }
-
     #[test]
     fn a_second_bridge_on_the_same_database_is_told_so() {
         let dir = tempfile::tempdir().unwrap();
