@@ -173,42 +173,88 @@ struct Transaction<'a> {
     ephemeral_unstable: Vec<&'a RawValue>,
 }
 
-async fn transaction(
-    State(state): State<AppState>,
-    Path(txn_id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let txn: Transaction = match serde_json::from_slice(&body) {
-        Ok(t) => t,
-        Err(e) => {
-            let (code, what) = match e.classify() {
-                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                    ("M_NOT_JSON", "not JSON")
-                }
-                _ => ("M_BAD_JSON", "not a transaction"),
-            };
-            tracing::warn!(%txn_id, "refused a transaction that is {what}: {e}");
-            return error(
-                StatusCode::BAD_REQUEST,
-                code,
-                &format!("The body is {what}: {e}"),
-            );
+/// A transaction body that is refused: not JSON, or JSON that is not a transaction.
+#[derive(Debug)]
+pub struct BadTransaction {
+    /// The Matrix error code of the answer: `M_NOT_JSON` or `M_BAD_JSON`.
+    pub errcode: &'static str,
+    /// What the body is: "not JSON" or "not a transaction".
+    pub what: &'static str,
+    pub error: serde_json::Error,
+}
+
+/// One event of a transaction, as read from the body.
+#[derive(Debug)]
+pub struct TransactionEvent<'a> {
+    /// The fields looked at first, or why the JSON is not an event (it is then skipped).
+    pub header: Result<EventHeader, serde_json::Error>,
+    /// The event's JSON, as in the body.
+    pub json: &'a str,
+    /// From the ephemeral list (typing, receipts): not recorded.
+    pub ephemeral: bool,
+}
+
+/// Reads a transaction's body (the homeserver's, untrusted): its events, then its
+/// ephemeral events (the stable list, or the unstable MSC2409 one when the stable one is
+/// empty), each with its header. Pure: the `transaction` handler answers with what this
+/// returns.
+pub fn parse_transaction(body: &[u8]) -> Result<Vec<TransactionEvent<'_>>, BadTransaction> {
+    let txn: Transaction = serde_json::from_slice(body).map_err(|error| {
+        let (errcode, what) = match error.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                ("M_NOT_JSON", "not JSON")
+            }
+            _ => ("M_BAD_JSON", "not a transaction"),
+        };
+        BadTransaction {
+            errcode,
+            what,
+            error,
         }
-    };
+    })?;
     let ephemeral = if txn.ephemeral.is_empty() {
         txn.ephemeral_unstable
     } else {
         txn.ephemeral
     };
-    let total = txn.events.len() + ephemeral.len();
     let flagged = txn
         .events
         .iter()
         .map(|e| (e, false))
         .chain(ephemeral.iter().map(|e| (e, true)));
+    Ok(flagged
+        .map(|(raw, ephemeral)| TransactionEvent {
+            header: serde_json::from_str(raw.get()),
+            json: raw.get(),
+            ephemeral,
+        })
+        .collect())
+}
+
+async fn transaction(
+    State(state): State<AppState>,
+    Path(txn_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let read = match parse_transaction(&body) {
+        Ok(events) => events,
+        Err(BadTransaction {
+            errcode,
+            what,
+            error: e,
+        }) => {
+            tracing::warn!(%txn_id, "refused a transaction that is {what}: {e}");
+            return error(
+                StatusCode::BAD_REQUEST,
+                errcode,
+                &format!("The body is {what}: {e}"),
+            );
+        }
+    };
+    let total = read.len();
     let mut events = Vec::new();
-    for (raw, is_ephemeral) in flagged {
-        let header: EventHeader = match serde_json::from_str(raw.get()) {
+    for event in read {
+        let header = match event.header {
             Ok(h) => h,
             Err(e) => {
                 tracing::debug!(%txn_id, "ignored an event that is not an event: {e}");
@@ -218,8 +264,8 @@ async fn transaction(
         if state.handler.wanted(&header) {
             events.push(IncomingEvent {
                 header,
-                bytes: raw.get().as_bytes().to_vec(),
-                ephemeral: is_ephemeral,
+                bytes: event.json.as_bytes().to_vec(),
+                ephemeral: event.ephemeral,
             });
         }
     }
@@ -253,4 +299,58 @@ async fn query_alias(Path(_alias): Path<String>) -> Response {
 
 async fn ping() -> Response {
     Json(json!({})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_is_read_event_by_event() {
+        let body = br#"{"events": [
+            {"type": "m.room.message", "room_id": "!r:hs", "sender": "@a:hs", "origin_server_ts": 5},
+            {"type": 7},
+            [1, 2]
+        ], "ephemeral": [{"type": "m.typing", "room_id": "!r:hs"}],
+           "de.sorunome.msc2409.ephemeral": [{"type": "m.receipt"}]}"#;
+        let events = parse_transaction(body).unwrap();
+        assert_eq!(events.len(), 4);
+        let first = events[0].header.as_ref().unwrap();
+        assert_eq!(first.kind, "m.room.message");
+        assert_eq!(first.room_id.as_deref(), Some("!r:hs"));
+        assert_eq!(first.origin_server_ts, Some(5));
+        assert!(!events[0].ephemeral);
+        assert!(events[0].json.starts_with(r#"{"type": "m.room.message""#));
+        // Not events: skipped by the handler, the rest kept.
+        assert!(events[1].header.is_err() && events[2].header.is_err());
+        assert_eq!(events[2].json, "[1, 2]");
+        // The stable ephemeral list wins over the unstable one.
+        assert!(events[3].ephemeral);
+        assert_eq!(events[3].header.as_ref().unwrap().kind, "m.typing");
+
+        let unstable =
+            parse_transaction(br#"{"events": [], "de.sorunome.msc2409.ephemeral": [{}]}"#).unwrap();
+        assert_eq!(unstable.len(), 1);
+        assert!(unstable[0].ephemeral);
+        assert_eq!(unstable[0].header.as_ref().unwrap().kind, "");
+    }
+
+    #[test]
+    fn a_body_that_is_no_transaction_is_refused() {
+        for (body, errcode) in [
+            (&b"{\"events\": ["[..], "M_NOT_JSON"),
+            (b"not json", "M_NOT_JSON"),
+            (b"{\"events\": {}}", "M_BAD_JSON"),
+            (b"{}", "M_BAD_JSON"),
+            (b"[]", "M_BAD_JSON"),
+        ] {
+            let refused = parse_transaction(body).unwrap_err();
+            assert_eq!(
+                refused.errcode,
+                errcode,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
 }

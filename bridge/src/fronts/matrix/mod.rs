@@ -26,6 +26,8 @@ pub mod portals;
 mod presence;
 mod to_legacy;
 
+pub use to_legacy::legacy_text;
+
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, Weak};

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::media::MediaLinks;
 use super::{MatrixEvent, MatrixFront};
 use crate::core::{FormattedText, LoginCommand};
 use crate::store::PortalRecord;
@@ -54,7 +55,7 @@ pub async fn handle_portal_event(
         }
         _ => return,
     }
-    let Some(text) = legacy_text(front, &event.content) else {
+    let Some(text) = legacy_text(front.media.as_ref(), &event.content) else {
         tell_once(
             front,
             portal,
@@ -84,9 +85,10 @@ pub async fn handle_portal_event(
     }
 }
 
-/// The text a legacy contact gets for a Matrix message, or `None` when it has no form
-/// the networks can carry.
-fn legacy_text(front: &MatrixFront, content: &Value) -> Option<FormattedText> {
+/// The text a legacy contact gets for a Matrix message (its `content`, as the sender
+/// wrote it), or `None` when it has no form the networks can carry. A file gets a link
+/// from `media` when the bridge gives links.
+pub fn legacy_text(media: Option<&MediaLinks>, content: &Value) -> Option<FormattedText> {
     if content["m.relates_to"]["rel_type"] == "m.replace" {
         let new = &content["m.new_content"];
         let body = new["body"].as_str().or(content["body"].as_str())?;
@@ -114,7 +116,7 @@ fn legacy_text(front: &MatrixFront, content: &Value) -> Option<FormattedText> {
             let size = content["info"]["size"].as_u64().map(size_text);
             // An encrypted file has no `url`; an address outside the spec's grammar
             // gets no link (the bridge would fetch it with its own token).
-            let link = match (content["url"].as_str(), front.media.as_ref()) {
+            let link = match (content["url"].as_str(), media) {
                 (None, _) => Err("an encrypted file"),
                 (Some(_), None) => Err("no links to files are made"),
                 (Some(url), Some(media)) => media
@@ -200,12 +202,68 @@ pub fn handle_receipt(front: &Arc<MatrixFront>, portal: &PortalRecord, event: &M
 
 #[cfg(test)]
 mod tests {
-    use super::size_text;
+    use super::*;
+    use serde_json::json;
 
     #[test]
     fn sizes_read_naturally() {
         assert_eq!(size_text(11), "11 bytes");
         assert_eq!(size_text(250_000), "245 KB");
         assert_eq!(size_text(1_300_000), "1.2 MB");
+    }
+
+    #[test]
+    fn what_legacy_contacts_get() {
+        let text = |content: Value| legacy_text(None, &content);
+        let plain = text(json!({"msgtype": "m.text", "body": "hi"})).unwrap();
+        assert_eq!((plain.plain.as_str(), plain.html), ("hi", None));
+        let html = text(json!({"msgtype": "m.notice", "body": "hi",
+            "format": "org.matrix.custom.html", "formatted_body": "<b>hi</b>"}))
+        .unwrap();
+        assert_eq!(html.html.as_deref(), Some("<b>hi</b>"));
+        assert_eq!(
+            text(json!({"msgtype": "m.emote", "body": "waves"}))
+                .unwrap()
+                .plain,
+            "* waves"
+        );
+        let edit = text(json!({"msgtype": "m.text", "body": "* hello",
+            "m.new_content": {"msgtype": "m.text", "body": "hello"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": "$e"}}))
+        .unwrap();
+        assert_eq!(edit.plain, "Correction: hello");
+        let file = text(json!({"msgtype": "m.file", "body": "report.pdf",
+            "url": "mxc://hs/abc", "info": {"size": 2048}}))
+        .unwrap();
+        assert_eq!(
+            file.plain,
+            "sent a file: report.pdf (2 KB) (it cannot be downloaded from here: no links to files are made)"
+        );
+        let links = MediaLinks::new(
+            vec![7; 32],
+            "http://bridge.example",
+            "http://hs",
+            "t",
+            std::time::Duration::from_secs(60),
+        );
+        let linked = legacy_text(
+            Some(&links),
+            &json!({"msgtype": "m.image", "body": "cat.png", "url": "mxc://hs/abc"}),
+        )
+        .unwrap();
+        assert!(linked
+            .plain
+            .starts_with("sent an image: cat.png http://bridge.example/"));
+        assert_eq!(
+            text(json!({"msgtype": "m.location", "body": "here", "geo_uri": "geo:1,2"}))
+                .unwrap()
+                .plain,
+            "shared a location: here geo:1,2"
+        );
+        // No form the networks carry: a poll, no msgtype, not an object.
+        assert_eq!(text(json!({"msgtype": "m.poll", "body": "?"})), None);
+        assert_eq!(text(json!({"body": "x"})), None);
+        assert_eq!(text(json!([1, 2])), None);
+        assert_eq!(text(json!("x")), None);
     }
 }
