@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use xmpp_parsers::jid::{BareJid, DomainPart, FullJid, Jid, NodePart, ResourcePart};
 
 use super::xml_text;
-use crate::core::network::{ChatId, Contact, LegacyId, NetworkId};
+use crate::model::{ChatId, Contact, LegacyId, NetworkId};
 
 /// Why an address could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -156,6 +156,10 @@ impl Domains {
     /// A chatroom's or group conversation's room JID. Direct chats have none.
     pub fn room(&self, network: NetworkId, chat: &ChatId) -> Result<BareJid, JidError> {
         let node = match chat {
+            // An empty name makes an address `classify` refuses (found by fuzzing).
+            ChatId::Room(name) | ChatId::Group(name) if name.is_empty() => {
+                return Err(JidError::BadRoom(String::new()))
+            }
             ChatId::Room(name) => format!("{}%{network}", escape_node(&name.to_lowercase())),
             ChatId::Group(id) => format!("{}%{network}-group", escape_node(id)),
             ChatId::Direct(id) => return Err(JidError::BadRoom(id.clone())),
@@ -508,6 +512,15 @@ mod tests {
         ));
         assert!(matches!(
             d.classify(&jid("%mig33@rooms.example.org")),
+            Err(JidError::BadRoom(_))
+        ));
+        // Nor is such an address made.
+        assert!(matches!(
+            d.room(NetworkId::Mig33, &ChatId::Room(String::new())),
+            Err(JidError::BadRoom(_))
+        ));
+        assert!(matches!(
+            d.room(NetworkId::Msn, &ChatId::Group(String::new())),
             Err(JidError::BadRoom(_))
         ));
     }
