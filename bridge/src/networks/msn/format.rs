@@ -75,14 +75,23 @@ pub fn from_html(html: Option<&str>) -> TextFormat {
     format
 }
 
-/// The first `color="#rrggbb"` / `data-mx-color="#rrggbb"` attribute.
+/// The first `color="#rrggbb"` / `data-mx-color="#rrggbb"` attribute: inside a tag only,
+/// so a message whose text says `color='#00ff00'` is not coloured (found by fuzzing).
 fn find_color(lower: &str) -> Option<(u8, u8, u8)> {
-    for (i, _) in lower.match_indices("color=") {
-        let rest = lower[i + "color=".len()..].trim_start_matches(['"', '\'']);
-        let hex = rest.strip_prefix('#')?;
-        if hex.len() >= 6 && hex.is_char_boundary(6) {
-            if let Ok(v) = u32::from_str_radix(&hex[..6], 16) {
-                return Some(((v >> 16) as u8, (v >> 8) as u8, v as u8));
+    let tags = lower
+        .split('<')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('>').map(|(tag, _)| tag));
+    for tag in tags {
+        for (i, _) in tag.match_indices("color=") {
+            let rest = tag[i + "color=".len()..].trim_start_matches(['"', '\'']);
+            let Some(hex) = rest.strip_prefix('#') else {
+                continue;
+            };
+            if hex.len() >= 6 && hex.is_char_boundary(6) {
+                if let Ok(v) = u32::from_str_radix(&hex[..6], 16) {
+                    return Some(((v >> 16) as u8, (v >> 8) as u8, v as u8));
+                }
             }
         }
     }
@@ -112,6 +121,12 @@ mod tests {
 
     #[test]
     fn html_to_msn() {
+        // Text that reads like an attribute is text: only tags carry a colour.
+        let f = from_html(Some("say color=&quot;#00ff00&quot; or color='#00ff00'"));
+        assert_eq!(f.color, 0);
+        let f = from_html(Some("x <font color=\"nope\" data-mx-color=\"#0000ff\">y</font>"));
+        assert_eq!(f.to_header_value(), TextFormat::parse(&f.to_header_value()).to_header_value());
+        assert_ne!(f.color, 0);
         let f = from_html(Some("<strong>hi</strong> <em>there</em>"));
         assert!(f.bold && f.italic && !f.underline && !f.strikethrough);
         let f = from_html(Some("line<br>two <blockquote>q</blockquote>"));
