@@ -12,9 +12,9 @@ use crate::core::front::Front;
 use crate::core::Bridge;
 use crate::fronts::matrix::client::MatrixClient;
 use crate::fronts::matrix::endpoint;
+use crate::fronts::matrix::registration::Registration;
 use crate::fronts::matrix::MatrixFront;
 use crate::fronts::xmpp::XmppFront;
-use crate::registration::Registration;
 use crate::store::{KeySource, Store};
 
 pub fn init_logging(config: &LoadedConfig) {
@@ -100,7 +100,17 @@ pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
     }
     bridge.set_fronts(fronts);
     let metrics = match config.metrics_addr() {
-        Some(addr) => Some(crate::metrics::serve(addr, bridge.clone(), stop_rx.clone()).await?),
+        Some(addr) => Some(
+            crate::metrics::serve(
+                addr,
+                {
+                    let bridge = bridge.clone();
+                    move |m: &crate::metrics::Metrics| bridge.refresh_metrics(m)
+                },
+                stop_rx.clone(),
+            )
+            .await?,
+        ),
         None => None,
     };
     if let Some(m) = &matrix {
@@ -201,12 +211,15 @@ impl MatrixSide {
             endpoint::router(&registration.hs_token, Arc::new(front.clone()), Some(media))
                 .merge(crate::health::router(health.clone()));
         if let Some(secret) = config.provisioning_secret() {
-            app = app.merge(crate::provision::router(
+            app = app.merge(crate::fronts::matrix::provision::router(
                 bridge.clone(),
                 secret,
                 health.clone(),
             ));
-            tracing::info!("provisioning API enabled at {}", crate::provision::PREFIX);
+            tracing::info!(
+                "provisioning API enabled at {}",
+                crate::fronts::matrix::provision::PREFIX
+            );
         }
         let server = tokio::spawn(async move {
             axum::serve(listener, app)

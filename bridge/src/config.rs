@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::core::NetworkId;
 use crate::ids::GhostTemplate;
+use crate::model::NetworkId;
 use crate::networks::NetworkOptions;
 
 /// The log levels `logging.level` accepts.
@@ -275,8 +275,11 @@ fn default_request_timeout() -> u64 {
 fn default_listen_host() -> String {
     "127.0.0.1".into()
 }
+/// How long a media link works unless the config says otherwise (seconds): a contact
+/// away for a few days can still open it, a link that leaked does not work forever.
+pub const DEFAULT_MEDIA_LINK_LIFETIME_SECS: u64 = 7 * 24 * 60 * 60;
 fn default_media_link_lifetime() -> u64 {
-    crate::fronts::matrix::media::DEFAULT_LIFETIME.as_secs()
+    DEFAULT_MEDIA_LINK_LIFETIME_SECS
 }
 fn default_id() -> String {
     "retrobridge".into()
@@ -487,10 +490,10 @@ impl LoadedConfig {
     /// `xmpp:example.org`.
     pub fn permission(&self, user_id: &str) -> Permission {
         let perms = &self.config.permissions;
-        let domain = match user_id.strip_prefix(crate::core::front::XMPP_USER_PREFIX) {
+        let domain = match user_id.strip_prefix(crate::model::XMPP_USER_PREFIX) {
             Some(jid) => jid
                 .split_once('@')
-                .map(|(_, d)| format!("{}{d}", crate::core::front::XMPP_USER_PREFIX))
+                .map(|(_, d)| format!("{}{d}", crate::model::XMPP_USER_PREFIX))
                 .unwrap_or_default(),
             None => user_id
                 .split_once(':')
@@ -802,7 +805,7 @@ fn validate_rest(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, 
         };
         let who_ok = who == "*"
             || who
-                .strip_prefix(crate::core::front::XMPP_USER_PREFIX)
+                .strip_prefix(crate::model::XMPP_USER_PREFIX)
                 .is_some_and(xmpp_ok)
             || is_server_name(who)
             || who

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 pub const ESCAPED_CHARSET: &str = "[a-z0-9._=-]";
 
 /// Escapes a legacy id into localpart characters. Lower-case ids that the network treats
-/// case-insensitively *before* calling this (see [`crate::core::NetworkId::canonical_id`]).
+/// case-insensitively *before* calling this (see [`crate::model::NetworkId::canonical_id`]).
 pub fn escape_localpart(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for ch in id.chars() {

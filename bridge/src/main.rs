@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use retrobridge::config::LoadedConfig;
-use retrobridge::registration::Registration;
+use retrobridge::fronts::matrix::registration::Registration;
 
 #[derive(Parser)]
 #[command(version, about = "A Matrix bridge for ICQ, MSN Messenger and mig33")]

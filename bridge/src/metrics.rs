@@ -8,7 +8,7 @@
 //!
 //! Gauges that describe state (logins, outbox depth) are not maintained event by event:
 //! the scrape handler sets them from the core's own bookkeeping just before encoding
-//! ([`crate::core::Bridge::refresh_metrics`]), so they cannot drift.
+//! (the core's `Bridge::refresh_metrics`, called at each scrape), so they cannot drift.
 //!
 //! Labels are bounded: network, direction, endpoint kind, error class, outcome. Never a
 //! user id, a room id or anything else a peer chooses.
@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use axum::http::header;
@@ -30,8 +30,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::core::{Bridge, NetworkId};
-use crate::store::{OutboxEntry, OutboxItem};
+use crate::model::NetworkId;
+use crate::model::{OutboxEntry, OutboxItem};
 
 /// Which way a message crossed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,7 +280,7 @@ impl Metrics {
 /// The homeserver took an outbox entry (counted only for messages).
 pub fn delivered_to_matrix(entry: &OutboxEntry) {
     if let OutboxItem::Message { .. } = entry.item {
-        let waited = crate::core::now_ms().saturating_sub(entry.received_ms);
+        let waited = crate::model::now_ms().saturating_sub(entry.received_ms);
         get().bridged(
             entry.network,
             Direction::LegacyToMatrix,
@@ -321,8 +321,8 @@ pub fn refused_by_legacy(network: NetworkId) {
 
 /// A login's own event (connection state, contacts...): counts the connection losses
 /// the login recovers from by itself (networks report each outage once).
-pub fn login_event(network: NetworkId, event: &crate::core::NetworkEvent) {
-    if let crate::core::NetworkEvent::Disconnected {
+pub fn login_event(network: NetworkId, event: &crate::model::NetworkEvent) {
+    if let crate::model::NetworkEvent::Disconnected {
         will_retry: true, ..
     } = event
     {
@@ -356,47 +356,22 @@ pub fn event_not_ours() {
         .inc();
 }
 
-/// A homeserver request of `kind` ended after `took`.
-pub fn homeserver_request(
-    kind: &'static str,
-    took: Duration,
-    error: Option<&matrix_sdk::HttpError>,
-) {
-    get().record_request(kind, took, error.map(error_class));
+/// A homeserver request of `kind` ended after `took`; `error`: a bounded name for what
+/// went wrong (the front classifies its own errors: `too_large`, `rate_limited`,
+/// `server`, `refused`, `unreachable`, `other`).
+pub fn homeserver_request(kind: &'static str, took: Duration, error: Option<&'static str>) {
+    get().record_request(kind, took, error);
 }
 
-/// A bounded name for what went wrong with a homeserver request.
-fn error_class(e: &matrix_sdk::HttpError) -> &'static str {
-    if let Some(api) = e.as_client_api_error() {
-        return match api.status_code.as_u16() {
-            413 => "too_large",
-            429 => "rate_limited",
-            s if s >= 500 => "server",
-            _ if matches!(
-                api.error_kind(),
-                Some(matrix_sdk::ruma::api::error::ErrorKind::TooLarge)
-            ) =>
-            {
-                "too_large"
-            }
-            _ => "refused",
-        };
-    }
-    match e {
-        matrix_sdk::HttpError::Reqwest(_) => "unreachable",
-        _ => "other",
-    }
-}
-
-/// The endpoint kind of a ruma request type, for the `kind` label:
-/// `ruma_client_api::message::send_message_event::v3::Request` -> `send_message_event`
+/// The endpoint kind of a request type, for the `kind` label (a ruma request:
+/// `ruma_client_api::message::send_message_event::v3::Request` -> `send_message_event`)
 /// (also inside wrappers such as `AsUser<…>`). Bounded: one value per request type
 /// the bridge uses; `other` if the type's name has another shape.
 pub fn endpoint_kind<R>(_request: &R) -> &'static str {
     kind_of::<R>()
 }
 
-fn kind_of<R>() -> &'static str {
+pub fn kind_of<R>() -> &'static str {
     let name = std::any::type_name::<R>();
     let inner = name.rsplit('<').next().unwrap_or(name);
     let inner = inner.trim_end_matches('>');
@@ -413,7 +388,7 @@ fn kind_of<R>() -> &'static str {
 /// busy address is a start-up error.
 pub async fn serve(
     listen: SocketAddr,
-    bridge: Arc<Bridge>,
+    refresh: impl Fn(&Metrics) + Clone + Send + Sync + 'static,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     use anyhow::Context;
@@ -424,9 +399,9 @@ pub async fn serve(
     let app = Router::new().route(
         "/metrics",
         get_route(move || {
-            let bridge = bridge.clone();
+            let refresh = refresh.clone();
             async move {
-                bridge.refresh_metrics(get());
+                refresh(get());
                 (
                     [(
                         header::CONTENT_TYPE,
@@ -450,21 +425,6 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fronts::matrix::client::AsUser;
-    use matrix_sdk::ruma::api::client::{membership::join_room_by_id, message::send_message_event};
-
-    #[test]
-    fn endpoint_kinds_are_the_request_modules() {
-        assert_eq!(
-            kind_of::<send_message_event::v3::Request>(),
-            "send_message_event"
-        );
-        assert_eq!(
-            kind_of::<AsUser<join_room_by_id::v3::Request>>(),
-            "join_room_by_id"
-        );
-        assert_eq!(kind_of::<String>(), "other");
-    }
 
     /// The latency of a message from Matrix is measured from its event's arrival, which
     /// the inbox gives the handling task; outside such a task only the count moves.

@@ -1,6 +1,6 @@
 //! Persistent state in sled; nothing else in the bridge touches sled.
 //!
-//! Keys put the owning Matrix user first (`mxid \0 network \0 ...`), so one user's data is
+//! Keys put the owning Matrix user first (`user \0 network \0 ...`), so one user's data is
 //! one prefix scan. Values are JSON objects with a `v` field (the record's version) so they
 //! can be migrated. `meta/schema` holds the schema version of the whole database.
 //!
@@ -39,12 +39,12 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{ChatId, Contact, Group, NetworkId};
+use crate::model::{ChatId, Contact, Group, NetworkId};
 
 pub use bridge_state::BridgeStateRecord;
 use crypt::Cipher;
 pub use key::{KeySource, KEY_ENV};
-pub use outbox::{OutboxEntry, OutboxItem, OutboxKey, QueueSummary};
+pub use outbox::{OutboxKey, QueueSummary};
 use recent::Recent;
 pub use xmpp::{Occupant, Subscription};
 
@@ -143,7 +143,9 @@ struct Envelope<T> {
 /// A login the user asked for; kept so it reconnects after a restart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoginRecord {
-    pub mxid: String,
+    /// The user (front-qualified; kept under its first name in stored records).
+    #[serde(rename = "user")]
+    pub user: String,
     pub network: NetworkId,
     pub legacy_id: String,
     /// Needed to log in again after a restart (the legacy networks have no tokens).
@@ -643,8 +645,8 @@ impl Store {
 
     // --- management rooms --------------------------------------------------------------
 
-    pub fn management_room(&self, mxid: &str) -> Result<Option<ManagementRoom>> {
-        get(&self.management, "management", mxid.as_bytes())
+    pub fn management_room(&self, user: &str) -> Result<Option<ManagementRoom>> {
+        get(&self.management, "management", user.as_bytes())
     }
 
     pub fn management_owner(&self, room_id: &str) -> Result<Option<String>> {
@@ -654,19 +656,19 @@ impl Store {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    pub fn set_management_room(&self, mxid: &str, room_id: &str) -> Result<()> {
-        if let Some(old) = self.management_room(mxid)? {
+    pub fn set_management_room(&self, user: &str, room_id: &str) -> Result<()> {
+        if let Some(old) = self.management_room(user)? {
             self.management_by_room.remove(old.room_id.as_bytes())?;
         }
         put(
             &self.management,
-            mxid.as_bytes(),
+            user.as_bytes(),
             &ManagementRoom {
-                mxid: mxid.into(),
+                mxid: user.into(),
                 room_id: room_id.into(),
             },
         )?;
-        self.management_by_room.insert(room_id, mxid.as_bytes())?;
+        self.management_by_room.insert(room_id, user.as_bytes())?;
         Ok(())
     }
 
@@ -683,22 +685,22 @@ impl Store {
     // Login records are sealed whole (the password, and which legacy account it is).
 
     pub fn put_login(&self, login: &LoginRecord) -> Result<()> {
-        let k = key(&[&login.mxid, login.network.as_str()]);
+        let k = key(&[&login.user, login.network.as_str()]);
         self.logins
             .insert(&k, self.seal(LOGINS, &k, &encode(login))?)?;
         Ok(())
     }
 
-    pub fn login(&self, mxid: &str, network: NetworkId) -> Result<Option<LoginRecord>> {
-        let k = key(&[mxid, network.as_str()]);
+    pub fn login(&self, user: &str, network: NetworkId) -> Result<Option<LoginRecord>> {
+        let k = key(&[user, network.as_str()]);
         match self.logins.get(&k)? {
             Some(sealed) => Ok(Some(decode(LOGINS, &self.unseal(LOGINS, &k, &sealed)?)?)),
             None => Ok(None),
         }
     }
 
-    pub fn remove_login(&self, mxid: &str, network: NetworkId) -> Result<()> {
-        self.logins.remove(key(&[mxid, network.as_str()]))?;
+    pub fn remove_login(&self, user: &str, network: NetworkId) -> Result<()> {
+        self.logins.remove(key(&[user, network.as_str()]))?;
         Ok(())
     }
 
@@ -706,8 +708,8 @@ impl Store {
         self.scan_logins(&[])
     }
 
-    pub fn logins_of(&self, mxid: &str) -> Result<Vec<LoginRecord>> {
-        self.scan_logins(&prefix(&[mxid]))
+    pub fn logins_of(&self, user: &str) -> Result<Vec<LoginRecord>> {
+        self.scan_logins(&prefix(&[user]))
     }
 
     fn scan_logins(&self, pre: &[u8]) -> Result<Vec<LoginRecord>> {
@@ -732,7 +734,7 @@ impl Store {
 
     // --- portals -----------------------------------------------------------------------
 
-    pub(crate) fn portal_key(mxid: &str, network: NetworkId, chat: &ChatId) -> Vec<u8> {
+    pub(crate) fn portal_key(user: &str, network: NetworkId, chat: &ChatId) -> Vec<u8> {
         let (kind, id) = match chat {
             ChatId::Direct(id) => ("d", id.as_str()),
             ChatId::Group(id) => ("g", id.as_str()),
@@ -741,23 +743,23 @@ impl Store {
         // Shared chatrooms belong to nobody in particular: the owner part is empty.
         // (one per front: `shared_owner`).
         let owner = if chat.is_shared() {
-            crate::core::front::shared_owner(mxid)
+            crate::model::shared_owner(user)
         } else {
-            mxid
+            user
         };
         key(&[owner, network.as_str(), kind, id])
     }
 
     pub fn portal(
         &self,
-        mxid: &str,
+        user: &str,
         network: NetworkId,
         chat: &ChatId,
     ) -> Result<Option<PortalRecord>> {
         get(
             &self.portals,
             "portals",
-            &Self::portal_key(mxid, network, chat),
+            &Self::portal_key(user, network, chat),
         )
     }
 
@@ -782,8 +784,8 @@ impl Store {
         Ok(())
     }
 
-    pub fn portals_of(&self, mxid: &str, network: NetworkId) -> Result<Vec<PortalRecord>> {
-        scan(&self.portals, "portals", &prefix(&[mxid, network.as_str()]))
+    pub fn portals_of(&self, user: &str, network: NetworkId) -> Result<Vec<PortalRecord>> {
+        scan(&self.portals, "portals", &prefix(&[user, network.as_str()]))
     }
 
     // --- contact lists -----------------------------------------------------------------
@@ -792,20 +794,20 @@ impl Store {
     /// there before.
     pub fn replace_buddies(
         &self,
-        mxid: &str,
+        user: &str,
         network: NetworkId,
         contacts: &[Contact],
     ) -> Result<Vec<Contact>> {
-        let pre = prefix(&[mxid, network.as_str()]);
+        let pre = prefix(&[user, network.as_str()]);
         let old: Vec<Contact> = scan(&self.buddies, "buddies", &pre)?;
         let mut batch = sled::Batch::default();
         for c in &old {
             if !contacts.iter().any(|n| n.id == c.id) {
-                batch.remove(key(&[mxid, network.as_str(), &c.id]));
+                batch.remove(key(&[user, network.as_str(), &c.id]));
             }
         }
         for c in contacts {
-            batch.insert(key(&[mxid, network.as_str(), &c.id]), encode(c));
+            batch.insert(key(&[user, network.as_str(), &c.id]), encode(c));
         }
         self.buddies.apply_batch(batch)?;
         Ok(contacts
@@ -815,57 +817,57 @@ impl Store {
             .collect())
     }
 
-    pub fn put_buddy(&self, mxid: &str, network: NetworkId, contact: &Contact) -> Result<()> {
+    pub fn put_buddy(&self, user: &str, network: NetworkId, contact: &Contact) -> Result<()> {
         put(
             &self.buddies,
-            &key(&[mxid, network.as_str(), &contact.id]),
+            &key(&[user, network.as_str(), &contact.id]),
             contact,
         )
     }
 
-    pub fn buddies(&self, mxid: &str, network: NetworkId) -> Result<Vec<Contact>> {
-        scan(&self.buddies, "buddies", &prefix(&[mxid, network.as_str()]))
+    pub fn buddies(&self, user: &str, network: NetworkId) -> Result<Vec<Contact>> {
+        scan(&self.buddies, "buddies", &prefix(&[user, network.as_str()]))
     }
 
-    pub fn replace_groups(&self, mxid: &str, network: NetworkId, groups: &[Group]) -> Result<()> {
-        let pre = prefix(&[mxid, network.as_str()]);
+    pub fn replace_groups(&self, user: &str, network: NetworkId, groups: &[Group]) -> Result<()> {
+        let pre = prefix(&[user, network.as_str()]);
         let mut batch = sled::Batch::default();
         for kv in self.groups.scan_prefix(&pre) {
             batch.remove(kv?.0);
         }
         for g in groups {
-            batch.insert(key(&[mxid, network.as_str(), &g.id]), encode(g));
+            batch.insert(key(&[user, network.as_str(), &g.id]), encode(g));
         }
         self.groups.apply_batch(batch)?;
         Ok(())
     }
 
-    pub fn groups(&self, mxid: &str, network: NetworkId) -> Result<Vec<Group>> {
-        scan(&self.groups, "groups", &prefix(&[mxid, network.as_str()]))
+    pub fn groups(&self, user: &str, network: NetworkId) -> Result<Vec<Group>> {
+        scan(&self.groups, "groups", &prefix(&[user, network.as_str()]))
     }
 
     // --- shared chatrooms ----------------------------------------------------------------
 
     /// Records that a user's login is in a network chatroom (rejoined after restarts).
-    pub fn add_chatroom_member(&self, mxid: &str, network: NetworkId, room: &str) -> Result<()> {
+    pub fn add_chatroom_member(&self, user: &str, network: NetworkId, room: &str) -> Result<()> {
         self.chatrooms
-            .insert(key(&["u", mxid, network.as_str(), room]), &[])?;
+            .insert(key(&["u", user, network.as_str(), room]), &[])?;
         self.chatrooms
-            .insert(key(&["r", network.as_str(), room, mxid]), &[])?;
+            .insert(key(&["r", network.as_str(), room, user]), &[])?;
         Ok(())
     }
 
-    pub fn remove_chatroom_member(&self, mxid: &str, network: NetworkId, room: &str) -> Result<()> {
+    pub fn remove_chatroom_member(&self, user: &str, network: NetworkId, room: &str) -> Result<()> {
         self.chatrooms
-            .remove(key(&["u", mxid, network.as_str(), room]))?;
+            .remove(key(&["u", user, network.as_str(), room]))?;
         self.chatrooms
-            .remove(key(&["r", network.as_str(), room, mxid]))?;
+            .remove(key(&["r", network.as_str(), room, user]))?;
         Ok(())
     }
 
     /// The chatrooms a user's login is in.
-    pub fn chatrooms_of(&self, mxid: &str, network: NetworkId) -> Result<Vec<String>> {
-        self.last_key_parts(&prefix(&["u", mxid, network.as_str()]))
+    pub fn chatrooms_of(&self, user: &str, network: NetworkId) -> Result<Vec<String>> {
+        self.last_key_parts(&prefix(&["u", user, network.as_str()]))
     }
 
     /// The bridged users in a chatroom, sorted.
@@ -904,17 +906,17 @@ impl Store {
     }
 
     /// Records that the user was told `who` added them on `network`; true the first time.
-    pub fn first_suggestion(&self, mxid: &str, network: NetworkId, who: &str) -> Result<bool> {
-        let k = key(&[mxid, network.as_str(), who]);
+    pub fn first_suggestion(&self, user: &str, network: NetworkId, who: &str) -> Result<bool> {
+        let k = key(&[user, network.as_str(), who]);
         Ok(self.suggested.insert(k, &[])?.is_none())
     }
 
     /// Forgets who was suggested to a login (it logged out: the next login on that
     /// network may be another account).
-    pub fn forget_suggestions(&self, mxid: &str, network: NetworkId) -> Result<()> {
+    pub fn forget_suggestions(&self, user: &str, network: NetworkId) -> Result<()> {
         for kv in self
             .suggested
-            .scan_prefix(prefix(&[mxid, network.as_str()]))
+            .scan_prefix(prefix(&[user, network.as_str()]))
         {
             self.suggested.remove(kv?.0)?;
         }
@@ -924,8 +926,8 @@ impl Store {
     // --- legacy message ids ------------------------------------------------------------
 
     /// Records a legacy message id; false if it was recorded before (a re-delivery).
-    pub fn record_legacy_message(&self, mxid: &str, network: NetworkId, id: &str) -> Result<bool> {
-        let k = key(&[mxid, network.as_str(), id]);
+    pub fn record_legacy_message(&self, user: &str, network: NetworkId, id: &str) -> Result<bool> {
+        let k = key(&[user, network.as_str(), id]);
         Ok(self
             .message_ids
             .compare_and_swap(k, None as Option<&[u8]>, Some(&[] as &[u8]))?
@@ -933,8 +935,8 @@ impl Store {
     }
 
     /// Everything of one Matrix user's login on one network (after logout).
-    pub fn forget_login_data(&self, mxid: &str, network: NetworkId) -> Result<()> {
-        let pre = prefix(&[mxid, network.as_str()]);
+    pub fn forget_login_data(&self, user: &str, network: NetworkId) -> Result<()> {
+        let pre = prefix(&[user, network.as_str()]);
         for tree in [&self.buddies, &self.groups, &self.message_ids] {
             for kv in tree.scan_prefix(&pre) {
                 tree.remove(kv?.0)?;

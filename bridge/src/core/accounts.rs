@@ -1,5 +1,5 @@
 //! A user's legacy accounts: list, log in, log out, set status. The management room
-//! ([`super::commands`]) and the provisioning API (`crate::provision`) share this code:
+//! ([`super::commands`]) and the provisioning API (`crate::fronts::matrix::provision`) share this code:
 //! it returns structured results, which the one turns into sentences and the other
 //! into JSON.
 
@@ -146,9 +146,9 @@ pub struct LoginInfo {
 
 /// A user's logins: running ones with their state, and stored ones that are not
 /// running, in network order.
-pub fn logins(bridge: &Bridge, mxid: &str) -> Vec<LoginInfo> {
-    let running = bridge.logins_of(mxid);
-    let stored = bridge.store.logins_of(mxid).unwrap_or_else(|e| {
+pub fn logins(bridge: &Bridge, user: &str) -> Vec<LoginInfo> {
+    let running = bridge.logins_of(user);
+    let stored = bridge.store.logins_of(user).unwrap_or_else(|e| {
         tracing::error!("could not read logins: {e}");
         Vec::new()
     });
@@ -174,7 +174,7 @@ pub fn logins(bridge: &Bridge, mxid: &str) -> Vec<LoginInfo> {
             (None, Some(r)) => (r.legacy_id.clone(), LoginStatus::NotRunning),
             (None, None) => continue,
         };
-        let backlog = bridge.outbox.backlog(mxid, network).map(|b| Backlog {
+        let backlog = bridge.outbox.backlog(user, network).map(|b| Backlog {
             waiting: b.waiting,
             oldest: b.oldest,
             error: b.error,
@@ -199,7 +199,7 @@ pub fn all_logins(bridge: &Bridge) -> Vec<(String, Vec<LoginInfo>)> {
             Vec::new()
         })
         .into_iter()
-        .map(|r| r.mxid)
+        .map(|r| r.user)
         .collect();
     users.extend(
         bridge
@@ -207,15 +207,15 @@ pub fn all_logins(bridge: &Bridge) -> Vec<(String, Vec<LoginInfo>)> {
             .lock()
             .expect("logins lock")
             .keys()
-            .map(|k| k.mxid.clone()),
+            .map(|k| k.user.clone()),
     );
     users.sort();
     users.dedup();
     users
         .into_iter()
-        .map(|mxid| {
-            let logins = logins(bridge, &mxid);
-            (mxid, logins)
+        .map(|user| {
+            let logins = logins(bridge, &user);
+            (user, logins)
         })
         .filter(|(_, logins)| !logins.is_empty())
         .collect()
@@ -225,7 +225,7 @@ pub fn all_logins(bridge: &Bridge) -> Vec<(String, Vec<LoginInfo>)> {
 /// the connection's outcome arrives later, as the login's state.
 pub async fn login(
     bridge: &Arc<Bridge>,
-    mxid: &str,
+    user: &str,
     network: NetworkId,
     id: &str,
     password: &str,
@@ -235,7 +235,7 @@ pub async fn login(
         .map_err(ActionError::Unavailable)?
         .clone();
     if let Some((_, existing, _)) = bridge
-        .logins_of(mxid)
+        .logins_of(user)
         .into_iter()
         .find(|(n, _, _)| *n == network)
     {
@@ -247,14 +247,14 @@ pub async fn login(
     let credentials = LoginCredentials {
         id: network.canonical_id(id),
         password: password.to_owned(),
-        contacts: bridge.store.buddies(mxid, network).unwrap_or_default(),
+        contacts: bridge.store.buddies(user, network).unwrap_or_default(),
         proven: false,
     };
     if let Err(why) = implementation.check_credentials(&credentials) {
         return Err(ActionError::BadCredentials { network, why });
     }
     let record = LoginRecord {
-        mxid: mxid.to_owned(),
+        user: user.to_owned(),
         network,
         legacy_id: credentials.id.clone(),
         password: credentials.password.clone(),
@@ -271,23 +271,23 @@ pub async fn login(
         return Err(ActionError::Storage);
     }
     let id = credentials.id.clone();
-    bridge.start_login(mxid, &implementation, credentials);
+    bridge.start_login(user, &implementation, credentials);
     Ok(id)
 }
 
 /// Logs out: ends the login and forgets it (durably: a restart must not bring it back).
 /// False when there was nothing to log out of.
-pub async fn logout(bridge: &Bridge, mxid: &str, network: NetworkId) -> bool {
-    let stopped = bridge.stop_login(mxid, network);
+pub async fn logout(bridge: &Bridge, user: &str, network: NetworkId) -> bool {
+    let stopped = bridge.stop_login(user, network);
     bridge.forget_login_notices(&super::LoginKey {
-        mxid: mxid.to_owned(),
+        user: user.to_owned(),
         network,
     });
-    let stored = bridge.store.login(mxid, network).ok().flatten().is_some();
+    let stored = bridge.store.login(user, network).ok().flatten().is_some();
     let removed = match bridge
         .store
-        .remove_login(mxid, network)
-        .and_then(|()| bridge.store.forget_suggestions(mxid, network))
+        .remove_login(user, network)
+        .and_then(|()| bridge.store.forget_suggestions(user, network))
     {
         Ok(()) => bridge.store.flush().await,
         Err(e) => Err(e),
@@ -301,14 +301,14 @@ pub async fn logout(bridge: &Bridge, mxid: &str, network: NetworkId) -> bool {
 /// The user's running login on `network`.
 pub fn handle_for(
     bridge: &Bridge,
-    mxid: &str,
+    user: &str,
     network: NetworkId,
 ) -> Result<LoginHandle, ActionError> {
     bridge
         .network_available(network)
         .map_err(ActionError::Unavailable)?;
     bridge
-        .login_handle(mxid, network)
+        .login_handle(user, network)
         .ok_or(ActionError::NotLoggedIn(network))
 }
 
@@ -316,14 +316,14 @@ pub fn handle_for(
 /// for the request as a whole; each network has its own result.
 pub async fn set_status(
     bridge: &Bridge,
-    mxid: &str,
+    user: &str,
     state: PresenceState,
     network: Option<NetworkId>,
 ) -> Result<Vec<(NetworkId, Result<(), ActionError>)>, ActionError> {
     let networks: Vec<NetworkId> = match network {
         Some(n) => vec![n],
         None => bridge
-            .logins_of(mxid)
+            .logins_of(user)
             .into_iter()
             .map(|(n, _, _)| n)
             .collect(),
@@ -333,7 +333,7 @@ pub async fn set_status(
     }
     let mut out = Vec::new();
     for network in networks {
-        let result = match handle_for(bridge, mxid, network) {
+        let result = match handle_for(bridge, user, network) {
             Err(e) => Err(e),
             Ok(h) => h
                 .request(|reply| LoginCommand::SetPresence {

@@ -5,8 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use matrix_sdk::ruma::UserId;
-
 use super::accounts;
 use super::{Bridge, NetworkId};
 
@@ -98,10 +96,10 @@ fn logins(bridge: &Bridge) -> String {
         return "Nobody has a login on this bridge.".into();
     }
     let mut out = format!("All logins ({total}):");
-    for (mxid, logins) in &all {
+    for (user, logins) in &all {
         for login in logins {
             out.push_str(&format!(
-                "\n- {mxid}: {}",
+                "\n- {user}: {}",
                 super::commands::login_line(login)
             ));
         }
@@ -111,25 +109,27 @@ fn logins(bridge: &Bridge) -> String {
 
 async fn logout_user(bridge: &Arc<Bridge>, args: &[&str]) -> String {
     const USAGE: &str = "Usage: logout-user <mxid> <network>";
-    let (Some(mxid), Some(_), None) = (args.first(), args.get(1), args.get(2)) else {
+    let (Some(user), Some(_), None) = (args.first(), args.get(1), args.get(2)) else {
         return USAGE.into();
     };
-    if UserId::parse(*mxid).is_err() {
-        return format!("{mxid:?} is not a Matrix user id (@name:server). {USAGE}");
+    if bridge.front_for(user).is_none() {
+        return format!(
+            "{user:?} is not a user id of the bridge (@name:server on Matrix, xmpp:name@server on XMPP). {USAGE}"
+        );
     }
     let network = match accounts::parse_network(args.get(1).copied()) {
         Ok(n) => n,
         Err(e) => return e.to_string(),
     };
     let name = network.display_name();
-    if !accounts::logout(bridge, mxid, network).await {
-        return format!("{mxid} is not logged in to {name}.");
+    if !accounts::logout(bridge, user, network).await {
+        return format!("{user} is not logged in to {name}.");
     }
-    tracing::info!(%mxid, %network, "an admin logged a user out");
+    tracing::info!(%user, %network, "an admin logged a user out");
     bridge.notify(
-        mxid,
+        user,
         Some(network),
         &format!("An administrator of the bridge logged you out of {name}."),
     );
-    format!("Logged {mxid} out of {name}.")
+    format!("Logged {user} out of {name}.")
 }

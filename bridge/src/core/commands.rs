@@ -277,8 +277,8 @@ fn parse_network(name: Option<&&str>) -> Result<NetworkId, String> {
 }
 
 /// Running logins with their state, and stored ones that are not running (stopped).
-fn list(bridge: &Bridge, mxid: &str) -> String {
-    let logins = accounts::logins(bridge, mxid);
+fn list(bridge: &Bridge, user: &str) -> String {
+    let logins = accounts::logins(bridge, user);
     if logins.is_empty() {
         return "You have no logins. Use `login <network> <id> <password>`.".into();
     }
@@ -316,7 +316,7 @@ pub(super) fn login_line(info: &LoginInfo) -> String {
     line
 }
 
-async fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
+async fn login(bridge: &Arc<Bridge>, user: &str, args: &[&str]) -> String {
     let network = match parse_network(args.first()) {
         Ok(n) => n,
         Err(e) => return e,
@@ -324,18 +324,18 @@ async fn login(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
     let (Some(id), Some(password), None) = (args.get(1), args.get(2), args.get(3)) else {
         return "Usage: login <network> <id> <password>".into();
     };
-    match accounts::login(bridge, mxid, network, id, password).await {
+    match accounts::login(bridge, user, network, id, password).await {
         Ok(id) => format!("Connecting to {} as {id}…", network.display_name()),
         Err(e) => e.to_string(),
     }
 }
 
-async fn logout(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
+async fn logout(bridge: &Bridge, user: &str, args: &[&str]) -> String {
     let network = match parse_network(args.first()) {
         Ok(n) => n,
         Err(e) => return e,
     };
-    if accounts::logout(bridge, mxid, network).await {
+    if accounts::logout(bridge, user, network).await {
         format!("Logged out of {}.", network.display_name())
     } else {
         format!("You are not logged in to {}.", network.display_name())
@@ -345,7 +345,7 @@ async fn logout(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
 /// Starts a stored login again from its stored credentials: one the network stopped
 /// (signed in from another location), or one waiting to reconnect (now, not after the
 /// backoff).
-async fn reconnect(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
+async fn reconnect(bridge: &Arc<Bridge>, user: &str, args: &[&str]) -> String {
     let network = match parse_network(args.first()) {
         Ok(n) => n,
         Err(e) => return e,
@@ -358,7 +358,7 @@ async fn reconnect(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
         Err(why) => return why,
     };
     let name = network.display_name();
-    let mut record = match bridge.store.login(mxid, network) {
+    let mut record = match bridge.store.login(user, network) {
         Ok(Some(record)) => record,
         Ok(None) => {
             return format!(
@@ -372,7 +372,7 @@ async fn reconnect(bridge: &Arc<Bridge>, mxid: &str, args: &[&str]) -> String {
     };
     if record.stopped.is_none() {
         let state = bridge
-            .logins_of(mxid)
+            .logins_of(user)
             .into_iter()
             .find(|(n, _, _)| *n == network)
             .map(|(_, _, state)| state);
@@ -412,7 +412,7 @@ pub(crate) async fn mark_stopped(
     key: &LoginKey,
     reason: &str,
 ) -> anyhow::Result<()> {
-    if let Some(mut record) = bridge.store.login(&key.mxid, key.network)? {
+    if let Some(mut record) = bridge.store.login(&key.user, key.network)? {
         record.stopped = Some(reason.to_owned());
         bridge.store.put_login(&record)?;
         bridge.store.flush().await?;
@@ -423,13 +423,13 @@ pub(crate) async fn mark_stopped(
 /// The user's running login on `network`, or the sentence explaining why there is none.
 fn handle_for(
     bridge: &Bridge,
-    mxid: &str,
+    user: &str,
     network: NetworkId,
 ) -> Result<super::LoginHandle, String> {
-    accounts::handle_for(bridge, mxid, network).map_err(|e| e.to_string())
+    accounts::handle_for(bridge, user, network).map_err(|e| e.to_string())
 }
 
-async fn status(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
+async fn status(bridge: &Bridge, user: &str, args: &[&str]) -> String {
     let Some((word, state)) = args
         .first()
         .and_then(|w| Some((w.to_lowercase(), accounts::parse_presence(w)?)))
@@ -443,7 +443,7 @@ async fn status(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
         },
         None => None,
     };
-    match accounts::set_status(bridge, mxid, state, network).await {
+    match accounts::set_status(bridge, user, state, network).await {
         Err(e) => e.to_string(),
         Ok(results) => results
             .into_iter()
@@ -456,7 +456,7 @@ async fn status(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
     }
 }
 
-async fn lookup(bridge: &Bridge, mxid: &str, command: &str, args: &[&str]) -> String {
+async fn lookup(bridge: &Bridge, user: &str, command: &str, args: &[&str]) -> String {
     let network = match parse_network(args.first()) {
         Ok(n) => n,
         Err(e) => return e,
@@ -473,7 +473,7 @@ async fn lookup(bridge: &Bridge, mxid: &str, command: &str, args: &[&str]) -> St
     } else {
         Lookup::Search(text.clone())
     };
-    let handle = match handle_for(bridge, mxid, network) {
+    let handle = match handle_for(bridge, user, network) {
         Ok(h) => h,
         Err(e) => return e,
     };
@@ -500,7 +500,7 @@ async fn lookup(bridge: &Bridge, mxid: &str, command: &str, args: &[&str]) -> St
     }
 }
 
-async fn add(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
+async fn add(bridge: &Bridge, user: &str, args: &[&str]) -> String {
     let network = match parse_network(args.first()) {
         Ok(n) => n,
         Err(e) => return e,
@@ -510,7 +510,7 @@ async fn add(bridge: &Bridge, mxid: &str, args: &[&str]) -> String {
     };
     let id = network.canonical_id(id);
     let group = (args.len() > 2).then(|| args[2..].join(" "));
-    let handle = match handle_for(bridge, mxid, network) {
+    let handle = match handle_for(bridge, user, network) {
         Ok(h) => h,
         Err(e) => return e,
     };
@@ -548,7 +548,7 @@ async fn pm(bridge: &Arc<Bridge>, user: &str, args: &[&str]) -> String {
     }
 }
 
-async fn room_command(bridge: &Bridge, mxid: &str, command: &str, args: &[&str]) -> String {
+async fn room_command(bridge: &Bridge, user: &str, command: &str, args: &[&str]) -> String {
     let network = match parse_network(args.first()) {
         Ok(n) => n,
         Err(e) => return e,
@@ -557,7 +557,7 @@ async fn room_command(bridge: &Bridge, mxid: &str, command: &str, args: &[&str])
         return format!("Usage: {command} <network> <room>");
     }
     let room = args[1..].join(" ");
-    let handle = match handle_for(bridge, mxid, network) {
+    let handle = match handle_for(bridge, user, network) {
         Ok(h) => h,
         Err(e) => return e,
     };
@@ -574,11 +574,11 @@ async fn room_command(bridge: &Bridge, mxid: &str, command: &str, args: &[&str])
         // it (the login's RoomLeft comes too late for that).
         let was_member = bridge
             .store
-            .chatrooms_of(mxid, network)
+            .chatrooms_of(user, network)
             .unwrap_or_default()
             .contains(&room);
         if was_member {
-            if let Err(e) = bridge.store.remove_chatroom_member(mxid, network, &room) {
+            if let Err(e) = bridge.store.remove_chatroom_member(user, network, &room) {
                 tracing::error!("could not forget a chatroom member: {e}");
             }
         }
@@ -590,7 +590,7 @@ async fn room_command(bridge: &Bridge, mxid: &str, command: &str, args: &[&str])
             .await;
         if result.is_err() && was_member {
             // Still in: relaying again.
-            if let Err(e) = bridge.store.add_chatroom_member(mxid, network, &room) {
+            if let Err(e) = bridge.store.add_chatroom_member(user, network, &room) {
                 tracing::error!("could not record a chatroom member: {e}");
             }
         }

@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::{LoginKey, NetworkEvent, NetworkId, Presence};
-use crate::store::OutboxEntry;
+use crate::model::OutboxEntry;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -90,8 +90,8 @@ pub struct Failure {
     /// The homeserver may have acted on the request (it timed out or the connection
     /// broke after it was sent).
     pub uncertain: bool,
-    /// The Matrix error code, when the homeserver gave one.
-    pub errcode: Option<String>,
+    /// The front's own code for the refusal, when it gave one (on Matrix, the `errcode`).
+    pub code: Option<String>,
     pub message: String,
 }
 
@@ -120,7 +120,7 @@ impl Failure {
         Failure {
             kind: FailureKind::Permanent,
             uncertain: false,
-            errcode: None,
+            code: None,
             message: message.into(),
         }
     }
@@ -129,22 +129,8 @@ impl Failure {
         Failure {
             kind: FailureKind::Transient { retry_after: None },
             uncertain: false,
-            errcode: None,
+            code: None,
             message: message.into(),
         }
     }
 }
-
-/// The part of a user id that says which front owns shared conversations (chatrooms): a
-/// shared chatroom has one conversation per front, owned by this prefix ("" for Matrix,
-/// which came first and kept its keys).
-pub fn shared_owner(user: &str) -> &'static str {
-    if user.starts_with(XMPP_USER_PREFIX) {
-        XMPP_USER_PREFIX
-    } else {
-        ""
-    }
-}
-
-/// XMPP users are `xmpp:` and their bare JID.
-pub const XMPP_USER_PREFIX: &str = "xmpp:";

@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use super::{Bridge, ChatId, EventIntake, LoginKey, NetworkEvent};
-use crate::store::{OutboxEntry, OutboxItem};
+use crate::model::{OutboxEntry, OutboxItem};
 
 /// Events waiting for a login's task before the login counts as backlogged.
 const QUEUE_LIMIT: usize = 1_000;
@@ -89,8 +89,8 @@ impl Bridge {
                 if let ChatId::Room(room) = &chat {
                     // Every bridged user in a chatroom receives each message: one relays it.
                     if self
-                        .relay_for(net, room, super::front::shared_owner(&login.mxid))
-                        .is_some_and(|relay| relay != login.mxid)
+                        .relay_for(net, room, crate::model::shared_owner(&login.user))
+                        .is_some_and(|relay| relay != login.user)
                     {
                         return;
                     }
@@ -99,7 +99,7 @@ impl Bridge {
                     }
                 }
                 if let Some(id) = &id {
-                    match self.store.record_legacy_message(&login.mxid, net, id) {
+                    match self.store.record_legacy_message(&login.user, net, id) {
                         Ok(false) => {
                             tracing::debug!("legacy message delivered twice; bridged once");
                             return;
@@ -121,7 +121,7 @@ impl Bridge {
             NetworkEvent::RoomMembers { chat, members } => {
                 if let ChatId::Room(name) = &chat {
                     // At once: the relay for the room's next message depends on it.
-                    if let Err(e) = self.store.add_chatroom_member(&login.mxid, net, name) {
+                    if let Err(e) = self.store.add_chatroom_member(&login.user, net, name) {
                         tracing::error!("could not record a chatroom member: {e}");
                     }
                 }
@@ -129,7 +129,7 @@ impl Bridge {
             }
             NetworkEvent::RoomLeft { chat } => {
                 if let ChatId::Room(name) = &chat {
-                    if let Err(e) = self.store.remove_chatroom_member(&login.mxid, net, name) {
+                    if let Err(e) = self.store.remove_chatroom_member(&login.user, net, name) {
                         tracing::error!("could not forget a chatroom member: {e}");
                     }
                 }
@@ -143,14 +143,14 @@ impl Bridge {
                 if let NetworkEvent::ContactList { groups, contacts } = &other {
                     let stored = self
                         .store
-                        .replace_groups(&login.mxid, net, groups)
-                        .and_then(|()| self.store.replace_buddies(&login.mxid, net, contacts));
+                        .replace_groups(&login.user, net, groups)
+                        .and_then(|()| self.store.replace_buddies(&login.user, net, contacts));
                     if let Err(e) = stored {
                         tracing::error!("could not store a contact list: {e}");
                     }
                 }
                 if let NetworkEvent::ContactChanged(contact) = &other {
-                    if let Err(e) = self.store.put_buddy(&login.mxid, net, contact) {
+                    if let Err(e) = self.store.put_buddy(&login.user, net, contact) {
                         tracing::error!("could not store a contact: {e}");
                     }
                 }
@@ -165,7 +165,7 @@ impl Bridge {
 
     fn to_outbox(&self, login: &LoginKey, chat: ChatId, item: OutboxItem) {
         let entry = OutboxEntry {
-            mxid: login.mxid.clone(),
+            user: login.user.clone(),
             network: login.network,
             chat,
             txn_id: String::new(),

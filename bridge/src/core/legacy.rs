@@ -10,7 +10,7 @@ use super::{Bridge, LoginKey, LoginState, NetworkEvent};
 
 pub async fn handle_network_event(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) {
     if let Err(e) = handle(bridge, key, event).await {
-        tracing::warn!(mxid = %key.mxid, network = %key.network, "could not bridge a network event: {e:#}");
+        tracing::warn!(user = %key.user, network = %key.network, "could not bridge a network event: {e:#}");
     }
 }
 
@@ -20,7 +20,7 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
         NetworkEvent::Connected { ref self_profile } => {
             bridge.set_login_state(key, LoginState::Connected);
             to_front(bridge, key, &event).await?;
-            if let Some(mut record) = bridge.store.login(&key.mxid, net)? {
+            if let Some(mut record) = bridge.store.login(&key.user, net)? {
                 if !record.proven {
                     record.proven = true;
                     bridge.store.put_login(&record)?;
@@ -42,7 +42,7 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
             let resumed = bridge.take_resumed(key);
             let news = connection_news(bridge, key, &text)?;
             if news || !resumed {
-                bridge.notify(&key.mxid, Some(net), &text);
+                bridge.notify(&key.user, Some(net), &text);
             }
         }
         NetworkEvent::Disconnected {
@@ -59,13 +59,13 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
             to_front(bridge, key, &event).await?;
             let text = format!("Disconnected from {}: {reason}.{next}", net.display_name());
             connection_news(bridge, key, &text)?;
-            bridge.notify(&key.mxid, Some(net), &text);
+            bridge.notify(&key.user, Some(net), &text);
         }
         NetworkEvent::LoginFailed { ref reason } => {
-            bridge.stop_login(&key.mxid, net);
+            bridge.stop_login(&key.user, net);
             let proven = bridge
                 .store
-                .login(&key.mxid, net)?
+                .login(&key.user, net)?
                 .is_some_and(|record| record.proven);
             let text = if proven {
                 // It worked before: the server's or the operator's trouble (a certificate
@@ -79,28 +79,28 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
                 )
             } else {
                 // A first login the server refused (wrong password) is forgotten.
-                bridge.store.remove_login(&key.mxid, net)?;
+                bridge.store.remove_login(&key.user, net)?;
                 // Durable before the user hears of it: a refused login must not come
                 // back after a crash (sled only writes on flush).
                 bridge.store.flush().await?;
                 format!("Login to {} failed: {reason}", net.display_name())
             };
             to_front(bridge, key, &event).await?;
-            bridge.notify(&key.mxid, Some(net), &text);
+            bridge.notify(&key.user, Some(net), &text);
         }
         NetworkEvent::ContactList { .. }
         | NetworkEvent::ContactChanged(_)
         | NetworkEvent::Typing { .. } => to_front(bridge, key, &event).await?,
         NetworkEvent::Notice { text } => {
             bridge.notify(
-                &key.mxid,
+                &key.user,
                 Some(net),
                 &format!("{}: {text}", net.display_name()),
             );
         }
         NetworkEvent::AddedBy { who, name } => {
             // Told once per contact, across reconnects and restarts.
-            if bridge.store.first_suggestion(&key.mxid, net, &who)? {
+            if bridge.store.first_suggestion(&key.user, net, &who)? {
                 let item = match name {
                     Some(name) => format!("{who}\0{name}"),
                     None => who,
@@ -154,12 +154,12 @@ fn added_you(net: super::NetworkId) -> super::notices::Wording {
 /// the last one (a change, not a repeat).
 fn connection_news(bridge: &Bridge, key: &LoginKey, text: &str) -> anyhow::Result<bool> {
     let what = format!("connection notice {}", key.network);
-    Ok(bridge.store.put_last_set(&key.mxid, &what, text)?)
+    Ok(bridge.store.put_last_set(&key.user, &what, text)?)
 }
 
 /// What the user's front shows of a login's event (its contacts, typing).
 async fn to_front(bridge: &Bridge, key: &LoginKey, event: &NetworkEvent) -> anyhow::Result<()> {
-    match bridge.front_for(&key.mxid) {
+    match bridge.front_for(&key.user) {
         Some(front) => front.login_event(key, event).await,
         None => Ok(()),
     }

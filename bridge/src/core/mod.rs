@@ -20,23 +20,20 @@ pub mod commands;
 pub mod front;
 mod intake;
 pub mod legacy;
-pub mod network;
 mod notices;
 pub mod outbox;
 mod presence;
 pub mod sanitize;
 mod stats;
-#[cfg(test)]
-pub(crate) mod testing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-pub use network::*;
+pub use crate::model::*;
 
 use crate::config::LoadedConfig;
 use crate::store::Store;
-use front::{shared_owner, Front};
+use front::Front;
 
 /// (front's shared owner, network, chatroom, sender's legacy id) of messages a front's
 /// user sent into a shared chatroom, whose echo from the server that front must not show
@@ -77,14 +74,6 @@ pub struct Bridge {
     /// Logins resumed at start-up that have not connected yet: their first "Connected"
     /// is news only if the user last heard something else ([`legacy`]).
     resumed: Mutex<std::collections::HashSet<LoginKey>>,
-}
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl Bridge {
@@ -170,12 +159,12 @@ impl Bridge {
     /// Starts (or restarts after a bridge restart) a login's network task.
     pub fn start_login(
         self: &Arc<Self>,
-        mxid: &str,
+        user: &str,
         network: &Arc<dyn Network>,
         credentials: LoginCredentials,
     ) {
         let key = LoginKey {
-            mxid: mxid.to_owned(),
+            user: user.to_owned(),
             network: network.id(),
         };
         let legacy_id = credentials.id.clone();
@@ -194,25 +183,25 @@ impl Bridge {
     /// Reads something of a running login.
     fn with_login<T>(
         &self,
-        mxid: &str,
+        user: &str,
         network: NetworkId,
         f: impl FnOnce(&LiveLogin) -> T,
     ) -> Option<T> {
         let key = LoginKey {
-            mxid: mxid.to_owned(),
+            user: user.to_owned(),
             network,
         };
         self.logins.lock().expect("logins lock").get(&key).map(f)
     }
 
-    pub fn login_handle(&self, mxid: &str, network: NetworkId) -> Option<LoginHandle> {
-        self.with_login(mxid, network, |l| l.handle.clone())
+    pub fn login_handle(&self, user: &str, network: NetworkId) -> Option<LoginHandle> {
+        self.with_login(user, network, |l| l.handle.clone())
     }
 
     /// Ends a login's task and forgets it (the store record is the caller's business).
-    pub fn stop_login(&self, mxid: &str, network: NetworkId) -> bool {
+    pub fn stop_login(&self, user: &str, network: NetworkId) -> bool {
         let key = LoginKey {
-            mxid: mxid.to_owned(),
+            user: user.to_owned(),
             network,
         };
         // A later login of the same account is the user's own: its "Connected" is news.
@@ -233,11 +222,11 @@ impl Bridge {
     }
 
     /// `(network, legacy id, state)` of a user's logins.
-    pub fn logins_of(&self, mxid: &str) -> Vec<(NetworkId, String, LoginState)> {
+    pub fn logins_of(&self, user: &str) -> Vec<(NetworkId, String, LoginState)> {
         let logins = self.logins.lock().expect("logins lock");
         let mut out: Vec<_> = logins
             .iter()
-            .filter(|(k, _)| k.mxid == mxid)
+            .filter(|(k, _)| k.user == user)
             .map(|(k, l)| (k.network, l.legacy_id.clone(), l.state.clone()))
             .collect();
         out.sort_by_key(|(n, _, _)| *n);
@@ -245,12 +234,12 @@ impl Bridge {
     }
 
     /// The legacy id a Matrix user is logged in with on `network`.
-    pub fn legacy_id_of(&self, mxid: &str, network: NetworkId) -> Option<String> {
-        self.with_login(mxid, network, |l| l.legacy_id.clone())
+    pub fn legacy_id_of(&self, user: &str, network: NetworkId) -> Option<String> {
+        self.with_login(user, network, |l| l.legacy_id.clone())
     }
 
-    fn is_connected(&self, mxid: &str, network: NetworkId) -> bool {
-        self.with_login(mxid, network, |l| l.state == LoginState::Connected)
+    fn is_connected(&self, user: &str, network: NetworkId) -> bool {
+        self.with_login(user, network, |l| l.state == LoginState::Connected)
             .unwrap_or(false)
     }
 
@@ -306,7 +295,7 @@ impl Bridge {
     fn take_echo(&self, login: &LoginKey, room: &str, from: &str, text: &str) -> bool {
         let mut echoes = self.echoes.lock().expect("echoes lock");
         let key = (
-            shared_owner(&login.mxid),
+            shared_owner(&login.user),
             login.network,
             room.to_owned(),
             from.to_owned(),
@@ -360,23 +349,23 @@ impl Bridge {
     pub fn resume_logins(self: &Arc<Self>) -> anyhow::Result<()> {
         for record in self.store.logins()? {
             if let Some(why) = &record.stopped {
-                tracing::info!(mxid = %record.mxid, network = %record.network, "not resuming a stopped login ({why})");
+                tracing::info!(user = %record.user, network = %record.network, "not resuming a stopped login ({why})");
                 continue;
             }
             match self.network_available(record.network) {
                 Ok(network) => {
                     let network = network.clone();
-                    tracing::info!(mxid = %record.mxid, network = %record.network, "resuming login");
+                    tracing::info!(user = %record.user, network = %record.network, "resuming login");
                     self.resume_login(&network, &record)?;
                     // Marked after the start (which clears marks: `reconnect` is news);
                     // the connection takes round trips to the server, this takes none.
                     self.resumed.lock().expect("resumed").insert(LoginKey {
-                        mxid: record.mxid.clone(),
+                        user: record.user.clone(),
                         network: record.network,
                     });
                 }
                 Err(why) => {
-                    tracing::warn!(mxid = %record.mxid, network = %record.network, "not resuming login: {why}")
+                    tracing::warn!(user = %record.user, network = %record.network, "not resuming login: {why}")
                 }
             }
         }
@@ -392,18 +381,18 @@ impl Bridge {
         let credentials = LoginCredentials {
             id: record.legacy_id.clone(),
             password: record.password.clone(),
-            contacts: self.store.buddies(&record.mxid, record.network)?,
+            contacts: self.store.buddies(&record.user, record.network)?,
             proven: record.proven,
         };
         self.take_resumed(&LoginKey {
-            mxid: record.mxid.clone(),
+            user: record.user.clone(),
             network: record.network,
         });
-        self.start_login(&record.mxid, network, credentials);
+        self.start_login(&record.user, network, credentials);
         // Back into the chatrooms the user was in (the login queues these until it is
         // connected).
-        if let Some(handle) = self.login_handle(&record.mxid, record.network) {
-            for room in self.store.chatrooms_of(&record.mxid, record.network)? {
+        if let Some(handle) = self.login_handle(&record.user, record.network) {
+            for room in self.store.chatrooms_of(&record.user, record.network)? {
                 let (reply, _) = tokio::sync::oneshot::channel();
                 let _ = handle.send(LoginCommand::JoinRoom { room, reply });
             }

@@ -310,7 +310,7 @@ impl Bridge {
             return;
         };
         let login = network.map(|network| LoginKey {
-            mxid: user.to_owned(),
+            user: user.to_owned(),
             network,
         });
         let start = self.notifier.post(&place, text, login.as_ref());
@@ -326,7 +326,7 @@ impl Bridge {
         item: String,
         wording: Wording,
     ) {
-        let Some((front, place)) = self.notice_place(&login.mxid, Some(login.network)) else {
+        let Some((front, place)) = self.notice_place(&login.user, Some(login.network)) else {
             return;
         };
         let key = format!("\0{kind}\0{}", login.network);
@@ -484,7 +484,7 @@ mod tests {
     async fn grouped_items_make_one_notice_and_a_logout_drops_a_logins_notices() {
         let n = Notifier::default();
         let alice = LoginKey {
-            mxid: "@alice:x".into(),
+            user: "@alice:x".into(),
             network: NetworkId::Msn,
         };
         let wording: Wording =

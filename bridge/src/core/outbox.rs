@@ -16,7 +16,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::front::{Failure, FailureKind};
 use super::{Bridge, LoginKey, NetworkId};
-use crate::store::{OutboxEntry, OutboxItem};
+use crate::model::{OutboxEntry, OutboxItem};
 
 /// Homeserver requests for outbox entries at once.
 const PARALLEL: usize = 8;
@@ -188,12 +188,12 @@ impl Outbox {
     }
 
     /// What a login's conversations have waiting (for `list`).
-    pub fn backlog(&self, mxid: &str, network: NetworkId) -> Option<Backlog> {
+    pub fn backlog(&self, user: &str, network: NetworkId) -> Option<Backlog> {
         let queues = self.queues.lock().expect("outbox");
         let now = super::now_ms();
         let mut out: Option<Backlog> = None;
         for q in queues.values() {
-            if q.depth == 0 || q.login.mxid != mxid || q.login.network != network {
+            if q.depth == 0 || q.login.user != user || q.login.network != network {
                 continue;
             }
             let b = out.get_or_insert(Backlog {
@@ -247,9 +247,9 @@ impl Bridge {
     /// that acknowledge to their server wait for it (`EventSink::durable`).
     pub(crate) fn push_outbox(self: &Arc<Self>, login: &LoginKey, mut entry: OutboxEntry) {
         let conversation =
-            crate::store::Store::conversation_key(&entry.mxid, entry.network, &entry.chat);
+            crate::store::Store::conversation_key(&entry.user, entry.network, &entry.chat);
         if let Err(e) = self.store.outbox_push(&mut entry) {
-            tracing::error!(mxid = %login.mxid, network = %login.network, "could not store an event for the user: {e}");
+            tracing::error!(user = %login.user, network = %login.network, "could not store an event for the user: {e}");
             return;
         }
         self.store.flush_soon();
@@ -273,7 +273,7 @@ impl Bridge {
         }
         for q in queues {
             let login = LoginKey {
-                mxid: q.mxid.clone(),
+                user: q.user.clone(),
                 network: q.network,
             };
             let mut start = false;
@@ -311,16 +311,16 @@ impl Bridge {
             };
             self.outbox.head(&conversation, entry.received_ms);
             let login = LoginKey {
-                mxid: entry.mxid.clone(),
+                user: entry.user.clone(),
                 network: entry.network,
             };
             let result = {
                 let _permit = self.outbox.permits.acquire().await.expect("never closed");
-                match self.front_for(&entry.mxid) {
+                match self.front_for(&entry.user) {
                     Some(front) => front.deliver(&key, &mut entry, uncertain).await,
                     None => Err(Failure::permanent(format!(
                         "no front serves {} (is it still enabled?)",
-                        entry.mxid
+                        entry.user
                     ))),
                 }
             };
@@ -332,7 +332,7 @@ impl Bridge {
                 Err(f) if f.is_transient() => {
                     uncertain |= f.uncertain;
                     if let Some(line) = self.outbox.failed(&conversation, &f.message) {
-                        tracing::warn!(mxid = %login.mxid, network = %login.network, "cannot deliver: {line}");
+                        tracing::warn!(user = %login.user, network = %login.network, "cannot deliver: {line}");
                     }
                     let wait = match f.kind {
                         FailureKind::Transient {
@@ -383,9 +383,9 @@ impl Bridge {
                 format!("A {net} notice could not be shown in its room: {failure}. It said: {text}")
             }
         };
-        tracing::warn!(mxid = %entry.mxid, network = %entry.network, "homeserver refused an event: {failure}");
+        tracing::warn!(user = %entry.user, network = %entry.network, "homeserver refused an event: {failure}");
         crate::metrics::refused_by_matrix(entry);
-        self.notify(&entry.mxid, Some(entry.network), &what);
+        self.notify(&entry.user, Some(entry.network), &what);
     }
 }
 
@@ -393,9 +393,9 @@ impl Bridge {
 mod tests {
     use super::*;
 
-    fn login(mxid: &str) -> LoginKey {
+    fn login(user: &str) -> LoginKey {
         LoginKey {
-            mxid: mxid.into(),
+            user: user.into(),
             network: NetworkId::Icq,
         }
     }
@@ -406,7 +406,7 @@ mod tests {
         let outbox = Outbox::default();
         let a = login("@a:x");
         let b_msn = LoginKey {
-            mxid: "@b:x".into(),
+            user: "@b:x".into(),
             network: NetworkId::Msn,
         };
         let old = super::super::now_ms() - 90_000;

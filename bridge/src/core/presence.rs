@@ -83,7 +83,7 @@ impl Bridge {
             let bridge = self.clone();
             tokio::spawn(async move {
                 while let Some(((login, who), presence)) = bridge.presence.take() {
-                    if let Some(front) = bridge.front_for(&login.mxid) {
+                    if let Some(front) = bridge.front_for(&login.user) {
                         front.presence(&login, &who, &presence).await;
                     }
                 }
@@ -99,7 +99,7 @@ mod tests {
 
     fn login() -> LoginKey {
         LoginKey {
-            mxid: "@a:x".into(),
+            user: "@a:x".into(),
             network: crate::core::NetworkId::Icq,
         }
     }

@@ -30,7 +30,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{ChatId, NetworkId};
+    use crate::model::{ChatId, NetworkId};
 
     #[test]
     fn bridge_state_is_remembered_per_room() {
@@ -43,10 +43,10 @@ mod tests {
             let store = Store::open_in(dir.path()).unwrap();
             assert_eq!(store.bridge_state("!r:x").unwrap(), None);
             store.put_bridge_state("!r:x", &record).unwrap();
-            for (mxid, room) in [("@a:x", "!r:x"), ("@b:x", "!s:x")] {
+            for (user, room) in [("@a:x", "!r:x"), ("@b:x", "!s:x")] {
                 store
                     .put_portal(&PortalRecord {
-                        mxid: mxid.into(),
+                        mxid: user.into(),
                         network: NetworkId::Icq,
                         chat: ChatId::Direct("42".into()),
                         room_id: room.into(),

@@ -204,11 +204,11 @@ fn sync_parent(path: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::outbox::{OutboxEntry, OutboxItem};
     use super::super::secrets_tests::{files_containing, login, login_event};
     use super::super::*;
     use super::*;
-    use crate::core::{ChatId, MessageKind};
+    use crate::model::{ChatId, MessageKind};
+    use crate::model::{OutboxEntry, OutboxItem};
 
     const STORED: &str = "Stored-Pw-1001";
     const WAITING: &str = "Waiting-Pw-2002";
@@ -248,7 +248,7 @@ mod tests {
             .unwrap();
         let outbox = db.open_tree("outbox").unwrap();
         let entry = OutboxEntry {
-            mxid: "@a:x".into(),
+            user: "@a:x".into(),
             network: NetworkId::Icq,
             chat: ChatId::Direct("1002".into()),
             txn_id: String::new(),

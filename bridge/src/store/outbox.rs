@@ -6,62 +6,21 @@
 //! `0xFF` entry id (8 bytes BE): `0xFF` never occurs in UTF-8, so one conversation's
 //! entries are one prefix scan, in arrival order.
 
-use serde::{Deserialize, Serialize};
-
 use super::{decode, encode, Result, Store, StoreError};
-use crate::core::{ChatId, Contact, MessageKind, NetworkId};
+use crate::model::{ChatId, NetworkId, OutboxEntry};
+#[cfg(test)]
+use crate::model::{MessageKind, OutboxItem};
 
 /// An outbox entry's key.
 pub type OutboxKey = Vec<u8>;
 
 const SEPARATOR: u8 = 0xFF;
 
-/// One thing to show in a conversation's Matrix room, in order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxEntry {
-    /// The login that received it (for a shared chatroom: the relaying login).
-    pub mxid: String,
-    pub network: NetworkId,
-    pub chat: ChatId,
-    /// The Matrix transaction id of the send: fixed when the entry is written, so a send
-    /// retried after a timeout or a crash is the same request to the homeserver.
-    #[serde(default)]
-    pub txn_id: String,
-    /// When the bridge received it (milliseconds since the epoch).
-    pub received_ms: u64,
-    /// How many parts of a message split after `M_TOO_LARGE` were delivered.
-    #[serde(default)]
-    pub parts_done: u32,
-    pub item: OutboxItem,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum OutboxItem {
-    /// A message from a legacy user (the ghost sends it).
-    Message {
-        from: String,
-        kind: MessageKind,
-        plain: String,
-        html: Option<String>,
-        /// The network's send time (milliseconds since the epoch), if it gives one.
-        sent_at: Option<u64>,
-        /// Stored by the server while the user was offline.
-        offline: bool,
-    },
-    /// The full legacy member list of a chatroom or group conversation.
-    Members { members: Vec<Contact> },
-    /// The login left the chatroom or group conversation.
-    Left,
-    /// A notice from the bridge in the conversation's room.
-    Notice { text: String },
-}
-
 /// What is waiting in one conversation's queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueSummary {
     pub conversation: Vec<u8>,
-    pub mxid: String,
+    pub user: String,
     pub network: NetworkId,
     pub chat: ChatId,
     pub depth: usize,
@@ -76,8 +35,8 @@ fn conversation_prefix(conversation: &[u8]) -> Vec<u8> {
 
 impl Store {
     /// The key of a conversation's queue (shared chatrooms have one queue for everyone).
-    pub fn conversation_key(mxid: &str, network: NetworkId, chat: &ChatId) -> Vec<u8> {
-        Store::portal_key(mxid, network, chat)
+    pub fn conversation_key(user: &str, network: NetworkId, chat: &ChatId) -> Vec<u8> {
+        Store::portal_key(user, network, chat)
     }
 
     /// Appends an entry to its conversation's queue and gives it its transaction id.
@@ -86,7 +45,7 @@ impl Store {
         let id = self.next_id()?;
         entry.txn_id = format!("rb{}.{id}", self.instance);
         let mut key = conversation_prefix(&Store::conversation_key(
-            &entry.mxid,
+            &entry.user,
             entry.network,
             &entry.chat,
         ));
@@ -163,7 +122,7 @@ impl Store {
                     let entry: OutboxEntry = decode("outbox", &v)?;
                     out.push(QueueSummary {
                         conversation,
-                        mxid: entry.mxid,
+                        user: entry.user,
                         network: entry.network,
                         chat: entry.chat,
                         depth: 1,
@@ -180,9 +139,9 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn message(mxid: &str, chat: &str, text: &str) -> OutboxEntry {
+    fn message(user: &str, chat: &str, text: &str) -> OutboxEntry {
         OutboxEntry {
-            mxid: mxid.into(),
+            user: user.into(),
             network: NetworkId::Icq,
             chat: ChatId::Direct(chat.into()),
             txn_id: String::new(),

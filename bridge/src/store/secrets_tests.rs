@@ -74,9 +74,9 @@ pub(super) fn changed(
         .collect()
 }
 
-pub(super) fn login(mxid: &str, network: NetworkId, id: &str, password: &str) -> LoginRecord {
+pub(super) fn login(user: &str, network: NetworkId, id: &str, password: &str) -> LoginRecord {
     LoginRecord {
-        mxid: mxid.into(),
+        user: user.into(),
         network,
         legacy_id: id.into(),
         password: password.into(),

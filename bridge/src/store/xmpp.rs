@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{get, key, prefix, put, Result, Store, XMPP_INBOX};
-use crate::core::{ChatId, NetworkId};
+use crate::model::{ChatId, NetworkId};
 
 /// Where the gateway and a user stand on one contact's presence subscription (the
 /// gateway itself is the contact `""`).

@@ -192,7 +192,7 @@ mod tests {
     #[tokio::test]
     async fn content_names_protocol_server_conversation_bot_and_creator() {
         let dir = tempfile::tempdir().unwrap();
-        let front = crate::core::testing::offline_matrix_front(dir.path(), "").await;
+        let front = crate::fronts::matrix::testing::offline_matrix_front(dir.path(), "").await;
         let contact = Contact {
             id: "bob".into(),
             display_name: Some("Bobby".into()),

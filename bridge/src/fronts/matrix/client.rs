@@ -152,7 +152,14 @@ macro_rules! observed {
     ($kind:expr, $call:expr) => {{
         let started = std::time::Instant::now();
         let result = $call.await;
-        crate::metrics::homeserver_request($kind, started.elapsed(), result.as_ref().err());
+        crate::metrics::homeserver_request(
+            $kind,
+            started.elapsed(),
+            result
+                .as_ref()
+                .err()
+                .map($crate::fronts::matrix::client::error_class),
+        );
         result
     }};
 }
@@ -190,7 +197,7 @@ pub fn classify(e: &HttpError) -> Failure {
         let failure = |kind, uncertain| Failure {
             kind,
             uncertain,
-            errcode: errcode.clone(),
+            code: errcode.clone(),
             message: api.to_string(),
         };
         return match kind {
@@ -216,7 +223,7 @@ pub fn classify(e: &HttpError) -> Failure {
             kind: FailureKind::Transient { retry_after: None },
             // A refused or failed connection never reached the homeserver.
             uncertain: !r.is_connect(),
-            errcode: None,
+            code: None,
             message: format!("the homeserver is unreachable: {}", error_chain(r)),
         },
         // An answer that is not what the endpoint returns: asking again will not help.
@@ -544,7 +551,7 @@ impl MatrixClient {
         crate::metrics::homeserver_request(
             "send_message_event",
             started.elapsed(),
-            result.as_ref().err(),
+            result.as_ref().err().map(error_class),
         );
         result
     }
@@ -778,4 +785,46 @@ fn percent_encode(segment: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+/// A bounded name for what went wrong with a homeserver request, for the metrics.
+pub fn error_class(e: &matrix_sdk::HttpError) -> &'static str {
+    if let Some(api) = e.as_client_api_error() {
+        return match api.status_code.as_u16() {
+            413 => "too_large",
+            429 => "rate_limited",
+            s if s >= 500 => "server",
+            _ if matches!(
+                api.error_kind(),
+                Some(matrix_sdk::ruma::api::error::ErrorKind::TooLarge)
+            ) =>
+            {
+                "too_large"
+            }
+            _ => "refused",
+        };
+    }
+    match e {
+        matrix_sdk::HttpError::Reqwest(_) => "unreachable",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AsUser;
+    use matrix_sdk::ruma::api::client::{membership::join_room_by_id, message::send_message_event};
+
+    #[test]
+    fn endpoint_kinds_are_the_request_modules() {
+        assert_eq!(
+            crate::metrics::kind_of::<send_message_event::v3::Request>(),
+            "send_message_event"
+        );
+        assert_eq!(
+            crate::metrics::kind_of::<AsUser<join_room_by_id::v3::Request>>(),
+            "join_room_by_id"
+        );
+        assert_eq!(crate::metrics::kind_of::<String>(), "other");
+    }
 }

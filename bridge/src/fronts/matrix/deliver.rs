@@ -10,7 +10,8 @@ use super::portals::{ensure_ghost, ensure_member, ensure_portal, forget_member, 
 use super::MatrixFront;
 use crate::core::{ChatId, MessageKind};
 use crate::fronts::matrix::client::{classify, Failure, FailureKind, MENTIONS, TXN_MARKER};
-use crate::store::{OutboxEntry, OutboxItem, StoreError};
+use crate::model::{OutboxEntry, OutboxItem};
+use crate::store::StoreError;
 
 /// A message larger than the homeserver takes is split into parts of at most this many
 /// bytes (Synapse refuses events over 64 KiB, envelope included).
@@ -38,7 +39,7 @@ pub(crate) async fn deliver(
     entry: &mut OutboxEntry,
     uncertain: bool,
 ) -> Result<Vec<String>, Failure> {
-    let owner = UserId::parse(&entry.mxid).map_err(|e| Failure::permanent(e.to_string()))?;
+    let owner = UserId::parse(&entry.user).map_err(|e| Failure::permanent(e.to_string()))?;
     let net = entry.network;
     let room = ensure_portal(front, &owner, net, &entry.chat, None)
         .await
@@ -80,7 +81,7 @@ pub(crate) async fn deliver(
                     send_parts(front, &message, key, entry, &plain, uncertain).await
                 }
                 Err(f)
-                    if f.errcode.as_deref() == Some("M_FORBIDDEN")
+                    if f.code.as_deref() == Some("M_FORBIDDEN")
                         && !matches!(entry.chat, ChatId::Direct(_)) =>
                 {
                     // Our record of the ghost's membership was wrong: join and retry.
@@ -101,13 +102,13 @@ pub(crate) async fn deliver(
             }
         }
         OutboxItem::Members { members } => {
-            super::portals::show_members(front, &entry.mxid, net, &entry.chat, &room, &members)
+            super::portals::show_members(front, &entry.user, net, &entry.chat, &room, &members)
                 .await
                 .map_err(failure)?;
             Ok(Vec::new())
         }
         OutboxItem::Left => {
-            super::portals::show_left(front, &entry.mxid, net, &entry.chat, &room)
+            super::portals::show_left(front, &entry.user, net, &entry.chat, &room)
                 .await
                 .map_err(failure)?;
             Ok(Vec::new())

@@ -35,9 +35,9 @@ use sha2::Sha256;
 /// Where the links live on the appservice listener.
 pub const PREFIX: &str = "/_retrobridge/media/";
 
-/// How long a link works unless the config says otherwise: a contact away for a few days
-/// can still open it, a link that leaked does not work forever.
-pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// How long a link works unless the config says otherwise.
+pub const DEFAULT_LIFETIME: Duration =
+    Duration::from_secs(crate::config::DEFAULT_MEDIA_LINK_LIFETIME_SECS);
 
 /// A link keeps this many bytes of a file's name (a file system's usual limit).
 const MAX_NAME_BYTES: usize = 255;

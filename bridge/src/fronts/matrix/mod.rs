@@ -24,6 +24,10 @@ mod management;
 pub mod media;
 pub mod portals;
 mod presence;
+pub mod provision;
+pub mod registration;
+#[cfg(test)]
+pub(crate) mod testing;
 mod to_legacy;
 
 pub use to_legacy::legacy_text;
@@ -38,7 +42,7 @@ use serde::Deserialize;
 
 use crate::core::front::{BoxFuture, Failure, Front};
 use crate::core::{Bridge, ChatId, LoginKey, NetworkEvent, NetworkId, Presence, PresenceState};
-use crate::store::OutboxEntry;
+use crate::model::OutboxEntry;
 use client::{classify, MatrixClient};
 
 /// The fields of a Matrix event the bridge looks at.
@@ -357,7 +361,7 @@ impl MatrixFront {
         let net = key.network;
         match event {
             NetworkEvent::Connected { .. } => {
-                portals::ensure_space(self, &key.mxid, net).await?;
+                portals::ensure_space(self, &key.user, net).await?;
             }
             NetworkEvent::ContactList { groups, contacts } => {
                 // The store already has the list (written on arrival); this is the Matrix
@@ -372,17 +376,17 @@ impl MatrixFront {
                     }
                 }
                 failed.log("could not make ghosts for contacts", contacts.len());
-                portals::add_ghosts_to_space(self, &key.mxid, net, &ghosts).await?;
-                portals::show_groups_in_space(self, &key.mxid, net, groups, contacts).await?;
+                portals::add_ghosts_to_space(self, &key.user, net, &ghosts).await?;
+                portals::show_groups_in_space(self, &key.user, net, groups, contacts).await?;
             }
             NetworkEvent::ContactChanged(contact) => {
                 let ghost =
                     portals::ensure_ghost(self, net, &contact.id, contact.display_name.as_deref())
                         .await?;
-                portals::add_ghosts_to_space(self, &key.mxid, net, &[ghost]).await?;
+                portals::add_ghosts_to_space(self, &key.user, net, &[ghost]).await?;
             }
             NetworkEvent::Typing { chat, who, typing } => {
-                if let Some(portal) = self.store.portal(&key.mxid, net, chat)? {
+                if let Some(portal) = self.store.portal(&key.user, net, chat)? {
                     let ghost = self.ghost_id(net, who);
                     self.matrix
                         .set_typing(&ghost, &room_id(&portal.room_id), *typing)
@@ -449,7 +453,7 @@ impl Front for MatrixFront {
     }
 
     fn serves(&self, user: &str) -> bool {
-        user.starts_with('@')
+        UserId::parse(user).is_ok()
     }
 
     fn is_ours(&self, user: &str) -> bool {

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use matrix_sdk::ruma::UserId;
 
-use super::Bridge;
+use super::client::MatrixClient;
+use super::MatrixFront;
 use crate::config::LoadedConfig;
-use crate::fronts::matrix::client::MatrixClient;
-use crate::fronts::matrix::MatrixFront;
+use crate::core::Bridge;
 use crate::store::Store;
 
 /// `extra_yaml` is appended to the config (top-level keys such as `provisioning:`).

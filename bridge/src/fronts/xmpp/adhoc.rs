@@ -31,7 +31,7 @@ use super::jid::check_legacy_id;
 use super::register::id_label;
 use super::xml_text;
 use crate::core::commands::COMMANDS;
-use crate::core::network::{LegacyId, NetworkId, PresenceState};
+use crate::model::{LegacyId, NetworkId, PresenceState};
 
 pub const COMMANDS_NS: &str = "http://jabber.org/protocol/commands";
 

@@ -24,7 +24,7 @@ use xmpp_parsers::receipts::{Received, Request};
 use xmpp_parsers::stanza_error::StanzaError;
 
 use super::{xhtml, xml_text};
-use crate::core::network::{FormattedText, MessageKind};
+use crate::model::{FormattedText, MessageKind};
 
 /// XEP-0334's namespace.
 pub const HINTS_NS: &str = "urn:xmpp:hints";

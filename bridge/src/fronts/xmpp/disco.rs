@@ -26,7 +26,7 @@ use super::gateway::GATEWAY_NS;
 use super::iq::PING_NS;
 use super::jid::Address;
 use super::xml_text;
-use crate::core::network::{ChatId, NetworkId};
+use crate::model::{ChatId, NetworkId};
 
 fn identity(category: &str, type_: &str, name: &str) -> Identity {
     Identity {

@@ -16,10 +16,12 @@ use super::jid::Domains;
 use super::link::{Incoming, Link, LinkConfig};
 use super::{convert, presence as xpresence};
 use crate::config::XmppConfig;
-use crate::core::front::{BoxFuture, Failure, Front, XMPP_USER_PREFIX};
+use crate::core::front::{BoxFuture, Failure, Front};
 use crate::core::{Bridge, ChatId, LoginKey, LoginState, NetworkEvent, NetworkId, Presence};
 use crate::core::{Contact, FormattedText, Group, MessageKind, PresenceState};
-use crate::store::{OutboxEntry, OutboxItem, Subscription};
+use crate::model::XMPP_USER_PREFIX;
+use crate::model::{OutboxEntry, OutboxItem};
+use crate::store::Subscription;
 
 /// Stanzas read from the links and not handled yet, at most (a full queue stops the
 /// links reading: the server holds the rest).
@@ -399,8 +401,8 @@ impl XmppFront {
         let users: Vec<String> = match self.store.logins() {
             Ok(records) => records
                 .into_iter()
-                .filter(|r| r.network == network && self.serves(&r.mxid))
-                .map(|r| r.mxid)
+                .filter(|r| r.network == network && self.serves(&r.user))
+                .map(|r| r.user)
                 .collect(),
             Err(e) => {
                 tracing::error!("could not read the logins: {e}");
@@ -424,7 +426,7 @@ impl XmppFront {
     }
 
     async fn show_login_event(&self, key: &LoginKey, event: &NetworkEvent) -> anyhow::Result<()> {
-        let (user, net) = (&key.mxid, key.network);
+        let (user, net) = (&key.user, key.network);
         let Some(to) = jid_of(user) else {
             return Ok(());
         };
@@ -503,8 +505,8 @@ impl XmppFront {
         let ChatId::Direct(contact) = &entry.chat else {
             return super::rooms::deliver(self, entry).await;
         };
-        let to = jid_of(&entry.mxid)
-            .ok_or_else(|| Failure::permanent(format!("{} is not an XMPP user", entry.mxid)))?;
+        let to = jid_of(&entry.user)
+            .ok_or_else(|| Failure::permanent(format!("{} is not an XMPP user", entry.user)))?;
         let Some(from) = self.contact_jid(net, contact) else {
             return Err(Failure::permanent(format!(
                 "{contact} cannot be written as an XMPP address"
@@ -617,10 +619,10 @@ impl Front for XmppFront {
             // the server in the wrong order.
             let _order = self.presence_order.lock().await;
             self.presences.lock().expect("presences lock").insert(
-                (login.mxid.clone(), login.network, who.to_owned()),
+                (login.user.clone(), login.network, who.to_owned()),
                 presence.clone(),
             );
-            self.send_contact_presence(&login.mxid, login.network, who)
+            self.send_contact_presence(&login.user, login.network, who)
                 .await;
         })
     }

@@ -8,7 +8,7 @@ use xmpp_parsers::stanza_error::{DefinedCondition, StanzaError};
 
 use super::errors::stanza_error;
 use super::jid::Domains;
-use crate::core::network::NetworkId;
+use crate::model::NetworkId;
 
 pub const GATEWAY_NS: &str = "jabber:iq:gateway";
 

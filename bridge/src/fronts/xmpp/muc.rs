@@ -32,7 +32,7 @@ use super::errors::{presence_error, stanza_error};
 use super::jid::{occupant, JidError};
 use super::presence::presence as contact_presence;
 use super::xml_text;
-use crate::core::network::{FormattedText, MessageKind, Presence as CorePresence, PresenceState};
+use crate::model::{FormattedText, MessageKind, Presence as CorePresence, PresenceState};
 
 /// What a presence to an occupant JID asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,9 +310,9 @@ pub fn join_error(request: &Presence, error: StanzaError) -> Option<Presence> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::network::ChatId;
     use crate::fronts::xmpp::jid::Domains;
     use crate::fronts::xmpp::testing::{assert_xml, element};
+    use crate::model::ChatId;
     use xmpp_parsers::muc::MucUser;
     use xmpp_parsers::ns::DEFAULT_NS;
 
@@ -320,7 +320,7 @@ mod tests {
         Domains::new("example.org")
             .unwrap()
             .room(
-                crate::core::network::NetworkId::Mig33,
+                crate::model::NetworkId::Mig33,
                 &ChatId::Room("lobby".into()),
             )
             .unwrap()

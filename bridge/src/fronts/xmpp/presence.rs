@@ -27,7 +27,7 @@ use xmpp_parsers::presence::{Presence, Show, Type};
 use xmpp_parsers::stanza_error::StanzaError;
 
 use super::xml_text;
-use crate::core::network::{Presence as CorePresence, PresenceState};
+use crate::model::{Presence as CorePresence, PresenceState};
 
 /// `presence` of a contact (or of the user's login, from the gateway), for `to`; `None`
 /// is offline.

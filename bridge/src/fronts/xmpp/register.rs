@@ -20,7 +20,7 @@ use super::errors::stanza_error;
 use super::forms;
 use super::jid::check_legacy_id;
 use super::xml_text;
-use crate::core::network::{LegacyId, NetworkId};
+use crate::model::{LegacyId, NetworkId};
 
 /// What a registration `set` asks. `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]

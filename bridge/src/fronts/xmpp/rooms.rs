@@ -27,9 +27,11 @@ use super::front::{stamped, uuid_like, XmppFront};
 use super::inbox::Request;
 use super::muc::{self, Leaving};
 use super::xml_text;
-use crate::core::front::{shared_owner, Failure, XMPP_USER_PREFIX};
+use crate::core::front::Failure;
 use crate::core::{ChatId, Contact, FormattedText, LoginCommand, NetworkId};
-use crate::store::{Occupant, OutboxEntry, OutboxItem};
+use crate::model::{shared_owner, XMPP_USER_PREFIX};
+use crate::model::{OutboxEntry, OutboxItem};
+use crate::store::Occupant;
 
 const CONFERENCE_NS: &str = "jabber:x:conference";
 
@@ -332,7 +334,7 @@ pub(crate) async fn deliver(
         .domains
         .room(net, &entry.chat)
         .map_err(|e| Failure::permanent(e.to_string()))?;
-    let present = audience(front, &room, &entry.chat, &entry.mxid);
+    let present = audience(front, &room, &entry.chat, &entry.user);
     match &entry.item {
         OutboxItem::Message {
             from,
@@ -382,7 +384,7 @@ pub(crate) async fn deliver(
         }
         OutboxItem::Left => {
             // The network removed the login (or it left): its resources are out.
-            for (jid, occupant) in present.iter().filter(|(_, o)| o.user == entry.mxid) {
+            for (jid, occupant) in present.iter().filter(|(_, o)| o.user == entry.user) {
                 let _ = front
                     .store
                     .remove_xmpp_occupant(room.as_str(), &jid.to_string());
@@ -440,7 +442,7 @@ async fn nobody_there(
             }
             members
         }
-        ChatId::Group(_) => vec![entry.mxid.clone()],
+        ChatId::Group(_) => vec![entry.user.clone()],
     };
     for user in waiting_for {
         let first = front

@@ -12,7 +12,7 @@ use xmpp_parsers::minidom::Element;
 
 use super::jid::Domains;
 use super::xml_text;
-use crate::core::network::{Contact, Group, LegacyId, NetworkId};
+use crate::model::{Contact, Group, LegacyId, NetworkId};
 
 pub const ROSTERX_NS: &str = "http://jabber.org/protocol/rosterx";
 

@@ -925,7 +925,7 @@ mod tests {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let (tx, mut events) = mpsc::unbounded_channel();
         let key = LoginKey {
-            mxid: "@a:x".into(),
+            user: "@a:x".into(),
             network: NetworkId::Icq,
         };
         let (handle, commands) = LoginHandle::channel();
@@ -1031,7 +1031,7 @@ mod tests {
     fn spawn_login(server: &UdpSocket, options: Options) -> (LoginHandle, Events) {
         let (tx, events) = mpsc::unbounded_channel();
         let key = LoginKey {
-            mxid: "@a:x".into(),
+            user: "@a:x".into(),
             network: NetworkId::Icq,
         };
         let (handle, commands) = LoginHandle::channel();
@@ -1121,7 +1121,7 @@ mod tests {
         let (tx, mut events) = mpsc::unbounded_channel();
         let (open_tx, open) = tokio::sync::watch::channel(false);
         let key = LoginKey {
-            mxid: "@a:x".into(),
+            user: "@a:x".into(),
             network: NetworkId::Icq,
         };
         let (_handle, commands) = LoginHandle::channel();

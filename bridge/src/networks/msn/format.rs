@@ -124,8 +124,13 @@ mod tests {
         // Text that reads like an attribute is text: only tags carry a colour.
         let f = from_html(Some("say color=&quot;#00ff00&quot; or color='#00ff00'"));
         assert_eq!(f.color, 0);
-        let f = from_html(Some("x <font color=\"nope\" data-mx-color=\"#0000ff\">y</font>"));
-        assert_eq!(f.to_header_value(), TextFormat::parse(&f.to_header_value()).to_header_value());
+        let f = from_html(Some(
+            "x <font color=\"nope\" data-mx-color=\"#0000ff\">y</font>",
+        ));
+        assert_eq!(
+            f.to_header_value(),
+            TextFormat::parse(&f.to_header_value()).to_header_value()
+        );
         assert_ne!(f.color, 0);
         let f = from_html(Some("<strong>hi</strong> <em>there</em>"));
         assert!(f.bold && f.italic && !f.underline && !f.strikethrough);

@@ -1180,7 +1180,7 @@ mod tests {
             ping_interval: Duration::from_secs(1),
         });
         let key = crate::core::LoginKey {
-            mxid: "@u:x".into(),
+            user: "@u:x".into(),
             network: crate::core::NetworkId::Msn,
         };
         let mut login = Login::new(

@@ -438,7 +438,7 @@ mod tests {
     async fn server() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let extra = format!("provisioning: {{shared_secret: '{SECRET}'}}\n");
-        let bridge = crate::core::testing::offline_bridge(dir.path(), &extra).await;
+        let bridge = crate::fronts::matrix::testing::offline_bridge(dir.path(), &extra).await;
         let secret = bridge.config.provisioning_secret().unwrap().clone();
         let health = Health::starting("test");
         health.ready();

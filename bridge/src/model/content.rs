@@ -1,0 +1,80 @@
+//! What crosses between the networks and the users: text, message kinds, presence,
+//! contacts and groups, profiles.
+
+use serde::{Deserialize, Serialize};
+
+use super::LegacyId;
+
+/// Text with optional HTML (Matrix `formatted_body` flavour).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FormattedText {
+    pub plain: String,
+    pub html: Option<String>,
+}
+
+impl FormattedText {
+    pub fn plain(text: impl Into<String>) -> Self {
+        FormattedText {
+            plain: text.into(),
+            html: None,
+        }
+    }
+}
+
+/// What kind of message arrived (networks map their types onto these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    Text,
+    /// Sent as a notice (system-ish messages such as "you were added").
+    Notice,
+    Emote,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PresenceState {
+    Online,
+    Away,
+    Busy,
+    Invisible,
+    Offline,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    pub state: PresenceState,
+    /// A status message to show (network's own status text, or a name such as "On the phone").
+    pub status: Option<String>,
+}
+
+/// A contact as the network knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: LegacyId,
+    pub display_name: Option<String>,
+    /// Group ids (network's own) this contact is in.
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+}
+
+/// A person's public profile (search and info results, own profile).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Profile {
+    pub id: LegacyId,
+    pub display_name: Option<String>,
+    /// Further `label: value` lines (first name, e-mail, city...), in display order.
+    pub details: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Search the directory for people by free text (id, nick, e-mail: the network decides).
+    Search(String),
+    /// Everything known about one person.
+    Info(LegacyId),
+}

@@ -1,0 +1,212 @@
+//! One login (a user's account on a legacy network): its credentials, the commands the
+//! core sends it, the events it reports, and the handle that carries them.
+
+use std::fmt;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    ChatId, Contact, FormattedText, Group, LegacyId, Lookup, MessageKind, NetworkId, Presence,
+    Profile,
+};
+
+/// Credentials for one login, and what the bridge remembers of it. `Debug` never shows
+/// the password.
+#[derive(Clone)]
+pub struct LoginCredentials {
+    pub id: LegacyId,
+    pub password: String,
+    /// The contact list stored from earlier sessions (for networks such as ICQ v2 whose
+    /// client sends its contact list at login). Empty on a first login.
+    pub contacts: Vec<Contact>,
+    /// These credentials were accepted before (a stored login that connected once): a
+    /// server that stays silent is then an outage to wait out, not a refused password.
+    pub proven: bool,
+}
+
+impl fmt::Debug for LoginCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginCredentials")
+            .field("id", &self.id)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A successful send: the network's id for the message, if it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Delivery {
+    pub legacy_id: Option<String>,
+    /// Things the user should know although the message went out (e.g. characters the
+    /// legacy charset could not hold were replaced, text was split in N parts).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("{0} does not support this")]
+    Unsupported(&'static str),
+    /// The network (or the login) refused it; the text says why.
+    #[error("{0}")]
+    Rejected(String),
+    #[error("the login has ended")]
+    LoginGone,
+    /// The user has no login on the network (its display name).
+    #[error("you are not logged in to {0}")]
+    NotLoggedIn(&'static str),
+}
+
+pub type Reply<T> = oneshot::Sender<Result<T, SendError>>;
+
+/// What the core asks a login to do.
+#[derive(Debug)]
+pub enum LoginCommand {
+    SendText {
+        chat: ChatId,
+        text: FormattedText,
+        reply: Reply<Delivery>,
+    },
+    SetPresence {
+        presence: Presence,
+        reply: Reply<()>,
+    },
+    Typing {
+        chat: ChatId,
+        typing: bool,
+    },
+    JoinRoom {
+        room: String,
+        reply: Reply<()>,
+    },
+    LeaveRoom {
+        room: String,
+        reply: Reply<()>,
+    },
+    AddContact {
+        id: LegacyId,
+        group: Option<String>,
+        reply: Reply<()>,
+    },
+    Lookup {
+        query: Lookup,
+        reply: Reply<Vec<Profile>>,
+    },
+    Logout,
+}
+
+/// What a login reports, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetworkEvent {
+    Connected {
+        self_profile: Profile,
+    },
+    Disconnected {
+        reason: String,
+        will_retry: bool,
+    },
+    /// Final: the network refused the credentials or the account; the login task ended.
+    LoginFailed {
+        reason: String,
+    },
+    /// Full snapshot; the core diffs it against the store.
+    ContactList {
+        groups: Vec<Group>,
+        contacts: Vec<Contact>,
+    },
+    ContactChanged(Contact),
+    Presence {
+        who: LegacyId,
+        presence: Presence,
+    },
+    Message {
+        chat: ChatId,
+        from: LegacyId,
+        /// The network's id, for dedupe of re-deliveries.
+        id: Option<String>,
+        kind: MessageKind,
+        text: FormattedText,
+        /// Milliseconds since the epoch when the network gives a send time.
+        sent_at: Option<u64>,
+        /// Stored by the server while the user was offline.
+        offline: bool,
+    },
+    Typing {
+        chat: ChatId,
+        who: LegacyId,
+        typing: bool,
+    },
+    /// The full member list of a chatroom this login is in (after a join, and when it
+    /// changes), or of a group conversation (`ChatId::Group`). The login itself may be
+    /// listed; the core leaves it out.
+    RoomMembers {
+        chat: ChatId,
+        members: Vec<Contact>,
+    },
+    /// This login left a chatroom or group conversation (after `LeaveRoom`, or because
+    /// the server removed it).
+    RoomLeft {
+        chat: ChatId,
+    },
+    /// Something worth telling the user (system messages, alerts, requests).
+    Notice {
+        text: String,
+    },
+    /// Someone added this login to their contact list, and is not on the user's: the
+    /// user may want to add them back. Reported whenever the network says so (every
+    /// login may repeat it); the core tells the user once per contact.
+    AddedBy {
+        who: LegacyId,
+        name: Option<String>,
+    },
+}
+
+/// Identifies one login: the Matrix user and the network.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LoginKey {
+    pub user: String,
+    pub network: NetworkId,
+}
+
+/// The core's handle on a running login.
+///
+/// Commands travel boxed: a tokio channel allocates room for 32 of its items when it is
+/// made, and an idle login should not hold 32 commands' worth (about 3 KiB) for nothing.
+#[derive(Debug, Clone)]
+pub struct LoginHandle {
+    tx: mpsc::UnboundedSender<Box<LoginCommand>>,
+}
+
+/// The receiving end of a login's commands, read by the network's task.
+#[derive(Debug)]
+pub struct CommandReceiver(mpsc::UnboundedReceiver<Box<LoginCommand>>);
+
+impl CommandReceiver {
+    /// The next command; `None` once every handle is gone. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<LoginCommand> {
+        self.0.recv().await.map(|command| *command)
+    }
+}
+
+impl LoginHandle {
+    /// A handle and the receiving end the network's task reads.
+    pub fn channel() -> (LoginHandle, CommandReceiver) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (LoginHandle { tx }, CommandReceiver(rx))
+    }
+
+    pub fn send(&self, command: LoginCommand) -> Result<(), SendError> {
+        self.tx
+            .send(Box::new(command))
+            .map_err(|_| SendError::LoginGone)
+    }
+
+    /// Sends a command that carries a reply and waits for the answer.
+    pub async fn request<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> LoginCommand,
+    ) -> Result<T, SendError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(make(reply))?;
+        rx.await.map_err(|_| SendError::LoginGone)?
+    }
+}
