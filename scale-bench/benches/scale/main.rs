@@ -206,7 +206,7 @@ async fn seed(
     for (i, room) in management_rooms.iter().enumerate() {
         let mxid = format!("@{}:localhost", localpart(i));
         store.put_login(&LoginRecord {
-            mxid: mxid.clone(),
+            user: mxid.clone(),
             network: net.id(),
             legacy_id: net.account(i),
             password: PASSWORD.into(),
