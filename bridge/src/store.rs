@@ -144,7 +144,7 @@ struct Envelope<T> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoginRecord {
     /// The user (front-qualified; kept under its first name in stored records).
-    #[serde(rename = "user")]
+    #[serde(rename = "mxid")]
     pub user: String,
     pub network: NetworkId,
     pub legacy_id: String,
@@ -1053,6 +1053,25 @@ fn scan<T: DeserializeOwned>(tree: &sled::Tree, name: &'static str, pre: &[u8]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records written before the user key was renamed still read, and are written the
+    /// same way: the field stays `mxid` on disk.
+    #[test]
+    fn stored_records_keep_the_user_field_name() {
+        let login: LoginRecord = serde_json::from_str(
+            r#"{"mxid":"@a:x","network":"icq","legacy_id":"1","password":"p"}"#,
+        )
+        .expect("an old login record reads");
+        assert_eq!(login.user, "@a:x");
+        assert_eq!(serde_json::to_value(&login).unwrap()["mxid"], "@a:x");
+        let entry: crate::model::OutboxEntry = serde_json::from_str(
+            r#"{"mxid":"xmpp:a@x","network":"mig33","chat":{"Room":"lobby"},"received_ms":1,
+                "item":{"type":"left"}}"#,
+        )
+        .expect("an old outbox entry reads");
+        assert_eq!(entry.user, "xmpp:a@x");
+        assert_eq!(serde_json::to_value(&entry).unwrap()["mxid"], "xmpp:a@x");
+    }
 
     fn event<'a>(id: Option<&'a str>, bytes: &'a [u8]) -> IncomingEvent<'a> {
         IncomingEvent {
