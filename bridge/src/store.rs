@@ -21,10 +21,13 @@
 
 mod bridge_state;
 mod commit;
+mod contacts;
 mod crypt;
 mod key;
 mod key_check;
 mod last_set;
+mod logins;
+mod matrix;
 mod migrate;
 mod outbox;
 mod recent;
@@ -44,6 +47,8 @@ use crate::model::{ChatId, Contact, Group, NetworkId};
 pub use bridge_state::BridgeStateRecord;
 use crypt::Cipher;
 pub use key::{KeySource, KEY_ENV};
+pub use logins::LoginRecord;
+pub use matrix::{Accepted, GhostRecord, IncomingEvent, ManagementRoom, PortalRecord};
 pub use outbox::{OutboxKey, QueueSummary};
 use recent::Recent;
 pub use xmpp::{Occupant, Subscription};
@@ -138,78 +143,6 @@ struct Envelope<T> {
     v: u32,
     #[serde(flatten)]
     data: T,
-}
-
-/// A login the user asked for; kept so it reconnects after a restart.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LoginRecord {
-    /// The user (front-qualified; kept under its first name in stored records).
-    #[serde(rename = "mxid")]
-    pub user: String,
-    pub network: NetworkId,
-    pub legacy_id: String,
-    /// Needed to log in again after a restart (the legacy networks have no tokens).
-    pub password: String,
-    /// The Matrix space gathering this login's contacts, once created.
-    #[serde(default)]
-    pub space_room: Option<String>,
-    /// Why the network stopped this login without refusing it (signed in from another
-    /// location). Such a login is kept for `reconnect` but not resumed at start-up.
-    #[serde(default)]
-    pub stopped: Option<String>,
-    /// The network accepted these credentials at least once. Records written before
-    /// this field existed were resumed logins, so they count as proven.
-    #[serde(default = "proven_by_default")]
-    pub proven: bool,
-}
-
-fn proven_by_default() -> bool {
-    true
-}
-
-/// What the bridge last set on a ghost, so it only changes what changed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GhostRecord {
-    pub registered: bool,
-    pub display_name: Option<String>,
-    pub avatar_url: Option<String>,
-    /// The network and legacy id of a ghost whose user id could not hold the id (too
-    /// long for a Matrix user id: see `fronts::matrix::ghost_id`).
-    #[serde(default)]
-    pub legacy: Option<(NetworkId, String)>,
-}
-
-/// A Matrix room standing for one legacy conversation of one login.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PortalRecord {
-    pub mxid: String,
-    pub network: NetworkId,
-    pub chat: ChatId,
-    pub room_id: String,
-}
-
-/// The management room of a Matrix user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ManagementRoom {
-    pub mxid: String,
-    pub room_id: String,
-}
-
-/// An event of an appservice transaction, as the endpoint hands it to the store.
-pub struct IncomingEvent<'a> {
-    /// Persistent events have one; ephemeral ones (typing) do not.
-    pub event_id: Option<&'a str>,
-    pub bytes: &'a [u8],
-}
-
-/// What became of an appservice transaction.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Accepted {
-    /// The same transaction (same id and content) was accepted before: do nothing.
-    Repeat,
-    /// Recorded; the inbox ids of the events that are new (events seen before, in an
-    /// earlier transaction, are left out), with their index in the transaction.
-    New(Vec<(u64, usize)>),
 }
 
 #[derive(Clone)]
@@ -490,120 +423,21 @@ impl Store {
             + self.delivered.prune(oldest, DELIVERED_MAX)?)
     }
 
-    // --- appservice transactions -------------------------------------------------------
-
-    /// Records a transaction and the events of it that need handling. A transaction is a
-    /// repeat only when both its id and its content digest match one accepted before:
-    /// homeservers restart their transaction ids (Synapse does after its own restart),
-    /// so an id alone proves nothing. Events whose event id was recorded before are left
-    /// out. Call [`Store::flush`] before acknowledging.
-    ///
-    /// Plain writes, not a sled transaction: each sled transaction writes two extra log
-    /// buffers (and wakes sled's I/O pool twice), the largest cost of a Matrix -> legacy
-    /// message. They are ordered so that any prefix of them, which is what a crash
-    /// leaves, is safe: each event's inbox entry before its event-id record (a record
-    /// never hides an event that is not in the inbox; an entry whose record was lost is
-    /// recorded again at start-up by [`Store::claim_pending_events`]), the transaction
-    /// last (until it is recorded, the homeserver's retry is handled as new).
-    pub fn accept_transaction(
-        &self,
-        txn_id: &str,
-        digest: &[u8],
-        events: &[IncomingEvent<'_>],
-        now_ms: u64,
-    ) -> Result<Accepted> {
-        let digest = &self.cipher.keyed_digest(digest)[..];
-        if let Some((_, seen)) = self.txns.get(txn_id.as_bytes())? {
-            if seen == digest {
-                return Ok(Accepted::Repeat);
-            }
-        }
-        let mut accepted = Vec::new();
-        for (i, event) in events.iter().enumerate() {
-            if let Some(id) = self.inbox_push_new(event.event_id, event.bytes, now_ms)? {
-                accepted.push((id, i));
-            }
-        }
-        self.txns.insert(txn_id.as_bytes(), digest, now_ms)?;
-        Ok(Accepted::New(accepted))
-    }
-
-    /// Adds an event to the inbox unless its event id was recorded (by a transaction or
-    /// by a look at the room); `None` when it was. The entry is written before the id's
-    /// record (see [`Store::accept_transaction`]), and the record is a compare-and-swap:
-    /// when the other path recorded the id in between, the entry is taken back.
-    pub fn inbox_push_new(
-        &self,
-        event_id: Option<&str>,
-        bytes: &[u8],
-        now_ms: u64,
-    ) -> Result<Option<u64>> {
-        let Some(event_id) = event_id else {
-            return self.inbox_push(bytes).map(Some);
+    /// The key of a conversation: its portal on Matrix, its queue in the outbox.
+    pub(crate) fn portal_key(user: &str, network: NetworkId, chat: &ChatId) -> Vec<u8> {
+        let (kind, id) = match chat {
+            ChatId::Direct(id) => ("d", id.as_str()),
+            ChatId::Group(id) => ("g", id.as_str()),
+            ChatId::Room(id) => ("r", id.as_str()),
         };
-        if self.events.contains(event_id.as_bytes())? {
-            return Ok(None);
-        }
-        let id = self.inbox_push(bytes)?;
-        if !self.events.insert_new(event_id.as_bytes(), &[], now_ms)? {
-            self.inbox_done(id)?;
-            return Ok(None);
-        }
-        Ok(Some(id))
-    }
-
-    /// Records the event ids of the events waiting in the inbox (`event_id` reads one
-    /// from an entry). Call at start-up, before any transaction is accepted: a crash
-    /// between an entry and its record (see [`Store::accept_transaction`]) must not let
-    /// the homeserver's retry put the event in the inbox twice. An event found twice
-    /// (a crash inside [`Store::inbox_push_new`]'s take-back) keeps its first entry.
-    /// Returns how many ids were recorded and how many entries were dropped.
-    pub fn claim_pending_events(
-        &self,
-        event_id: impl Fn(&[u8]) -> Option<String>,
-        now_ms: u64,
-    ) -> Result<(usize, usize)> {
-        let (mut claimed, mut dropped) = (0, 0);
-        let mut pending = std::collections::HashSet::new();
-        for (entry, bytes) in self.inbox_pending()? {
-            let Some(id) = event_id(&bytes) else {
-                continue;
-            };
-            if !pending.insert(id.clone()) {
-                self.inbox_done(entry)?;
-                dropped += 1;
-            } else if self.events.insert_new(id.as_bytes(), &[], now_ms)? {
-                claimed += 1;
-            }
-        }
-        Ok((claimed, dropped))
-    }
-
-    /// Whether an event id was recorded by an accepted transaction.
-    pub fn event_seen(&self, event_id: &str) -> Result<bool> {
-        self.events.contains(event_id.as_bytes())
-    }
-
-    /// Events accepted but not yet processed (after a crash), oldest first. An entry
-    /// that cannot be decrypted is left where it is (and logged), never dropped.
-    pub fn inbox_pending(&self) -> Result<Vec<(u64, Vec<u8>)>> {
-        self.queue_pending(&self.inbox, INBOX)
-    }
-
-    /// Adds an entry to the inbox (sealed), whatever its event; see
-    /// [`Store::inbox_push_new`] for events.
-    pub fn inbox_push(&self, bytes: &[u8]) -> Result<u64> {
-        self.queue_push(&self.inbox, INBOX, bytes)
-    }
-
-    pub fn inbox_get(&self, id: u64) -> Result<Option<Vec<u8>>> {
-        self.queue_get(&self.inbox, INBOX, id)
-    }
-
-    /// An event was handled: it leaves the inbox. Call [`Store::flush_soon`] after.
-    pub fn inbox_done(&self, id: u64) -> Result<()> {
-        self.inbox.remove(id.to_be_bytes())?;
-        Ok(())
+        // Shared chatrooms belong to nobody in particular: the owner part is empty.
+        // (one per front: `shared_owner`).
+        let owner = if chat.is_shared() {
+            crate::model::shared_owner(user)
+        } else {
+            user
+        };
+        key(&[owner, network.as_str(), kind, id])
     }
 
     /// The sealed entries of a queue tree (the inboxes), oldest first.
@@ -641,308 +475,6 @@ impl Store {
     fn queue_get(&self, tree: &sled::Tree, name: &'static str, id: u64) -> Result<Option<Vec<u8>>> {
         let k = id.to_be_bytes();
         tree.get(k)?.map(|v| self.unseal(name, &k, &v)).transpose()
-    }
-
-    // --- management rooms --------------------------------------------------------------
-
-    pub fn management_room(&self, user: &str) -> Result<Option<ManagementRoom>> {
-        get(&self.management, "management", user.as_bytes())
-    }
-
-    pub fn management_owner(&self, room_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .management_by_room
-            .get(room_id)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-
-    pub fn set_management_room(&self, user: &str, room_id: &str) -> Result<()> {
-        if let Some(old) = self.management_room(user)? {
-            self.management_by_room.remove(old.room_id.as_bytes())?;
-        }
-        put(
-            &self.management,
-            user.as_bytes(),
-            &ManagementRoom {
-                mxid: user.into(),
-                room_id: room_id.into(),
-            },
-        )?;
-        self.management_by_room.insert(room_id, user.as_bytes())?;
-        Ok(())
-    }
-
-    pub fn forget_management_room(&self, room_id: &str) -> Result<()> {
-        if let Some(owner) = self.management_owner(room_id)? {
-            self.management.remove(owner.as_bytes())?;
-        }
-        self.management_by_room.remove(room_id)?;
-        Ok(())
-    }
-
-    // --- logins --------------------------------------------------------------------------
-
-    // Login records are sealed whole (the password, and which legacy account it is).
-
-    pub fn put_login(&self, login: &LoginRecord) -> Result<()> {
-        let k = key(&[&login.user, login.network.as_str()]);
-        self.logins
-            .insert(&k, self.seal(LOGINS, &k, &encode(login))?)?;
-        Ok(())
-    }
-
-    pub fn login(&self, user: &str, network: NetworkId) -> Result<Option<LoginRecord>> {
-        let k = key(&[user, network.as_str()]);
-        match self.logins.get(&k)? {
-            Some(sealed) => Ok(Some(decode(LOGINS, &self.unseal(LOGINS, &k, &sealed)?)?)),
-            None => Ok(None),
-        }
-    }
-
-    pub fn remove_login(&self, user: &str, network: NetworkId) -> Result<()> {
-        self.logins.remove(key(&[user, network.as_str()]))?;
-        Ok(())
-    }
-
-    pub fn logins(&self) -> Result<Vec<LoginRecord>> {
-        self.scan_logins(&[])
-    }
-
-    pub fn logins_of(&self, user: &str) -> Result<Vec<LoginRecord>> {
-        self.scan_logins(&prefix(&[user]))
-    }
-
-    fn scan_logins(&self, pre: &[u8]) -> Result<Vec<LoginRecord>> {
-        self.logins
-            .scan_prefix(pre)
-            .map(|kv| {
-                let (k, sealed) = kv?;
-                decode(LOGINS, &self.unseal(LOGINS, &k, &sealed)?)
-            })
-            .collect()
-    }
-
-    // --- ghosts ------------------------------------------------------------------------
-
-    pub fn ghost(&self, user_id: &str) -> Result<Option<GhostRecord>> {
-        get(&self.ghosts, "ghosts", user_id.as_bytes())
-    }
-
-    pub fn put_ghost(&self, user_id: &str, ghost: &GhostRecord) -> Result<()> {
-        put(&self.ghosts, user_id.as_bytes(), ghost)
-    }
-
-    // --- portals -----------------------------------------------------------------------
-
-    pub(crate) fn portal_key(user: &str, network: NetworkId, chat: &ChatId) -> Vec<u8> {
-        let (kind, id) = match chat {
-            ChatId::Direct(id) => ("d", id.as_str()),
-            ChatId::Group(id) => ("g", id.as_str()),
-            ChatId::Room(id) => ("r", id.as_str()),
-        };
-        // Shared chatrooms belong to nobody in particular: the owner part is empty.
-        // (one per front: `shared_owner`).
-        let owner = if chat.is_shared() {
-            crate::model::shared_owner(user)
-        } else {
-            user
-        };
-        key(&[owner, network.as_str(), kind, id])
-    }
-
-    pub fn portal(
-        &self,
-        user: &str,
-        network: NetworkId,
-        chat: &ChatId,
-    ) -> Result<Option<PortalRecord>> {
-        get(
-            &self.portals,
-            "portals",
-            &Self::portal_key(user, network, chat),
-        )
-    }
-
-    pub fn portal_by_room(&self, room_id: &str) -> Result<Option<PortalRecord>> {
-        match self.portals_by_room.get(room_id)? {
-            Some(k) => get(&self.portals, "portals", &k),
-            None => Ok(None),
-        }
-    }
-
-    pub fn put_portal(&self, portal: &PortalRecord) -> Result<()> {
-        let k = Self::portal_key(&portal.mxid, portal.network, &portal.chat);
-        put(&self.portals, &k, portal)?;
-        self.portals_by_room.insert(portal.room_id.as_bytes(), k)?;
-        Ok(())
-    }
-
-    pub fn remove_portal(&self, portal: &PortalRecord) -> Result<()> {
-        self.portals
-            .remove(Self::portal_key(&portal.mxid, portal.network, &portal.chat))?;
-        self.portals_by_room.remove(portal.room_id.as_bytes())?;
-        Ok(())
-    }
-
-    pub fn portals_of(&self, user: &str, network: NetworkId) -> Result<Vec<PortalRecord>> {
-        scan(&self.portals, "portals", &prefix(&[user, network.as_str()]))
-    }
-
-    // --- contact lists -----------------------------------------------------------------
-
-    /// Replaces the stored contact list of a login; returns the contacts that were not
-    /// there before.
-    pub fn replace_buddies(
-        &self,
-        user: &str,
-        network: NetworkId,
-        contacts: &[Contact],
-    ) -> Result<Vec<Contact>> {
-        let pre = prefix(&[user, network.as_str()]);
-        let old: Vec<Contact> = scan(&self.buddies, "buddies", &pre)?;
-        let mut batch = sled::Batch::default();
-        for c in &old {
-            if !contacts.iter().any(|n| n.id == c.id) {
-                batch.remove(key(&[user, network.as_str(), &c.id]));
-            }
-        }
-        for c in contacts {
-            batch.insert(key(&[user, network.as_str(), &c.id]), encode(c));
-        }
-        self.buddies.apply_batch(batch)?;
-        Ok(contacts
-            .iter()
-            .filter(|c| !old.iter().any(|o| o.id == c.id))
-            .cloned()
-            .collect())
-    }
-
-    pub fn put_buddy(&self, user: &str, network: NetworkId, contact: &Contact) -> Result<()> {
-        put(
-            &self.buddies,
-            &key(&[user, network.as_str(), &contact.id]),
-            contact,
-        )
-    }
-
-    pub fn buddies(&self, user: &str, network: NetworkId) -> Result<Vec<Contact>> {
-        scan(&self.buddies, "buddies", &prefix(&[user, network.as_str()]))
-    }
-
-    pub fn replace_groups(&self, user: &str, network: NetworkId, groups: &[Group]) -> Result<()> {
-        let pre = prefix(&[user, network.as_str()]);
-        let mut batch = sled::Batch::default();
-        for kv in self.groups.scan_prefix(&pre) {
-            batch.remove(kv?.0);
-        }
-        for g in groups {
-            batch.insert(key(&[user, network.as_str(), &g.id]), encode(g));
-        }
-        self.groups.apply_batch(batch)?;
-        Ok(())
-    }
-
-    pub fn groups(&self, user: &str, network: NetworkId) -> Result<Vec<Group>> {
-        scan(&self.groups, "groups", &prefix(&[user, network.as_str()]))
-    }
-
-    // --- shared chatrooms ----------------------------------------------------------------
-
-    /// Records that a user's login is in a network chatroom (rejoined after restarts).
-    pub fn add_chatroom_member(&self, user: &str, network: NetworkId, room: &str) -> Result<()> {
-        self.chatrooms
-            .insert(key(&["u", user, network.as_str(), room]), &[])?;
-        self.chatrooms
-            .insert(key(&["r", network.as_str(), room, user]), &[])?;
-        Ok(())
-    }
-
-    pub fn remove_chatroom_member(&self, user: &str, network: NetworkId, room: &str) -> Result<()> {
-        self.chatrooms
-            .remove(key(&["u", user, network.as_str(), room]))?;
-        self.chatrooms
-            .remove(key(&["r", network.as_str(), room, user]))?;
-        Ok(())
-    }
-
-    /// The chatrooms a user's login is in.
-    pub fn chatrooms_of(&self, user: &str, network: NetworkId) -> Result<Vec<String>> {
-        self.last_key_parts(&prefix(&["u", user, network.as_str()]))
-    }
-
-    /// The bridged users in a chatroom, sorted.
-    pub fn chatroom_members(&self, network: NetworkId, room: &str) -> Result<Vec<String>> {
-        self.last_key_parts(&prefix(&["r", network.as_str(), room]))
-    }
-
-    fn last_key_parts(&self, pre: &[u8]) -> Result<Vec<String>> {
-        self.chatrooms
-            .scan_prefix(pre)
-            .map(|kv| Ok(String::from_utf8_lossy(&kv?.0[pre.len()..]).into_owned()))
-            .collect()
-    }
-
-    // --- room membership the bridge arranged -------------------------------------------
-
-    /// Whether the bridge made `user` join (a ghost) or invited them (a Matrix user) to
-    /// `room` before; then it does not ask the homeserver again.
-    pub fn is_member(&self, room: &str, user: &str) -> Result<bool> {
-        Ok(self.members.contains_key(key(&[room, user]))?)
-    }
-
-    pub fn set_member(&self, room: &str, user: &str, member: bool) -> Result<()> {
-        if member {
-            self.members.insert(key(&[room, user]), &[])?;
-        } else {
-            self.members.remove(key(&[room, user]))?;
-        }
-        Ok(())
-    }
-
-    /// Records that `room` was told about `topic`; true the first time (a one-time notice
-    /// is due), false after.
-    pub fn first_time(&self, room: &str, topic: &str) -> Result<bool> {
-        Ok(self.told.insert(key(&[room, topic]), &[])?.is_none())
-    }
-
-    /// Records that the user was told `who` added them on `network`; true the first time.
-    pub fn first_suggestion(&self, user: &str, network: NetworkId, who: &str) -> Result<bool> {
-        let k = key(&[user, network.as_str(), who]);
-        Ok(self.suggested.insert(k, &[])?.is_none())
-    }
-
-    /// Forgets who was suggested to a login (it logged out: the next login on that
-    /// network may be another account).
-    pub fn forget_suggestions(&self, user: &str, network: NetworkId) -> Result<()> {
-        for kv in self
-            .suggested
-            .scan_prefix(prefix(&[user, network.as_str()]))
-        {
-            self.suggested.remove(kv?.0)?;
-        }
-        Ok(())
-    }
-
-    // --- legacy message ids ------------------------------------------------------------
-
-    /// Records a legacy message id; false if it was recorded before (a re-delivery).
-    pub fn record_legacy_message(&self, user: &str, network: NetworkId, id: &str) -> Result<bool> {
-        let k = key(&[user, network.as_str(), id]);
-        Ok(self
-            .message_ids
-            .compare_and_swap(k, None as Option<&[u8]>, Some(&[] as &[u8]))?
-            .is_ok())
-    }
-
-    /// Everything of one Matrix user's login on one network (after logout).
-    pub fn forget_login_data(&self, user: &str, network: NetworkId) -> Result<()> {
-        let pre = prefix(&[user, network.as_str()]);
-        for tree in [&self.buddies, &self.groups, &self.message_ids] {
-            for kv in tree.scan_prefix(&pre) {
-                tree.remove(kv?.0)?;
-            }
-        }
-        Ok(())
     }
 }
 
