@@ -9,6 +9,7 @@
 //! (`networks.msn.options.nexus_url`).
 
 pub mod backoff;
+pub mod driver;
 pub mod icq;
 pub mod mig33;
 pub mod msn;

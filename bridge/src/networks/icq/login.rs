@@ -6,7 +6,7 @@
 //! is sent again on the next connection. The core gets its `Delivery` only after the
 //! ACK, so a message is never reported sent before the server has it.
 
-use crate::networks::backoff::Backoff;
+use crate::networks::driver::{self, Session};
 use crate::networks::pacing::{ConnectPacer, SendBucket};
 use crate::networks::read_buf;
 use std::collections::btree_map::Entry;
@@ -94,8 +94,6 @@ pub struct LoginTask {
     contacts: BTreeMap<u32, Option<String>>,
     status: Status,
     outbox: VecDeque<Outgoing>,
-    /// A Disconnected event was sent and no Connected since.
-    reported_down: bool,
     /// A message was emitted and not yet made durable (its ACK waits for that).
     unsaved: bool,
     /// Some connection of this task logged in: the password was right.
@@ -132,6 +130,46 @@ enum Wake {
     Timer,
 }
 
+impl Session for LoginTask {
+    const NETWORK: &'static str = "ICQ";
+
+    fn login_id(&self) -> &str {
+        &self.uin_text
+    }
+
+    fn events(&self) -> &EventSink {
+        &self.events
+    }
+
+    fn pacer(&self) -> &ConnectPacer {
+        &self.pacer
+    }
+
+    fn commands(&mut self) -> &mut crate::core::CommandReceiver {
+        &mut self.commands
+    }
+
+    fn offline(&mut self, command: LoginCommand) {
+        self.command_offline(command);
+    }
+
+    async fn connect(&mut self) -> driver::End {
+        let Ok(uin) = self.uin_text.parse::<u32>() else {
+            return driver::End::Refused(format!("{:?} is not an ICQ number (UIN)", self.uin_text));
+        };
+        match self.connect(uin).await {
+            Ended::Stop => driver::End::Stop,
+            Ended::Lost {
+                reason,
+                was_connected,
+            } => driver::End::Lost {
+                reason,
+                was_online: was_connected,
+            },
+        }
+    }
+}
+
 impl LoginTask {
     pub fn new(
         login: LoginCredentials,
@@ -157,7 +195,6 @@ impl LoginTask {
             contacts,
             status: Status::ONLINE,
             outbox: VecDeque::new(),
-            reported_down: false,
             unsaved: false,
             ever_logged_in: login.proven,
             pacer,
@@ -165,58 +202,10 @@ impl LoginTask {
         }
     }
 
-    pub async fn run(mut self) {
-        let Ok(uin) = self.uin_text.parse::<u32>() else {
-            self.events.emit(NetworkEvent::LoginFailed {
-                reason: format!("{:?} is not an ICQ number (UIN)", self.uin_text),
-            });
-            return;
-        };
-        let mut backoff = Backoff::new();
-        loop {
-            let turn = self.pacer.reserve();
-            if !self.wait_offline(turn).await {
-                return;
-            }
-            match self.connect(uin).await {
-                Ended::Stop => return,
-                Ended::Lost {
-                    reason,
-                    was_connected,
-                } => {
-                    tracing::info!(uin, %reason, "ICQ connection lost");
-                    if was_connected {
-                        backoff.reset();
-                    }
-                    if !self.reported_down {
-                        self.reported_down = true;
-                        self.events.emit(NetworkEvent::Disconnected {
-                            reason,
-                            will_retry: true,
-                        });
-                    }
-                    let delay = backoff.next_delay();
-                    if !self.wait_offline(Instant::now() + delay).await {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Waits until `until` while keeping the commands that arrive; false when the login
-    /// ends.
-    async fn wait_offline(&mut self, until: Instant) -> bool {
-        let until = tokio::time::Instant::from_std(until);
-        loop {
-            tokio::select! {
-                command = self.commands.recv() => match command {
-                    None | Some(LoginCommand::Logout) => return false,
-                    Some(command) => self.command_offline(command),
-                },
-                () = tokio::time::sleep_until(until) => return true,
-            }
-        }
+    /// Runs the login until it ends (the networks' one driver), for the tests here.
+    #[cfg(test)]
+    async fn run(self) {
+        driver::drive(self).await
     }
 
     /// A command while there is no connection: messages and contact or status changes
@@ -369,10 +358,11 @@ impl LoginTask {
             }
             let deadline = self.next_deadline(conn);
             // A core that cannot keep up stops the reading (the server retransmits).
-            let backlogged = self.events.backlogged();
             let wake = tokio::select! {
-                ready = conn.socket.readable(), if !backlogged => Wake::Readable(ready),
-                () = self.events.ready(), if backlogged => continue,
+                ready = driver::readable_when_ready(&self.events, conn.socket.readable()) => match ready {
+                    Some(ready) => Wake::Readable(ready),
+                    None => continue,
+                },
                 command = self.commands.recv() => Wake::Command(command),
                 () = sleep_until(deadline) => Wake::Timer,
             };
@@ -615,7 +605,6 @@ impl LoginTask {
                 conn.logged_in_at = Some(now);
                 self.ever_logged_in = true;
                 conn.next_probe = Some(now + self.options.probe_interval);
-                self.reported_down = false;
                 self.events.emit(NetworkEvent::Connected {
                     self_profile: Profile {
                         id: uin.to_string(),

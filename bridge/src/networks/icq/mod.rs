@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::driver;
 use super::pacing::{self, ConnectPacer};
 use super::{at_least_one_second, OptionError};
 use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, NetworkId, NetworkSettings};
@@ -130,17 +131,16 @@ impl Network for Icq {
     }
 
     fn start(&self, login: LoginCredentials, events: EventSink) -> LoginHandle {
-        let (handle, commands) = LoginHandle::channel();
-        let task = login::LoginTask::new(
-            login,
-            self.server.clone(),
-            self.options.clone(),
-            events,
-            commands,
-            self.pacer.clone(),
-            self.sending.bucket(),
-        );
-        tokio::spawn(task.run());
-        handle
+        driver::start(|commands| {
+            login::LoginTask::new(
+                login,
+                self.server.clone(),
+                self.options.clone(),
+                events,
+                commands,
+                self.pacer.clone(),
+                self.sending.bucket(),
+            )
+        })
     }
 }

@@ -17,7 +17,7 @@ use crate::core::{
     ChatId, Delivery, EventSink, LoginCommand, LoginCredentials, MessageKind, NetworkEvent,
     Profile, SendError,
 };
-use crate::networks::backoff::Backoff;
+use crate::networks::driver::{self, Session};
 use crate::networks::pacing::{ConnectPacer, SendBucket};
 use crate::networks::read_buf;
 
@@ -55,13 +55,45 @@ pub struct LoginTask {
     groups: HashMap<String, i32>,
     /// What the user chose; sent at login so that a reconnect keeps it.
     presence: proto::Presence,
-    backoff: Backoff,
-    /// Whether the user was told about the current outage (told once, not per attempt).
-    outage_reported: bool,
+    /// The current connection logged in (the driver then resets its backoff).
+    logged_in: bool,
     /// The network's turns to connect, shared by every mig33 login.
     pacer: Arc<ConnectPacer>,
     /// This login's pace of messages.
     sending: SendBucket,
+}
+
+impl Session for LoginTask {
+    const NETWORK: &'static str = "mig33";
+
+    fn login_id(&self) -> &str {
+        &self.credentials.id
+    }
+
+    fn events(&self) -> &EventSink {
+        &self.events
+    }
+
+    fn pacer(&self) -> &ConnectPacer {
+        &self.pacer
+    }
+
+    fn commands(&mut self) -> &mut crate::core::CommandReceiver {
+        &mut self.commands
+    }
+
+    fn offline(&mut self, command: LoginCommand) {
+        self.queue(command);
+    }
+
+    async fn connect(&mut self) -> driver::End {
+        let end = self.connection().await;
+        let was_online = std::mem::take(&mut self.logged_in);
+        match end {
+            End::Stop => driver::End::Stop,
+            End::Lost(reason) => driver::End::Lost { reason, was_online },
+        }
+    }
 }
 
 impl LoginTask {
@@ -83,38 +115,10 @@ impl LoginTask {
             members: HashMap::new(),
             groups: HashMap::new(),
             presence: proto::Presence::Available,
-            backoff: Backoff::new(),
-            outage_reported: false,
+            logged_in: false,
             pacer,
             sending,
         }
-    }
-
-    pub async fn run(mut self) {
-        loop {
-            let turn = self.pacer.reserve();
-            if !self.wait_until(turn).await {
-                break;
-            }
-            match self.connection().await {
-                End::Stop => break,
-                End::Lost(reason) => {
-                    tracing::info!(user = %self.credentials.id, %reason, "mig33 connection lost");
-                    if !self.outage_reported {
-                        self.outage_reported = true;
-                        self.emit(NetworkEvent::Disconnected {
-                            reason,
-                            will_retry: true,
-                        });
-                    }
-                }
-            }
-            let delay = self.backoff.next_delay();
-            if !self.wait_until(Instant::now() + delay).await {
-                break;
-            }
-        }
-        tracing::debug!(user = %self.credentials.id, "mig33 login task ended");
     }
 
     fn emit(&self, event: NetworkEvent) {
@@ -125,21 +129,6 @@ impl LoginTask {
         };
         tracing::debug!(user = %self.credentials.id, "mig33 event: {what:.300}");
         self.events.emit(event);
-    }
-
-    /// Sleeps before a (re)connect, queueing commands; false when the login should end.
-    async fn wait_until(&mut self, at: Instant) -> bool {
-        let sleep = tokio::time::sleep_until(at.into());
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                _ = &mut sleep => return true,
-                command = self.commands.recv() => match command {
-                    None | Some(LoginCommand::Logout) => return false,
-                    Some(command) => self.queue(command),
-                },
-            }
-        }
     }
 
     /// The next queued command, unless it is a message the pacing holds back: then the
@@ -224,16 +213,14 @@ impl LoginTask {
             // A message held back by the pacing goes when its turn comes.
             let deadline = paced.map_or(deadline, |at| at.min(deadline));
             // A core that cannot keep up stops the reading (TCP slows the server down).
-            let backlogged = self.events.backlogged();
             tokio::select! {
-                () = self.events.ready(), if backlogged => {}
-                ready = reader.readable(), if !backlogged => match ready.and_then(|()| {
+                ready = driver::readable_when_ready(&self.events, reader.readable()) => match ready.map(|ready| ready.and_then(|()| {
                     read_buf::read_into(|buf| reader.try_read(buf), |bytes| session.handle_input(bytes))
-                }) {
-                    Ok(None) => {}
-                    Ok(Some(0)) => session.handle_disconnect(),
-                    Ok(Some(_)) => {}
-                    Err(e) => {
+                })) {
+                    None | Some(Ok(None)) => {}
+                    Some(Ok(Some(0))) => session.handle_disconnect(),
+                    Some(Ok(Some(_))) => {}
+                    Some(Err(e)) => {
                         tracing::debug!("mig33 read failed: {e}");
                         session.handle_disconnect();
                     }
@@ -272,8 +259,7 @@ impl LoginTask {
         match event {
             ClientEvent::LoggedIn { .. } => {
                 tracing::info!(user = %self.credentials.id, server = %self.server, "mig33 login ok");
-                self.backoff.reset();
-                self.outage_reported = false;
+                self.logged_in = true;
                 self.emit(NetworkEvent::Connected {
                     self_profile: Profile {
                         id: self.credentials.id.clone(),

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::driver;
 use super::pacing::{self, ConnectPacer};
 use super::OptionError;
 use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, NetworkId, NetworkSettings};
@@ -106,16 +107,15 @@ impl Network for Mig33 {
     }
 
     fn start(&self, login: LoginCredentials, events: EventSink) -> LoginHandle {
-        let (handle, commands) = LoginHandle::channel();
-        let task = login::LoginTask::new(
-            self.server.clone(),
-            login,
-            events,
-            commands,
-            self.pacer.clone(),
-            self.sending.bucket(),
-        );
-        tokio::spawn(task.run());
-        handle
+        driver::start(|commands| {
+            login::LoginTask::new(
+                self.server.clone(),
+                login,
+                events,
+                commands,
+                self.pacer.clone(),
+                self.sending.bucket(),
+            )
+        })
     }
 }

@@ -2,7 +2,7 @@
 //! Passport, SYN, presence, keepalive), reconnection with backoff, and the table of
 //! switchboards that routes conversations to `ChatId`s.
 
-use crate::networks::backoff::Backoff;
+use crate::networks::driver::{self, Session};
 use crate::networks::pacing::{ConnectPacer, SendBucket};
 use crate::networks::read_buf;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -121,6 +121,8 @@ pub struct Login {
     typing_out: HashMap<ChatId, Instant>,
     /// Set by `LoggedIn`, taken when the connection ends.
     logged_in: bool,
+    /// Connections in a row that ended in a [`End::Persistent`] failure.
+    persistent_failures: u32,
     friendly_name: String,
     /// The network's turns to connect, shared by every MSN login.
     pacer: Arc<ConnectPacer>,
@@ -129,6 +131,67 @@ pub struct Login {
     /// Messages the pacing holds back, in order, and when the first may go.
     paced: VecDeque<(ChatId, FormattedText, Reply<Delivery>)>,
     paced_until: Option<Instant>,
+}
+
+impl Session for Login {
+    const NETWORK: &'static str = "MSN";
+
+    fn login_id(&self) -> &str {
+        &self.email
+    }
+
+    fn events(&self) -> &EventSink {
+        &self.events
+    }
+
+    fn pacer(&self) -> &ConnectPacer {
+        &self.pacer
+    }
+
+    fn commands(&mut self) -> &mut crate::core::CommandReceiver {
+        &mut self.commands
+    }
+
+    fn offline(&mut self, command: LoginCommand) {
+        // Typing is momentary: stale by the time a connection is back.
+        if !matches!(command, LoginCommand::Typing { .. }) {
+            self.queued.push_back(command);
+        }
+    }
+
+    async fn connect(&mut self) -> driver::End {
+        let end = self.connect().await;
+        self.connection_ended();
+        let was_online = std::mem::take(&mut self.logged_in);
+        if !matches!(end, End::Persistent(_)) {
+            self.persistent_failures = 0;
+        }
+        match end {
+            End::Logout => driver::End::Stop,
+            End::Failed(reason) => driver::End::Refused(reason),
+            End::Stop(reason) => driver::End::Ended(reason),
+            End::Lost(reason) => driver::End::Lost { reason, was_online },
+            End::Persistent(reason) => {
+                self.persistent_failures += 1;
+                if self.persistent_failures >= PERSISTENT_TRIES {
+                    driver::End::Refused(format!(
+                        "{reason}. Gave up after {PERSISTENT_TRIES} tries"
+                    ))
+                } else {
+                    driver::End::Lost { reason, was_online }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        for sb in self.sbs.values() {
+            let _ = sb.tx.send(SbCmd::Leave);
+        }
+        for cmd in std::mem::take(&mut self.queued) {
+            fail(cmd, SendError::LoginGone);
+        }
+    }
 }
 
 impl Login {
@@ -170,6 +233,7 @@ impl Login {
             typing_in: HashMap::new(),
             typing_out: HashMap::new(),
             logged_in: false,
+            persistent_failures: 0,
             friendly_name: String::new(),
             pacer,
             sending,
@@ -180,93 +244,6 @@ impl Login {
 
     fn emit(&self, event: NetworkEvent) {
         self.events.emit(event);
-    }
-
-    /// Connects, reconnects with backoff, and returns when the login ends.
-    pub async fn run(mut self) {
-        let mut backoff = Backoff::new();
-        let mut told_disconnected = false;
-        let mut persistent_failures = 0;
-        loop {
-            let turn = Instant::from_std(self.pacer.reserve());
-            if !self.wait_until(turn).await {
-                break;
-            }
-            let end = self.connect().await;
-            self.connection_ended();
-            let end = match end {
-                End::Persistent(reason) => {
-                    persistent_failures += 1;
-                    if persistent_failures >= PERSISTENT_TRIES {
-                        End::Failed(format!("{reason}. Gave up after {PERSISTENT_TRIES} tries"))
-                    } else {
-                        End::Lost(reason)
-                    }
-                }
-                other => {
-                    persistent_failures = 0;
-                    other
-                }
-            };
-            match end {
-                End::Logout => break,
-                End::Failed(reason) => {
-                    tracing::info!(email = %self.email, "msn login failed: {reason}");
-                    self.emit(NetworkEvent::LoginFailed { reason });
-                    break;
-                }
-                End::Stop(reason) => {
-                    tracing::info!(email = %self.email, "msn login stopped: {reason}");
-                    self.emit(NetworkEvent::Disconnected {
-                        reason,
-                        will_retry: false,
-                    });
-                    break;
-                }
-                End::Lost(reason) | End::Persistent(reason) => {
-                    tracing::info!(email = %self.email, "msn connection lost: {reason}");
-                    if self.online_once() {
-                        backoff.reset();
-                        told_disconnected = false;
-                    }
-                    if !told_disconnected {
-                        told_disconnected = true;
-                        self.emit(NetworkEvent::Disconnected {
-                            reason,
-                            will_retry: true,
-                        });
-                    }
-                    if !self.wait_until(Instant::now() + backoff.next_delay()).await {
-                        break;
-                    }
-                }
-            }
-        }
-        for sb in self.sbs.values() {
-            let _ = sb.tx.send(SbCmd::Leave);
-        }
-        for cmd in std::mem::take(&mut self.queued) {
-            fail(cmd, SendError::LoginGone);
-        }
-    }
-
-    /// Whether the connection that just ended had logged in (resets the backoff).
-    fn online_once(&mut self) -> bool {
-        std::mem::take(&mut self.logged_in)
-    }
-
-    /// Sleeps until `until` while queueing commands; false when the login should end.
-    async fn wait_until(&mut self, until: Instant) -> bool {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => return !self.events.is_closed(),
-                cmd = self.commands.recv() => match cmd {
-                    None | Some(LoginCommand::Logout) => return false,
-                    Some(LoginCommand::Typing { .. }) => {}
-                    Some(cmd) => self.queued.push_back(cmd),
-                },
-            }
-        }
     }
 
     /// What a dropped connection invalidates.
@@ -346,16 +323,14 @@ impl Login {
             let ping_due = ns.poll_timeout().map(Instant::from_std);
             let typing_due = self.typing_in.values().min().copied();
             // A core that cannot keep up stops the reading (TCP slows the server down).
-            let backlogged = self.events.backlogged();
             tokio::select! {
-                () = self.events.ready(), if backlogged => {}
-                ready = stream.readable(), if !backlogged => match ready.and_then(|()| {
+                ready = driver::readable_when_ready(&self.events, stream.readable()) => match ready.map(|ready| ready.and_then(|()| {
                     read_buf::read_into(|buf| stream.try_read(buf), |bytes| ns.handle_input(bytes))
-                }) {
-                    Ok(None) => {}
-                    Ok(Some(0)) => return Hop::End(End::Lost("the server closed the connection".into())),
-                    Ok(Some(_)) => {}
-                    Err(e) => return Hop::End(End::Lost(format!("connection error: {e}"))),
+                })) {
+                    None | Some(Ok(None)) => {}
+                    Some(Ok(Some(0))) => return Hop::End(End::Lost("the server closed the connection".into())),
+                    Some(Ok(Some(_))) => {}
+                    Some(Err(e)) => return Hop::End(End::Lost(format!("connection error: {e}"))),
                 },
                 _ = sleep_opt(self.paced_until), if online => self.send_paced(&mut ns),
                 _ = sleep_opt(ping_due) => ns.handle_timeout(std::time::Instant::now()),

@@ -40,6 +40,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::driver;
 use super::pacing::{self, ConnectPacer};
 use super::{at_least_one_second, OptionError};
 use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, NetworkId, NetworkSettings};
@@ -182,16 +183,15 @@ impl Network for Msn {
     }
 
     fn start(&self, login: LoginCredentials, events: EventSink) -> LoginHandle {
-        let (handle, commands) = LoginHandle::channel();
-        let task = login::Login::new(
-            self.config.clone(),
-            login,
-            events,
-            commands,
-            self.pacer.clone(),
-            self.sending.bucket(),
-        );
-        tokio::spawn(task.run());
-        handle
+        driver::start(|commands| {
+            login::Login::new(
+                self.config.clone(),
+                login,
+                events,
+                commands,
+                self.pacer.clone(),
+                self.sending.bucket(),
+            )
+        })
     }
 }

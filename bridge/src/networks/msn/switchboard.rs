@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::core::{Delivery, EventSink, Reply, SendError};
+use crate::networks::driver;
 use crate::networks::read_buf;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(15);
@@ -242,15 +243,13 @@ impl SbTask {
                 .map(|p| p.sent_at + ACK_TIMEOUT)
                 .min()
                 .unwrap_or_else(|| Instant::now() + ACK_TIMEOUT);
-            let backlogged = self.flow.backlogged();
             tokio::select! {
-                () = self.flow.ready(), if backlogged => {}
-                ready = stream.readable(), if !backlogged => match ready.and_then(|()| {
+                ready = driver::readable_when_ready(&self.flow, stream.readable()) => match ready.map(|ready| ready.and_then(|()| {
                     read_buf::read_into(|buf| stream.try_read(buf), |bytes| s.handle_input(bytes))
-                }) {
-                    Ok(None) => {}
-                    Ok(Some(0)) | Err(_) => break,
-                    Ok(Some(_)) => {}
+                })) {
+                    None | Some(Ok(None)) => {}
+                    Some(Ok(Some(0)) | Err(_)) => break,
+                    Some(Ok(Some(_))) => {}
                 },
                 cmd = self.commands.recv(), if commands_open => match cmd {
                     None => { commands_open = false; }
