@@ -2,8 +2,11 @@
 //! is on disk; these say what waits, in order, and whether a worker runs.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use crate::store::{self, Store};
 
 /// Inbox ids waiting per conversation (a Matrix room, an XMPP chat), with when they
 /// arrived (for the metrics), in order. The front one is being handled; each
@@ -82,6 +85,72 @@ impl KeyedQueues {
     pub(crate) fn len(&self) -> usize {
         let rooms = self.rooms.lock().expect("room queues");
         rooms.values().map(VecDeque::len).sum()
+    }
+}
+
+/// A front's inbox, as the one worker loop sees it: the queues, the store's tree, and
+/// how to handle one recorded entry.
+pub(crate) trait Inbox: Send + Sync + 'static {
+    /// For logs: "Matrix event", "XMPP message".
+    const WHAT: &'static str;
+
+    fn queues(&self) -> &KeyedQueues;
+
+    fn store(&self) -> &Store;
+
+    fn get(&self, id: u64) -> store::Result<Option<Vec<u8>>>;
+
+    fn done(&self, id: u64) -> store::Result<()>;
+
+    /// Handles one recorded entry of conversation `key`, received at `arrived`.
+    fn handle(
+        self: &Arc<Self>,
+        key: &str,
+        bytes: Vec<u8>,
+        arrived: Instant,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// Starts the worker of conversation `key` (when [`KeyedQueues::push`] says none runs).
+pub(crate) fn spawn_worker<I: Inbox>(inbox: &Arc<I>, key: &str) {
+    let (inbox, key) = (inbox.clone(), key.to_owned());
+    tokio::spawn(async move { work(inbox, key).await });
+}
+
+/// Handles a conversation's queue in order until it is empty: for each entry, the
+/// previous one's "handled" mark settled, the entry read back and handled, then marked
+/// handled. The mark rides on the next flush (in a burst, that of the next entry's
+/// recording) but is on disk before the next entry is handled: a crash repeats at most
+/// one entry per conversation. An entry that cannot be read now (unsealing failed) is
+/// left in the inbox, never thrown away.
+pub(crate) async fn work<I: Inbox>(inbox: Arc<I>, key: String) {
+    let mut unsettled = None;
+    while let Some((id, arrived)) = inbox.queues().front(&key) {
+        if let Some(ticket) = unsettled.take() {
+            if let Err(e) = inbox.store().settle(ticket).await {
+                tracing::error!(%key, "could not write that a {} was handled: {e}", I::WHAT);
+            }
+        }
+        let handled = match inbox.get(id) {
+            Ok(Some(bytes)) => {
+                inbox.handle(&key, bytes, arrived).await;
+                true
+            }
+            Ok(None) => true,
+            Err(e) => {
+                tracing::error!(%key, "could not read a {}, left in the inbox: {e}", I::WHAT);
+                false
+            }
+        };
+        if handled {
+            match inbox.done(id) {
+                Ok(()) => unsettled = Some(inbox.store().flush_later()),
+                Err(e) => tracing::error!("could not mark a {} handled: {e}", I::WHAT),
+            }
+        }
+        if !inbox.queues().pop(&key) {
+            break;
+        }
     }
 }
 

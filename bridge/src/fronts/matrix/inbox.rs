@@ -41,7 +41,10 @@ impl MatrixFront {
                     ..
                 }) => self.queue_event(&room, id, arrived, origin_server_ts),
                 _ => {
-                    self.inbox_done(id);
+                    if let Err(e) = self.store.inbox_done(id) {
+                        tracing::error!("could not mark a Matrix event handled: {e}");
+                    }
+                    self.store.flush_soon();
                 }
             }
         }
@@ -82,61 +85,7 @@ impl MatrixFront {
         written_ms: Option<u64>,
     ) {
         if self.room_queues.push_written(room, id, arrived, written_ms) {
-            let front = self.clone();
-            let room = room.to_owned();
-            tokio::spawn(async move { front.room_worker(room).await });
-        }
-    }
-
-    async fn room_worker(self: Arc<Self>, room: String) {
-        // The last event's "handled" mark rides on the next flush (in a burst, that of
-        // the transaction carrying the next event), but is on disk before the next event
-        // is handled: a crash repeats at most one event per room.
-        let mut unsettled = None;
-        while let Some((id, arrived)) = self.room_queues.front(&room) {
-            if let Some(ticket) = unsettled.take() {
-                if let Err(e) = self.store.settle(ticket).await {
-                    tracing::error!(%room, "could not write that a Matrix event was handled: {e}");
-                }
-            }
-            let mut handled = true;
-            match self.store.inbox_get(id) {
-                Ok(Some(bytes)) => match serde_json::from_slice::<MatrixEvent>(&bytes) {
-                    Ok(event) => {
-                        self.handle_late_before(&room, &event, arrived).await;
-                        tracing::debug!(%room, id, event = ?event.event_id, kind = %event.kind, "handling");
-                        let handling = self.handle_matrix_event(event);
-                        crate::metrics::handling_event(arrived, handling).await
-                    }
-                    Err(e) => {
-                        tracing::warn!(%room, "dropped a Matrix event that is not an event: {e}")
-                    }
-                },
-                Ok(None) => {}
-                Err(e) => {
-                    // Kept: one that cannot be decrypted now is never thrown away.
-                    tracing::error!(%room, "could not read a Matrix event, left in the inbox: {e}");
-                    handled = false;
-                }
-            }
-            if handled {
-                unsettled = self.inbox_done(id);
-            }
-            if !self.room_queues.pop(&room) {
-                break;
-            }
-        }
-    }
-
-    /// Removes a handled event from the inbox; the removal reaches the disk with the
-    /// next flush (a crash before that handles the event again).
-    fn inbox_done(&self, id: u64) -> Option<store::FlushTicket> {
-        match self.store.inbox_done(id) {
-            Ok(()) => Some(self.store.flush_later()),
-            Err(e) => {
-                tracing::error!("could not mark a Matrix event handled: {e}");
-                None
-            }
+            crate::fronts::queues::spawn_worker(self, room);
         }
     }
 
@@ -217,6 +166,38 @@ impl MatrixFront {
             }
         }
         Ok(())
+    }
+}
+
+impl crate::fronts::queues::Inbox for MatrixFront {
+    const WHAT: &'static str = "Matrix event";
+
+    fn queues(&self) -> &RoomQueues {
+        &self.room_queues
+    }
+
+    fn store(&self) -> &store::Store {
+        &self.store
+    }
+
+    fn get(&self, id: u64) -> store::Result<Option<Vec<u8>>> {
+        self.store.inbox_get(id)
+    }
+
+    fn done(&self, id: u64) -> store::Result<()> {
+        self.store.inbox_done(id)
+    }
+
+    async fn handle(self: &Arc<Self>, room: &str, bytes: Vec<u8>, arrived: Instant) {
+        match serde_json::from_slice::<MatrixEvent>(&bytes) {
+            Ok(event) => {
+                self.handle_late_before(room, &event, arrived).await;
+                tracing::debug!(%room, event = ?event.event_id, kind = %event.kind, "handling");
+                let handling = self.handle_matrix_event(event);
+                crate::metrics::handling_event(arrived, handling).await
+            }
+            Err(e) => tracing::warn!(%room, "dropped a Matrix event that is not an event: {e}"),
+        }
     }
 }
 

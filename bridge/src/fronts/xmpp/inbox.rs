@@ -79,9 +79,7 @@ impl Inbox {
 
     fn queue(&self, front: &Arc<XmppFront>, conversation: &str, id: u64) {
         if self.queues.push(conversation, id, Instant::now()) {
-            let front = front.clone();
-            let conversation = conversation.to_owned();
-            tokio::spawn(async move { worker(front, conversation).await });
+            crate::fronts::queues::spawn_worker(front, conversation);
         }
     }
 
@@ -112,33 +110,29 @@ impl Inbox {
     }
 }
 
-async fn worker(front: Arc<XmppFront>, conversation: String) {
-    // As for Matrix (`fronts::matrix::inbox`): the last request's "handled" mark rides on
-    // the next flush, and is on disk before the next request is handled.
-    let mut unsettled = None;
-    loop {
-        let Some((id, _)) = front.inbox.queues.front(&conversation) else {
-            return;
-        };
-        if let Some(ticket) = unsettled.take() {
-            if let Err(e) = front.store.settle(ticket).await {
-                tracing::error!("could not write that an XMPP message was handled: {e}");
-            }
-        }
-        match front.store.xmpp_inbox_get(id) {
-            Ok(Some(bytes)) => match serde_json::from_slice::<Request>(&bytes) {
-                Ok(request) => handle(&front, &request).await,
-                Err(e) => tracing::error!("an unreadable XMPP inbox entry is dropped: {e}"),
-            },
-            Ok(None) => {}
-            Err(e) => tracing::error!("could not read the XMPP inbox: {e}"),
-        }
-        match front.store.xmpp_inbox_done(id) {
-            Ok(()) => unsettled = Some(front.store.flush_later()),
-            Err(e) => tracing::error!("could not mark an XMPP message handled: {e}"),
-        }
-        if !front.inbox.queues.pop(&conversation) {
-            return;
+impl crate::fronts::queues::Inbox for XmppFront {
+    const WHAT: &'static str = "XMPP message";
+
+    fn queues(&self) -> &KeyedQueues {
+        &self.inbox.queues
+    }
+
+    fn store(&self) -> &crate::store::Store {
+        &self.store
+    }
+
+    fn get(&self, id: u64) -> crate::store::Result<Option<Vec<u8>>> {
+        self.store.xmpp_inbox_get(id)
+    }
+
+    fn done(&self, id: u64) -> crate::store::Result<()> {
+        self.store.xmpp_inbox_done(id)
+    }
+
+    async fn handle(self: &Arc<Self>, _: &str, bytes: Vec<u8>, _: Instant) {
+        match serde_json::from_slice::<Request>(&bytes) {
+            Ok(request) => handle(self, &request).await,
+            Err(e) => tracing::error!("an unreadable XMPP inbox entry is dropped: {e}"),
         }
     }
 }
