@@ -152,7 +152,7 @@ fn run_refuses_placeholder_tokens_plainly() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "");
     std::fs::copy(
-        repo_file("config/registration.example.yaml"),
+        repo_file("registration.yaml"),
         dir.path().join("registration.yaml"),
     )
     .unwrap();

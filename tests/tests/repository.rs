@@ -70,18 +70,20 @@ fn readme_names_the_minimum_rust_version() {
 #[test]
 fn files_the_setup_writes_are_ignored_and_untracked() {
     let ignored = read(".gitignore");
-    for entry in ["/config.yaml", "/registration.yaml", "/data/", "/.local"] {
+    for entry in ["/config.yaml", "/data/", "/.local"] {
         assert!(
             ignored.lines().any(|l| l.trim() == entry),
             ".gitignore lacks {entry}"
         );
     }
-    // The example registration lives elsewhere, so generating one at the root overwrites
-    // nothing tracked.
-    assert!(repo().join("config/registration.example.yaml").exists());
+    // The annotated example registration is the root's registration.yaml; the example
+    // config has the operator's own generated into data/, so it overwrites nothing tracked.
+    assert!(read("registration.yaml").contains("as_token: 0000"));
+    assert!(read("config/config.example.yaml").contains("registration: data/registration.yaml"));
     let readme = read("README.md");
     assert!(readme.contains("cp config/config.example.yaml config.yaml"));
     assert!(readme.contains("generate-registration -c config.yaml"));
+    assert!(readme.contains("chgrp synapse data/registration.yaml"));
 }
 
 #[test]

@@ -249,7 +249,7 @@ networks:
         let path = dir.path().join("registration.yaml");
         std::fs::write(
             &path,
-            include_str!("../../../../config/registration.example.yaml"),
+            include_str!("../../../../registration.yaml"),
         )
         .unwrap();
         let e = Registration::load(&path).unwrap_err();
