@@ -183,3 +183,94 @@ fn an_upward_import_is_caught() {
         ]
     );
 }
+
+/// The files the architecture document's map names under `bridge/src/` (see its "The
+/// map": a tree by indentation, two spaces a level; a folder's line may list its files in
+/// its description; a line of bare file names lists files of the folder it stands in).
+fn files_in_the_map(doc: &str) -> BTreeSet<String> {
+    let block = doc
+        .split("## The map")
+        .nth(1)
+        .and_then(|rest| rest.split("```").nth(1))
+        .expect("a code block under \"## The map\"");
+    let is_file = |t: &str| {
+        t.ends_with(".rs")
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.".contains(c))
+    };
+    let mut named = BTreeSet::new();
+    let mut folders: Vec<(usize, String)> = Vec::new();
+    let mut in_src = false;
+    // The folder the previous item line stood for, for its continuation lines.
+    let mut continued: Option<(usize, String)> = None;
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        let indent = line.len() - line.trim_start().len();
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if indent == 0 {
+            in_src = first == "bridge/src/";
+            folders.clear();
+            continue;
+        }
+        if !in_src {
+            continue;
+        }
+        let level = indent / 2;
+        if let Some((item_indent, folder)) = &continued {
+            if indent > *item_indent + 2 && !is_file(first) && !first.ends_with('/') {
+                for word in line.split_whitespace() {
+                    let word = word.trim_matches(|c: char| ",();:".contains(c));
+                    if is_file(word) && !folder.is_empty() {
+                        named.insert(format!("{folder}{word}"));
+                    }
+                }
+                continue;
+            }
+        }
+        folders.retain(|(l, _)| *l < level);
+        let parent: String = folders.iter().map(|(_, f)| f.as_str()).collect();
+        if let Some(name) = first.strip_suffix('/') {
+            let folder = format!("{parent}{name}/");
+            for word in words {
+                let word = word.trim_matches(|c: char| ",();:".contains(c));
+                if is_file(word) {
+                    named.insert(format!("{folder}{word}"));
+                }
+            }
+            folders.push((level, format!("{name}/")));
+            continued = Some((indent, folder));
+        } else if is_file(first) {
+            named.insert(format!("{parent}{first}"));
+            let rest: Vec<&str> = words.collect();
+            if rest.iter().all(|w| is_file(w)) {
+                for word in rest {
+                    named.insert(format!("{parent}{word}"));
+                }
+            }
+            continued = Some((indent, String::new()));
+        }
+    }
+    named
+}
+
+/// Every file of `bridge/src` is in the architecture's map, and the map names no file
+/// that does not exist.
+#[test]
+fn the_architecture_maps_every_file() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = manifest.join("src");
+    let doc = std::fs::read_to_string(manifest.join("../docs/ARCHITECTURE.md")).expect("doc");
+    let named = files_in_the_map(&doc);
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let actual: BTreeSet<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(&src).unwrap().to_string_lossy().into_owned())
+        .collect();
+    let missing: Vec<_> = actual.difference(&named).collect();
+    let stale: Vec<_> = named.difference(&actual).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "docs/ARCHITECTURE.md's map lacks {missing:?} and names {stale:?}, which do not exist"
+    );
+}

@@ -247,11 +247,7 @@ networks:
     fn placeholder_tokens_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registration.yaml");
-        std::fs::write(
-            &path,
-            include_str!("../../../../registration.yaml"),
-        )
-        .unwrap();
+        std::fs::write(&path, include_str!("../../../../registration.yaml")).unwrap();
         let e = Registration::load(&path).unwrap_err();
         assert!(e.contains("placeholders"), "{e}");
         assert!(e.contains("generate-registration"), "{e}");

@@ -1,7 +1,9 @@
-//! The XMPP front's protocol layer: pure functions from the core's vocabulary to XMPP
-//! stanzas and from incoming stanzas to typed requests. No sockets, no clock, no state:
-//! the component connection (XEP-0114) and the core integration call these with plain
-//! values and send what they return.
+//! The XMPP front. Its run-time modules do the I/O: the component connections
+//! ([`link`], XEP-0114), the `Front` implementation ([`front`]), what users send
+//! ([`inbound`], [`inbox`]) and rooms at run time ([`rooms`]). They stand on a protocol
+//! layer of pure functions (the table below) from the core's vocabulary to XMPP stanzas
+//! and from incoming stanzas to typed requests: no sockets, no clock, no state; the
+//! run-time modules call them with plain values and send what they return.
 //!
 //! The stanzas are `xmpp-parsers` types (`Iq`, `Message`, `Presence`, all `Into<Stanza>`
 //! for `tokio-xmpp`) in the component namespace (`jabber:component:accept`); payloads
