@@ -245,7 +245,8 @@ fn read_markup(s: &str) -> Scan {
         if !attr.is_empty() {
             attrs.push((attr, value));
         } else if !rest.is_empty() {
-            rest = &rest[1..]; // a stray character: skip it
+            // A stray character (of any width: found by fuzzing): skip it.
+            rest = &rest[rest.chars().next().map_or(0, char::len_utf8)..];
         }
     }
 }
@@ -593,6 +594,14 @@ mod tests {
         format!(
             "<html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'>{body}</body></html>"
         )
+    }
+
+    /// A stray non-ASCII character among a tag's attributes is skipped, not cut in half.
+    #[test]
+    fn a_stray_wide_character_in_a_tag_is_skipped() {
+        let html = "<s='color: red; x: y'\u{28d}8/!-- ci`g alt='[p>x</s>";
+        let _ = to_xhtml_im(html, None);
+        let _ = to_xhtml_im("<b \u{1f600}>x</b>", None);
     }
 
     #[test]
