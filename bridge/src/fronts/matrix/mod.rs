@@ -26,6 +26,7 @@ pub mod portals;
 mod presence;
 pub mod provision;
 pub mod registration;
+pub mod service;
 #[cfg(test)]
 pub(crate) mod testing;
 mod to_legacy;
