@@ -10,6 +10,7 @@
 //! to do with a command while there is none.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::backoff::Backoff;
@@ -38,13 +39,7 @@ pub trait Session: Send + 'static {
     /// For logs: "ICQ", "MSN", "mig33".
     const NETWORK: &'static str;
 
-    /// The legacy id, for logs.
-    fn login_id(&self) -> &str;
-
     fn events(&self) -> &EventSink;
-
-    /// The network's turns to connect, shared by its logins.
-    fn pacer(&self) -> &ConnectPacer;
 
     fn commands(&mut self) -> &mut CommandReceiver;
 
@@ -59,31 +54,37 @@ pub trait Session: Send + 'static {
     fn finish(&mut self) {}
 }
 
-/// Starts a login's task: `make` gets the receiving end of its commands.
-pub fn start<S: Session>(make: impl FnOnce(CommandReceiver) -> S) -> LoginHandle {
+/// Starts the task of login `id` (the legacy id, for logs), taking its turns to
+/// connect from `pacer` (the network's, shared by its logins); `make` gets the
+/// receiving end of its commands.
+pub fn start<S: Session>(
+    id: &str,
+    pacer: Arc<ConnectPacer>,
+    make: impl FnOnce(CommandReceiver) -> S,
+) -> LoginHandle {
     let (handle, commands) = LoginHandle::channel();
-    tokio::spawn(drive(make(commands)));
+    tokio::spawn(drive(id.to_owned(), pacer, make(commands)));
     handle
 }
 
 /// Runs a login until it ends (see the module docs).
-pub async fn drive<S: Session>(mut session: S) {
+pub async fn drive<S: Session>(id: String, pacer: Arc<ConnectPacer>, mut session: S) {
     let mut backoff = Backoff::new();
     let mut told_down = false;
     loop {
-        let turn = session.pacer().reserve();
+        let turn = pacer.reserve();
         if !wait_until(&mut session, turn).await {
             break;
         }
         match session.connect().await {
             End::Stop => break,
             End::Refused(reason) => {
-                tracing::info!(login = %session.login_id(), "{} login refused: {reason}", S::NETWORK);
+                tracing::info!(login = %id, "{} login refused: {reason}", S::NETWORK);
                 session.events().emit(NetworkEvent::LoginFailed { reason });
                 break;
             }
             End::Ended(reason) => {
-                tracing::info!(login = %session.login_id(), "{} login ended: {reason}", S::NETWORK);
+                tracing::info!(login = %id, "{} login ended: {reason}", S::NETWORK);
                 session.events().emit(NetworkEvent::Disconnected {
                     reason,
                     will_retry: false,
@@ -91,7 +92,7 @@ pub async fn drive<S: Session>(mut session: S) {
                 break;
             }
             End::Lost { reason, was_online } => {
-                tracing::info!(login = %session.login_id(), %reason, "{} connection lost", S::NETWORK);
+                tracing::info!(login = %id, %reason, "{} connection lost", S::NETWORK);
                 if was_online {
                     backoff.reset();
                     told_down = false;
@@ -110,7 +111,7 @@ pub async fn drive<S: Session>(mut session: S) {
         }
     }
     session.finish();
-    tracing::debug!(login = %session.login_id(), "{} login task ended", S::NETWORK);
+    tracing::debug!(login = %id, "{} login task ended", S::NETWORK);
 }
 
 /// Sleeps until `at` while keeping the commands that arrive; false when the login ends

@@ -7,13 +7,12 @@
 //! ACK, so a message is never reported sent before the server has it.
 
 use crate::networks::driver::{self, Session};
-use crate::networks::pacing::{ConnectPacer, SendBucket};
+use crate::networks::pacing::SendBucket;
 use crate::networks::read_buf;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use icq_proto::{
@@ -98,8 +97,6 @@ pub struct LoginTask {
     unsaved: bool,
     /// Some connection of this task logged in: the password was right.
     ever_logged_in: bool,
-    /// The network's turns to connect, shared by every ICQ login.
-    pacer: Arc<ConnectPacer>,
     /// This login's pace of message packets (each part of a split message counts).
     sending: SendBucket,
 }
@@ -133,16 +130,8 @@ enum Wake {
 impl Session for LoginTask {
     const NETWORK: &'static str = "ICQ";
 
-    fn login_id(&self) -> &str {
-        &self.uin_text
-    }
-
     fn events(&self) -> &EventSink {
         &self.events
-    }
-
-    fn pacer(&self) -> &ConnectPacer {
-        &self.pacer
     }
 
     fn commands(&mut self) -> &mut crate::core::CommandReceiver {
@@ -177,7 +166,6 @@ impl LoginTask {
         options: Options,
         events: EventSink,
         commands: crate::core::CommandReceiver,
-        pacer: Arc<ConnectPacer>,
         sending: SendBucket,
     ) -> LoginTask {
         let contacts = login
@@ -197,15 +185,14 @@ impl LoginTask {
             outbox: VecDeque::new(),
             unsaved: false,
             ever_logged_in: login.proven,
-            pacer,
             sending,
         }
     }
 
     /// Runs the login until it ends (the networks' one driver), for the tests here.
     #[cfg(test)]
-    async fn run(self) {
-        driver::drive(self).await
+    async fn run(self, pacer: std::sync::Arc<crate::networks::pacing::ConnectPacer>) {
+        driver::drive(self.uin_text.clone(), pacer, self).await
     }
 
     /// A command while there is no connection: messages and contact or status changes
@@ -878,9 +865,10 @@ async fn sleep_until(deadline: Option<Instant>) {
 mod tests {
     use super::*;
     use crate::core::{FormattedText, LoginHandle, LoginKey, NetworkId};
-    use crate::networks::pacing::SendRate;
+    use crate::networks::pacing::{ConnectPacer, SendRate};
     use icq_proto::{ClientPacket, MessageTime, ServerPacket};
     use std::net::Ipv4Addr;
+    use std::sync::Arc;
     use tokio::sync::mpsc;
 
     fn pacer() -> Arc<ConnectPacer> {
@@ -931,9 +919,7 @@ mod tests {
         };
         let addr = server.local_addr().unwrap().to_string();
         let sink = EventSink::new(key, std::sync::Arc::new(tx));
-        tokio::spawn(
-            LoginTask::new(login, addr, options, sink, commands, pacer(), sending()).run(),
-        );
+        tokio::spawn(LoginTask::new(login, addr, options, sink, commands, sending()).run(pacer()));
 
         let mut buf = [0u8; 8192];
         let (n, client) = server.recv_from(&mut buf).await.unwrap();
@@ -1032,9 +1018,7 @@ mod tests {
         };
         let addr = server.local_addr().unwrap().to_string();
         let sink = EventSink::new(key, std::sync::Arc::new(tx));
-        tokio::spawn(
-            LoginTask::new(login, addr, options, sink, commands, pacer(), sending()).run(),
-        );
+        tokio::spawn(LoginTask::new(login, addr, options, sink, commands, sending()).run(pacer()));
         (handle, events)
     }
 
@@ -1123,16 +1107,7 @@ mod tests {
         let addr = server.local_addr().unwrap().to_string();
         let sink = EventSink::new(key, std::sync::Arc::new(GatedIntake { events: tx, open }));
         tokio::spawn(
-            LoginTask::new(
-                login,
-                addr,
-                quick_options(),
-                sink,
-                commands,
-                pacer(),
-                sending(),
-            )
-            .run(),
+            LoginTask::new(login, addr, quick_options(), sink, commands, sending()).run(pacer()),
         );
         let (login_seq, client) = ack_next_login(&server).await;
         let reply = ServerPacket::LoginReply {

@@ -131,14 +131,13 @@ impl Network for Icq {
     }
 
     fn start(&self, login: LoginCredentials, events: EventSink) -> LoginHandle {
-        driver::start(|commands| {
+        driver::start(&login.id.clone(), self.pacer.clone(), |commands| {
             login::LoginTask::new(
                 login,
                 self.server.clone(),
                 self.options.clone(),
                 events,
                 commands,
-                self.pacer.clone(),
                 self.sending.bucket(),
             )
         })

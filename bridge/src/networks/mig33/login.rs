@@ -3,7 +3,6 @@
 //! reconnects with backoff, rejoins its chatrooms and sends what was queued meanwhile.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mig33_proto::{self as proto, ClientConfig, ClientEvent, ClientSession, CloseReason};
@@ -18,7 +17,7 @@ use crate::core::{
     Profile, SendError,
 };
 use crate::networks::driver::{self, Session};
-use crate::networks::pacing::{ConnectPacer, SendBucket};
+use crate::networks::pacing::SendBucket;
 use crate::networks::read_buf;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -57,8 +56,6 @@ pub struct LoginTask {
     presence: proto::Presence,
     /// The current connection logged in (the driver then resets its backoff).
     logged_in: bool,
-    /// The network's turns to connect, shared by every mig33 login.
-    pacer: Arc<ConnectPacer>,
     /// This login's pace of messages.
     sending: SendBucket,
 }
@@ -66,16 +63,8 @@ pub struct LoginTask {
 impl Session for LoginTask {
     const NETWORK: &'static str = "mig33";
 
-    fn login_id(&self) -> &str {
-        &self.credentials.id
-    }
-
     fn events(&self) -> &EventSink {
         &self.events
-    }
-
-    fn pacer(&self) -> &ConnectPacer {
-        &self.pacer
     }
 
     fn commands(&mut self) -> &mut crate::core::CommandReceiver {
@@ -102,7 +91,6 @@ impl LoginTask {
         credentials: LoginCredentials,
         events: EventSink,
         commands: crate::core::CommandReceiver,
-        pacer: Arc<ConnectPacer>,
         sending: SendBucket,
     ) -> LoginTask {
         LoginTask {
@@ -116,7 +104,6 @@ impl LoginTask {
             groups: HashMap::new(),
             presence: proto::Presence::Available,
             logged_in: false,
-            pacer,
             sending,
         }
     }

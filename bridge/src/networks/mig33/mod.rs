@@ -107,13 +107,12 @@ impl Network for Mig33 {
     }
 
     fn start(&self, login: LoginCredentials, events: EventSink) -> LoginHandle {
-        driver::start(|commands| {
+        driver::start(&login.id.clone(), self.pacer.clone(), |commands| {
             login::LoginTask::new(
                 self.server.clone(),
                 login,
                 events,
                 commands,
-                self.pacer.clone(),
                 self.sending.bucket(),
             )
         })

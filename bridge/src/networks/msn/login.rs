@@ -3,7 +3,7 @@
 //! switchboards that routes conversations to `ChatId`s.
 
 use crate::networks::driver::{self, Session};
-use crate::networks::pacing::{ConnectPacer, SendBucket};
+use crate::networks::pacing::SendBucket;
 use crate::networks::read_buf;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -124,8 +124,6 @@ pub struct Login {
     /// Connections in a row that ended in a [`End::Persistent`] failure.
     persistent_failures: u32,
     friendly_name: String,
-    /// The network's turns to connect, shared by every MSN login.
-    pacer: Arc<ConnectPacer>,
     /// This login's pace of messages, all its conversations together.
     sending: SendBucket,
     /// Messages the pacing holds back, in order, and when the first may go.
@@ -136,16 +134,8 @@ pub struct Login {
 impl Session for Login {
     const NETWORK: &'static str = "MSN";
 
-    fn login_id(&self) -> &str {
-        &self.email
-    }
-
     fn events(&self) -> &EventSink {
         &self.events
-    }
-
-    fn pacer(&self) -> &ConnectPacer {
-        &self.pacer
     }
 
     fn commands(&mut self) -> &mut crate::core::CommandReceiver {
@@ -200,7 +190,6 @@ impl Login {
         creds: LoginCredentials,
         events: EventSink,
         commands: crate::core::CommandReceiver,
-        pacer: Arc<ConnectPacer>,
         sending: SendBucket,
     ) -> Login {
         let (sb_tx, sb_rx) = mpsc::unbounded_channel();
@@ -235,7 +224,6 @@ impl Login {
             logged_in: false,
             persistent_failures: 0,
             friendly_name: String::new(),
-            pacer,
             sending,
             paced: VecDeque::new(),
             paced_until: None,
@@ -1163,7 +1151,6 @@ mod tests {
             creds,
             EventSink::new(key, std::sync::Arc::new(tx)),
             commands,
-            Arc::new(ConnectPacer::new(1)),
             crate::networks::pacing::SendRate {
                 per_second: 1.0,
                 burst: 1,

@@ -183,13 +183,12 @@ impl Network for Msn {
     }
 
     fn start(&self, login: LoginCredentials, events: EventSink) -> LoginHandle {
-        driver::start(|commands| {
+        driver::start(&login.id.clone(), self.pacer.clone(), |commands| {
             login::Login::new(
                 self.config.clone(),
                 login,
                 events,
                 commands,
-                self.pacer.clone(),
                 self.sending.bucket(),
             )
         })
