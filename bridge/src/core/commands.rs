@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::accounts::{self, LoginInfo, LoginStatus};
-use super::{Bridge, LoginCommand, LoginKey, LoginState, Lookup, NetworkId};
+use super::{Bridge, Feature, LoginCommand, LoginKey, LoginState, Lookup, NetworkId, SendError};
 use crate::config::Permission;
 
 /// One management command, as `help` and `help <command>` describe it.
@@ -17,35 +17,64 @@ pub struct CommandHelp {
     pub summary: &'static str,
     /// What `help <command>` adds.
     pub details: &'static str,
-    /// The networks that have it; empty for a command that takes no network.
-    pub networks: &'static [NetworkId],
+    /// Which networks have it (from their declared capabilities).
+    pub needs: Needs,
 }
 
-const EVERY_NETWORK: &[NetworkId] = &NetworkId::ALL;
+/// What a command needs of a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// It takes no network.
+    NoNetwork,
+    /// Every network has it.
+    Login,
+    /// Networks that declare this feature have it.
+    Feature(Feature),
+}
 
-/// Every command, in the order `help` lists them. A command some network lacks answers
-/// "not supported" there; the README's command table says the same.
+impl CommandHelp {
+    /// Whether `network` has this command.
+    pub fn serves(&self, network: NetworkId) -> bool {
+        match self.needs {
+            Needs::NoNetwork => false,
+            Needs::Login => true,
+            Needs::Feature(feature) => network.capabilities().has(feature),
+        }
+    }
+
+    /// The networks that have it; empty for a command that takes no network.
+    pub fn networks(&self) -> Vec<NetworkId> {
+        NetworkId::ALL
+            .into_iter()
+            .filter(|n| self.serves(*n))
+            .collect()
+    }
+}
+
+/// Every command, in the order `help` lists them. A command some network lacks (its
+/// declared capabilities say so) answers "not supported" there at once; the README's
+/// command table says the same.
 pub const COMMANDS: &[CommandHelp] = &[
     CommandHelp {
         name: "help",
         usage: "help [command]",
         summary: "this list, or how to use one command",
         details: "Without a command: every command, and which network has which. With one: how to use it.",
-        networks: &[],
+        needs: Needs::NoNetwork,
     },
     CommandHelp {
         name: "ping",
         usage: "ping",
         summary: "check that the bridge answers",
         details: "Answers when the bridge is running and reads this room.",
-        networks: &[],
+        needs: Needs::NoNetwork,
     },
     CommandHelp {
         name: "list",
         usage: "list",
         summary: "your logins and their state",
         details: "Your logins, one per network, each connecting, connected, or disconnected with the reason.",
-        networks: &[],
+        needs: Needs::NoNetwork,
     },
     CommandHelp {
         name: "login",
@@ -54,14 +83,14 @@ pub const COMMANDS: &[CommandHelp] = &[
         details: "Logs in to your legacy account: an ICQ number (UIN; ICQ passwords have at most 8 characters), \
                   an MSN e-mail address, or a mig33 username. I remove your message, which holds your password; \
                   the bridge keeps the password to log in again after a restart. One login per network.",
-        networks: EVERY_NETWORK,
+        needs: Needs::Login,
     },
     CommandHelp {
         name: "logout",
         usage: "logout <network>",
         summary: "log out and stop bridging that account",
         details: "Logs out of that network, stops bridging the account and forgets its password.",
-        networks: EVERY_NETWORK,
+        needs: Needs::Login,
     },
     CommandHelp {
         name: "reconnect",
@@ -69,7 +98,7 @@ pub const COMMANDS: &[CommandHelp] = &[
         summary: "connect a stopped or disconnected login again",
         details: "Connects your login on that network again from its stored credentials (no password needed): \
                   after it was stopped ('signed in from another location'), or at once while it waits to reconnect.",
-        networks: EVERY_NETWORK,
+        needs: Needs::Login,
     },
     CommandHelp {
         name: "status",
@@ -77,21 +106,21 @@ pub const COMMANDS: &[CommandHelp] = &[
         summary: "set your legacy status",
         details: "Sets your status on one network, or on every login when no network is given. \
                   mig33 has no invisible status: you appear offline there and stay connected.",
-        networks: EVERY_NETWORK,
+        needs: Needs::Login,
     },
     CommandHelp {
         name: "search",
         usage: "search <network> <query>",
         summary: "search the network's directory",
         details: "Searches the network's directory. ICQ: a UIN, a nick or an e-mail address.",
-        networks: &[NetworkId::Icq],
+        needs: Needs::Feature(Feature::Directory),
     },
     CommandHelp {
         name: "info",
         usage: "info <network> <id>",
         summary: "show someone's profile",
         details: "Shows someone's profile from the network's directory.",
-        networks: &[NetworkId::Icq],
+        needs: Needs::Feature(Feature::Directory),
     },
     CommandHelp {
         name: "add",
@@ -99,7 +128,7 @@ pub const COMMANDS: &[CommandHelp] = &[
         summary: "add a contact",
         details: "Adds someone to your contact list; on MSN and mig33, into one of your groups \
                   (its name or number) when you give one. The contact appears in your space.",
-        networks: EVERY_NETWORK,
+        needs: Needs::Login,
     },
     CommandHelp {
         name: "pm",
@@ -107,21 +136,21 @@ pub const COMMANDS: &[CommandHelp] = &[
         summary: "open a chat with someone",
         details: "Opens a direct chat with someone: I invite you to a room where their ghost speaks for them. \
                   Inviting the ghost to a direct chat yourself does the same.",
-        networks: EVERY_NETWORK,
+        needs: Needs::Login,
     },
     CommandHelp {
         name: "join",
         usage: "join <network> <room>",
         summary: "join a chatroom",
         details: "Joins a chatroom: it becomes a Matrix room, shared with the other Matrix users of the bridge in it.",
-        networks: &[NetworkId::Mig33],
+        needs: Needs::Feature(Feature::Chatrooms),
     },
     CommandHelp {
         name: "leave",
         usage: "leave <network> <room>",
         summary: "leave a chatroom",
         details: "Leaves a chatroom.",
-        networks: &[NetworkId::Mig33],
+        needs: Needs::Feature(Feature::Chatrooms),
     },
 ];
 
@@ -132,7 +161,7 @@ pub const ADMIN_COMMANDS: &[CommandHelp] = &[
         usage: "version",
         summary: "the bridge's version",
         details: "The version of the bridge and the networks it has enabled.",
-        networks: &[],
+        needs: Needs::NoNetwork,
     },
     CommandHelp {
         name: "stats",
@@ -140,14 +169,14 @@ pub const ADMIN_COMMANDS: &[CommandHelp] = &[
         summary: "logins per network and state, queue depths",
         details: "How many logins each network has in each state (connected, connecting, disconnected, stopped, \
                   not running), and what waits in the bridge's queues.",
-        networks: &[],
+        needs: Needs::NoNetwork,
     },
     CommandHelp {
         name: "logins",
         usage: "logins",
         summary: "every user's logins and their state",
         details: "Every Matrix user's logins, as `list` shows each user their own.",
-        networks: &[],
+        needs: Needs::NoNetwork,
     },
     CommandHelp {
         name: "logout-user",
@@ -155,7 +184,7 @@ pub const ADMIN_COMMANDS: &[CommandHelp] = &[
         summary: "log someone else out",
         details: "Logs a Matrix user out of a network, as their own `logout` would, and tells them so \
                   in their management room.",
-        networks: &[],
+        needs: Needs::NoNetwork,
     },
 ];
 
@@ -182,8 +211,9 @@ pub fn help(topic: Option<&str>, admin: bool) -> String {
             }
         };
         let mut out = format!("Usage: {}\n{}", command.usage, command.details);
-        if !command.networks.is_empty() {
-            let names: Vec<&str> = command.networks.iter().map(|n| n.as_str()).collect();
+        let networks = command.networks();
+        if !networks.is_empty() {
+            let names: Vec<&str> = networks.iter().map(|n| n.as_str()).collect();
             out.push_str(&format!("\nNetworks: {}.", names.join(", ")));
         }
         return out;
@@ -197,7 +227,7 @@ pub fn help(topic: Option<&str>, admin: bool) -> String {
     for network in NetworkId::ALL {
         let names: Vec<&str> = COMMANDS
             .iter()
-            .filter(|c| c.networks.contains(&network))
+            .filter(|c| c.serves(network))
             .map(|c| c.name)
             .collect();
         out.push_str(&format!(
@@ -468,6 +498,13 @@ async fn lookup(bridge: &Bridge, user: &str, command: &str, args: &[&str]) -> St
         );
     }
     let text = args[1..].join(" ");
+    // Refused at once where the network declares no directory.
+    if !network.capabilities().has(Feature::Directory) {
+        return format!(
+            "{command} failed: {}",
+            SendError::Unsupported(network.display_name())
+        );
+    }
     let query = if command == "info" {
         Lookup::Info(network.canonical_id(&text))
     } else {
@@ -557,6 +594,13 @@ async fn room_command(bridge: &Bridge, user: &str, command: &str, args: &[&str])
         return format!("Usage: {command} <network> <room>");
     }
     let room = args[1..].join(" ");
+    // Refused at once where the network declares no chatrooms.
+    if !network.capabilities().has(Feature::Chatrooms) {
+        return format!(
+            "Could not {command} {room}: {}",
+            SendError::Unsupported(network.display_name())
+        );
+    }
     let handle = match handle_for(bridge, user, network) {
         Ok(h) => h,
         Err(e) => return e,
@@ -734,9 +778,9 @@ mod tests {
                 .find(|c| c.name == name)
                 .unwrap_or_else(|| panic!("the README lists {name:?}, which is no command"));
             for (network, cell) in NetworkId::ALL.iter().zip(&cells[2..]) {
-                let expected = if command.networks.is_empty() {
+                let expected = if command.needs == Needs::NoNetwork {
                     "—"
-                } else if command.networks.contains(network) {
+                } else if command.serves(*network) {
                     "✓"
                 } else {
                     ""

@@ -3,10 +3,12 @@
 //! Layers go one way (docs/ARCHITECTURE.md, "Layers"):
 //! `model <- {config, store, metrics, health} <- core <- {networks, fronts} <- app`.
 //! Everything that more than one layer speaks lives here: networks and legacy ids,
-//! conversations, contacts, presence, formatted text ([`ids`], [`content`]); a login's
+//! conversations, contacts, presence, formatted text ([`ids`], [`content`]); what each
+//! network can do ([`capabilities`]); a login's
 //! commands and events ([`login`]); the contract a network implements ([`network`]); the
 //! outbox's entries ([`outbox`]); the user key ([`user`]).
 
+pub mod capabilities;
 pub mod content;
 pub mod ids;
 pub mod login;
@@ -14,6 +16,7 @@ pub mod network;
 pub mod outbox;
 pub mod user;
 
+pub use capabilities::*;
 pub use content::*;
 pub use ids::*;
 pub use login::*;

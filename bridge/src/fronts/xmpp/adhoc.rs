@@ -82,16 +82,13 @@ impl CommandKind {
     pub fn available_on(self, network: NetworkId) -> bool {
         COMMANDS
             .iter()
-            .any(|c| c.name == self.node() && c.networks.contains(&network))
+            .any(|c| c.name == self.node() && c.serves(network))
     }
 
     /// The command's name in the list, and its form's title.
     pub fn title(self, network: NetworkId) -> String {
         let net = network.display_name();
-        let a = match network {
-            NetworkId::Icq | NetworkId::Msn => "an",
-            NetworkId::Mig33 => "a",
-        };
+        let a = network.capabilities().article;
         match self {
             CommandKind::Login => format!("Log in to {net}"),
             CommandKind::Logout => format!("Log out of {net}"),
@@ -385,10 +382,10 @@ pub fn form(
         CommandKind::Logout => (format!("Log out of {net} now."), vec![]),
         CommandKind::Status => {
             let mut instructions = format!("Your status on {net}.");
-            if network == NetworkId::Mig33 {
-                instructions.push_str(
-                    " mig33 has no invisible status: you appear offline there and stay connected.",
-                );
+            if !network.capabilities().invisible {
+                instructions.push_str(&format!(
+                    " {net} has no invisible status: you appear offline there and stay connected."
+                ));
             }
             let options = [
                 ("online", "Online"),
@@ -414,7 +411,7 @@ pub fn form(
         ),
         CommandKind::Add => {
             let mut fields = vec![text("id", id_label(network), true)];
-            if network != NetworkId::Icq {
+            if network.capabilities().contact_groups {
                 fields.push(if defaults.groups.is_empty() {
                     text("group", "Group (name or number)", false)
                 } else {

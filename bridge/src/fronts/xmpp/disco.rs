@@ -48,7 +48,8 @@ fn info(identity: Identity, features: &[&str]) -> DiscoInfoResult {
 
 /// Whether the network's messages can carry formatting or links.
 fn has_xhtml(network: NetworkId) -> bool {
-    matches!(network, NetworkId::Icq | NetworkId::Msn)
+    let capabilities = network.capabilities();
+    capabilities.formatting || capabilities.links
 }
 
 /// The message features of a network's contacts (and its gateway).
@@ -97,10 +98,7 @@ pub fn gateway_items(gateway: &Jid) -> DiscoItemsResult {
 
 /// disco#info of a legacy contact, named `name` (its display name) when known.
 pub fn contact_info(network: NetworkId, name: Option<&str>) -> DiscoInfoResult {
-    let type_ = match network {
-        NetworkId::Mig33 => "phone",
-        NetworkId::Icq | NetworkId::Msn => "pc",
-    };
+    let type_ = network.capabilities().client_type;
     let name = name.unwrap_or(network.display_name());
     let mut features = vec![ns::DISCO_INFO];
     features.extend(message_features(network));

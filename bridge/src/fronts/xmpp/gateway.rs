@@ -12,25 +12,12 @@ use crate::model::NetworkId;
 
 pub const GATEWAY_NS: &str = "jabber:iq:gateway";
 
-/// The prompt text of each network (after XEP-0100's table).
-fn description(network: NetworkId) -> &'static str {
-    match network {
-        NetworkId::Icq => "Please enter the ICQ Number of the person you would like to contact.",
-        NetworkId::Msn => {
-            "Please enter the MSN Messenger e-mail address of the person you would like to contact."
-        }
-        NetworkId::Mig33 => {
-            "Please enter the mig33 username of the person you would like to contact."
-        }
-    }
-}
-
 /// The `<query/>` answering a `get`.
 pub fn prompt(network: NetworkId) -> Element {
     Element::builder("query", GATEWAY_NS)
         .append(
             Element::builder("desc", GATEWAY_NS)
-                .append(description(network))
+                .append(network.capabilities().id_prompt)
                 .build(),
         )
         .append(

@@ -48,9 +48,8 @@ pub enum JidError {
 /// The bridge's component domains.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Domains {
-    icq: BareJid,
-    msn: BareJid,
-    mig33: BareJid,
+    /// Each network's gateway, in `NetworkId::ALL` order.
+    gateways: Vec<(NetworkId, BareJid)>,
     conference: BareJid,
 }
 
@@ -68,9 +67,10 @@ impl Domains {
     /// `icq.example.org`, `msn.example.org`, `mig33.example.org` and `rooms.example.org`).
     pub fn new(server: &str) -> Result<Domains, JidError> {
         Ok(Domains {
-            icq: domain(&format!("icq.{server}"))?,
-            msn: domain(&format!("msn.{server}"))?,
-            mig33: domain(&format!("mig33.{server}"))?,
+            gateways: NetworkId::ALL
+                .into_iter()
+                .map(|n| Ok((n, domain(&format!("{n}.{server}"))?)))
+                .collect::<Result<_, JidError>>()?,
             conference: domain(&format!("rooms.{server}"))?,
         })
     }
@@ -83,11 +83,12 @@ impl Domains {
 
     /// A network's gateway domain.
     pub fn network(&self, network: NetworkId) -> &BareJid {
-        match network {
-            NetworkId::Icq => &self.icq,
-            NetworkId::Msn => &self.msn,
-            NetworkId::Mig33 => &self.mig33,
-        }
+        let (_, gateway) = self
+            .gateways
+            .iter()
+            .find(|(n, _)| *n == network)
+            .expect("every network has a gateway domain");
+        gateway
     }
 
     /// The rooms' domain.
@@ -95,9 +96,10 @@ impl Domains {
         &self.conference
     }
 
-    /// Every component domain: the three gateways, then the rooms.
-    pub fn components(&self) -> [&BareJid; 4] {
-        [&self.icq, &self.msn, &self.mig33, &self.conference]
+    /// Every component domain: the gateways, then the rooms.
+    pub fn components(&self) -> Vec<&BareJid> {
+        let gateways = self.gateways.iter().map(|(_, gateway)| gateway);
+        gateways.chain([&self.conference]).collect()
     }
 
     /// Which network a domain is the gateway of.
@@ -221,25 +223,11 @@ fn legacy_id_of_node(network: NetworkId, node: &str) -> Result<LegacyId, JidErro
 /// Whether a canonical id has the shape of an id on `network` (the server has the last
 /// word): ICQ numbers, MSN e-mail addresses, mig33 usernames without spaces.
 pub fn check_legacy_id(network: NetworkId, id: &str) -> Result<(), JidError> {
-    let ok = match network {
-        NetworkId::Icq => {
-            id.parse::<u32>().is_ok_and(|uin| uin > 0) && id.bytes().all(|b| b.is_ascii_digit())
-        }
-        NetworkId::Msn => {
-            id.split_once('@').is_some_and(|(user, host)| {
-                !user.is_empty() && !host.is_empty() && !host.contains('@')
-            }) && !id.contains(char::is_whitespace)
-        }
-        NetworkId::Mig33 => !id.is_empty() && !id.contains(char::is_whitespace),
-    };
-    if ok {
+    let capabilities = network.capabilities();
+    if (capabilities.valid_id)(id) {
         return Ok(());
     }
-    let what = match network {
-        NetworkId::Icq => "an ICQ number (UIN): digits only",
-        NetworkId::Msn => "an MSN e-mail address (in a JID, its @ is written \\40)",
-        NetworkId::Mig33 => "a mig33 username",
-    };
+    let what = capabilities.id_syntax;
     Err(JidError::BadLegacyId {
         id: id.to_owned(),
         what,

@@ -49,11 +49,7 @@ impl fmt::Debug for Registration {
 
 /// What the username is on each network, as a field label.
 pub fn id_label(network: NetworkId) -> &'static str {
-    match network {
-        NetworkId::Icq => "ICQ number (UIN)",
-        NetworkId::Msn => "MSN e-mail address",
-        NetworkId::Mig33 => "mig33 username",
-    }
+    network.capabilities().id_label
 }
 
 fn instructions(network: NetworkId, registered: Option<&str>) -> String {
@@ -69,8 +65,9 @@ fn instructions(network: NetworkId, registered: Option<&str>) -> String {
             network.display_name()
         ),
     };
-    if network == NetworkId::Icq {
-        text.push_str(" ICQ passwords have at most 8 characters.");
+    if let Some(note) = network.capabilities().password_note {
+        text.push(' ');
+        text.push_str(note);
     }
     text
 }

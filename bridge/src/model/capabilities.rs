@@ -1,0 +1,136 @@
+//! What each network can do and how its people are named: declared once here, per
+//! network, and read by the core (which commands a network has, refusing the others at
+//! once), `help`, the README's table test, and the fronts (XMPP registration, the
+//! gateway's prompt, ad-hoc commands, id checks). It sits in the vocabulary layer
+//! because the core and the fronts read it and may not import the networks; each
+//! network's tests check that its implementation keeps to it.
+
+use super::NetworkId;
+
+/// One network's declaration.
+#[derive(Debug)]
+pub struct Capabilities {
+    /// A directory to search and profiles to show (`search`, `info`).
+    pub directory: bool,
+    /// Named chatrooms shared by everyone in them (`join`, `leave`).
+    pub chatrooms: bool,
+    /// Conversations with several people that exist for one login (MSN switchboards).
+    pub group_chats: bool,
+    /// Contacts in groups the user names (`add <id> <group>`).
+    pub contact_groups: bool,
+    /// An invisible status (without it, invisible shows as offline and stays connected).
+    pub invisible: bool,
+    /// Messages stored by the server while the user was offline.
+    pub offline_messages: bool,
+    /// Text formatting (bold, italic, colours).
+    pub formatting: bool,
+    /// Links apart from the text (ICQ URL messages).
+    pub links: bool,
+    /// What its people use, as an XEP-0030 client type: "pc", "phone".
+    pub client_type: &'static str,
+    /// Typing notifications.
+    pub typing: bool,
+    /// The legacy id, as a form's field label: "ICQ number (UIN)".
+    pub id_label: &'static str,
+    /// What a valid id is, for an error: "an ICQ number (UIN): digits only".
+    pub id_syntax: &'static str,
+    /// The XEP-0100 gateway prompt for a contact's id.
+    pub id_prompt: &'static str,
+    /// Whether a canonical id has the shape of an id here (the server has the last word).
+    pub valid_id: fn(&str) -> bool,
+    /// What a user should know about passwords here, if anything.
+    pub password_note: Option<&'static str>,
+    /// "a" or "an", before the network's display name.
+    pub article: &'static str,
+}
+
+/// A feature a command needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    Directory,
+    Chatrooms,
+}
+
+impl Capabilities {
+    pub fn has(&self, feature: Feature) -> bool {
+        match feature {
+            Feature::Directory => self.directory,
+            Feature::Chatrooms => self.chatrooms,
+        }
+    }
+}
+
+impl NetworkId {
+    /// This network's declaration.
+    pub fn capabilities(self) -> &'static Capabilities {
+        match self {
+            NetworkId::Icq => &ICQ,
+            NetworkId::Msn => &MSN,
+            NetworkId::Mig33 => &MIG33,
+        }
+    }
+}
+
+const ICQ: Capabilities = Capabilities {
+    directory: true,
+    chatrooms: false,
+    group_chats: false,
+    contact_groups: false,
+    invisible: true,
+    offline_messages: true,
+    formatting: false,
+    links: true,
+    client_type: "pc",
+    typing: false,
+    id_label: "ICQ number (UIN)",
+    id_syntax: "an ICQ number (UIN): digits only",
+    id_prompt: "Please enter the ICQ Number of the person you would like to contact.",
+    valid_id: |id| {
+        id.parse::<u32>().is_ok_and(|uin| uin > 0) && id.bytes().all(|b| b.is_ascii_digit())
+    },
+    password_note: Some("ICQ passwords have at most 8 characters."),
+    article: "an",
+};
+
+const MSN: Capabilities = Capabilities {
+    directory: false,
+    chatrooms: false,
+    group_chats: true,
+    contact_groups: true,
+    invisible: true,
+    offline_messages: false,
+    formatting: true,
+    links: false,
+    client_type: "pc",
+    typing: true,
+    id_label: "MSN e-mail address",
+    id_syntax: "an MSN e-mail address (in a JID, its @ is written \\40)",
+    id_prompt:
+        "Please enter the MSN Messenger e-mail address of the person you would like to contact.",
+    valid_id: |id| {
+        id.split_once('@')
+            .is_some_and(|(user, host)| !user.is_empty() && !host.is_empty() && !host.contains('@'))
+            && !id.contains(char::is_whitespace)
+    },
+    password_note: None,
+    article: "an",
+};
+
+const MIG33: Capabilities = Capabilities {
+    directory: false,
+    chatrooms: true,
+    group_chats: false,
+    contact_groups: true,
+    invisible: false,
+    offline_messages: false,
+    formatting: false,
+    links: false,
+    client_type: "phone",
+    typing: false,
+    id_label: "mig33 username",
+    id_syntax: "a mig33 username",
+    id_prompt: "Please enter the mig33 username of the person you would like to contact.",
+    valid_id: |id| !id.is_empty() && !id.contains(char::is_whitespace),
+    password_note: None,
+    article: "a",
+};
