@@ -7,19 +7,11 @@
 use libfuzzer_sys::fuzz_target;
 use retrobridge::core::{accounts, commands, NetworkId};
 use retrobridge::fronts::matrix::legacy_text;
-use retrobridge::fronts::matrix::media::MediaLinks;
 use serde_json::Value;
 
-/// Made once: each holds an HTTP client, costly to build per input.
-static LINKS: std::sync::LazyLock<MediaLinks> = std::sync::LazyLock::new(|| {
-    MediaLinks::new(
-        vec![7; 32],
-        "http://bridge.example",
-        "http://hs",
-        "t",
-        std::time::Duration::from_secs(60),
-    )
-});
+#[path = "media_links.rs"]
+mod media_links;
+use media_links::LINKS;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(content) = serde_json::from_slice::<Value>(data) else {
