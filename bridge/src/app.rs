@@ -11,6 +11,7 @@ use crate::core::front::Front;
 use crate::core::Bridge;
 use crate::fronts::matrix::service::MatrixService;
 use crate::fronts::xmpp::XmppFront;
+use crate::networks::NetworkOptions;
 use crate::store::{KeySource, Store};
 
 pub fn init_logging(config: &LoadedConfig) {
@@ -58,14 +59,14 @@ fn is_handled_request_error(meta: &tracing::Metadata<'_>) -> bool {
     *meta.level() == tracing::Level::ERROR && meta.target().starts_with("matrix_sdk::http_client")
 }
 
-pub async fn run(config: LoadedConfig) -> anyhow::Result<()> {
+pub async fn run(config: LoadedConfig, options: NetworkOptions) -> anyhow::Result<()> {
     // systemd (Type=notify): watchdog pings from the start, so a long wait for the
     // homeserver is not taken for a hang; READY=1 once everything below is up.
     let systemd = crate::notify::Notifier::from_env();
     tokio::spawn(systemd.clone().watchdog());
     let database = &config.config.database;
     let store = open_store(&database.path, &KeySource::from_env(&database.key_file()))?;
-    let networks = crate::networks::build(&config);
+    let networks = crate::networks::build(&config, &options);
     let bridge = Bridge::new(config.clone(), store.clone(), networks);
     let health = crate::health::Health::starting("starting");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use crate::ids::GhostTemplate;
 use crate::model::NetworkId;
-use crate::networks::NetworkOptions;
 
 /// The log levels `logging.level` accepts.
 pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
@@ -186,8 +185,8 @@ pub struct NetworkConfig {
     /// Ghost localpart template; `{id}` is replaced by the escaped legacy id.
     #[serde(default)]
     pub ghost_template: Option<String>,
-    /// Network-specific options: read a second time into the network's typed struct
-    /// ([`NetworkOptions`], in [`LoadedConfig::options`]), which knows its keys.
+    /// Network-specific options: each network reads them itself, into its typed
+    /// struct, with [`LoadedConfig::read_again`] (the config does not know their keys).
     #[serde(default)]
     pub options: serde::de::IgnoredAny,
 }
@@ -342,8 +341,18 @@ pub struct LoadedConfig {
     pub config: Config,
     pub file: PathBuf,
     pub ghost_templates: BTreeMap<NetworkId, GhostTemplate>,
-    /// Every network's typed `options` (defaults where the config has none).
-    pub options: NetworkOptions,
+    /// The file's text, for the parts read by the layers above ([`Self::read_again`]).
+    text: FileText,
+}
+
+/// The config file's text: it holds secrets, so `Debug` shows only its size.
+#[derive(Clone)]
+struct FileText(std::sync::Arc<str>);
+
+impl fmt::Debug for FileText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
 }
 
 impl LoadedConfig {
@@ -390,48 +399,29 @@ impl LoadedConfig {
 
     /// Parses and validates config text; `file` is only used in messages.
     pub fn parse(text: &str, file: &Path) -> Result<LoadedConfig, ConfigError> {
-        let err = |key: &str, line: Option<usize>, message: String| ConfigError {
-            file: file.into(),
-            key: key.into(),
-            line,
-            message,
-        };
-        let yaml_error = |e: serde_path_to_error::Error<serde_yaml::Error>| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            let line = inner.location().map(|l| l.line());
-            // serde_yaml prefixes its message with the path and position; keep only the reason.
-            let message = inner.to_string();
-            let message = message
-                .split_once(": ")
-                .map(|(_, m)| m)
-                .filter(|_| key != ".")
-                .unwrap_or(&message);
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(message)
-                .to_string();
-            err(if key == "." { "" } else { &key }, line, message)
-        };
         let config: Config =
             serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
-                .map_err(yaml_error)?;
-        let options: OptionsPass =
-            serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
-                .map_err(yaml_error)?;
-        let options = options.networks.into_options();
-        let ghost_templates =
-            validate(&config).map_err(|(key, message)| err(&key, None, message))?;
-        options
-            .check()
-            .map_err(|(key, message)| err(&key, None, message))?;
+                .map_err(|e| yaml_error(file, e))?;
+        let ghost_templates = validate(&config).map_err(|(key, message)| ConfigError {
+            file: file.into(),
+            key,
+            line: None,
+            message,
+        })?;
         Ok(LoadedConfig {
             config,
             file: file.into(),
             ghost_templates,
-            options,
+            text: FileText(text.into()),
         })
+    }
+
+    /// Reads the file a second time into `T`: for a part whose keys the config does not
+    /// know (each network's `options`, read by the network). Its errors carry the key
+    /// path and line like the first reading's.
+    pub fn read_again<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&self.text.0))
+            .map_err(|e| yaml_error(&self.file, e))
     }
 
     /// The Matrix front's blocks, when it is configured.
@@ -512,48 +502,29 @@ impl LoadedConfig {
     }
 }
 
-/// The file read a second time for `networks.<net>.options` only, into each network's
-/// typed struct: its errors carry the key path and line like the first reading's.
-#[derive(Deserialize)]
-struct OptionsPass {
-    #[serde(default)]
-    networks: OptionsOfNetworks,
-}
-
-#[derive(Default, Deserialize)]
-struct OptionsOfNetworks {
-    #[serde(default)]
-    icq: Option<OptionsOf<crate::networks::icq::IcqOptions>>,
-    #[serde(default)]
-    msn: Option<OptionsOf<crate::networks::msn::MsnOptions>>,
-    #[serde(default)]
-    mig33: Option<OptionsOf<crate::networks::mig33::Mig33Options>>,
-}
-
-impl OptionsOfNetworks {
-    fn into_options(self) -> NetworkOptions {
-        NetworkOptions {
-            icq: self.icq.unwrap_or_default().options,
-            msn: self.msn.unwrap_or_default().options,
-            mig33: self.mig33.unwrap_or_default().options,
-        }
+/// A YAML error as a [`ConfigError`]: serde_yaml prefixes its message with the path
+/// and position, and only the reason is kept.
+fn yaml_error(file: &Path, e: serde_path_to_error::Error<serde_yaml::Error>) -> ConfigError {
+    let key = e.path().to_string();
+    let inner = e.into_inner();
+    let line = inner.location().map(|l| l.line());
+    let message = inner.to_string();
+    let message = message
+        .split_once(": ")
+        .map(|(_, m)| m)
+        .filter(|_| key != ".")
+        .unwrap_or(&message);
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_string();
+    ConfigError {
+        file: file.into(),
+        key: if key == "." { String::new() } else { key },
+        line,
+        message,
     }
-}
-
-#[derive(Default, Deserialize)]
-#[serde(bound(deserialize = "O: Deserialize<'de> + Default"))]
-struct OptionsOf<O> {
-    /// `options:` with every key commented out is null: the defaults.
-    #[serde(default, deserialize_with = "null_is_default")]
-    options: O,
-}
-
-fn null_is_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 type Invalid = (String, String);
@@ -841,7 +812,10 @@ fn validate_rest(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, 
         let Some(id) = NetworkId::parse(name) else {
             return Err((
                 key,
-                format!("unknown network {name:?} (known: {})", NetworkId::ALL_NAMES),
+                format!(
+                    "unknown network {name:?} (known: {})",
+                    NetworkId::all_names()
+                ),
             ));
         };
         let template = net
@@ -933,7 +907,7 @@ fn is_server_name(s: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub const GOOD: &str = r#"
@@ -1138,93 +1112,8 @@ networks:
     }
 
     /// GOOD with `block` added under `networks:`.
-    fn with_network(block: &str) -> String {
+    pub(crate) fn with_network(block: &str) -> String {
         GOOD.replace("networks:\n", &format!("networks:\n{block}"))
-    }
-
-    #[test]
-    fn network_options_are_typed() {
-        let c = parse(&GOOD.replace(
-            "    server: 127.0.0.1:4000\n",
-            "    server: 127.0.0.1:4000\n    options:\n      probe_interval_secs: 2\n",
-        ))
-        .unwrap();
-        assert_eq!(c.options.icq.probe_interval_secs, 2);
-        assert_eq!(c.options.icq.login_timeout_secs, 20, "default kept");
-        assert_eq!(c.options.msn, crate::networks::msn::MsnOptions::default());
-        // `options:` with every key commented out is the defaults.
-        let c = parse(&GOOD.replace(
-            "    server: 127.0.0.1:4000\n",
-            "    server: 127.0.0.1:4000\n    options:\n      # probe_interval_secs: 2\n",
-        ))
-        .unwrap();
-        assert_eq!(c.options.icq, crate::networks::icq::IcqOptions::default());
-    }
-
-    #[test]
-    fn network_option_of_the_wrong_type_is_named_with_line() {
-        let e = error_for(&GOOD.replace(
-            "    server: 127.0.0.1:4000\n",
-            "    server: 127.0.0.1:4000\n    options:\n      probe_interval_secs: \"2\"\n",
-        ));
-        assert_eq!(e.key, "networks.icq.options.probe_interval_secs");
-        assert!(e.message.contains("invalid type"), "{e}");
-        assert_eq!(e.line, Some(18), "{e}");
-    }
-
-    #[test]
-    fn unknown_network_option_is_named() {
-        let e = error_for(&GOOD.replace(
-            "    server: 127.0.0.1:4000\n",
-            "    server: 127.0.0.1:4000\n    options:\n      probe_interval: 2\n",
-        ));
-        assert_eq!(e.key, "networks.icq.options.probe_interval");
-        assert!(e.message.contains("unknown field"), "{e}");
-        assert!(
-            e.message.contains("probe_interval_secs"),
-            "names the known keys: {e}"
-        );
-        let e = error_for(&with_network(
-            "  mig33:\n    server: 127.0.0.1:9119\n    options: { nexus_url: \"https://x\" }\n",
-        ));
-        assert_eq!(e.key, "networks.mig33.options.nexus_url");
-    }
-
-    #[test]
-    fn unusable_network_option_values_are_refused() {
-        let msn = |options: &str| {
-            with_network(&format!(
-                "  msn:\n    enabled: true\n    server: 127.0.0.1:1863\n    options: {{ {options} }}\n"
-            ))
-        };
-        let e = error_for(&msn(
-            "nexus_url: \"http://nexus.example.net/rdr/pprdr.asp\"",
-        ));
-        assert_eq!(e.key, "networks.msn.options.nexus_url");
-        assert!(e.message.contains("https"), "{e}");
-        let c = parse(&msn("nexus_url: \"http://127.0.0.1:1880/rdr/pprdr.asp\"")).unwrap();
-        assert_eq!(
-            c.options.msn.nexus_url,
-            "http://127.0.0.1:1880/rdr/pprdr.asp"
-        );
-        let e = error_for(&msn("login_url: \"http://login.example.net/login\""));
-        assert_eq!(e.key, "networks.msn.options.login_url");
-        assert!(e.message.contains("https"), "{e}");
-        let c = parse(&msn("login_url: \"http://127.0.0.1:1880/login\"")).unwrap();
-        assert_eq!(
-            c.options.msn.login_url.as_deref(),
-            Some("http://127.0.0.1:1880/login")
-        );
-        let e = error_for(&GOOD.replace(
-            "    server: 127.0.0.1:4000\n",
-            "    server: 127.0.0.1:4000\n    options: { missed_probes: 0 }\n",
-        ));
-        assert_eq!(e.key, "networks.icq.options.missed_probes");
-        let e = error_for(&msn("ping_seconds: 0"));
-        assert_eq!(e.key, "networks.msn.options.ping_seconds");
-        assert!(e.message.contains("at least 1"), "{e}");
-        let e = error_for(&msn("ping_seconds: -5"));
-        assert_eq!(e.key, "networks.msn.options.ping_seconds");
     }
 
     #[test]
@@ -1257,7 +1146,6 @@ networks:
         let edited = example.replace("example.org", "chat.mydomain.test");
         let c = parse(&edited).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.enabled_networks().count(), 3);
-        assert!(c.options.msn.nexus_url.starts_with("http://127.0.0.1"));
         parse(include_str!("../../config/demo.yaml")).unwrap_or_else(|e| panic!("{e}"));
     }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use retrobridge::config::LoadedConfig;
 use retrobridge::fronts::matrix::registration::Registration;
+use retrobridge::networks::NetworkOptions;
 
 #[derive(Parser)]
 #[command(version, about = "A Matrix bridge for ICQ, MSN Messenger and mig33")]
@@ -40,11 +41,15 @@ enum Command {
     },
 }
 
-fn load(path: &std::path::Path) -> Result<LoadedConfig, ExitCode> {
-    LoadedConfig::load(path).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(2)
-    })
+/// The config, then each network's `options` in it: `check-config` and `run` refuse both
+/// alike.
+fn load(path: &std::path::Path) -> Result<(LoadedConfig, NetworkOptions), ExitCode> {
+    LoadedConfig::load(path)
+        .and_then(|config| NetworkOptions::read(&config).map(|options| (config, options)))
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })
 }
 
 fn main() -> ExitCode {
@@ -62,7 +67,7 @@ fn main() -> ExitCode {
             output,
             force,
         } => {
-            let loaded = match load(&config) {
+            let (loaded, _) = match load(&config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
@@ -108,7 +113,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Run { config } => {
-            let loaded = match load(&config) {
+            let (loaded, options) = match load(&config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
@@ -118,7 +123,7 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
-            match runtime.block_on(retrobridge::app::run(loaded)) {
+            match runtime.block_on(retrobridge::app::run(loaded, options)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     // Once, in the log (which is where an operator looks).

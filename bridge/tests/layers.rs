@@ -27,14 +27,6 @@ const RANKS: &[(&str, u8)] = &[
     ("main", 6),
 ];
 
-/// Upward imports that remain, each with what removes it. The test fails when one of
-/// these disappears (take it off the list) or a new one appears (fix the import).
-const KNOWN: &[(&str, &str, &str)] = &[(
-    "config",
-    "networks",
-    "each network's typed `options` are read by the config; to be read by the networks",
-)];
-
 fn rank(module: &str) -> u8 {
     RANKS
         .iter()
@@ -133,25 +125,15 @@ fn violations(src: &Path) -> BTreeSet<(String, String, String)> {
 fn every_import_goes_down_a_layer() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let found = violations(&src);
-    let unknown: Vec<_> = found
-        .iter()
-        .filter(|(from, to, _)| !KNOWN.iter().any(|(f, t, _)| f == from && t == to))
-        .collect();
     assert!(
-        unknown.is_empty(),
+        found.is_empty(),
         "imports that go up or sideways (module -> module at file:line):\n{}",
-        unknown
+        found
             .iter()
             .map(|(f, t, at)| format!("  {f} -> {t} at {at}"))
             .collect::<Vec<_>>()
             .join("\n")
     );
-    for (from, to, why) in KNOWN {
-        assert!(
-            found.iter().any(|(f, t, _)| f == from && t == to),
-            "{from} -> {to} ({why}) is gone: take it off KNOWN"
-        );
-    }
 }
 
 /// The check itself: an upward import, inline or grouped, is found; comments are not.

@@ -46,11 +46,11 @@ pub enum ActionError {
 impl fmt::Display for ActionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ActionError::NoNetwork => write!(f, "Which network? ({})", NetworkId::ALL_NAMES),
+            ActionError::NoNetwork => write!(f, "Which network? ({})", NetworkId::all_names()),
             ActionError::UnknownNetwork(name) => write!(
                 f,
                 "Unknown network {name:?}. Known networks: {}.",
-                NetworkId::ALL_NAMES
+                NetworkId::all_names()
             ),
             ActionError::Unavailable(why) => f.write_str(why),
             ActionError::AlreadyLoggedIn { network, id } => write!(

@@ -10,6 +10,14 @@ use super::NetworkId;
 /// One network's declaration.
 #[derive(Debug)]
 pub struct Capabilities {
+    /// Its name in the config, commands and stored keys: "icq".
+    pub name: &'static str,
+    /// Its name for people: "MSN Messenger".
+    pub display_name: &'static str,
+    /// The default ghost localpart template; `{id}` is the escaped legacy id.
+    pub ghost_template: &'static str,
+    /// Ids that differ only in case are one person (they are kept lower-cased).
+    pub ids_ignore_case: bool,
     /// A directory to search and profiles to show (`search`, `info`).
     pub directory: bool,
     /// Named chatrooms shared by everyone in them (`join`, `leave`).
@@ -72,6 +80,10 @@ impl NetworkId {
 }
 
 const ICQ: Capabilities = Capabilities {
+    name: "icq",
+    display_name: "ICQ",
+    ghost_template: "icq_{id}",
+    ids_ignore_case: false,
     directory: true,
     chatrooms: false,
     group_chats: false,
@@ -93,6 +105,10 @@ const ICQ: Capabilities = Capabilities {
 };
 
 const MSN: Capabilities = Capabilities {
+    name: "msn",
+    display_name: "MSN Messenger",
+    ghost_template: "msn_{id}",
+    ids_ignore_case: true,
     directory: false,
     chatrooms: false,
     group_chats: true,
@@ -117,6 +133,10 @@ const MSN: Capabilities = Capabilities {
 };
 
 const MIG33: Capabilities = Capabilities {
+    name: "mig33",
+    display_name: "mig33",
+    ghost_template: "mig33_{id}",
+    ids_ignore_case: true,
     directory: false,
     chatrooms: true,
     group_chats: false,
@@ -134,3 +154,31 @@ const MIG33: Capabilities = Capabilities {
     password_note: None,
     article: "a",
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The declared name is the one stored (serde) and parsed back, and every network
+    /// has its own name and ghost template (two alike would mix two networks' users).
+    #[test]
+    fn each_network_is_named_once_and_alike_everywhere() {
+        for network in NetworkId::ALL {
+            let c = network.capabilities();
+            assert_eq!(
+                serde_json::to_string(&network).unwrap(),
+                format!("\"{}\"", c.name)
+            );
+            assert_eq!(NetworkId::parse(c.name), Some(network));
+            assert!(c.ghost_template.contains("{id}"), "{}", c.name);
+        }
+        let names: std::collections::BTreeSet<_> =
+            NetworkId::ALL.map(|n| n.capabilities().name).into();
+        let templates: std::collections::BTreeSet<_> = NetworkId::ALL
+            .map(|n| n.capabilities().ghost_template)
+            .into();
+        assert_eq!(names.len(), NetworkId::ALL.len());
+        assert_eq!(templates.len(), NetworkId::ALL.len());
+        assert_eq!(NetworkId::all_names(), "icq, msn, mig33");
+    }
+}

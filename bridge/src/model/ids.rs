@@ -14,49 +14,39 @@ pub enum NetworkId {
 }
 
 impl NetworkId {
+    /// The networks compiled in; each one's name, rules and features are its
+    /// declaration in `capabilities.rs`.
     pub const ALL: [NetworkId; 3] = [NetworkId::Icq, NetworkId::Msn, NetworkId::Mig33];
-    pub const ALL_NAMES: &'static str = "icq, msn, mig33";
+
+    /// "icq, msn, mig33": the names, for an error that lists them.
+    pub fn all_names() -> String {
+        NetworkId::ALL.map(NetworkId::as_str).join(", ")
+    }
 
     pub fn parse(name: &str) -> Option<NetworkId> {
-        match name {
-            "icq" => Some(NetworkId::Icq),
-            "msn" => Some(NetworkId::Msn),
-            "mig33" => Some(NetworkId::Mig33),
-            _ => None,
-        }
+        NetworkId::ALL.into_iter().find(|n| n.as_str() == name)
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            NetworkId::Icq => "icq",
-            NetworkId::Msn => "msn",
-            NetworkId::Mig33 => "mig33",
-        }
+        self.capabilities().name
     }
 
     /// Human name for messages.
     pub fn display_name(self) -> &'static str {
-        match self {
-            NetworkId::Icq => "ICQ",
-            NetworkId::Msn => "MSN Messenger",
-            NetworkId::Mig33 => "mig33",
-        }
+        self.capabilities().display_name
     }
 
     pub fn default_template(self) -> &'static str {
-        match self {
-            NetworkId::Icq => "icq_{id}",
-            NetworkId::Msn => "msn_{id}",
-            NetworkId::Mig33 => "mig33_{id}",
-        }
+        self.capabilities().ghost_template
     }
 
-    /// The canonical form of a legacy id: MSN addresses and mig33 usernames are
-    /// case-insensitive, so they are lower-cased; ICQ UINs are numbers.
+    /// The canonical form of a legacy id: where ids are case-insensitive (MSN
+    /// addresses, mig33 usernames) lower-cased; ICQ UINs are numbers.
     pub fn canonical_id(self, id: &str) -> String {
-        match self {
-            NetworkId::Icq => id.trim().to_string(),
-            NetworkId::Msn | NetworkId::Mig33 => id.trim().to_lowercase(),
+        if self.capabilities().ids_ignore_case {
+            id.trim().to_lowercase()
+        } else {
+            id.trim().to_string()
         }
     }
 }
