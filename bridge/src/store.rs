@@ -171,6 +171,9 @@ pub struct Inner {
     ghosts: sled::Tree,
     portals: sled::Tree,
     portals_by_room: sled::Tree,
+    /// `user \0 network` -> the Matrix space of the user's logins there; kept across a
+    /// logout so the next login on that network reuses it.
+    spaces: sled::Tree,
     buddies: sled::Tree,
     groups: sled::Tree,
     message_ids: sled::Tree,
@@ -302,6 +305,7 @@ impl Store {
             ghosts: tree("ghosts")?,
             portals: tree("portals")?,
             portals_by_room: tree("portals_by_room")?,
+            spaces: tree("spaces")?,
             buddies: tree("buddies")?,
             groups: tree("groups")?,
             message_ids: tree("message_ids")?,

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
 const SIM_WAIT: Duration = Duration::from_secs(30);
-const SLOTS: usize = 11;
+const SLOTS: usize = 14;
 
 /// Every slot has mig33 enabled (the registration's ghost namespace depends on it); the
 /// server address is a placeholder replaced when each test starts its bridge.
@@ -481,7 +481,7 @@ async fn chatroom_join_messages_and_leave() {
         "No such chatroom: nowhere",
     )
     .await;
-    command(&alice, slot, &room, "join mig33 lobby", "Joining lobby").await;
+    command(&alice, slot, &room, "join mig33 lobby", "Joined lobby").await;
     let lobby = join_invite_named(&alice, "lobby (mig33)").await;
     let ghost = slot.ghost("mig33", "carol");
     wait_member(&alice, &lobby, &ghost, true).await;
@@ -551,11 +551,11 @@ async fn two_bridged_users_share_one_chatroom_portal() {
         slot,
         &alice_mgmt,
         "join mig33 lobby",
-        "Joining lobby",
+        "Joined lobby",
     )
     .await;
     let lobby = join_invite_named(&alice, "lobby (mig33)").await;
-    command(&bob, slot, &bob_mgmt, "join mig33 lobby", "Joining lobby").await;
+    command(&bob, slot, &bob_mgmt, "join mig33 lobby", "Joined lobby").await;
     let lobby_bob = join_invite_named(&bob, "lobby (mig33)").await;
     assert_eq!(lobby, lobby_bob, "one Matrix room for the chatroom");
     carol
@@ -630,7 +630,7 @@ async fn reconnects_rejoins_and_delivers_after_server_and_bridge_restarts() {
     let alice = register(synapse, slot, "alice").await;
     let room = slot.management_room(&alice).await;
     login(&alice, slot, &room, "alice", "alicepw").await;
-    command(&alice, slot, &room, "join mig33 lobby", "Joining lobby").await;
+    command(&alice, slot, &room, "join mig33 lobby", "Joined lobby").await;
     let lobby = join_invite_named(&alice, "lobby (mig33)").await;
     let ghost = slot.ghost("mig33", "carol");
     wait_member(&alice, &lobby, &ghost, true).await;
@@ -707,7 +707,7 @@ async fn comma_separated_participants_become_separate_named_ghosts() {
     let room = slot.management_room(&alice).await;
     login(&alice, slot, &room, "alice", "alicepw").await;
 
-    command(&alice, slot, &room, "join mig33 lobby", "Joining lobby").await;
+    command(&alice, slot, &room, "join mig33 lobby", "Joined lobby").await;
     let lobby = join_invite_named(&alice, "lobby (mig33)").await;
     let (bob_ghost, carol_ghost) = (slot.ghost("mig33", "bob"), slot.ghost("mig33", "carol"));
     wait_member(&alice, &lobby, &bob_ghost, true).await;
@@ -918,4 +918,154 @@ async fn a_burst_from_matrix_is_paced_under_the_flood_limit() {
         0,
         "no delivery failure"
     );
+}
+
+/// Invitations pending for `user` to rooms with this name.
+async fn invites_named(user: &TestUser, name: &str) -> usize {
+    let filter = r#"{"presence":{"not_types":["*"]},"account_data":{"not_types":["*"]},"room":{"timeline":{"limit":0},"ephemeral":{"not_types":["*"]},"account_data":{"not_types":["*"]}}}"#;
+    let resp = user
+        .request(
+            Method::GET,
+            "/sync",
+            &[("filter", filter), ("timeout", "1")],
+            None,
+        )
+        .await
+        .expect("sync");
+    resp["rooms"]["invite"]
+        .as_object()
+        .map(|rooms| {
+            rooms
+                .values()
+                .filter(|room| {
+                    room["invite_state"]["events"]
+                        .as_array()
+                        .is_some_and(|events| {
+                            events
+                                .iter()
+                                .any(|e| e["type"] == "m.room.name" && e["content"]["name"] == name)
+                        })
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Logging out and in again keeps the one space: the new login's contacts go to it.
+#[tokio::test]
+async fn a_new_login_reuses_the_space_of_the_last() {
+    let (synapse, slot) = env(11);
+    let sim = start_sim().await;
+    let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
+    let alice = register(synapse, slot, "alice").await;
+    let room = slot.management_room(&alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+    let space = join_invite_named(&alice, "mig33 (alice)").await;
+    wait_member(&alice, &space, &slot.ghost("mig33", "bob"), true).await;
+
+    command(&alice, slot, &room, "logout mig33", "Logged out of mig33").await;
+    command(
+        &alice,
+        slot,
+        &room,
+        "login mig33 alice alicepw",
+        "Connected to mig33 as alice",
+    )
+    .await;
+    // Wait for "Connected" a second time: the first one is the earlier login's.
+    wait_bot(&alice, slot, &room, "Connected to mig33 as alice", 2).await;
+    command(&alice, slot, &room, "add mig33 dave Friends", "Added dave").await;
+    wait_member(&alice, &space, &slot.ghost("mig33", "dave"), true).await;
+    assert_eq!(
+        invites_named(&alice, "mig33 (alice)").await,
+        0,
+        "no second space"
+    );
+}
+
+/// `status away`, then a restart: contacts never see the user online in between.
+#[tokio::test]
+async fn the_status_set_survives_a_restart() {
+    let (synapse, slot) = env(12);
+    let sim = start_sim().await;
+    let server = sim.addr().to_string();
+    let mut bridge = start_bridge(synapse, slot, &server);
+    let mut bob = Client::login(sim.addr(), "bob", "bobpw").await.unwrap();
+    let alice = register(synapse, slot, "alice").await;
+    let room = slot.management_room(&alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+    command(&alice, slot, &room, "status away", "status set to away").await;
+    let of_alice = |e: &ClientEvent| -> Option<Presence> {
+        match e {
+            ClientEvent::Presence {
+                username: Some(u),
+                presence,
+                ..
+            } if u == "alice" => Some(*presence),
+            _ => None,
+        }
+    };
+    bob.wait_for(SIM_WAIT, |e| of_alice(e) == Some(Presence::Away))
+        .await
+        .expect("bob sees alice away");
+
+    assert!(bridge.terminate(), "the bridge stops cleanly");
+    bob.wait_for(SIM_WAIT, |e| of_alice(e) == Some(Presence::Offline))
+        .await
+        .expect("bob sees alice go offline");
+    // What bob's client kept unread so far (alice's first login) is not news.
+    while bob.wait_for(Duration::ZERO, |_| true).await.is_ok() {}
+    let _bridge = start_bridge(synapse, slot, &server);
+    let back = bob
+        .wait_for(SIM_WAIT, |e| {
+            of_alice(e).is_some_and(|p| p != Presence::Offline)
+        })
+        .await
+        .expect("bob sees alice back");
+    assert_eq!(of_alice(&back), Some(Presence::Away), "back as she left");
+}
+
+/// `pm` for a chat that has its room: the user who left it is invited back, one who is
+/// in it is pointed to it; a mistyped command gets a suggestion.
+#[tokio::test]
+async fn pm_for_an_existing_chat_and_a_mistyped_command() {
+    let (synapse, slot) = env(13);
+    let sim = start_sim().await;
+    let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
+    let mut bob = Client::login(sim.addr(), "bob", "bobpw").await.unwrap();
+    let alice = register(synapse, slot, "alice").await;
+    let room = slot.management_room(&alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+    let ghost = slot.ghost("mig33", "bob");
+    bob.send_private("alice", "hello").await.unwrap();
+    let is_dm_invite = |e: &Value| {
+        e["type"] == "m.room.member"
+            && e["state_key"] == alice.user_id.as_str()
+            && e["sender"] == ghost.as_str()
+    };
+    let dm = join_invite(&alice, "the DM invite", is_dm_invite).await;
+
+    command(
+        &alice,
+        slot,
+        &room,
+        "pm mig33 bob",
+        "You have a chat with bob already",
+    )
+    .await;
+    alice.leave(&dm).await.unwrap();
+    command(
+        &alice,
+        slot,
+        &room,
+        "pm mig33 bob",
+        "Invited you back to your chat with bob",
+    )
+    .await;
+    let again = join_invite(&alice, "the DM invite again", is_dm_invite).await;
+    assert_eq!(again, dm, "the same room");
+    alice.send_text(&dm, "back again").await.unwrap();
+    wait_legacy_message(&mut bob, "alice", "back again").await;
+
+    command(&alice, slot, &room, "logn mig33", "did you mean `login`?").await;
 }

@@ -258,7 +258,7 @@ async fn portals_carry_bridge_state_set_once_and_not_again_after_a_restart() {
     wait_bridge_state(&alice, &dm, &key("bob"), &expected("bob", "Bobby")).await;
 
     // A chatroom portal (created by the bot).
-    command(&alice, slot, &mgmt, "join mig33 lobby", "Joining lobby").await;
+    command(&alice, slot, &mgmt, "join mig33 lobby", "Joined lobby").await;
     let lobby = join_invite(&alice, "the lobby invite", |e| {
         e["type"] == "m.room.name" && e["content"]["name"] == "lobby (mig33)"
     })

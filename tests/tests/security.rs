@@ -390,7 +390,7 @@ async fn a_ghost_invite_never_relinks_a_bridged_room() {
         slot,
         &alice_mgmt,
         "join mig33 lobby",
-        "Joining lobby",
+        "Joined lobby",
     )
     .await;
     let lobby = accept_named(&alice, "lobby (mig33)").await;
@@ -531,7 +531,7 @@ async fn only_the_chatrooms_bridge_users_are_in_its_room() {
         slot,
         &alice_mgmt,
         "join mig33 lobby",
-        "Joining lobby",
+        "Joined lobby",
     )
     .await;
     let lobby = accept_named(&alice, "lobby (mig33)").await;
@@ -590,7 +590,7 @@ async fn only_the_chatrooms_bridge_users_are_in_its_room() {
     }
     // A bridge user who joins the chatroom is let in.
     let bob_mgmt = slot.management_room(&bob).await;
-    command(&bob, slot, &bob_mgmt, "join mig33 lobby", "Joining lobby").await;
+    command(&bob, slot, &bob_mgmt, "join mig33 lobby", "Joined lobby").await;
     let bobs = accept_named(&bob, "lobby (mig33)").await;
     assert_eq!(bobs, lobby);
     bob.send_text(&lobby, "bob is here").await.unwrap();

@@ -249,6 +249,7 @@ pub async fn login(
         password: password.to_owned(),
         contacts: bridge.store.buddies(user, network).unwrap_or_default(),
         proven: false,
+        presence: PresenceState::Online,
     };
     if let Err(why) = implementation.check_credentials(&credentials) {
         return Err(ActionError::BadCredentials { network, why });
@@ -261,6 +262,7 @@ pub async fn login(
         space_room: None,
         stopped: None,
         proven: false,
+        presence: None,
     };
     let saved = match bridge.store.put_login(&record) {
         Ok(()) => bridge.store.flush().await,
@@ -349,9 +351,26 @@ pub async fn set_status(
                     why: e.to_string(),
                 }),
         };
+        if result.is_ok() {
+            remember_status(bridge, user, network, state);
+        }
         out.push((network, result));
     }
+    if let Err(e) = bridge.store.flush().await {
+        tracing::error!("could not store a status: {e}");
+    }
     Ok(out)
+}
+
+/// Keeps the status for the login's next start (a restart, `reconnect`): contacts see
+/// what the user chose from the first moment, not "online" until they set it again.
+fn remember_status(bridge: &Bridge, user: &str, network: NetworkId, state: PresenceState) {
+    let stored = bridge.store.update_login(user, network, |record| {
+        record.presence = (state != PresenceState::Online).then_some(state);
+    });
+    if let Err(e) = stored {
+        tracing::error!("could not store a status: {e}");
+    }
 }
 
 #[cfg(test)]

@@ -289,7 +289,25 @@ pub async fn run(bridge: &Arc<Bridge>, user: &str, name: &str, args: &[&str]) ->
                 admin_only(name)
             }
         }
-        other => format!("Unknown command {other:?}. Type `help` for the list of commands."),
+        other => unknown_command(other, admin),
+    }
+}
+
+/// "Unknown command", with the command the user probably meant: one or two letters off.
+fn unknown_command(name: &str, admin: bool) -> String {
+    let known = COMMANDS
+        .iter()
+        .chain(ADMIN_COMMANDS.iter().filter(|_| admin))
+        .map(|c| c.name);
+    let nearest = known
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= 2.min(c.len() / 2))
+        .min();
+    match nearest {
+        Some((_, c)) => format!(
+            "Unknown command {name:?}: did you mean `{c}`? Type `help` for the list of commands."
+        ),
+        None => format!("Unknown command {name:?}. Type `help` for the list of commands."),
     }
 }
 
@@ -422,9 +440,15 @@ async fn reconnect(bridge: &Arc<Bridge>, user: &str, args: &[&str]) -> String {
             Some(LoginState::Disconnected(_)) | None => {}
         }
     }
-    record.stopped = None;
-    let saved = match bridge.store.put_login(&record) {
-        Ok(()) => bridge.store.flush().await.map_err(anyhow::Error::from),
+    let saved = match bridge
+        .store
+        .update_login(user, network, |record| record.stopped = None)
+    {
+        Ok(Some(updated)) => {
+            record = updated;
+            bridge.store.flush().await.map_err(anyhow::Error::from)
+        }
+        Ok(None) => Err(anyhow::anyhow!("the login was removed meanwhile")),
         Err(e) => Err(e.into()),
     };
     if let Err(e) = saved.and_then(|()| bridge.resume_login(&implementation, &record)) {
@@ -442,9 +466,12 @@ pub(crate) async fn mark_stopped(
     key: &LoginKey,
     reason: &str,
 ) -> anyhow::Result<()> {
-    if let Some(mut record) = bridge.store.login(&key.user, key.network)? {
-        record.stopped = Some(reason.to_owned());
-        bridge.store.put_login(&record)?;
+    let stopped = bridge
+        .store
+        .update_login(&key.user, key.network, |record| {
+            record.stopped = Some(reason.to_owned());
+        })?;
+    if stopped.is_some() {
         bridge.store.flush().await?;
     }
     Ok(())
@@ -641,7 +668,10 @@ async fn room_command(bridge: &Bridge, user: &str, command: &str, args: &[&str])
         result
     };
     match result {
-        Ok(()) if command == "join" => format!("Joining {room}…"),
+        // The network answers once its server took the join.
+        Ok(()) if command == "join" => {
+            format!("Joined {room}.")
+        }
         Ok(()) => format!("Left {room}."),
         Err(e) => format!("Could not {command} {room}: {e}"),
     }
@@ -650,6 +680,17 @@ async fn room_command(bridge: &Bridge, user: &str, command: &str, args: &[&str])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mistyped_command_gets_a_suggestion() {
+        assert!(unknown_command("logn", false).contains("did you mean `login`?"));
+        assert!(unknown_command("stauts", false).contains("did you mean `status`?"));
+        assert!(unknown_command("LOGOTU".to_lowercase().as_str(), false).contains("`logout`"));
+        // Nothing near: no guess; admin commands are suggested to admins only.
+        assert!(!unknown_command("frobnicate", false).contains("did you mean"));
+        assert!(!unknown_command("stat", false).contains("`stats`"));
+        assert!(unknown_command("stat", true).contains("`stats`"));
+    }
 
     #[test]
     fn help_lists_every_command_and_what_each_network_has() {

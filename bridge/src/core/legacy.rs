@@ -20,12 +20,15 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
         NetworkEvent::Connected { ref self_profile } => {
             bridge.set_login_state(key, LoginState::Connected);
             to_front(bridge, key, &event).await?;
-            if let Some(mut record) = bridge.store.login(&key.user, net)? {
-                if !record.proven {
-                    record.proven = true;
-                    bridge.store.put_login(&record)?;
-                    bridge.store.flush_soon();
-                }
+            if bridge
+                .store
+                .login(&key.user, net)?
+                .is_some_and(|record| !record.proven)
+            {
+                bridge
+                    .store
+                    .update_login(&key.user, net, |record| record.proven = true)?;
+                bridge.store.flush_soon();
             }
             let name = self_profile
                 .display_name

@@ -383,6 +383,7 @@ impl Bridge {
             password: record.password.clone(),
             contacts: self.store.buddies(&record.user, record.network)?,
             proven: record.proven,
+            presence: record.presence.unwrap_or(PresenceState::Online),
         };
         self.take_resumed(&LoginKey {
             user: record.user.clone(),

@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     ChatId, Contact, FormattedText, Group, LegacyId, Lookup, MessageKind, NetworkId, Presence,
-    Profile,
+    PresenceState, Profile,
 };
 
 /// Credentials for one login, and what the bridge remembers of it. `Debug` never shows
@@ -22,6 +22,8 @@ pub struct LoginCredentials {
     /// These credentials were accepted before (a stored login that connected once): a
     /// server that stays silent is then an outage to wait out, not a refused password.
     pub proven: bool,
+    /// The status the user last set: the login shows it from its first moment online.
+    pub presence: PresenceState,
 }
 
 impl fmt::Debug for LoginCredentials {

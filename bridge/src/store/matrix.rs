@@ -256,6 +256,22 @@ impl Store {
         scan(&self.portals, "portals", &prefix(&[user, network.as_str()]))
     }
 
+    // --- spaces --------------------------------------------------------------------------
+
+    /// The space made for the user's logins on `network` (by this or an earlier login).
+    pub fn space(&self, user: &str, network: NetworkId) -> Result<Option<String>> {
+        Ok(self
+            .spaces
+            .get(key(&[user, network.as_str()]))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub fn set_space(&self, user: &str, network: NetworkId, room_id: &str) -> Result<()> {
+        self.spaces
+            .insert(key(&[user, network.as_str()]), room_id.as_bytes())?;
+        Ok(())
+    }
+
     // --- room membership the bridge arranged -------------------------------------------
 
     /// Whether the bridge made `user` join (a ghost) or invited them (a Matrix user) to

@@ -83,6 +83,7 @@ pub(super) fn login(user: &str, network: NetworkId, id: &str, password: &str) ->
         space_room: None,
         stopped: None,
         proven: true,
+        presence: None,
     }
 }
 

@@ -213,6 +213,7 @@ async fn seed(
             space_room: spaces.then(|| format!("!space{i}:localhost")),
             stopped: None,
             proven: true,
+            presence: None,
         })?;
         store.set_management_room(&mxid, room)?;
         // The user last heard that the login was connected (a restart is quiet).

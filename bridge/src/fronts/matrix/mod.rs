@@ -516,12 +516,19 @@ impl Front for MatrixFront {
         Box::pin(async move {
             let user = UserId::parse(user).map_err(|e| e.to_string())?;
             let chat = ChatId::Direct(contact.to_owned());
-            portals::ensure_portal(&self.arc(), &user, network, &chat, None)
+            let existed = matches!(
+                self.store.portal(user.as_str(), network, &chat),
+                Ok(Some(_))
+            );
+            let room = portals::ensure_portal(&self.arc(), &user, network, &chat, None)
                 .await
-                .map(|_| {
-                    format!("Opened a chat with {contact}: accept the invitation to start talking.")
-                })
-                .map_err(|e| format!("{e:#}"))
+                .map_err(|e| format!("{e:#}"))?;
+            if !existed {
+                return Ok(format!(
+                    "Opened a chat with {contact}: accept the invitation to start talking."
+                ));
+            }
+            portals::invite_back(self, network, contact, &room, &user).await
         })
     }
 }

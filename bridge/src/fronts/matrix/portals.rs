@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
-use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, UserId};
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use super::{room_id, MatrixFront};
 use crate::core::{sanitize, ChatId, NetworkId};
@@ -245,7 +245,9 @@ async fn keep_invites(front: &MatrixFront, room: &matrix_sdk::ruma::RoomId) -> a
 const SPACES_AT_ONCE: usize = 8;
 static SPACE_CREATION: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(SPACES_AT_ONCE);
 
-/// The Matrix space gathering a login's contacts and chats, created on first use.
+/// The Matrix space gathering a login's contacts and chats: created on the first use by
+/// the user's first login on the network, and reused by the next ones (a logout and a
+/// new login do not make a second space).
 pub async fn ensure_space(
     front: &MatrixFront,
     mxid: &str,
@@ -255,6 +257,10 @@ pub async fn ensure_space(
         return Ok(None);
     };
     if let Some(space) = &login.space_room {
+        // Records from before spaces had their own tree name it only here.
+        if front.store.space(mxid, network)?.is_none() {
+            front.store.set_space(mxid, network, space)?;
+        }
         return Ok(Some(room_id(space)));
     }
     // A few at a time: a thousand new logins connecting together must not become a
@@ -264,28 +270,60 @@ pub async fn ensure_space(
         .await
         .map_err(|_| anyhow::anyhow!("space creation closed"))?;
     // Read again: it may have been made while this waited.
-    let Some(mut login) = front.store.login(mxid, network)? else {
+    let Some(login) = front.store.login(mxid, network)? else {
         return Ok(None);
     };
     if let Some(space) = &login.space_room {
         return Ok(Some(room_id(space)));
     }
     let user = UserId::parse(mxid)?;
-    let options = NewRoom {
-        name: Some(format!("{} ({})", network.display_name(), login.legacy_id)),
-        topic: Some(format!(
-            "Your {} contacts and chats",
-            network.display_name()
-        )),
-        invite: vec![user.clone()],
-        power_users: vec![(user, 100)],
-        space: true,
-        ..NewRoom::default()
+    let name = format!("{} ({})", network.display_name(), login.legacy_id);
+    let space = match front.store.space(mxid, network)? {
+        Some(space) => {
+            let space = room_id(&space);
+            reuse_space(front, &space, &user, &name).await;
+            space
+        }
+        None => {
+            let options = NewRoom {
+                name: Some(name),
+                topic: Some(format!(
+                    "Your {} contacts and chats",
+                    network.display_name()
+                )),
+                invite: vec![user.clone()],
+                power_users: vec![(user, 100)],
+                space: true,
+                ..NewRoom::default()
+            };
+            let space = front.matrix.create_room(front.bot(), options).await?;
+            front.store.set_space(mxid, network, space.as_str())?;
+            space
+        }
     };
-    let space = front.matrix.create_room(front.bot(), options).await?;
-    login.space_room = Some(space.to_string());
-    front.store.put_login(&login)?;
+    front.store.update_login(mxid, network, |login| {
+        login.space_room = Some(space.to_string());
+    })?;
     Ok(Some(space))
+}
+
+/// An earlier login's space serves a new one: named for the new account, and the user
+/// invited back in case they left it (an invitation to a member fails, harmlessly).
+async fn reuse_space(front: &MatrixFront, space: &RoomId, user: &UserId, name: &str) {
+    let named = front.matrix.state(space, "m.room.name", "").await;
+    if !matches!(&named, Ok(Some(n)) if n["name"] == name) {
+        let content = serde_json::json!({ "name": name });
+        if let Err(e) = front
+            .matrix
+            .send_state(front.bot(), space, "m.room.name", "", content)
+            .await
+        {
+            tracing::warn!(%space, "could not rename a reused space: {e}");
+        }
+    }
+    if let Err(e) = front.matrix.invite(front.bot(), space, user).await {
+        tracing::debug!(%space, "invite to a reused space: {e}");
+    }
 }
 
 /// Lists a portal in its login's space.
@@ -463,6 +501,41 @@ pub fn forget_member(front: &MatrixFront, room: &matrix_sdk::ruma::RoomId, user:
     if let Err(e) = front.store.set_member(room.as_str(), user.as_str(), false) {
         tracing::warn!("could not forget a membership: {e}");
     }
+}
+
+/// `pm` for a chat that has its room already: the user is pointed to it, or invited
+/// back (by the contact's ghost, as the first time) when they left it.
+pub async fn invite_back(
+    front: &MatrixFront,
+    network: NetworkId,
+    contact: &str,
+    room: &matrix_sdk::ruma::RoomId,
+    user: &UserId,
+) -> Result<String, String> {
+    let membership = front
+        .matrix
+        .state(room, "m.room.member", user.as_str())
+        .await
+        .ok()
+        .flatten();
+    if membership.as_ref().and_then(|m| m["membership"].as_str()) == Some("join") {
+        return Ok(format!(
+            "You have a chat with {contact} already: https://matrix.to/#/{room}"
+        ));
+    }
+    forget_member(front, room, user);
+    let ghost = front.ghost_id(network, contact);
+    if let Err(e) = front.matrix.invite(&ghost, room, user).await {
+        tracing::debug!(%room, "the ghost could not invite back, the bot tries: {e}");
+        front
+            .matrix
+            .invite(front.bot(), room, user)
+            .await
+            .map_err(|e| format!("Could not invite you back to your chat with {contact}: {e}"))?;
+    }
+    Ok(format!(
+        "Invited you back to your chat with {contact}: accept the invitation to go on talking."
+    ))
 }
 
 /// Makes the bot join a room it was invited to (a DM portal created by a ghost may not

@@ -181,7 +181,7 @@ impl LoginTask {
             events,
             commands,
             contacts,
-            status: Status::ONLINE,
+            status: convert::status_of(login.presence),
             outbox: VecDeque::new(),
             unsaved: false,
             ever_logged_in: login.proven,
@@ -911,6 +911,7 @@ mod tests {
             password: "pw".into(),
             contacts: Vec::new(),
             proven: false,
+            presence: crate::model::PresenceState::Online,
         };
         let options = Options {
             probe_interval: Duration::from_secs(60),
@@ -1015,6 +1016,7 @@ mod tests {
             password: "pw".into(),
             contacts: Vec::new(),
             proven: false,
+            presence: crate::model::PresenceState::Online,
         };
         let addr = server.local_addr().unwrap().to_string();
         let sink = EventSink::new(key, std::sync::Arc::new(tx));
@@ -1103,6 +1105,7 @@ mod tests {
             password: "pw".into(),
             contacts: Vec::new(),
             proven: false,
+            presence: crate::model::PresenceState::Online,
         };
         let addr = server.local_addr().unwrap().to_string();
         let sink = EventSink::new(key, std::sync::Arc::new(GatedIntake { events: tx, open }));

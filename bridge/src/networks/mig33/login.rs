@@ -93,6 +93,7 @@ impl LoginTask {
         commands: crate::core::CommandReceiver,
         sending: SendBucket,
     ) -> LoginTask {
+        let presence = convert::presence_from_core(credentials.presence);
         LoginTask {
             server,
             credentials,
@@ -102,7 +103,7 @@ impl LoginTask {
             rooms: BTreeSet::new(),
             members: HashMap::new(),
             groups: HashMap::new(),
-            presence: proto::Presence::Available,
+            presence,
             logged_in: false,
             sending,
         }

@@ -208,7 +208,7 @@ impl Login {
             events,
             commands,
             queued: VecDeque::new(),
-            status: Status::Online,
+            status: status_of(creds.presence),
             sbs: HashMap::new(),
             next_sb: 1,
             sb_tx,
@@ -655,12 +655,7 @@ impl Login {
                 self.send_paced(ns);
             }
             LoginCommand::SetPresence { presence, reply } => {
-                self.status = match presence.state {
-                    PresenceState::Online => Status::Online,
-                    PresenceState::Away => Status::Away,
-                    PresenceState::Busy => Status::Busy,
-                    PresenceState::Invisible | PresenceState::Offline => Status::Hidden,
-                };
+                self.status = status_of(presence.state);
                 let trid = ns.set_status(self.status);
                 self.requests.insert(trid, Pending::Status(reply));
             }
@@ -1044,6 +1039,16 @@ fn login_error(reason: String, error: Option<ServerError>) -> End {
     }
 }
 
+/// The status the user chose, as MSN shows it (it has no offline-but-connected: hidden).
+fn status_of(state: PresenceState) -> Status {
+    match state {
+        PresenceState::Online => Status::Online,
+        PresenceState::Away => Status::Away,
+        PresenceState::Busy => Status::Busy,
+        PresenceState::Invisible | PresenceState::Offline => Status::Hidden,
+    }
+}
+
 fn presence_of(status: Status) -> Presence {
     let (state, text) = match status {
         Status::Online => (PresenceState::Online, None),
@@ -1133,6 +1138,7 @@ mod tests {
                 groups: Vec::new(),
             }],
             proven: false,
+            presence: PresenceState::Online,
         };
         let (_handle, commands) = crate::core::LoginHandle::channel();
         let cfg = Arc::new(MsnConfig {
