@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(60);
 
 fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
-    let (synapse, slots) = environment(5, |_| SlotOptions::default());
+    let (synapse, slots) = environment(6, |_| SlotOptions::default());
     (synapse, &slots[slot])
 }
 
@@ -464,4 +464,68 @@ async fn encrypted_management_room_gets_one_clear_notice() {
     );
     let log = std::fs::read_to_string(slot.log_path()).unwrap();
     assert!(log.contains("encrypted room: the bridge cannot read it"));
+}
+
+/// A direct chat made as matrix-commander makes it (`private_chat`: the bot has no power)
+/// is no place for passwords: the bot opens a management room of its own, where it can
+/// remove them, and the first room only points there, using nothing typed in it.
+#[tokio::test]
+async fn a_room_where_the_bot_cannot_remove_passwords_is_replaced() {
+    let (synapse, slot) = env(5);
+    let _bridge = slot.start(synapse).expect("bridge starts");
+    let alice = synapse
+        .register_user(&slot.user_localpart("alice"), "pw", false)
+        .await
+        .unwrap();
+    let dm = alice
+        .create_room(&[slot.bot.as_str()], true, None)
+        .await
+        .unwrap();
+    alice
+        .wait_for_message(&dm, from_bot(slot, "I opened a management room"), WAIT)
+        .await
+        .expect("the pointer to the bot's own room");
+    let own = alice
+        .wait_for_invite(|inviter| inviter == slot.bot.as_str(), WAIT)
+        .await
+        .expect("an invitation to the bot's room");
+    alice.join(&own).await.unwrap();
+    alice
+        .wait_for_message(&own, from_bot(slot, "Commands"), WAIT)
+        .await
+        .expect("the welcome in the bot's room");
+
+    // A password typed in the first room is not used, and the user is told.
+    alice
+        .send_text(&dm, "login icq 12345 secret1")
+        .await
+        .unwrap();
+    alice
+        .wait_for_message(&dm, from_bot(slot, "I did not use it"), WAIT)
+        .await
+        .expect("the warning");
+    assert_eq!(
+        count_from_bot(&alice, &dm, "not enabled").await,
+        0,
+        "the command was not run"
+    );
+    // In the bot's room the password is removed.
+    let login = alice
+        .send_text(&own, "login icq 12345 secret2")
+        .await
+        .unwrap();
+    alice
+        .wait_for_message(&own, from_bot(slot, "ICQ is not enabled"), WAIT)
+        .await
+        .unwrap();
+    assert!(alice.is_redacted(&own, &login).await.unwrap());
+}
+
+async fn count_from_bot(user: &TestUser, room: &str, needle: &str) -> usize {
+    user.messages(room)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| body(e).contains(needle))
+        .count()
 }

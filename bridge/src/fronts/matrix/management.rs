@@ -8,6 +8,7 @@ use std::sync::Arc;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::OwnedEventId;
 
+use super::client::NewRoom;
 use super::{room_id, MatrixEvent, MatrixFront};
 use crate::config::Permission;
 use crate::core::commands::{self, help, REFUSAL};
@@ -40,7 +41,30 @@ pub async fn handle_bot_invite(front: &Arc<MatrixFront>, room: &str, inviter: &s
         let _ = front.matrix.leave(&bot, &rid).await;
         return;
     }
-    if let Err(e) = front.store.set_management_room(inviter, room) {
+    // Passwords are typed in the management room, so it must be one where the bot can
+    // remove them: a room the client made without giving the bot power is replaced by
+    // one the bot makes (and this one only points there).
+    let mut room = room.to_owned();
+    let mut note = None;
+    if !bot_can_redact(front, &room).await {
+        match open_own_room(front, inviter).await {
+            Ok(own) => {
+                if let Err(e) = front.store.put_last_set(&room, MOVED_TO, own.as_str()) {
+                    tracing::error!("could not record a management room's move: {e}");
+                }
+                reply(front, &room, &moved_here(own.as_str())).await;
+                room = own.to_string();
+            }
+            Err(e) => {
+                tracing::warn!(%room, "could not open a management room of the bot's own: {e:#}");
+                note = Some(
+                    "\n\nNote: I cannot remove messages in this room, so a password you send here stays readable. \
+                     Give me moderator power (level 50) so I can remove the messages that hold passwords.",
+                );
+            }
+        }
+    }
+    if let Err(e) = front.store.set_management_room(inviter, &room) {
         tracing::error!("could not record a management room: {e}");
         return;
     }
@@ -49,13 +73,9 @@ pub async fn handle_bot_invite(front: &Arc<MatrixFront>, room: &str, inviter: &s
         "Hello! This is your management room for the legacy IM bridge.\n\n{}",
         help(None, admin)
     );
-    if !bot_can_redact(front, room).await {
-        welcome.push_str(
-            "\n\nNote: I cannot remove messages in this room. Give me moderator power (level 50) so I can remove the \
-             messages that contain your passwords, or start a direct chat with me, which does that for you.",
-        );
-    }
-    reply(front, room, &welcome).await;
+    welcome.extend(note);
+    reply(front, &room, &welcome).await;
+    let room = room.as_str();
     let encrypted = front
         .matrix
         .state(&rid, "m.room.encryption", "")
@@ -64,6 +84,66 @@ pub async fn handle_bot_invite(front: &Arc<MatrixFront>, room: &str, inviter: &s
     if encrypted {
         front.encrypted_room(room, inviter, true).await;
     }
+}
+
+/// `last_set` key, in a room the bot could not remove messages in: the management room
+/// it opened instead.
+const MOVED_TO: &str = "management moved to";
+
+/// The bot's own management room that replaced `room`, if it was replaced.
+pub(crate) fn moved_to(store: &crate::store::Store, room: &str) -> Option<String> {
+    store.last_set(room, MOVED_TO).ok().flatten()
+}
+
+fn moved_here(own: &str) -> String {
+    format!(
+        "I cannot remove messages in this room, so a password sent here would stay readable. I opened a \
+         management room where I can, and invited you: https://matrix.to/#/{own} . Type your commands there; \
+         I do not read them here."
+    )
+}
+
+/// A management room the bot owns (so it can remove password messages), with the user
+/// invited.
+async fn open_own_room(
+    front: &MatrixFront,
+    user: &str,
+) -> anyhow::Result<matrix_sdk::ruma::OwnedRoomId> {
+    let user = matrix_sdk::ruma::UserId::parse(user)?;
+    let options = NewRoom {
+        name: Some("Bridge management".into()),
+        topic: Some("Your logins to the legacy IM networks: type `help`".into()),
+        invite: vec![user.clone()],
+        is_direct: true,
+        power_users: vec![(user, 50)],
+        ..NewRoom::default()
+    };
+    Ok(front.matrix.create_room(front.bot(), options).await?)
+}
+
+/// A message in a room the bot left for a management room of its own: it points there,
+/// runs nothing, and says so when the message held a password it cannot remove.
+pub async fn moved_room_message(front: &MatrixFront, room: &str, event: &MatrixEvent) {
+    let Some(own) = moved_to(&front.store, room) else {
+        return;
+    };
+    let sender = event.sender.as_deref().unwrap_or_default();
+    if front.is_ours(sender) {
+        return;
+    }
+    let body = event
+        .content
+        .get("body")
+        .and_then(|b| b.as_str())
+        .unwrap_or_default();
+    let mut text = moved_here(&own);
+    if commands::holds_password(body) {
+        text.push_str(
+            "\nYour message holds a password I cannot remove: delete it yourself (and think about changing \
+             the password). I did not use it.",
+        );
+    }
+    reply(front, room, &text).await;
 }
 
 /// Whether the bot's power level in `room` allows redacting other people's events.

@@ -245,6 +245,8 @@ impl MatrixFront {
                     }
                 } else if let Ok(Some(portal)) = self.store.portal_by_room(&room) {
                     to_legacy::handle_portal_event(self, &portal, &sender, &event).await;
+                } else if event.kind == "m.room.message" {
+                    management::moved_room_message(self, &room, &event).await;
                 }
             }
             _ => {}
