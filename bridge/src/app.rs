@@ -137,6 +137,14 @@ pub async fn run(config: LoadedConfig, options: NetworkOptions) -> anyhow::Resul
     health.not_ready("shutting down");
     systemd.stopping();
     let _ = stop_tx.send(true);
+    if let Some(x) = &xmpp {
+        if tokio::time::timeout(Duration::from_secs(5), x.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the XMPP server did not take the offline presences within 5 s");
+        }
+    }
     if let Some(m) = matrix {
         let _ = tokio::time::timeout(Duration::from_secs(5), m.server).await;
     }

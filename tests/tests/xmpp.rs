@@ -1629,6 +1629,21 @@ async fn bridge_restart_keeps_registrations_and_rooms() {
         env.bridge.terminate(),
         "the bridge stops cleanly on SIGTERM"
     );
+    // While it is down nothing looks online (XEP-0100 §6): the gateways and the
+    // contacts that were shown available went offline as it stopped.
+    for jid in [
+        Net::Icq.gateway(),
+        Net::Mig33.gateway(),
+        bob_jid.clone(),
+        Net::Mig33.contact("carol"),
+    ] {
+        env.check(
+            &format!("{jid} shown offline as the bridge stopped"),
+            alice
+                .wait_presence(T, |p| presence_from(p, &jid, PresenceType::Unavailable))
+                .await,
+        );
+    }
     env.bridge
         .start(&mut alice)
         .await

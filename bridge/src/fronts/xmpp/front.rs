@@ -5,7 +5,7 @@
 //! (the server hands it to the user's resources, or keeps chat messages offline), except
 //! room traffic, which goes to each joined resource ([`super::rooms`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, Notify};
@@ -47,6 +47,9 @@ pub struct XmppFront {
     pub(crate) rooms: super::rooms::Rooms,
     /// Set once the logins are resumed: stanzas wait until then.
     started: Notify,
+    /// The bridge is stopping: users were shown everything offline, and no presence
+    /// follows that would contradict it.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl std::ops::Deref for XmppFront {
@@ -106,6 +109,7 @@ impl XmppFront {
             inbox: Default::default(),
             rooms: Default::default(),
             started: Notify::new(),
+            stopping: Default::default(),
         });
         tokio::spawn(front.clone().dispatch(components, rx));
         Ok(front)
@@ -119,6 +123,50 @@ impl XmppFront {
 
     pub fn core(&self) -> &Arc<Bridge> {
         &self.core
+    }
+
+    /// The bridge stops: each user sees every contact shown available, and every
+    /// gateway they have a login at, go offline (XEP-0100 §6), rather than keep the last
+    /// presence while nothing is behind it. Resolves once the server has them.
+    pub async fn shutdown(&self) {
+        let _order = self.presence_order.lock().await;
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut by_network: BTreeMap<NetworkId, Vec<Stanza>> = BTreeMap::new();
+        let shown: Vec<(String, NetworkId, String)> = self
+            .presences
+            .lock()
+            .expect("presences lock")
+            .iter()
+            .filter(|(_, p)| p.state != PresenceState::Offline)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for (user, network, contact) in shown {
+            if let (Some(to), Some(from)) = (jid_of(&user), self.contact_jid(network, &contact)) {
+                by_network
+                    .entry(network)
+                    .or_default()
+                    .push(xpresence::presence(from, to, None).into());
+            }
+        }
+        for login in self.store.logins().unwrap_or_default() {
+            if let Some(to) = jid_of(&login.user) {
+                by_network
+                    .entry(login.network)
+                    .or_default()
+                    .push(xpresence::presence(self.gateway(login.network), to, None).into());
+            }
+        }
+        for (network, stanzas) in by_network {
+            let count = stanzas.len();
+            if let Err(e) = self.deliver_stanzas(stanzas).await {
+                tracing::warn!(%network, count, "could not show users the bridge going offline: {e}");
+            }
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     async fn dispatch(
@@ -223,6 +271,9 @@ impl XmppFront {
 
     pub(crate) async fn send_gateway_presence(&self, user: &str, network: NetworkId) {
         let Some(to) = jid_of(user) else { return };
+        if self.stopping() {
+            return;
+        }
         let shown = self.gateway_presence(user, network);
         self.send(xpresence::presence(
             self.gateway(network),
@@ -618,6 +669,9 @@ impl Front for XmppFront {
             // One at a time: two updates of a contact in flight at once must not reach
             // the server in the wrong order.
             let _order = self.presence_order.lock().await;
+            if self.stopping() {
+                return;
+            }
             self.presences.lock().expect("presences lock").insert(
                 (login.user.clone(), login.network, who.to_owned()),
                 presence.clone(),
