@@ -1623,8 +1623,19 @@ async fn bridge_restart_keeps_registrations_and_rooms() {
     );
     env.chat_from(&mut alice, &bob_jid, "before restart").await;
 
+    // Alice is away on XMPP: ICQ shows it.
+    icq_status_step(
+        &env,
+        &mut alice,
+        &mut icq_bob,
+        Presence::available().with_show(Show::Away),
+        icq_proto::Status::AWAY,
+    )
+    .await;
+
     // Forget what came so far: what follows is from the new process.
     take_queued(&mut alice, |_| true).await;
+    while icq_bob.next_event(Duration::ZERO).await.is_some() {}
     assert!(
         env.bridge.terminate(),
         "the bridge stops cleanly on SIGTERM"
@@ -1669,6 +1680,17 @@ async fn bridge_restart_keeps_registrations_and_rooms() {
             form.get_child("registered", NS_REGISTER).is_some(),
             "{gw}: {form:?}"
         );
+    }
+
+    // The bridge asked alice's presence as its links came up: ICQ shows her away
+    // again (the login itself starts online).
+    let away = icq_bob
+        .wait_for(T, |e| {
+            matches!(e, icq_proto::ClientEvent::ContactStatus { uin: ICQ_ME, status } if *status == icq_proto::Status::AWAY)
+        })
+        .await;
+    if away.is_none() {
+        env.fail("1002 sees 1001 away again after the restart", "nothing");
     }
 
     // Messages both ways.

@@ -443,7 +443,9 @@ impl XmppFront {
     }
 
     /// A link came (back) up: the server forgot the presences it had from this
-    /// component; show them again.
+    /// component; show them again. And ask each user's presence (RFC 6121 §4.3): what
+    /// their clients sent while the link was down bounced, so the legacy status follows
+    /// the answers, not what the bridge last knew.
     async fn link_up(&self, component: &str) {
         tracing::info!(%component, "XMPP component connected");
         let Some(network) = self.domains.network_of(component) else {
@@ -462,6 +464,17 @@ impl XmppFront {
         };
         for user in users {
             self.send_gateway_presence(&user, network).await;
+            if let Some(to) = jid_of(&user) {
+                self.resources
+                    .lock()
+                    .expect("resources lock")
+                    .remove(&(user.clone(), network));
+                let probe =
+                    xmpp_parsers::presence::Presence::new(xmpp_parsers::presence::Type::Probe)
+                        .with_from(self.gateway(network))
+                        .with_to(to);
+                self.send(probe).await;
+            }
             let known: Vec<String> = self
                 .presences
                 .lock()
