@@ -1398,6 +1398,20 @@ async fn mig33_chatroom_shared_by_two_xmpp_users_delivers_every_message_once() {
         doubled.is_err(),
         "a message reached mig33 twice: {doubled:?}"
     );
+    // Each login's member list leaves out its own user: neither saw the other leave.
+    for (user, other) in [(&mut alice, "dave"), (&mut bob, "alice")] {
+        let flapped = take_queued(user, |s| {
+            matches!(s, Stanza::Presence(p) if p.type_ == PresenceType::Unavailable
+                && from_bare(p.from.as_ref(), &room)
+                && resource(p.from.as_ref()).as_deref() == Some(other))
+        })
+        .await;
+        assert!(
+            flapped.is_empty(),
+            "{} saw {other} leave while in the room: {flapped:?}",
+            user.jid
+        );
+    }
 
     // alice leaves: her own unavailable presence, gone at mig33; bob stays.
     let leave =

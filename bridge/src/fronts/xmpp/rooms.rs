@@ -37,12 +37,29 @@ const CONFERENCE_NS: &str = "jabber:x:conference";
 
 #[derive(Default)]
 pub(crate) struct Rooms {
-    /// The legacy members last known per room JID.
-    members: Mutex<HashMap<String, Vec<Contact>>>,
+    /// The legacy members last known per room JID, as each login in it (by user) sees
+    /// them: a login's list leaves out its own user, so the room's occupants are the
+    /// union, and a member leaves when no login sees them any more.
+    members: Mutex<HashMap<String, HashMap<String, Vec<Contact>>>>,
     /// (user, room) invitations sent since the bridge started.
     invited: Mutex<HashSet<String>>,
     /// Woken when a room's member list is recorded (a join waits for the first).
     members_known: tokio::sync::Notify,
+}
+
+/// Every login's members of a room, each once (the first login's details win).
+fn union(lists: &HashMap<String, Vec<Contact>>) -> Vec<Contact> {
+    let mut users: Vec<&String> = lists.keys().collect();
+    users.sort();
+    let mut all: Vec<Contact> = Vec::new();
+    for user in users {
+        for m in &lists[user] {
+            if !all.iter().any(|a| a.id == m.id) {
+                all.push(m.clone());
+            }
+        }
+    }
+    all
 }
 
 /// How long a join waits for the room's member list before answering without it.
@@ -54,25 +71,41 @@ impl Rooms {
             .lock()
             .expect("members lock")
             .get(room)
-            .cloned()
+            .map(union)
             .unwrap_or_default()
     }
 
-    /// Records a room's members; returns (joined, left) since the last list.
-    fn update(&self, room: &str, members: &[Contact]) -> (Vec<Contact>, Vec<Contact>) {
+    /// Records the members `user`'s login sees in a room (`None`: the login left it);
+    /// returns who joined and who left the room's union since.
+    fn update(
+        &self,
+        room: &str,
+        user: &str,
+        members: Option<&[Contact]>,
+    ) -> (Vec<Contact>, Vec<Contact>) {
         let mut all = self.members.lock().expect("members lock");
-        let old = all
-            .insert(room.to_owned(), members.to_vec())
-            .unwrap_or_default();
-        self.members_known.notify_waiters();
-        let joined = members
+        let lists = all.entry(room.to_owned()).or_default();
+        let old = union(lists);
+        match members {
+            Some(members) => {
+                lists.insert(user.to_owned(), members.to_vec());
+            }
+            None => {
+                lists.remove(user);
+            }
+        }
+        let new = union(lists);
+        if members.is_some() {
+            self.members_known.notify_waiters();
+        }
+        let joined = new
             .iter()
             .filter(|m| !old.iter().any(|o| o.id == m.id))
             .cloned()
             .collect();
         let left = old
             .into_iter()
-            .filter(|o| !members.iter().any(|m| m.id == o.id))
+            .filter(|o| !new.iter().any(|m| m.id == o.id))
             .collect();
         (joined, left)
     }
@@ -324,6 +357,37 @@ pub(crate) async fn leave(front: &Arc<XmppFront>, from: &FullJid, room: &BareJid
     }
 }
 
+/// Shows the occupants who joined and left a room's union of member lists, to each
+/// present occupant but themselves.
+async fn show_changes(
+    front: &XmppFront,
+    net: NetworkId,
+    room: &BareJid,
+    present: &[(FullJid, Occupant)],
+    joined: &[Contact],
+    left: &[Contact],
+) -> Result<(), Failure> {
+    let mut stanzas: Vec<Stanza> = Vec::new();
+    for (jid, occupant) in present {
+        for m in joined.iter().filter(|m| m.id != occupant.nick) {
+            let contact = front.contact_jid(net, &m.id);
+            if let Ok(p) = muc::occupant_presence(room, &m.id, jid.clone(), contact.as_ref(), None)
+            {
+                stanzas.push(p.into());
+            }
+        }
+        for m in left.iter().filter(|m| m.id != occupant.nick) {
+            if let Ok(p) = muc::occupant_left(room, &m.id, jid.clone(), None) {
+                stanzas.push(p.into());
+            }
+        }
+    }
+    if stanzas.is_empty() {
+        return Ok(());
+    }
+    front.deliver_stanzas(stanzas).await
+}
+
 /// Shows an outbox entry of a chatroom or group conversation to its occupants.
 pub(crate) async fn deliver(
     front: &XmppFront,
@@ -361,28 +425,19 @@ pub(crate) async fn deliver(
             front.deliver_stanzas(stanzas).await?;
         }
         OutboxItem::Members { members } => {
-            let (joined, left) = front.rooms.update(room.as_str(), members);
-            let mut stanzas: Vec<Stanza> = Vec::new();
-            for (jid, occupant) in &present {
-                for m in joined.iter().filter(|m| m.id != occupant.nick) {
-                    let contact = front.contact_jid(net, &m.id);
-                    if let Ok(p) =
-                        muc::occupant_presence(&room, &m.id, jid.clone(), contact.as_ref(), None)
-                    {
-                        stanzas.push(p.into());
-                    }
-                }
-                for m in left.iter().filter(|m| m.id != occupant.nick) {
-                    if let Ok(p) = muc::occupant_left(&room, &m.id, jid.clone(), None) {
-                        stanzas.push(p.into());
-                    }
-                }
-            }
-            if !stanzas.is_empty() {
-                front.deliver_stanzas(stanzas).await?;
-            }
+            let (joined, left) = front
+                .rooms
+                .update(room.as_str(), &entry.user, Some(members));
+            show_changes(front, net, &room, &present, &joined, &left).await?;
         }
         OutboxItem::Left => {
+            let (joined, left) = front.rooms.update(room.as_str(), &entry.user, None);
+            let staying: Vec<_> = present
+                .iter()
+                .filter(|(_, o)| o.user != entry.user)
+                .cloned()
+                .collect();
+            show_changes(front, net, &room, &staying, &joined, &left).await?;
             // The network removed the login (or it left): its resources are out.
             for (jid, occupant) in present.iter().filter(|(_, o)| o.user == entry.user) {
                 let _ = front
