@@ -609,32 +609,37 @@ async fn registration_offers_the_contact_list_with_nicks() {
         "{form:?}"
     );
 
-    // A refused password: the result comes at once, then the reason from the gateway and
-    // an unavailable or error presence.
-    env.check(
-        "registering",
-        alice
-            .register(&icq_gw.clone().into(), &ICQ_ME.to_string(), "wrongpw")
-            .await,
+    // A refused password: the registration is answered once the server refused it
+    // (XEP-0100 §4.1.1, not-acceptable), and nothing is registered: no subscription
+    // request from the gateway, and the form still asks for the account.
+    let refused = alice
+        .register(&icq_gw.clone().into(), &ICQ_ME.to_string(), "wrongpw")
+        .await
+        .expect_err("a refused password is not registered");
+    assert!(
+        format!("{refused:#}").contains("NotAcceptable"),
+        "{refused:#}"
     );
-    env.notice(&mut alice, Net::Icq, "refused the password")
-        .await;
-    // (An unavailable presence without a reason may come first: the gateway's state
-    // when the registration was answered.)
-    env.check(
-        "the gateway's unavailable presence with the reason, or an error presence",
-        alice
-            .wait_presence(T, |p| {
-                from_bare(p.from.as_ref(), &icq_gw)
-                    && (p.type_ == PresenceType::Error
-                        || (p.type_ == PresenceType::Unavailable
-                            && status(p).is_some_and(|s| s.contains("refused the password"))))
-            })
-            .await,
+    let form = env.check(
+        "the registration form",
+        alice.registration_form(&icq_gw.clone().into()).await,
+    );
+    assert!(
+        form.get_child("registered", NS_REGISTER).is_none(),
+        "{form:?}"
     );
     assert!(
         !env.icq().online_users().await.contains(&ICQ_ME),
         "1001 not logged in to ICQ"
+    );
+    let asked = take_queued(&mut alice, |s| {
+        matches!(s, Stanza::Presence(p) if p.type_ == PresenceType::Subscribe
+            && from_bare(p.from.as_ref(), &icq_gw))
+    })
+    .await;
+    assert!(
+        asked.is_empty(),
+        "a refused registration asked to subscribe: {asked:?}"
     );
 
     // The right password: subscriptions both ways, the gateway online, the notice.

@@ -23,7 +23,9 @@ use super::jid::Address;
 use super::register::{self, Registration};
 use super::{convert, disco, gateway, muc, presence as xpresence};
 use crate::config::Permission;
-use crate::core::{accounts, commands, ChatId, LoginCommand, NetworkId, Presence as CorePresence};
+use crate::core::{
+    accounts, commands, ChatId, LoginCommand, LoginState, NetworkId, Presence as CorePresence,
+};
 use crate::store::Subscription;
 
 pub(crate) async fn handle(front: &Arc<XmppFront>, stanza: Stanza) {
@@ -95,7 +97,6 @@ async fn iq_request(front: &Arc<XmppFront>, iq: Iq) {
         }
     };
     let user = user_of(&from.to_bare());
-    let mut registered = None;
     let answer: Result<Option<Element>, StanzaError> = match (request, &address) {
         (IqRequest::Ping, _) => Ok(None),
         (IqRequest::DiscoInfo { node }, _) => {
@@ -120,11 +121,26 @@ async fn iq_request(front: &Arc<XmppFront>, iq: Iq) {
             Ok(Some(register::form(*net, id.as_deref())))
         }
         (IqRequest::Register(query), Address::Gateway(net)) => {
-            let result = register(front, &user, *net, &query).await;
-            if result.is_ok() {
-                registered = Some(*net);
-            }
-            result
+            // Answered once the legacy server took or refused the login: on a task of
+            // its own, so the other stanzas do not wait for it.
+            let (front, net) = (front.clone(), *net);
+            tokio::spawn(async move {
+                let result = register(&front, &user, net, &query).await;
+                let ok = result.is_ok();
+                let reply = match result {
+                    Ok(payload) => iq::result(&iq, payload),
+                    Err(e) => iq::error(&iq, e),
+                };
+                front.send(reply).await;
+                // After the answer: a client that sees the gateway ask for a
+                // subscription before the registration's result may take it for
+                // someone else.
+                if ok && front.store.login(&user, net).ok().flatten().is_some() {
+                    let _ = front.offer(&user, net, "", None).await;
+                    front.send_gateway_presence(&user, net).await;
+                }
+            });
+            return;
         }
         (IqRequest::Command(command), Address::Gateway(net)) => {
             adhoc_command(front, &user, *net, &command).await
@@ -139,14 +155,6 @@ async fn iq_request(front: &Arc<XmppFront>, iq: Iq) {
         Err(e) => iq::error(&iq, e),
     };
     front.send(reply).await;
-    if let Some(net) = registered {
-        // After the answer: a client that sees the gateway ask for a subscription
-        // before the registration's result may take it for someone else.
-        if front.store.login(&user, net).ok().flatten().is_some() {
-            let _ = front.offer(&user, net, "", None).await;
-            front.send_gateway_presence(&user, net).await;
-        }
-    }
 }
 
 async fn register(
@@ -166,13 +174,62 @@ async fn register(
             accounts::login(front.core(), user, net, &username, &password)
                 .await
                 .map_err(|e| stanza_error(DefinedCondition::NotAcceptable, Some(&e.to_string())))?;
-            Ok(None)
+            verified(front, user, net).await
         }
         Registration::Unregister => {
             accounts::logout(front.core(), user, net).await;
             unregistered(front, user, net).await;
             Ok(None)
         }
+    }
+}
+
+/// How long a registration waits for the legacy server to take the login.
+const VERIFY_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// XEP-0100 §4.1.1: a registration is answered once the credentials are verified. A
+/// refused login is `not-acceptable` (the core forgets a first login it was refused); a
+/// server that does not answer in time is `remote-server-timeout`, and the login is
+/// dropped: nothing stays registered that the client was told failed.
+async fn verified(
+    front: &XmppFront,
+    user: &str,
+    net: NetworkId,
+) -> Result<Option<Element>, StanzaError> {
+    let deadline = tokio::time::Instant::now() + VERIFY_WITHIN;
+    let mut last = None;
+    loop {
+        let state = front
+            .logins_of(user)
+            .into_iter()
+            .find(|(n, _, _)| *n == net)
+            .map(|(_, _, state)| state);
+        match state {
+            Some(LoginState::Connected) => return Ok(None),
+            None => {
+                let why = format!(
+                    "The {} server refused the login: check the {} and the password.",
+                    net.display_name(),
+                    register::id_label(net)
+                );
+                return Err(stanza_error(DefinedCondition::NotAcceptable, Some(&why)));
+            }
+            Some(LoginState::Disconnected(reason)) => last = Some(reason),
+            Some(LoginState::Connecting) => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            accounts::logout(front.core(), user, net).await;
+            let why = format!(
+                "The {} server did not answer in time{}. Nothing was registered: try again later.",
+                net.display_name(),
+                last.map(|r| format!(" ({r})")).unwrap_or_default()
+            );
+            return Err(stanza_error(
+                DefinedCondition::RemoteServerTimeout,
+                Some(&why),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
