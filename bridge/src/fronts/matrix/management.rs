@@ -127,23 +127,26 @@ pub async fn moved_room_message(front: &MatrixFront, room: &str, event: &MatrixE
     let Some(own) = moved_to(&front.store, room) else {
         return;
     };
-    let sender = event.sender.as_deref().unwrap_or_default();
-    if front.is_ours(sender) {
+    if front.is_ours(event.sender.as_deref().unwrap_or_default()) {
         return;
     }
-    let body = event
-        .content
-        .get("body")
-        .and_then(|b| b.as_str())
-        .unwrap_or_default();
     let mut text = moved_here(&own);
-    if commands::holds_password(body) {
+    if commands::holds_password(body_of(event)) {
         text.push_str(
             "\nYour message holds a password I cannot remove: delete it yourself (and think about changing \
              the password). I did not use it.",
         );
     }
     reply(front, room, &text).await;
+}
+
+/// A message event's `body` ("" when it has none).
+fn body_of(event: &MatrixEvent) -> &str {
+    event
+        .content
+        .get("body")
+        .and_then(|b| b.as_str())
+        .unwrap_or_default()
 }
 
 /// Whether the bot's power level in `room` allows redacting other people's events.
@@ -215,11 +218,7 @@ pub async fn handle_message(
     if event.content.get("msgtype").and_then(|m| m.as_str()) != Some("m.text") {
         return;
     }
-    let body = event
-        .content
-        .get("body")
-        .and_then(|b| b.as_str())
-        .unwrap_or_default();
+    let body = body_of(event);
     // Remove a password from the room before anything else.
     let removed = if commands::holds_password(body) {
         Some(
