@@ -199,10 +199,16 @@ fn mig33_config() -> mig33::Config {
             ),
             mig33_user("dave", "davepw", "Dave D", &[("carol", None)]),
         ],
-        chatrooms: vec![mig33::ChatroomConfig {
-            name: "lobby".into(),
-            description: "Everyone welcome".into(),
-        }],
+        chatrooms: vec![
+            mig33::ChatroomConfig {
+                name: "lobby".into(),
+                description: "Everyone welcome".into(),
+            },
+            mig33::ChatroomConfig {
+                name: "games".into(),
+                description: "Nobody here yet".into(),
+            },
+        ],
         participant_separator: mig33::ParticipantSeparator::Semicolon,
         flood_limit: None,
     }
@@ -1294,6 +1300,35 @@ async fn mig33_chatroom_shared_by_two_xmpp_users_delivers_every_message_once() {
         .await;
     env.register(&mut bob, Net::Mig33, "dave", "davepw").await;
     let room = mig33_room("lobby");
+
+    // The rooms can be found from a client's "browse rooms" (XEP-0045 §6.3): the rooms'
+    // service and the gateway list what mig33 offers (games has nobody in it), and the
+    // service is named for what it carries.
+    let service = Jid::from(bare(&rooms_domain()));
+    let listed = |items: &tokio_xmpp::parsers::disco::DiscoItemsResult, name: &str| {
+        items
+            .items
+            .iter()
+            .find(|i| i.jid == mig33_room(name))
+            .and_then(|i| i.name.clone())
+    };
+    let items = env.check("the rooms' items", alice.disco_items(&service, None).await);
+    assert!(
+        listed(&items, "games").is_some_and(|n| n.contains("Nobody here yet")),
+        "{items:?}"
+    );
+    assert!(listed(&items, "lobby").is_some(), "{items:?}");
+    let items = env.check(
+        "the gateway's items",
+        alice.disco_items(&Net::Mig33.gateway().into(), None).await,
+    );
+    assert!(listed(&items, "games").is_some(), "{items:?}");
+    let info = env.check("the rooms' info", alice.disco_info(&service, None).await);
+    let name = info.identities[0].name.clone().unwrap_or_default();
+    assert!(
+        name.contains("mig33 chatrooms") && !name.contains("ICQ"),
+        "{name}"
+    );
 
     let (occupants, own) = join_room(&env, &mut alice, &room, "Alice in XMPP").await;
     assert_eq!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{
     Bridge, LoginCommand, LoginCredentials, LoginHandle, LoginState, NetworkId, Presence,
-    PresenceState,
+    PresenceState, RoomListing, SendError,
 };
 use crate::store::LoginRecord;
 
@@ -360,6 +360,27 @@ pub async fn set_status(
         tracing::error!("could not store a status: {e}");
     }
     Ok(out)
+}
+
+/// The chatrooms the legacy server lists to the user's login on `network`.
+pub async fn list_rooms(
+    bridge: &Bridge,
+    user: &str,
+    network: NetworkId,
+) -> Result<Vec<RoomListing>, ActionError> {
+    if !network.capabilities().chatrooms {
+        return Err(ActionError::Network {
+            network,
+            why: SendError::Unsupported(network.display_name()).to_string(),
+        });
+    }
+    handle_for(bridge, user, network)?
+        .request(|reply| LoginCommand::ListRooms { reply })
+        .await
+        .map_err(|e| ActionError::Network {
+            network,
+            why: e.to_string(),
+        })
 }
 
 /// Keeps the status for the login's next start (a restart, `reconnect`): contacts see

@@ -71,6 +71,15 @@ pub struct Profile {
     pub details: Vec<(String, String)>,
 }
 
+/// A chatroom the legacy server lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomListing {
+    pub name: String,
+    pub description: Option<String>,
+    /// How many are in it, when the server says.
+    pub members: Option<u32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     /// Search the directory for people by free text (id, nick, e-mail: the network decides).

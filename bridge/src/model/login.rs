@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     ChatId, Contact, FormattedText, Group, LegacyId, Lookup, MessageKind, NetworkId, Presence,
-    PresenceState, Profile,
+    PresenceState, Profile, RoomListing,
 };
 
 /// Credentials for one login, and what the bridge remembers of it. `Debug` never shows
@@ -93,7 +93,36 @@ pub enum LoginCommand {
         query: Lookup,
         reply: Reply<Vec<Profile>>,
     },
+    /// The chatrooms the server offers (networks with chatrooms).
+    ListRooms {
+        reply: Reply<Vec<RoomListing>>,
+    },
     Logout,
+}
+
+impl LoginCommand {
+    /// Answers the command with `error`, whatever it is (one that takes no answer is
+    /// dropped).
+    pub fn fail(self, error: SendError) {
+        match self {
+            LoginCommand::SendText { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            LoginCommand::SetPresence { reply, .. }
+            | LoginCommand::JoinRoom { reply, .. }
+            | LoginCommand::LeaveRoom { reply, .. }
+            | LoginCommand::AddContact { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            LoginCommand::Lookup { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            LoginCommand::ListRooms { reply } => {
+                let _ = reply.send(Err(error));
+            }
+            LoginCommand::Typing { .. } | LoginCommand::Logout => {}
+        }
+    }
 }
 
 /// What a login reports, in order.

@@ -9,8 +9,9 @@
 //!   (ICQ, MSN; mig33 text is plain).
 //! * A contact: a `client` (`pc`; `phone` on mig33, a mobile network) with the message
 //!   features its gateway has.
-//! * The rooms' domain: a `conference` service (`text`) with MUC; its items are the rooms
-//!   the caller lists.
+//! * The rooms' domain: a `conference` service (`text`) with MUC, named for what it
+//!   carries; its items are the rooms with occupants and the chatrooms the legacy
+//!   servers list to the asking user's logins (a gateway lists its network's too).
 //! * A room: `conference`/`text` with XEP-0045's room features: non-anonymous (everyone
 //!   shows as their legacy address), unsecured, unmoderated; a network chatroom is
 //!   public, open and persistent, a group conversation hidden, members-only and temporary.
@@ -83,15 +84,17 @@ pub fn gateway_info(network: NetworkId) -> DiscoInfoResult {
     )
 }
 
-/// disco#items of a gateway: the ad-hoc commands node.
-pub fn gateway_items(gateway: &Jid) -> DiscoItemsResult {
+/// disco#items of a gateway: the ad-hoc commands node, then its network's chatrooms.
+pub fn gateway_items(gateway: &Jid, rooms: &[(BareJid, String)]) -> DiscoItemsResult {
+    let mut items = vec![Item {
+        jid: gateway.clone(),
+        node: Some(COMMANDS_NS.to_owned()),
+        name: Some("Commands".to_owned()),
+    }];
+    items.extend(conference_items(rooms).items);
     DiscoItemsResult {
         node: None,
-        items: vec![Item {
-            jid: gateway.clone(),
-            node: Some(COMMANDS_NS.to_owned()),
-            name: Some("Commands".to_owned()),
-        }],
+        items,
         rsm: None,
     }
 }
@@ -105,10 +108,28 @@ pub fn contact_info(network: NetworkId, name: Option<&str>) -> DiscoInfoResult {
     info(identity("client", type_, name), &features)
 }
 
-/// disco#info of the rooms' service.
+/// disco#info of the rooms' service, named for what it carries: "mig33 chatrooms and
+/// MSN Messenger group chats".
 pub fn conference_info() -> DiscoInfoResult {
+    let mut kinds = Vec::new();
+    for network in NetworkId::ALL {
+        let c = network.capabilities();
+        if c.chatrooms {
+            kinds.push(format!("{} chatrooms", network.display_name()));
+        }
+    }
+    for network in NetworkId::ALL {
+        if network.capabilities().group_chats {
+            kinds.push(format!("{} group chats", network.display_name()));
+        }
+    }
+    let name = match kinds.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => "Rooms".to_owned(),
+    };
     info(
-        identity("conference", "text", "ICQ, MSN and mig33 chatrooms"),
+        identity("conference", "text", &name),
         &[ns::DISCO_INFO, ns::DISCO_ITEMS, ns::MUC],
     )
 }
@@ -183,7 +204,7 @@ pub fn items_of(
         rsm: None,
     };
     match (address, node) {
-        (Address::Gateway(_), None) => Ok(gateway_items(to)),
+        (Address::Gateway(_), None) => Ok(gateway_items(to, rooms)),
         (Address::Gateway(network), Some(COMMANDS_NS)) => Ok(adhoc::command_list(*network, to)),
         (Address::Conference, None) => Ok(conference_items(rooms)),
         (_, None) => Ok(empty()),
@@ -228,7 +249,7 @@ mod tests {
         assert_eq!(mig33.identities[0].type_, "mig33");
         assert!(!mig33.features.contains(ns::XHTML_IM));
         assert_xml(
-            gateway_items(&Jid::new("mig33.example.org").unwrap()),
+            gateway_items(&Jid::new("mig33.example.org").unwrap(), &[]),
             "<query xmlns='http://jabber.org/protocol/disco#items'>\
                <item jid='mig33.example.org' node='http://jabber.org/protocol/commands' name='Commands'/>\
              </query>",
@@ -249,7 +270,7 @@ mod tests {
         assert_xml(
             conference_info(),
             "<query xmlns='http://jabber.org/protocol/disco#info'>\
-               <identity category='conference' type='text' name='ICQ, MSN and mig33 chatrooms'/>\
+               <identity category='conference' type='text' name='mig33 chatrooms and MSN Messenger group chats'/>\
                <feature var='http://jabber.org/protocol/disco#info'/>\
                <feature var='http://jabber.org/protocol/disco#items'/>\
                <feature var='http://jabber.org/protocol/muc'/>\

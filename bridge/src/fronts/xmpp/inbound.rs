@@ -102,9 +102,21 @@ async fn iq_request(front: &Arc<XmppFront>, iq: Iq) {
         (IqRequest::DiscoInfo { node }, _) => {
             disco::info_of(&address, node.as_deref()).map(|r| Some(r.into()))
         }
+        (IqRequest::DiscoItems { node: None }, Address::Conference | Address::Gateway(_)) => {
+            // The legacy servers' room lists take a round trip: on a task of its own.
+            let front = front.clone();
+            tokio::spawn(async move {
+                let rooms = listed_rooms(&front, &user, &address).await;
+                let reply = match disco::items_of(&address, &to, None, &rooms) {
+                    Ok(items) => iq::result(&iq, Some(items.into())),
+                    Err(e) => iq::error(&iq, e),
+                };
+                front.send(reply).await;
+            });
+            return;
+        }
         (IqRequest::DiscoItems { node }, _) => {
-            let rooms = front.rooms.list(front);
-            disco::items_of(&address, &to, node.as_deref(), &rooms).map(|r| Some(r.into()))
+            disco::items_of(&address, &to, node.as_deref(), &[]).map(|r| Some(r.into()))
         }
         (IqRequest::GatewayPrompt, Address::Gateway(net)) => Ok(Some(gateway::prompt(*net))),
         (IqRequest::GatewayTranslate(query), Address::Gateway(net)) => {
@@ -182,6 +194,65 @@ async fn register(
             Ok(None)
         }
     }
+}
+
+/// How long a disco#items waits for a legacy server's room list.
+const ROOM_LIST_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The rooms a disco#items lists (XEP-0045 §6.3): the rooms' service lists the rooms
+/// with occupants and the chatrooms each of the user's logins is offered; a gateway its
+/// network's. Sorted by address, each once.
+async fn listed_rooms(front: &XmppFront, user: &str, address: &Address) -> Vec<(BareJid, String)> {
+    let networks: Vec<NetworkId> = match address {
+        Address::Conference => front.config.enabled_networks().map(|(n, _)| n).collect(),
+        Address::Gateway(network) => vec![*network],
+        _ => Vec::new(),
+    };
+    let mut rooms: Vec<(BareJid, String)> = Vec::new();
+    if allowed(front, user) {
+        for network in networks
+            .iter()
+            .filter(|n| n.capabilities().chatrooms && front.login_handle(user, **n).is_some())
+        {
+            let asked = accounts::list_rooms(front.core(), user, *network);
+            let listing = match tokio::time::timeout(ROOM_LIST_WITHIN, asked).await {
+                Ok(Ok(listing)) => listing,
+                Ok(Err(e)) => {
+                    tracing::debug!(%network, "no room list: {e}");
+                    continue;
+                }
+                Err(_) => {
+                    tracing::debug!(%network, "no room list in time");
+                    continue;
+                }
+            };
+            for room in listing {
+                let Ok(jid) = front
+                    .domains
+                    .room(*network, &ChatId::Room(room.name.clone()))
+                else {
+                    continue;
+                };
+                let name = match (&room.description, room.members) {
+                    (Some(d), Some(n)) => format!("{} ({d}; {n} in it)", room.name),
+                    (Some(d), None) => format!("{} ({d})", room.name),
+                    (None, Some(n)) => format!("{} ({n} in it)", room.name),
+                    (None, None) => room.name,
+                };
+                rooms.push((jid, name));
+            }
+        }
+    }
+    let occupied = front.rooms.list(front).into_iter().filter(|(jid, _)| {
+        matches!(address, Address::Conference)
+            || matches!((address, front.domains.classify(&jid.clone().into())),
+                (Address::Gateway(n), Ok(Address::Room { network, .. })) if *n == network)
+    });
+    rooms.extend(occupied);
+    // The server's listing first: it names the room best.
+    rooms.sort_by(|a, b| a.0.cmp(&b.0));
+    rooms.dedup_by(|later, first| later.0 == first.0);
+    rooms
 }
 
 /// How long a registration waits for the legacy server to take the login.

@@ -245,9 +245,9 @@ impl LoginTask {
             },
             // ICQ v2 has no typing notifications.
             LoginCommand::Typing { .. } => {}
-            LoginCommand::JoinRoom { reply, .. } | LoginCommand::LeaveRoom { reply, .. } => {
-                let _ = reply.send(Err(SendError::Unsupported("ICQ")));
-            }
+            command @ (LoginCommand::JoinRoom { .. }
+            | LoginCommand::LeaveRoom { .. }
+            | LoginCommand::ListRooms { .. }) => command.fail(SendError::Unsupported("ICQ")),
             // Handled by the callers.
             LoginCommand::Lookup { .. }
             | LoginCommand::SetPresence { .. }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use mig33_proto as proto;
 use proto::DestinationType;
 
-use crate::core::{ChatId, Contact, Group, NetworkId, Presence, PresenceState};
+use crate::core::{ChatId, Contact, Group, NetworkId, Presence, PresenceState, RoomListing};
 
 /// A username in the core's canonical form (mig33 usernames are case-insensitive).
 pub fn canonical(username: &str) -> String {
@@ -53,6 +53,15 @@ pub fn contact_presence(contact: &proto::Contact) -> Option<Presence> {
         }
     }
     Some(presence)
+}
+
+/// A room of the server's chatroom list.
+pub fn listing(room: proto::Chatroom) -> RoomListing {
+    RoomListing {
+        name: room.name,
+        description: room.description.filter(|d| !d.trim().is_empty()),
+        members: room.participant_count.map(u32::from),
+    }
 }
 
 pub fn contact(c: &proto::Contact) -> Contact {

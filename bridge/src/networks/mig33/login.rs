@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use super::convert;
 use crate::core::{
     ChatId, Delivery, EventSink, LoginCommand, LoginCredentials, MessageKind, NetworkEvent,
-    Profile, SendError,
+    Profile, RoomListing, SendError,
 };
 use crate::networks::driver::{self, Session};
 use crate::networks::pacing::SendBucket;
@@ -332,7 +332,21 @@ impl LoginTask {
             ClientEvent::Malformed(e) => {
                 tracing::warn!(user = %self.credentials.id, "malformed mig33 packet dropped: {e}")
             }
-            ClientEvent::Chatrooms(_) => {}
+            ClientEvent::Chatrooms(rooms) => {
+                let listing: Vec<RoomListing> = rooms.into_iter().map(convert::listing).collect();
+                let asked: Vec<u16> = pending
+                    .iter()
+                    .filter(|(_, p)| matches!(p, Pending::Command(LoginCommand::ListRooms { .. })))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in asked {
+                    if let Some(Pending::Command(LoginCommand::ListRooms { reply })) =
+                        pending.remove(&id)
+                    {
+                        let _ = reply.send(Ok(listing.clone()));
+                    }
+                }
+            }
             ClientEvent::Closed(reason) => {
                 return Some(match reason {
                     CloseReason::LoggedOut => End::Stop,
@@ -429,6 +443,8 @@ impl LoginTask {
                 answer(command, Err(SendError::Unsupported("mig33")));
                 return None;
             }
+            // Answered by the list itself (`ClientEvent::Chatrooms`).
+            LoginCommand::ListRooms { .. } => session.get_chatrooms(),
             LoginCommand::Typing { .. } => return None,
             LoginCommand::Logout => {
                 session.logout();
@@ -512,6 +528,9 @@ fn answer(command: LoginCommand, result: Result<(), SendError>) {
             let _ = reply.send(result);
         }
         LoginCommand::Lookup { reply, .. } => {
+            let _ = reply.send(result.map(|()| Vec::new()));
+        }
+        LoginCommand::ListRooms { reply } => {
             let _ = reply.send(result.map(|()| Vec::new()));
         }
         LoginCommand::Typing { .. } | LoginCommand::Logout => {}

@@ -711,8 +711,8 @@ impl Login {
             LoginCommand::JoinRoom { reply, .. } => {
                 let _ = reply.send(Err(SendError::Unsupported("MSN Messenger")));
             }
-            LoginCommand::Lookup { reply, .. } => {
-                let _ = reply.send(Err(SendError::Unsupported("MSN Messenger")));
+            command @ (LoginCommand::Lookup { .. } | LoginCommand::ListRooms { .. }) => {
+                command.fail(SendError::Unsupported("MSN Messenger"));
             }
             LoginCommand::Logout => {} // handled by the session loop
         }
@@ -1068,21 +1068,7 @@ fn presence_of(status: Status) -> Presence {
 
 /// Answers a command that will never be carried out.
 fn fail(cmd: LoginCommand, error: SendError) {
-    match cmd {
-        LoginCommand::SendText { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        LoginCommand::SetPresence { reply, .. }
-        | LoginCommand::JoinRoom { reply, .. }
-        | LoginCommand::LeaveRoom { reply, .. }
-        | LoginCommand::AddContact { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        LoginCommand::Lookup { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        LoginCommand::Typing { .. } | LoginCommand::Logout => {}
-    }
+    cmd.fail(error);
 }
 
 async fn write(stream: &mut TcpStream, ns: &mut NsSession) -> std::io::Result<()> {
