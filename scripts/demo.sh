@@ -191,6 +191,7 @@ PY
 names=()
 pids=()
 logs=()
+cmds=()
 cleanup() {
     if [ "${#pids[@]}" -gt 0 ]; then
         echo
@@ -214,6 +215,22 @@ start() {
     names+=("$name")
     pids+=($!)
     logs+=("$log")
+    cmds+=("$(printf '%q ' "$@")")
+}
+
+# restart I: starts part I again, as `start` did.
+restart() {
+    local i="$1"
+    echo "==== $(date '+%F %T') scripts/demo.sh restarts ${names[$i]} ====" >>"${logs[$i]}"
+    # The redirection and `&` inside the eval: $! is then the part itself.
+    eval "${cmds[$i]}"' >>"${logs[$i]}" 2>&1 &'
+    pids[$i]=$!
+    list_parts
+}
+
+# list_parts: DIR/demo.pids says which process is which part (for trying a restart).
+list_parts() {
+    for i in "${!pids[@]}"; do printf '%s\t%s\n' "${pids[$i]}" "${names[$i]}"; done >"$demo/demo.pids"
 }
 
 # this_run LOG SINCE: the part of LOG written by this run.
@@ -342,12 +359,31 @@ $(if [ -n "$xmpp" ]; then cat <<XMPP
 XMPP
 fi)
   Logs: $demo/synapse.log, $demo/sim.log, $demo/bridge.log${xmpp:+, $demo/prosody.log}
-  Ctrl-C stops everything. State is kept in $demo (delete it to start afresh).
+  A part that stops is started again, so you can try the restarts the bridge rides
+  out: $demo/demo.pids lists each part's process (kill the bridge's, even with -9).
+  Ctrl-C stops everything; from another shell: kill \$(cat $demo/demo.pid)
+  State is kept in $demo (delete it to start afresh).
 EOF
 
-# Until Ctrl-C, or until one of them stops by itself.
-wait -n "${pids[@]}" || true
-for i in "${!pids[@]}"; do
-    kill -0 "${pids[$i]}" 2>/dev/null || echo "demo: ${names[$i]} stopped; see ${logs[$i]}" >&2
+echo $$ >"$demo/demo.pid"
+list_parts
+# Until Ctrl-C or TERM: a part that stops is started again, unless it keeps stopping.
+declare -A restarts=()
+while true; do
+    wait -n "${pids[@]}" || true
+    for i in "${!pids[@]}"; do
+        kill -0 "${pids[$i]}" 2>/dev/null && continue
+        now=$(date +%s)
+        recent=()
+        for t in ${restarts[$i]:-}; do
+            if [ $((now - t)) -lt 60 ]; then recent+=("$t"); fi
+        done
+        if [ "${#recent[@]}" -ge 5 ]; then
+            echo "demo: ${names[$i]} stopped 5 times within a minute; see ${logs[$i]}" >&2
+            exit 1
+        fi
+        restarts[$i]="${recent[*]} $now"
+        echo "demo: ${names[$i]} stopped; starting it again (log: ${logs[$i]})" >&2
+        restart "$i"
+    done
 done
-exit 1

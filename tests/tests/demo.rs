@@ -178,7 +178,7 @@ fn a_taken_port_is_named_with_the_variable_that_moves_it() {
 }
 
 #[test]
-fn the_banner_comes_once_everything_is_up_and_ctrl_c_stops_it_all() {
+fn the_banner_comes_once_everything_is_up_a_stopped_part_comes_back_and_term_stops_it_all() {
     let dir = TempDir::new("demo-run");
     let ports = Ports::free();
     std::fs::write(dir.0.join("bridge.log"), "a line from an earlier run\n").unwrap();
@@ -250,8 +250,41 @@ fn the_banner_comes_once_everything_is_up_and_ctrl_c_stops_it_all() {
     assert!(log.contains("retrobridge 0.1.0 starting"), "{log}");
     assert!(!log.contains('\x1b'), "{log:?}");
 
-    // Ctrl-C in a terminal; TERM here: the script stops what it started.
-    demo.signal("-TERM", demo.child.id().to_string());
+    // A part that stops is started again: the bridge, killed with -9 as the banner
+    // suggests trying, comes back by itself.
+    let parts = std::fs::read_to_string(dir.0.join("demo.pids")).unwrap();
+    let bridge_pid = parts
+        .lines()
+        .find_map(|l| l.strip_suffix("\tthe bridge"))
+        .unwrap_or_else(|| panic!("the bridge in demo.pids:\n{parts}"))
+        .to_owned();
+    demo.signal("-KILL", bridge_pid.clone());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let bridge_port = ports.get("RETROBRIDGE_DEMO_BRIDGE_PORT");
+    while !(demo.output().contains("demo: the bridge stopped; starting it again")
+        && accepts(bridge_port))
+    {
+        assert!(
+            demo.child.try_wait().unwrap().is_none(),
+            "the demo stopped with the bridge:\n{}",
+            demo.output()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the bridge not back:\n{}",
+            demo.output()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let parts = std::fs::read_to_string(dir.0.join("demo.pids")).unwrap();
+    assert!(!parts.contains(&format!("{bridge_pid}\t")), "{parts}");
+
+    // Ctrl-C in a terminal; from another shell, TERM to the pid the banner names: the
+    // script stops what it started.
+    assert!(output.contains("kill $(cat "), "{output}");
+    let pid = std::fs::read_to_string(dir.0.join("demo.pid")).unwrap();
+    assert_eq!(pid.trim(), demo.child.id().to_string());
+    demo.signal("-TERM", pid.trim().to_owned());
     demo.wait(Duration::from_secs(60));
     assert!(
         demo.output().contains("demo: stopping"),
