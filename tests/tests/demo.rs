@@ -261,7 +261,9 @@ fn the_banner_comes_once_everything_is_up_a_stopped_part_comes_back_and_term_sto
     demo.signal("-KILL", bridge_pid.clone());
     let deadline = Instant::now() + Duration::from_secs(120);
     let bridge_port = ports.get("RETROBRIDGE_DEMO_BRIDGE_PORT");
-    while !(demo.output().contains("demo: the bridge stopped; starting it again")
+    while !(demo
+        .output()
+        .contains("demo: the bridge stopped; starting it again")
         && accepts(bridge_port))
     {
         assert!(

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
 const SIM_WAIT: Duration = Duration::from_secs(30);
-const SLOTS: usize = 14;
+const SLOTS: usize = 15;
 
 /// Every slot has mig33 enabled (the registration's ghost namespace depends on it); the
 /// server address is a placeholder replaced when each test starts its bridge.
@@ -1068,4 +1068,61 @@ async fn pm_for_an_existing_chat_and_a_mistyped_command() {
     wait_legacy_message(&mut bob, "alice", "back again").await;
 
     command(&alice, slot, &room, "logn mig33", "did you mean `login`?").await;
+}
+
+/// Everything stops at once, the legacy server first (the demo's Ctrl-C): the next
+/// start is as quiet as after a clean stop: no "Disconnected", no second "Connected".
+#[tokio::test]
+async fn a_restart_of_everything_is_quiet_whatever_stopped_first() {
+    let (synapse, slot) = env(14);
+    let sim = start_sim().await;
+    let addr = sim.addr();
+    let mut bridge = start_bridge(synapse, slot, &addr.to_string());
+    let alice = register(synapse, slot, "alice").await;
+    let room = slot.management_room(&alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+
+    sim.stop().await;
+    wait_until(WAIT, "the bridge to see the server go", || async {
+        let log = std::fs::read_to_string(slot.log_path())?;
+        Ok(log.contains("mig33 connection lost").then_some(()))
+    })
+    .await
+    .unwrap();
+    assert!(bridge.terminate(), "the bridge stops cleanly");
+
+    let sim = Server::start(sim_config(&addr.to_string())).await.unwrap();
+    let _bridge = start_bridge(synapse, slot, &addr.to_string());
+    wait_until(WAIT, "alice back online at the simulator", || async {
+        Ok(sim
+            .online_users()
+            .contains(&"alice".to_owned())
+            .then_some(()))
+    })
+    .await
+    .unwrap();
+    // The core decided: the login is back without a word.
+    wait_until(WAIT, "the resumed login's connection handled", || async {
+        let log = std::fs::read_to_string(slot.log_path())?;
+        let restarted = log
+            .rsplit("retrobridge 0.1.0 starting")
+            .next()
+            .unwrap_or_default();
+        Ok(restarted
+            .lines()
+            .find(|l| l.contains("login connected"))
+            .map(str::to_owned))
+    })
+    .await
+    .map(|line| assert!(line.contains("announced=false"), "{line}"))
+    .unwrap();
+    assert_eq!(
+        count(&alice, &room, from_bot(slot, "Connected to mig33")).await,
+        1,
+        "announced once, at the login"
+    );
+    assert_eq!(
+        count(&alice, &room, from_bot(slot, "Disconnected from mig33")).await,
+        0
+    );
 }

@@ -18,7 +18,7 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
     let net = key.network;
     match event {
         NetworkEvent::Connected { ref self_profile } => {
-            bridge.set_login_state(key, LoginState::Connected);
+            let (before, _) = bridge.set_login_state(key, LoginState::Connected);
             to_front(bridge, key, &event).await?;
             if bridge
                 .store
@@ -40,11 +40,16 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
                 net.display_name(),
                 self_profile.id
             );
-            // A login the bridge resumed at start-up, connected as the user last heard:
-            // nothing changed for them, so no notice (a restart is not news).
+            // A login the bridge resumed at start-up, or back from an outage too short
+            // to be told, connected as the user last heard: nothing changed for them,
+            // so no notice (a restart or a blip is not news). A login the user started
+            // is always answered.
             let resumed = bridge.take_resumed(key);
+            let started = matches!(before, Some(LoginState::Connecting)) && !resumed;
             let news = connection_news(bridge, key, &text)?;
-            if news || !resumed {
+            let announced = news || started;
+            tracing::info!(user = %key.user, network = %net, announced, "login connected");
+            if announced {
                 bridge.notify(&key.user, Some(net), &text);
             }
         }
@@ -52,7 +57,8 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
             ref reason,
             will_retry,
         } => {
-            bridge.set_login_state(key, LoginState::Disconnected(reason.clone()));
+            let (before, outage) =
+                bridge.set_login_state(key, LoginState::Disconnected(reason.clone()));
             let next = if will_retry {
                 " Reconnecting…".to_owned()
             } else {
@@ -61,8 +67,26 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
             };
             to_front(bridge, key, &event).await?;
             let text = format!("Disconnected from {}: {reason}.{next}", net.display_name());
-            connection_news(bridge, key, &text)?;
-            bridge.notify(&key.user, Some(net), &text);
+            if !(will_retry && matches!(before, Some(LoginState::Connected))) {
+                connection_news(bridge, key, &text)?;
+                bridge.notify(&key.user, Some(net), &text);
+                return Ok(());
+            }
+            // A connected login's outage is told once it lasted OUTAGE_GRACE: a blip,
+            // or the legacy server going down with the bridge (everything restarted
+            // at once), is no news, and the next start stays quiet whatever stopped
+            // first.
+            let (bridge, key) = (bridge.clone(), key.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(OUTAGE_GRACE).await;
+                if !bridge.in_outage(&key, outage) {
+                    return;
+                }
+                match connection_news(&bridge, &key, &text) {
+                    Ok(_) => bridge.notify(&key.user, Some(key.network), &text),
+                    Err(e) => tracing::error!("could not record a connection notice: {e:#}"),
+                }
+            });
         }
         NetworkEvent::LoginFailed { ref reason } => {
             bridge.stop_login(&key.user, net);
@@ -152,6 +176,10 @@ fn added_you(net: super::NetworkId) -> super::notices::Wording {
         }
     })
 }
+
+/// How long a connected login may be disconnected before the user is told (it
+/// reconnects meanwhile, with its backoff).
+const OUTAGE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Records the connection notice the user hears of a login; true when it differs from
 /// the last one (a change, not a repeat).

@@ -52,6 +52,8 @@ struct LiveLogin {
     handle: LoginHandle,
     state: LoginState,
     legacy_id: String,
+    /// The outage the login is in (a bridge-wide number), while it is in one.
+    outage: Option<u64>,
 }
 
 pub struct Bridge {
@@ -173,6 +175,7 @@ impl Bridge {
         let live = LiveLogin {
             handle,
             state: LoginState::Connecting,
+            outage: None,
             legacy_id,
         };
         if let Some(old) = self.logins.lock().expect("logins lock").insert(key, live) {
@@ -215,10 +218,35 @@ impl Bridge {
         }
     }
 
-    pub(crate) fn set_login_state(&self, key: &LoginKey, state: LoginState) {
-        if let Some(live) = self.logins.lock().expect("logins lock").get_mut(key) {
-            live.state = state;
+    /// Sets a login's state; returns the one it replaces, and the number of the outage
+    /// a `Disconnected` starts (see [`Self::in_outage`]).
+    pub(crate) fn set_login_state(
+        &self,
+        key: &LoginKey,
+        state: LoginState,
+    ) -> (Option<LoginState>, u64) {
+        static OUTAGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let outage = OUTAGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut logins = self.logins.lock().expect("logins lock");
+        let Some(live) = logins.get_mut(key) else {
+            return (None, outage);
+        };
+        if !matches!(state, LoginState::Disconnected(_)) {
+            live.outage = None;
+        } else if live.outage.is_none() {
+            live.outage = Some(outage);
         }
+        let outage = live.outage.unwrap_or(outage);
+        (Some(std::mem::replace(&mut live.state, state)), outage)
+    }
+
+    /// Whether the login is still in outage `outage` (not connected since).
+    pub(crate) fn in_outage(&self, key: &LoginKey, outage: u64) -> bool {
+        self.logins
+            .lock()
+            .expect("logins lock")
+            .get(key)
+            .is_some_and(|l| l.outage == Some(outage))
     }
 
     /// `(network, legacy id, state)` of a user's logins.
