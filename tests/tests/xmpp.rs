@@ -1492,6 +1492,42 @@ async fn mig33_chatroom_shared_by_two_xmpp_users_delivers_every_message_once() {
     )
     .await;
     assert!(leaked.is_empty(), "alice left but got {leaked:?}");
+
+    // alice comes back: the room's last messages come first, stamped (XEP-0045
+    // §7.2.15), each once, the latest last; then the subject.
+    join_room(&env, &mut alice, &room, "alice").await;
+    env.check(
+        "the subject after the history",
+        alice
+            .wait_message(T, |m| {
+                from_bare(m.from.as_ref(), &room) && !m.subjects.is_empty()
+            })
+            .await,
+    );
+    let history: Vec<Message> = take_queued(
+        &mut alice,
+        |s| matches!(s, Stanza::Message(m) if groupchat(m) && body(m).is_some()),
+    )
+    .await
+    .into_iter()
+    .filter_map(|s| match s {
+        Stanza::Message(m) => Some(m),
+        _ => None,
+    })
+    .collect();
+    let bodies: Vec<&str> = history.iter().filter_map(body).collect();
+    assert_eq!(bodies.last(), Some(&"after alice left"), "{bodies:?}");
+    assert!(bodies.contains(&"c3"), "{bodies:?}");
+    let mut once = bodies.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), bodies.len(), "a line twice: {bodies:?}");
+    assert!(
+        history
+            .iter()
+            .all(|m| m.payloads.iter().any(|p| p.is("delay", "urn:xmpp:delay"))),
+        "history carries delay stamps: {history:?}"
+    );
 }
 
 /// Prosody stops mid-conversation: what legacy contacts send meanwhile arrives once it

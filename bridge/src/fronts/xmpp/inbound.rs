@@ -563,7 +563,7 @@ async fn occupant_presence(
         return;
     };
     match request {
-        muc::OccupantRequest::Join { nick, .. } => {
+        muc::OccupantRequest::Join { nick, history, .. } => {
             if !allowed(front, user) {
                 if let Some(reply) = muc::join_error(p, forbidden()) {
                     front.send(reply).await;
@@ -583,6 +583,7 @@ async fn occupant_presence(
                     chat,
                     room,
                     requested: nick,
+                    history,
                 };
                 super::rooms::join(&front, join).await;
             });

@@ -3,9 +3,10 @@
 //!
 //! Joining (XEP-0045 §7.2): the user sends presence to `room/nick` ([`parse_presence`]);
 //! the service answers with the present occupants' presences and then the user's own,
-//! last ([`join_presences`]), then the subject ([`subject`]; an empty one when the room
-//! has none) and any history (groupchat messages with [`super::convert::with_delay`] from
-//! the room). Every occupant's item carries `affiliation='member' role='participant'` and
+//! last ([`join_presences`]), then the history (the room's last messages the bridge
+//! relayed, at most 20 or the `maxstanzas` asked, as groupchat messages with
+//! [`super::convert::with_delay`] from the room), then the subject ([`subject`]; an
+//! empty one when the room has none). Every occupant's item carries `affiliation='member' role='participant'` and
 //! the occupant's address: a legacy member's contact JID (bare: it has no resources), the
 //! user's own full JID in their self-presence. The room is therefore non-anonymous, and
 //! the self-presence carries status 100 with 110, and 210 when the service chose another

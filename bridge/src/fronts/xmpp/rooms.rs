@@ -13,7 +13,7 @@
 //! * A group conversation (MSN) belongs to one user: its entries wait in the outbox until
 //!   the user joins the room they were invited to (XEP-0249 direct invitation).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio_xmpp::Stanza;
@@ -26,7 +26,7 @@ use super::errors::stanza_error;
 use super::front::{stamped, uuid_like, XmppFront};
 use super::inbox::Request;
 use super::muc::{self, Leaving};
-use super::xml_text;
+use super::{convert, xml_text};
 use crate::core::front::Failure;
 use crate::core::{ChatId, Contact, FormattedText, LoginCommand, NetworkId};
 use crate::model::{shared_owner, XMPP_USER_PREFIX};
@@ -45,7 +45,22 @@ pub(crate) struct Rooms {
     invited: Mutex<HashSet<String>>,
     /// Woken when a room's member list is recorded (a join waits for the first).
     members_known: tokio::sync::Notify,
+    /// The last messages of each room (by room JID), for a newcomer's history.
+    history: Mutex<HashMap<String, VecDeque<Line>>>,
 }
+
+/// A message of a room's history.
+#[derive(Clone)]
+pub(crate) struct Line {
+    nick: String,
+    kind: crate::core::MessageKind,
+    text: FormattedText,
+    at_ms: u64,
+}
+
+/// How many messages of a room a newcomer gets at most (and the bridge keeps, in
+/// memory: a restart starts the history afresh).
+const HISTORY_LINES: usize = 20;
 
 /// Every login's members of a room, each once (the first login's details win).
 fn union(lists: &HashMap<String, Vec<Contact>>) -> Vec<Contact> {
@@ -136,6 +151,29 @@ impl Rooms {
         }
     }
 
+    /// Keeps a message for the history of `room`.
+    fn remember(&self, room: &str, line: Line) {
+        let mut all = self.history.lock().expect("history lock");
+        let lines = all.entry(room.to_owned()).or_default();
+        if lines.len() == HISTORY_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    /// The last `n` messages of `room`, oldest first.
+    fn recent(&self, room: &str, n: usize) -> Vec<Line> {
+        let all = self.history.lock().expect("history lock");
+        let Some(lines) = all.get(room) else {
+            return Vec::new();
+        };
+        lines
+            .iter()
+            .skip(lines.len().saturating_sub(n))
+            .cloned()
+            .collect()
+    }
+
     /// The rooms that have occupants (for disco#items on the service).
     pub(crate) fn list(&self, front: &XmppFront) -> Vec<(BareJid, String)> {
         let mut rooms: Vec<(BareJid, String)> = front
@@ -196,6 +234,8 @@ pub(crate) struct Join {
     pub room: BareJid,
     /// The nick the client asked for (the bridge gives the legacy id instead).
     pub requested: String,
+    /// The most history messages the client wants, if it said (`maxstanzas`).
+    pub history: Option<u32>,
 }
 
 pub(crate) async fn join(front: &Arc<XmppFront>, join: Join) {
@@ -207,6 +247,7 @@ pub(crate) async fn join(front: &Arc<XmppFront>, join: Join) {
         chat,
         room,
         requested,
+        history,
     } = join;
     let (request, user, requested) = (&request, user.as_str(), requested.as_str());
     let refuse = |condition, text: String| {
@@ -282,6 +323,20 @@ pub(crate) async fn join(front: &Arc<XmppFront>, join: Join) {
     match muc::join_presences(&room, &from, Some(requested), &nick, &present) {
         Ok(presences) => stanzas.extend(presences.into_iter().map(Stanza::from)),
         Err(e) => tracing::warn!("cannot show a room's occupants: {e}"),
+    }
+    // The discussion history (XEP-0045 §7.2.15), then the subject.
+    let wanted = history.map_or(HISTORY_LINES, |n| (n as usize).min(HISTORY_LINES));
+    for line in front.rooms.recent(room.as_str(), wanted) {
+        if let Ok(message) = muc::groupchat(
+            &room,
+            Some(&line.nick),
+            from.clone(),
+            &uuid_like(),
+            line.kind,
+            &line.text,
+        ) {
+            stanzas.push(convert::with_delay(message, room.clone(), line.at_ms, None).into());
+        }
     }
     let title = match &chat {
         ChatId::Room(name) => name.clone(),
@@ -408,13 +463,14 @@ pub(crate) async fn deliver(
             sent_at,
             offline,
         } => {
-            if present.is_empty() {
-                return nobody_there(front, entry, &room).await;
-            }
             let text = FormattedText {
                 plain: plain.clone(),
                 html: html.clone(),
             };
+            if present.is_empty() {
+                return nobody_there(front, entry, &room).await;
+            }
+
             let mut stanzas = Vec::new();
             for (jid, _) in &present {
                 let message =
@@ -423,6 +479,18 @@ pub(crate) async fn deliver(
                 stanzas.push(stamped(front, message, net, entry, *sent_at, *offline).into());
             }
             front.deliver_stanzas(stanzas).await?;
+            // Shown: kept for whoever joins later. Once per message: one login relays a
+            // chatroom's messages (the core drops the others' copies), and a message
+            // held for nobody there is shown live, not as history.
+            front.rooms.remember(
+                room.as_str(),
+                Line {
+                    nick: from.clone(),
+                    kind: *kind,
+                    text,
+                    at_ms: sent_at.unwrap_or(entry.received_ms),
+                },
+            );
         }
         OutboxItem::Members { members } => {
             let (joined, left) = front
