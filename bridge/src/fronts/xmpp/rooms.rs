@@ -630,3 +630,65 @@ pub(crate) async fn reflect(front: &XmppFront, request: &Request) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn people(ids: &[&str]) -> Vec<Contact> {
+        ids.iter()
+            .map(|id| Contact {
+                id: (*id).to_owned(),
+                display_name: None,
+                groups: Vec::new(),
+            })
+            .collect()
+    }
+
+    fn ids(list: &[Contact]) -> Vec<&str> {
+        list.iter().map(|c| c.id.as_str()).collect()
+    }
+
+    /// Two logins in a room each leave themselves out of their list: the union holds
+    /// both, and someone leaves only when no login sees them.
+    #[test]
+    fn occupants_are_the_union_of_the_logins_lists() {
+        let rooms = Rooms::default();
+        let room = "lobby%mig33@rooms.example.org";
+        let (joined, left) = rooms.update(room, "xmpp:a@x", Some(&people(&["carol", "dave"])));
+        assert_eq!((ids(&joined), ids(&left)), (vec!["carol", "dave"], vec![]));
+        let (joined, left) = rooms.update(room, "xmpp:d@x", Some(&people(&["alice", "carol"])));
+        assert_eq!((ids(&joined), ids(&left)), (vec!["alice"], vec![]));
+        // carol leaves as one login sees it; the other still lists her until told.
+        let (_, left) = rooms.update(room, "xmpp:a@x", Some(&people(&["dave"])));
+        assert!(left.is_empty());
+        let (_, left) = rooms.update(room, "xmpp:d@x", Some(&people(&["alice"])));
+        assert_eq!(ids(&left), vec!["carol"]);
+        // A login leaving the room takes away what only it saw.
+        let (_, left) = rooms.update(room, "xmpp:a@x", None);
+        assert_eq!(ids(&left), vec!["dave"]);
+        assert_eq!(ids(&rooms.members(room)), vec!["alice"]);
+    }
+
+    #[test]
+    fn history_keeps_the_last_lines_in_order() {
+        let rooms = Rooms::default();
+        let line = |n: usize| Line {
+            nick: "carol".into(),
+            kind: crate::core::MessageKind::Text,
+            text: FormattedText::plain(format!("m{n}")),
+            at_ms: n as u64,
+        };
+        for n in 0..HISTORY_LINES + 5 {
+            rooms.remember("r", line(n));
+        }
+        let all = rooms.recent("r", usize::MAX);
+        assert_eq!(all.len(), HISTORY_LINES);
+        assert_eq!(all[0].text.plain, "m5");
+        let last = rooms.recent("r", 2);
+        let texts: Vec<&str> = last.iter().map(|l| l.text.plain.as_str()).collect();
+        assert_eq!(texts, ["m23", "m24"]);
+        assert!(rooms.recent("r", 0).is_empty());
+        assert!(rooms.recent("other", 5).is_empty());
+    }
+}
