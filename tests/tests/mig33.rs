@@ -920,6 +920,34 @@ async fn a_burst_from_matrix_is_paced_under_the_flood_limit() {
     );
 }
 
+/// Slot `n` with its simulator and bridge, and alice logged in to mig33 from her
+/// management room.
+struct AliceIn {
+    synapse: &'static Synapse,
+    slot: &'static BridgeSlot,
+    sim: Server,
+    bridge: BridgeProcess,
+    alice: TestUser,
+    room: String,
+}
+
+async fn alice_logged_in(n: usize) -> AliceIn {
+    let (synapse, slot) = env(n);
+    let sim = start_sim().await;
+    let bridge = start_bridge(synapse, slot, &sim.addr().to_string());
+    let alice = register(synapse, slot, "alice").await;
+    let room = slot.management_room(&alice).await;
+    login(&alice, slot, &room, "alice", "alicepw").await;
+    AliceIn {
+        synapse,
+        slot,
+        sim,
+        bridge,
+        alice,
+        room,
+    }
+}
+
 /// Invitations pending for `user` to rooms with this name.
 async fn invites_named(user: &TestUser, name: &str) -> usize {
     let filter = r#"{"presence":{"not_types":["*"]},"account_data":{"not_types":["*"]},"room":{"timeline":{"limit":0},"ephemeral":{"not_types":["*"]},"account_data":{"not_types":["*"]}}}"#;
@@ -954,12 +982,15 @@ async fn invites_named(user: &TestUser, name: &str) -> usize {
 /// Logging out and in again keeps the one space: the new login's contacts go to it.
 #[tokio::test]
 async fn a_new_login_reuses_the_space_of_the_last() {
-    let (synapse, slot) = env(11);
-    let sim = start_sim().await;
-    let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
-    let alice = register(synapse, slot, "alice").await;
-    let room = slot.management_room(&alice).await;
-    login(&alice, slot, &room, "alice", "alicepw").await;
+    // (The simulator and the bridge are bound: dropped, they would stop.)
+    let AliceIn {
+        slot,
+        sim: _sim,
+        bridge: _bridge,
+        alice,
+        room,
+        ..
+    } = alice_logged_in(11).await;
     let space = join_invite_named(&alice, "mig33 (alice)").await;
     wait_member(&alice, &space, &slot.ghost("mig33", "bob"), true).await;
 
@@ -986,14 +1017,16 @@ async fn a_new_login_reuses_the_space_of_the_last() {
 /// `status away`, then a restart: contacts never see the user online in between.
 #[tokio::test]
 async fn the_status_set_survives_a_restart() {
-    let (synapse, slot) = env(12);
-    let sim = start_sim().await;
+    let AliceIn {
+        synapse,
+        slot,
+        sim,
+        mut bridge,
+        alice,
+        room,
+    } = alice_logged_in(12).await;
     let server = sim.addr().to_string();
-    let mut bridge = start_bridge(synapse, slot, &server);
     let mut bob = Client::login(sim.addr(), "bob", "bobpw").await.unwrap();
-    let alice = register(synapse, slot, "alice").await;
-    let room = slot.management_room(&alice).await;
-    login(&alice, slot, &room, "alice", "alicepw").await;
     command(&alice, slot, &room, "status away", "status set to away").await;
     let of_alice = |e: &ClientEvent| -> Option<Presence> {
         match e {
@@ -1029,13 +1062,15 @@ async fn the_status_set_survives_a_restart() {
 /// in it is pointed to it; a mistyped command gets a suggestion.
 #[tokio::test]
 async fn pm_for_an_existing_chat_and_a_mistyped_command() {
-    let (synapse, slot) = env(13);
-    let sim = start_sim().await;
-    let _bridge = start_bridge(synapse, slot, &sim.addr().to_string());
+    let AliceIn {
+        slot,
+        sim,
+        bridge: _bridge,
+        alice,
+        room,
+        ..
+    } = alice_logged_in(13).await;
     let mut bob = Client::login(sim.addr(), "bob", "bobpw").await.unwrap();
-    let alice = register(synapse, slot, "alice").await;
-    let room = slot.management_room(&alice).await;
-    login(&alice, slot, &room, "alice", "alicepw").await;
     let ghost = slot.ghost("mig33", "bob");
     bob.send_private("alice", "hello").await.unwrap();
     let is_dm_invite = |e: &Value| {
@@ -1074,13 +1109,15 @@ async fn pm_for_an_existing_chat_and_a_mistyped_command() {
 /// start is as quiet as after a clean stop: no "Disconnected", no second "Connected".
 #[tokio::test]
 async fn a_restart_of_everything_is_quiet_whatever_stopped_first() {
-    let (synapse, slot) = env(14);
-    let sim = start_sim().await;
+    let AliceIn {
+        synapse,
+        slot,
+        sim,
+        mut bridge,
+        alice,
+        room,
+    } = alice_logged_in(14).await;
     let addr = sim.addr();
-    let mut bridge = start_bridge(synapse, slot, &addr.to_string());
-    let alice = register(synapse, slot, "alice").await;
-    let room = slot.management_room(&alice).await;
-    login(&alice, slot, &room, "alice", "alicepw").await;
 
     sim.stop().await;
     wait_until(WAIT, "the bridge to see the server go", || async {

@@ -451,6 +451,15 @@ impl Env {
     }
 }
 
+/// Whether the gateway's registration form says the user is registered.
+async fn registered(env: &Env, user: &mut XmppUser, gateway: &BareJid) -> bool {
+    let form = env.check(
+        "the registration form",
+        user.registration_form(&gateway.clone().into()).await,
+    );
+    form.get_child("registered", NS_REGISTER).is_some()
+}
+
 /// Whether `from` is `who` (bare JIDs compared).
 fn from_bare(from: Option<&Jid>, who: &BareJid) -> bool {
     from.is_some_and(|f| f.to_bare() == *who)
@@ -626,14 +635,7 @@ async fn registration_offers_the_contact_list_with_nicks() {
         format!("{refused:#}").contains("NotAcceptable"),
         "{refused:#}"
     );
-    let form = env.check(
-        "the registration form",
-        alice.registration_form(&icq_gw.clone().into()).await,
-    );
-    assert!(
-        form.get_child("registered", NS_REGISTER).is_none(),
-        "{form:?}"
-    );
+    assert!(!registered(&env, &mut alice, &icq_gw).await);
     assert!(
         !env.icq().online_users().await.contains(&ICQ_ME),
         "1001 not logged in to ICQ"
@@ -656,14 +658,7 @@ async fn registration_offers_the_contact_list_with_nicks() {
         2,
         "1001 and 1002 online at ICQ"
     );
-    let form = env.check(
-        "the registration form",
-        alice.registration_form(&icq_gw.clone().into()).await,
-    );
-    assert!(
-        form.get_child("registered", NS_REGISTER).is_some(),
-        "{form:?}"
-    );
+    assert!(registered(&env, &mut alice, &icq_gw).await);
     let log = env.bridge.log();
     assert!(
         !log.contains(ICQ_PW) && !log.contains("wrongpw"),
