@@ -371,14 +371,7 @@ async fn contacts_become_ghosts_in_the_space_and_survive_a_restart() {
     .await
     .unwrap();
     let _bridge = start_bridge(synapse, slot, &server);
-    wait_until(WAIT, "alice back online at the simulator", || async {
-        Ok(sim
-            .online_users()
-            .contains(&"alice".to_owned())
-            .then_some(()))
-    })
-    .await
-    .unwrap();
+    wait_online(&sim, "alice").await;
     command(&alice, slot, &room, "ping", "Pong").await;
     assert_eq!(alice.joined_rooms().await.unwrap().len(), rooms_before);
     let members = alice.joined_members(&space).await.unwrap();
@@ -948,6 +941,15 @@ async fn alice_logged_in(n: usize) -> AliceIn {
     }
 }
 
+/// Waits until `user` is logged in at the simulator.
+async fn wait_online(sim: &Server, user: &str) {
+    wait_until(WAIT, &format!("{user} online at the simulator"), || async {
+        Ok(sim.online_users().iter().any(|u| u == user).then_some(()))
+    })
+    .await
+    .unwrap();
+}
+
 /// Invitations pending for `user` to rooms with this name.
 async fn invites_named(user: &TestUser, name: &str) -> usize {
     let filter = r#"{"presence":{"not_types":["*"]},"account_data":{"not_types":["*"]},"room":{"timeline":{"limit":0},"ephemeral":{"not_types":["*"]},"account_data":{"not_types":["*"]}}}"#;
@@ -1130,14 +1132,7 @@ async fn a_restart_of_everything_is_quiet_whatever_stopped_first() {
 
     let sim = Server::start(sim_config(&addr.to_string())).await.unwrap();
     let _bridge = start_bridge(synapse, slot, &addr.to_string());
-    wait_until(WAIT, "alice back online at the simulator", || async {
-        Ok(sim
-            .online_users()
-            .contains(&"alice".to_owned())
-            .then_some(()))
-    })
-    .await
-    .unwrap();
+    wait_online(&sim, "alice").await;
     // The core decided: the login is back without a word.
     wait_until(WAIT, "the resumed login's connection handled", || async {
         let log = std::fs::read_to_string(slot.log_path())?;
