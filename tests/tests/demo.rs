@@ -43,6 +43,12 @@ impl Ports {
         ])
     }
 
+    fn set(&mut self, variable: &str, port: u16) {
+        if let Some(entry) = self.0.iter_mut().find(|(v, _)| *v == variable) {
+            entry.1 = port;
+        }
+    }
+
     fn get(&self, variable: &str) -> u16 {
         self.0.iter().find(|(v, _)| *v == variable).unwrap().1
     }
@@ -153,9 +159,12 @@ fn synapse_healthy(port: u16) -> bool {
 #[test]
 fn a_taken_port_is_named_with_the_variable_that_moves_it() {
     let dir = TempDir::new("demo-taken-port");
-    let ports = Ports::free();
-    let icq = ports.get("RETROBRIDGE_DEMO_ICQ_PORT");
-    let _taken = UdpSocket::bind(("127.0.0.1", icq)).unwrap();
+    // Held from the moment it is picked: a port let go and taken again could meanwhile
+    // go to another process of the test run.
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let icq = taken.local_addr().unwrap().port();
+    let mut ports = Ports::free();
+    ports.set("RETROBRIDGE_DEMO_ICQ_PORT", icq);
     let mut demo = Demo::start(&ports, &dir.0);
     let status = demo.wait(Duration::from_secs(60));
     let output = demo.output();
