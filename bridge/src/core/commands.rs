@@ -419,12 +419,7 @@ async fn reconnect(bridge: &Arc<Bridge>, user: &str, args: &[&str]) -> String {
         }
     };
     if record.stopped.is_none() {
-        let state = bridge
-            .logins_of(user)
-            .into_iter()
-            .find(|(n, _, _)| *n == network)
-            .map(|(_, _, state)| state);
-        match state {
+        match bridge.login_state(user, network) {
             Some(LoginState::Connected) => {
                 return format!(
                     "Your {name} login ({}) is connected already.",
@@ -669,9 +664,7 @@ async fn room_command(bridge: &Bridge, user: &str, command: &str, args: &[&str])
     };
     match result {
         // The network answers once its server took the join.
-        Ok(()) if command == "join" => {
-            format!("Joined {room}.")
-        }
+        Ok(()) if command == "join" => format!("Joined {room}."),
         Ok(()) => format!("Left {room}."),
         Err(e) => format!("Could not {command} {room}: {e}"),
     }

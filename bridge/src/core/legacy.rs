@@ -67,11 +67,12 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
             };
             to_front(bridge, key, &event).await?;
             let text = format!("Disconnected from {}: {reason}.{next}", net.display_name());
-            if !(will_retry && matches!(before, Some(LoginState::Connected))) {
+            let (Some(outage), true, Some(LoginState::Connected)) = (outage, will_retry, before)
+            else {
                 connection_news(bridge, key, &text)?;
                 bridge.notify(&key.user, Some(net), &text);
                 return Ok(());
-            }
+            };
             // A connected login's outage is told once it lasted OUTAGE_GRACE: a blip,
             // or the legacy server going down with the bridge (everything restarted
             // at once), is no news, and the next start stays quiet whatever stopped

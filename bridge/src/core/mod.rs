@@ -197,6 +197,11 @@ impl Bridge {
         self.logins.lock().expect("logins lock").get(&key).map(f)
     }
 
+    /// The state of the user's running login on `network`, if one runs.
+    pub fn login_state(&self, user: &str, network: NetworkId) -> Option<LoginState> {
+        self.with_login(user, network, |l| l.state.clone())
+    }
+
     pub fn login_handle(&self, user: &str, network: NetworkId) -> Option<LoginHandle> {
         self.with_login(user, network, |l| l.handle.clone())
     }
@@ -218,25 +223,25 @@ impl Bridge {
         }
     }
 
-    /// Sets a login's state; returns the one it replaces, and the number of the outage
-    /// a `Disconnected` starts (see [`Self::in_outage`]).
+    /// Sets a login's state; returns the one it replaces and, while it is disconnected,
+    /// the number of its outage (see [`Self::in_outage`]).
     pub(crate) fn set_login_state(
         &self,
         key: &LoginKey,
         state: LoginState,
-    ) -> (Option<LoginState>, u64) {
+    ) -> (Option<LoginState>, Option<u64>) {
         static OUTAGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let outage = OUTAGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut logins = self.logins.lock().expect("logins lock");
         let Some(live) = logins.get_mut(key) else {
-            return (None, outage);
+            return (None, None);
         };
-        if !matches!(state, LoginState::Disconnected(_)) {
-            live.outage = None;
-        } else if live.outage.is_none() {
-            live.outage = Some(outage);
-        }
-        let outage = live.outage.unwrap_or(outage);
+        live.outage = match state {
+            LoginState::Disconnected(_) => live
+                .outage
+                .or_else(|| Some(OUTAGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed))),
+            _ => None,
+        };
+        let outage = live.outage;
         (Some(std::mem::replace(&mut live.state, state)), outage)
     }
 

@@ -246,13 +246,7 @@ impl XmppFront {
 
     /// What the user sees of their login on `network` as the gateway's presence.
     pub(crate) fn gateway_presence(&self, user: &str, network: NetworkId) -> Option<Presence> {
-        let state = self
-            .core
-            .logins_of(user)
-            .into_iter()
-            .find(|(n, _, _)| *n == network)
-            .map(|(_, _, state)| state);
-        match state {
+        match self.core.login_state(user, network) {
             Some(LoginState::Connected) => Some(Presence {
                 state: PresenceState::Online,
                 status: None,

@@ -179,7 +179,7 @@ impl Session for Login {
             let _ = sb.tx.send(SbCmd::Leave);
         }
         for cmd in std::mem::take(&mut self.queued) {
-            fail(cmd, SendError::LoginGone);
+            cmd.fail(SendError::LoginGone);
         }
     }
 }
@@ -1064,11 +1064,6 @@ fn presence_of(status: Status) -> Presence {
         state,
         status: text.map(str::to_owned),
     }
-}
-
-/// Answers a command that will never be carried out.
-fn fail(cmd: LoginCommand, error: SendError) {
-    cmd.fail(error);
 }
 
 async fn write(stream: &mut TcpStream, ns: &mut NsSession) -> std::io::Result<()> {
