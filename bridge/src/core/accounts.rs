@@ -356,8 +356,10 @@ pub async fn set_status(
         }
         out.push((network, result));
     }
-    if let Err(e) = bridge.store.flush().await {
-        tracing::error!("could not store a status: {e}");
+    if out.iter().any(|(_, result)| result.is_ok()) {
+        if let Err(e) = bridge.store.flush().await {
+            tracing::error!("could not store a status: {e}");
+        }
     }
     Ok(out)
 }
@@ -377,6 +379,7 @@ pub async fn list_rooms(
     handle_for(bridge, user, network)?
         .request(|reply| LoginCommand::ListRooms { reply })
         .await
+        .map(super::sanitize::clean_listing)
         .map_err(|e| ActionError::Network {
             network,
             why: e.to_string(),

@@ -9,7 +9,7 @@
 //! * Links: only schemes that open something inert (`http`, `https`, `mailto`, `xmpp`)
 //!   become links; anything else (`javascript:`, `data:`) stays text.
 
-use super::{Contact, NetworkEvent, Presence, Profile};
+use super::{Contact, NetworkEvent, Presence, Profile, RoomListing};
 
 /// The longest name kept, in bytes. Homeservers refuse display names over 256 (Synapse
 /// counts characters); a front adds its own suffix within that.
@@ -127,9 +127,60 @@ fn clean_presence(presence: &mut Presence) {
         .and_then(|s| clean_text(s, MAX_STATUS_BYTES));
 }
 
+/// The most rooms of a server's list a front is shown.
+pub const MAX_LISTED_ROOMS: usize = 500;
+
+/// A server's chatroom list as a front may show it: a room whose name is not a clean
+/// name is left out (joining sends the name back as it is, so it cannot be changed),
+/// descriptions are cleaned like status texts, and at most [`MAX_LISTED_ROOMS`] remain.
+pub fn clean_listing(rooms: Vec<RoomListing>) -> Vec<RoomListing> {
+    rooms
+        .into_iter()
+        .filter(|r| clean_name(&r.name).as_deref() == Some(r.name.as_str()))
+        .map(|r| RoomListing {
+            description: r.description.and_then(|d| clean_text(&d, MAX_STATUS_BYTES)),
+            ..r
+        })
+        .take(MAX_LISTED_ROOMS)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hostile list: names that would mislead or break a room address are left out,
+    /// descriptions lose control and bidi characters and their length, the list its
+    /// length.
+    #[test]
+    fn a_room_list_is_cleaned_and_bounded() {
+        let room = |name: &str, description: &str| RoomListing {
+            name: name.into(),
+            description: Some(description.into()),
+            members: Some(3),
+        };
+        let listed = clean_listing(vec![
+            room("lobby", "Everyone\nwelcome\u{202E}"),
+            room("evil\u{202E}gnp", "x"),
+            room("line\nbreak", "x"),
+            room("", "x"),
+            room(&"n".repeat(MAX_NAME_BYTES + 1), "x"),
+            room("games", &"d".repeat(MAX_STATUS_BYTES * 2)),
+            room("quiet", " \u{0}\t "),
+        ]);
+        let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["lobby", "games", "quiet"]);
+        assert_eq!(listed[0].description.as_deref(), Some("Everyone welcome"));
+        assert_eq!(
+            listed[1].description.as_ref().unwrap().len(),
+            MAX_STATUS_BYTES
+        );
+        assert_eq!(listed[2].description, None);
+        let many = (0..MAX_LISTED_ROOMS + 10)
+            .map(|i| room(&format!("r{i}"), ""))
+            .collect();
+        assert_eq!(clean_listing(many).len(), MAX_LISTED_ROOMS);
+    }
 
     #[test]
     fn names_lose_controls_and_bidi_overrides() {

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use crate::packet::*;
 use crate::{login_hash, DecodeError, DestinationType, FrameDecoder, Presence, MAX_FIELD_LEN};
 
+/// The most rooms of one chatroom list kept; the server's further rooms are dropped.
+pub const MAX_LISTED_ROOMS: usize = 1_000;
+
 /// How the client introduces itself. [`ClientConfig::new`] fills in plausible values.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -196,6 +199,7 @@ pub struct ClientSession {
     pending: VecDeque<(u16, Request)>,
     /// Groups and contacts collected while a GET_CONTACTS is answered.
     listing: Option<(Vec<Group>, Vec<Contact>)>,
+    /// Rooms collected while a GET_CHATROOMS is answered (at most [`MAX_LISTED_ROOMS`]).
     rooms_listing: Option<Vec<Chatroom>>,
     contacts: HashMap<i32, Contact>,
     joined: BTreeSet<String>,
@@ -553,8 +557,11 @@ impl ClientSession {
             }
             Packet::Message(m) => self.events.push_back(ClientEvent::Message(m)),
             Packet::Chatroom(room) => {
+                // A server that never ends its list must not grow it without bound.
                 if let Some(rooms) = &mut self.rooms_listing {
-                    rooms.push(room);
+                    if rooms.len() < MAX_LISTED_ROOMS {
+                        rooms.push(room);
+                    }
                 }
             }
             Packet::GetChatroomsComplete(_) => {

@@ -143,7 +143,7 @@ mod values;
 
 pub use client::{
     ClientConfig, ClientEvent, ClientSession, CloseReason, CommandError, Request, RequestId,
-    ServerError,
+    ServerError, MAX_LISTED_ROOMS,
 };
 pub use error::DecodeError;
 pub use frame::{

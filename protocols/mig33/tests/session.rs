@@ -80,6 +80,18 @@ impl Harness {
                         }];
                         self.server.send_contact_list(txn, &groups, &contacts);
                     }
+                    // A list longer than the client keeps.
+                    ClientRequest::GetChatrooms => {
+                        for i in 0..MAX_LISTED_ROOMS + 5 {
+                            let room = Chatroom {
+                                name: format!("room{i}"),
+                                description: None,
+                                participant_count: Some(1),
+                            };
+                            self.server.reply(txn, room);
+                        }
+                        self.server.reply(txn, GetChatroomsComplete {});
+                    }
                     ClientRequest::JoinChatroom(room) if room == self.forbidden_room => {
                         self.server.reply_error(txn, "room is full");
                     }
@@ -238,6 +250,23 @@ fn alert_becomes_a_system_message() {
             invoker: Some("mig33".into()),
             data: None
         }]
+    );
+}
+
+#[test]
+fn a_chatroom_list_is_kept_to_its_bound() {
+    let mut h = logged_in();
+    h.client.get_chatrooms().unwrap();
+    h.pump();
+    let events = h.client_events();
+    let [ClientEvent::Chatrooms(rooms)] = &events[..] else {
+        panic!("{events:?}");
+    };
+    assert_eq!(rooms.len(), MAX_LISTED_ROOMS);
+    assert_eq!(rooms[0].name, "room0");
+    assert_eq!(
+        rooms[MAX_LISTED_ROOMS - 1].name,
+        format!("room{}", MAX_LISTED_ROOMS - 1)
     );
 }
 

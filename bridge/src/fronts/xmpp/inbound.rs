@@ -210,10 +210,9 @@ async fn listed_rooms(front: &XmppFront, user: &str, address: &Address) -> Vec<(
     };
     let mut rooms: Vec<(BareJid, String)> = Vec::new();
     if allowed(front, user) {
-        for network in networks
-            .iter()
-            .filter(|n| n.capabilities().chatrooms && front.login_handle(user, **n).is_some())
-        {
+        // A network without chatrooms, or without a login of the user's, answers at
+        // once with why (logged at debug).
+        for network in &networks {
             let asked = accounts::list_rooms(front.core(), user, *network);
             let listing = match tokio::time::timeout(ROOM_LIST_WITHIN, asked).await {
                 Ok(Ok(listing)) => listing,
@@ -270,12 +269,7 @@ async fn verified(
     let deadline = tokio::time::Instant::now() + VERIFY_WITHIN;
     let mut last = None;
     loop {
-        let state = front
-            .logins_of(user)
-            .into_iter()
-            .find(|(n, _, _)| *n == net)
-            .map(|(_, _, state)| state);
-        match state {
+        match front.login_state(user, net) {
             Some(LoginState::Connected) => return Ok(None),
             None => {
                 let why = format!(
