@@ -110,6 +110,12 @@ impl Rooms {
             }
         }
         let new = union(lists);
+        if lists.is_empty() {
+            // The last login left: the room is gone for the bridge, and so is its
+            // history (group conversations come and go; their rooms must not pile up).
+            all.remove(room);
+            self.history.lock().expect("history lock").remove(room);
+        }
         if members.is_some() {
             self.members_known.notify_waiters();
         }
@@ -668,6 +674,20 @@ mod tests {
         let (_, left) = rooms.update(room, "xmpp:a@x", None);
         assert_eq!(ids(&left), vec!["dave"]);
         assert_eq!(ids(&rooms.members(room)), vec!["alice"]);
+        // The last one leaving forgets the room, its history too.
+        rooms.remember(
+            room,
+            Line {
+                nick: "alice".into(),
+                kind: crate::core::MessageKind::Text,
+                text: FormattedText::plain("hi".to_owned()),
+                at_ms: 1,
+            },
+        );
+        let (_, left) = rooms.update(room, "xmpp:d@x", None);
+        assert_eq!(ids(&left), vec!["alice"]);
+        assert!(rooms.members.lock().unwrap().is_empty());
+        assert!(rooms.recent(room, 5).is_empty());
     }
 
     #[test]
