@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use e2e_tests::bridge::{environment, BridgeProcess, BridgeSlot, SlotOptions};
-use e2e_tests::{Synapse, TestUser};
+use e2e_tests::{wait_until, Synapse, TestUser};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -509,6 +509,29 @@ async fn a_room_where_the_bot_cannot_remove_passwords_is_replaced() {
         0,
         "the command was not run"
     );
+    // Someone else in that room gets no answer: the bot does not talk for them, nor
+    // show them anyone's room. (alice's next message is answered after bob's.)
+    let bob = synapse
+        .register_user(&slot.user_localpart("bob"), "pw", false)
+        .await
+        .unwrap();
+    alice.invite(&dm, &bob.user_id).await.unwrap();
+    bob.join(&dm).await.unwrap();
+    bob.send_text(&dm, "help").await.unwrap();
+    alice
+        .send_text(&dm, "login icq 12345 secret3")
+        .await
+        .unwrap();
+    wait_until(WAIT, "the second warning", || async {
+        Ok((count_from_bot(&alice, &dm, "I did not use it").await >= 2).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        count_from_bot(&alice, &dm, "I opened a management room").await,
+        3,
+        "the pointer at the invitation and one per message of alice's, none for bob"
+    );
     // In the bot's room the password is removed.
     let login = alice
         .send_text(&own, "login icq 12345 secret2")
@@ -519,6 +542,23 @@ async fn a_room_where_the_bot_cannot_remove_passwords_is_replaced() {
         .await
         .unwrap();
     assert!(alice.is_redacted(&own, &login).await.unwrap());
+
+    // Another such room makes no second management room: it points to the first.
+    let dm2 = alice
+        .create_room(&[slot.bot.as_str()], true, None)
+        .await
+        .unwrap();
+    let pointer = alice
+        .wait_for_message(&dm2, from_bot(slot, "I opened a management room"), WAIT)
+        .await
+        .expect("the pointer in the second room");
+    assert!(body(&pointer).contains(&own), "{}", body(&pointer));
+    let invites = alice.invited_rooms().await.unwrap();
+    assert!(
+        invites.iter().all(|i| i.inviter != slot.bot.as_str()),
+        "a second management room: {:?}",
+        invites.iter().map(|i| &i.room_id).collect::<Vec<_>>()
+    );
 }
 
 async fn count_from_bot(user: &TestUser, room: &str, needle: &str) -> usize {

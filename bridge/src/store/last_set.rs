@@ -1,7 +1,9 @@
 //! The `last_set` tree: what the bridge last set or said somewhere that a restart would
 //! otherwise set or say again unchanged (the bot's profile, a space's topic, a login's
-//! connection notice), so the homeserver and the user hear of it again only when it
-//! changes. Keyed `place \0 what` (a user or room id, then what was set there).
+//! connection notice, the pointer from a room the bot could not remove passwords in to
+//! the management room that replaced it), so the homeserver and the user hear of it
+//! again only when it changes. Keyed `place \0 what` (a user or room id, then what was
+//! set there).
 
 use super::{key, Result, Store};
 

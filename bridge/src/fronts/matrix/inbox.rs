@@ -103,7 +103,7 @@ impl MatrixFront {
         }
         self.store.management_owner(room).ok().flatten().is_some()
             || self.store.portal_by_room(room).ok().flatten().is_some()
-            || super::management::moved_to(&self.store, room).is_some()
+            || super::management::was_moved(&self.store, room)
     }
 
     async fn record_transaction(

@@ -47,7 +47,7 @@ pub async fn handle_bot_invite(front: &Arc<MatrixFront>, room: &str, inviter: &s
     let mut room = room.to_owned();
     let mut note = None;
     if !bot_can_redact(front, &room).await {
-        match open_own_room(front, inviter).await {
+        match own_room(front, inviter).await {
             Ok(own) => {
                 if let Err(e) = front.store.put_last_set(&room, MOVED_TO, own.as_str()) {
                     tracing::error!("could not record a management room's move: {e}");
@@ -90,9 +90,9 @@ pub async fn handle_bot_invite(front: &Arc<MatrixFront>, room: &str, inviter: &s
 /// it opened instead.
 const MOVED_TO: &str = "management moved to";
 
-/// The bot's own management room that replaced `room`, if it was replaced.
-pub(crate) fn moved_to(store: &crate::store::Store, room: &str) -> Option<String> {
-    store.last_set(room, MOVED_TO).ok().flatten()
+/// Whether `room` was replaced by a management room of the bot's own.
+pub(crate) fn was_moved(store: &crate::store::Store, room: &str) -> bool {
+    matches!(store.last_set(room, MOVED_TO), Ok(Some(_)))
 }
 
 fn moved_here(own: &str) -> String {
@@ -101,6 +101,21 @@ fn moved_here(own: &str) -> String {
          management room where I can, and invited you: https://matrix.to/#/{own} . Type your commands there; \
          I do not read them here."
     )
+}
+
+/// A management room where the bot can remove password messages: the user's present
+/// one when it is such a room (another invitation to a room without that power makes
+/// no new room), else a new one the bot owns.
+async fn own_room(
+    front: &MatrixFront,
+    user: &str,
+) -> anyhow::Result<matrix_sdk::ruma::OwnedRoomId> {
+    if let Ok(Some(present)) = front.store.management_room(user) {
+        if bot_can_redact(front, &present.room_id).await {
+            return Ok(room_id(&present.room_id));
+        }
+    }
+    open_own_room(front, user).await
 }
 
 /// A management room the bot owns (so it can remove password messages), with the user
@@ -121,16 +136,19 @@ async fn open_own_room(
     Ok(front.matrix.create_room(front.bot(), options).await?)
 }
 
-/// A message in a room the bot left for a management room of its own: it points there,
-/// runs nothing, and says so when the message held a password it cannot remove.
+/// A message in a room the bot left for a management room of its own: it runs nothing.
+/// A user of the bridge is pointed to their own management room (told when the message
+/// held a password it cannot remove); anyone else gets no answer, so a room member
+/// cannot make the bot talk or learn someone's room.
 pub async fn moved_room_message(front: &MatrixFront, room: &str, event: &MatrixEvent) {
-    let Some(own) = moved_to(&front.store, room) else {
-        return;
-    };
-    if front.is_ours(event.sender.as_deref().unwrap_or_default()) {
+    if !was_moved(&front.store, room) {
         return;
     }
-    let mut text = moved_here(&own);
+    let sender = event.sender.as_deref().unwrap_or_default();
+    let Ok(Some(own)) = front.store.management_room(sender) else {
+        return;
+    };
+    let mut text = moved_here(&own.room_id);
     if commands::holds_password(body_of(event)) {
         text.push_str(
             "\nYour message holds a password I cannot remove: delete it yourself (and think about changing \
