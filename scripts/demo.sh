@@ -16,7 +16,7 @@
 #   RETROBRIDGE_DEMO_XMPP_PORT      5222      Prosody's client port (with RETROBRIDGE_DEMO_XMPP=1)
 #   RETROBRIDGE_DEMO_COMPONENT_PORT 5347      Prosody's component port (with RETROBRIDGE_DEMO_XMPP=1)
 # Other settings:
-#   RETROBRIDGE_DEMO_XMPP=1   also start Prosody (installed by scripts/setup-prosody.sh when
+#   RETROBRIDGE_DEMO_XMPP=1   also start Prosody (installed by scripts/setup-xmpp-servers.sh when
 #                             missing) with the bridge's components and a user demo@localhost
 #                             (password demo): the XMPP front beside the Matrix one
 #   RETROBRIDGE_DEMO_DIR      state and logs (default .local/demo, git-ignored); synapse.log,
@@ -97,7 +97,7 @@ sys.exit(0 if ok else 1)
 EOF
 
 scripts/setup-synapse.sh
-[ -z "$xmpp" ] || scripts/setup-prosody.sh
+[ -z "$xmpp" ] || scripts/setup-xmpp-servers.sh prosody
 if [ -n "${RETROBRIDGE_DEMO_BIN_DIR:-}" ]; then
     bin="$RETROBRIDGE_DEMO_BIN_DIR"
 else

@@ -1,5 +1,5 @@
 //! A real Prosody XMPP server for end-to-end tests: Debian's package (installed by
-//! `scripts/setup-prosody.sh` when missing), started in the foreground on free loopback
+//! `scripts/setup-xmpp-servers.sh` when missing), started in the foreground on free loopback
 //! ports with a config, data folder, pid file and log of its own under a temp folder.
 //!
 //! - One virtual host, `localhost`, with plain-text c2s on loopback (no TLS: the
@@ -15,17 +15,17 @@
 //! Like [`crate::synapse`], starting is synchronous (std only), a failed start reports
 //! Prosody's log tail, and a shell wrapper kills Prosody once the test binary is gone.
 
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-/// The only virtual host: accounts are `user@localhost`.
-pub const HOST: &str = "localhost";
+use crate::xmpp_server::{self, XmppServer};
+pub use crate::xmpp_server::{Component, HOST};
+
 /// Prosody starts in well under a second; the margin is for two busy cores. Override
 /// with `RETROBRIDGE_PROSODY_START_TIMEOUT` (seconds).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,24 +54,6 @@ wait
 [ -n "$4" ] || rm -rf "$2"
 "#;
 
-/// An external component (XEP-0114) declared in Prosody's config.
-#[derive(Clone, Debug)]
-pub struct Component {
-    /// e.g. `icq.localhost`
-    pub domain: String,
-    /// The shared secret of the `<handshake>`.
-    pub secret: String,
-}
-
-impl Component {
-    pub fn new(domain: &str, secret: &str) -> Component {
-        Component {
-            domain: domain.to_owned(),
-            secret: secret.to_owned(),
-        }
-    }
-}
-
 /// A running Prosody. Dropping it kills the process and removes its folder; a
 /// `'static` instance (see [`shared_instance`]) is cleaned up by the wrapper instead.
 pub struct Prosody {
@@ -95,12 +77,12 @@ impl Prosody {
     pub fn start(components: &[Component]) -> anyhow::Result<Prosody> {
         let started = Instant::now();
         ensure_installed()?;
-        let dir = make_temp_dir()?;
+        let dir = xmpp_server::temp_dir("prosody")?;
         std::fs::create_dir_all(dir.join("data"))?;
         // Empty: Prosody logs an error when the folder is missing, and finds no
         // certificate in it, so it offers no TLS.
         std::fs::create_dir_all(dir.join("certs"))?;
-        let (c2s_port, component_port) = two_free_ports()?;
+        let [c2s_port, component_port] = xmpp_server::free_ports()?;
         let config = dir.join("prosody.cfg.lua");
         std::fs::write(
             &config,
@@ -121,45 +103,9 @@ impl Prosody {
         Ok(prosody)
     }
 
-    /// `user@localhost`
-    pub fn jid(&self, user: &str) -> String {
-        format!("{user}@{}", self.host)
-    }
-
-    /// `127.0.0.1:<c2s port>`
-    pub fn c2s_address(&self) -> String {
-        format!("127.0.0.1:{}", self.c2s_port)
-    }
-
-    /// `127.0.0.1:<component port>`
-    pub fn component_address(&self) -> String {
-        format!("127.0.0.1:{}", self.component_port)
-    }
-
     /// The config file (for tests that want to show or check it).
     pub fn config_path(&self) -> &Path {
         &self.config
-    }
-
-    /// Creates the account `user@localhost` (or sets its password, if it exists).
-    pub fn register(&self, user: &str, password: &str) -> anyhow::Result<()> {
-        let out = Command::new("prosodyctl")
-            .arg("--config")
-            .arg(&self.config)
-            .args(["register", user, &self.host, password])
-            .stdin(Stdio::null())
-            .output()
-            .context("running prosodyctl register")?;
-        if !out.status.success() {
-            bail!(
-                "prosodyctl register {user} {} failed ({}): {}{}",
-                self.host,
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(())
     }
 
     /// Prosody's process id (for signals), while it runs.
@@ -185,33 +131,6 @@ impl Prosody {
     /// Lets a frozen Prosody run again (SIGCONT).
     pub fn resume(&self) -> anyhow::Result<()> {
         self.signal("CONT")
-    }
-
-    /// Stops Prosody (SIGTERM, SIGKILL after 10 s) and keeps its data: every client and
-    /// component connection is closed.
-    pub fn stop(&mut self) -> anyhow::Result<()> {
-        if self.wrapper.try_wait()?.is_some() {
-            return Ok(());
-        }
-        let _ = self.signal("CONT");
-        self.signal("TERM")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.wrapper.try_wait()?.is_none() {
-            if Instant::now() > deadline {
-                let _ = self.signal("KILL");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(())
-    }
-
-    /// Starts Prosody again with the same config, data and ports, stopping it first if it
-    /// runs (as after [`stop`](Self::stop), like `Synapse::restart`). Accounts, rosters
-    /// and stored offline messages survive; sessions and component connections do not.
-    pub fn restart(&mut self) -> anyhow::Result<()> {
-        self.stop()?;
-        self.wrapper = spawn_wrapper(&self.config, &self.dir)?;
-        self.wait_ready(Instant::now())
     }
 
     fn wait_ready(&mut self, started: Instant) -> anyhow::Result<()> {
@@ -241,7 +160,7 @@ impl Prosody {
                     self.log_tail(40)
                 );
             }
-            if ports.iter().all(|p| accepts(*p)) {
+            if ports.iter().all(|p| xmpp_server::accepts(*p)) {
                 eprintln!(
                     "Prosody ready on c2s {} and component {} after {:.1?} (dir {})",
                     self.c2s_port,
@@ -260,9 +179,70 @@ impl Prosody {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
 
-    /// The last `n` lines of Prosody's output and of its log file.
-    pub fn log_tail(&self, n: usize) -> String {
+impl XmppServer for Prosody {
+    fn name(&self) -> &'static str {
+        "Prosody"
+    }
+
+    fn c2s_address(&self) -> String {
+        format!("127.0.0.1:{}", self.c2s_port)
+    }
+
+    fn component_address(&self) -> String {
+        format!("127.0.0.1:{}", self.component_port)
+    }
+
+    fn components(&self) -> &[Component] {
+        &self.components
+    }
+
+    /// `prosodyctl register` writes the account file directly (server running or not).
+    fn register(&self, user: &str, password: &str) -> anyhow::Result<()> {
+        let out = Command::new("prosodyctl")
+            .arg("--config")
+            .arg(&self.config)
+            .args(["register", user, &self.host, password])
+            .stdin(Stdio::null())
+            .output()
+            .context("running prosodyctl register")?;
+        if !out.status.success() {
+            bail!(
+                "prosodyctl register {user} {} failed ({}): {}{}",
+                self.host,
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, SIGKILL after 10 s.
+    fn stop(&mut self) -> anyhow::Result<()> {
+        if self.wrapper.try_wait()?.is_some() {
+            return Ok(());
+        }
+        let _ = self.signal("CONT");
+        self.signal("TERM")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.wrapper.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                let _ = self.signal("KILL");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop()?;
+        self.wrapper = spawn_wrapper(&self.config, &self.dir)?;
+        self.wait_ready(Instant::now())
+    }
+
+    fn log_tail(&self, n: usize) -> String {
         crate::logs::tails(&self.dir, &["stdout.log", "prosody.log"], n)
     }
 }
@@ -388,63 +368,10 @@ fn spawn_wrapper(config: &Path, dir: &Path) -> anyhow::Result<Child> {
 fn ensure_installed() -> anyhow::Result<()> {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
     INSTALLED
-        .get_or_init(|| install().map_err(|e| format!("{e:#}")))
+        .get_or_init(|| {
+            xmpp_server::install("prosody", &["prosody", "prosodyctl"])
+                .map_err(|e| format!("{e:#}"))
+        })
         .clone()
         .map_err(anyhow::Error::msg)
-}
-
-fn install() -> anyhow::Result<()> {
-    let present = || {
-        Command::new("sh")
-            .args(["-c", "command -v prosody && command -v prosodyctl"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if present() {
-        return Ok(());
-    }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("tests crate has no parent dir")?;
-    let script = repo.join("scripts/setup-prosody.sh");
-    // Output goes to the test's stderr so an install (or why it failed) is visible.
-    let status = Command::new("bash")
-        .arg(&script)
-        .stdout(Stdio::inherit())
-        .status()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !status.success() || !present() {
-        bail!(
-            "Prosody is not installed and {} could not install it ({status}); see its output above",
-            script.display()
-        );
-    }
-    Ok(())
-}
-
-fn make_temp_dir() -> anyhow::Result<PathBuf> {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "retrobridge-prosody-{}-{nanos:x}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
-}
-
-/// Two distinct ports the OS reports free (both held while picking, so they differ);
-/// the tiny race until Prosody binds them is acceptable for tests.
-fn two_free_ports() -> anyhow::Result<(u16, u16)> {
-    let a = TcpListener::bind("127.0.0.1:0")?;
-    let b = TcpListener::bind("127.0.0.1:0")?;
-    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
-}
-
-fn accepts(port: u16) -> bool {
-    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
 }

@@ -1,10 +1,11 @@
 //! Runs the real `retrobridge` binary as an XMPP-only bridge (no homeserver) against a
-//! test [`Prosody`]: one component per enabled network (`icq.localhost`, ...) and the
-//! rooms' component (`rooms.localhost`), all with [`SECRET`].
+//! test [`XmppServer`] (Prosody or ejabberd): one component per enabled network
+//! (`icq.localhost`, ...) and the rooms' component (`rooms.localhost`), all with
+//! [`SECRET`].
 //!
 //! ```ignore
-//! let prosody = Prosody::start(&components(&["icq"]))?;
-//! let mut bridge = XmppBridge::configure("dm", &prosody, &network_yaml("icq", &addr, &[]))?;
+//! let server = ServerKind::Prosody.start(&components(&["icq"]))?;
+//! let mut bridge = XmppBridge::configure("dm", &*server, &network_yaml("icq", &addr, &[]))?;
 //! bridge.start(&mut alice).await?; // spawned, and every component answers disco
 //! bridge.terminate();              // SIGTERM, clean exit
 //! bridge.start(&mut alice).await?; // same config and database
@@ -21,7 +22,7 @@ use anyhow::{bail, Context};
 use tokio_xmpp::parsers::jid::Jid;
 
 use crate::bridge::BridgeProcess;
-use crate::prosody::{Component, Prosody, HOST};
+use crate::xmpp_server::{Component, XmppServer, HOST};
 use crate::xmpp_user::{IqError, XmppUser};
 
 /// The components' shared secret.
@@ -40,7 +41,7 @@ pub fn rooms_domain() -> String {
     format!("rooms.{HOST}")
 }
 
-/// The Prosody components an XMPP bridge with these networks needs: one per network and
+/// The components an XMPP bridge with these networks needs: one per network and
 /// the rooms' one.
 pub fn components(networks: &[&str]) -> Vec<Component> {
     networks
@@ -75,12 +76,12 @@ pub struct XmppBridge {
 }
 
 impl XmppBridge {
-    /// Writes the config for `prosody` (domain, component port, [`SECRET`]; every user of
+    /// Writes the config for `server` (domain, component port, [`SECRET`]; every user of
     /// `localhost` may use the bridge) with these `networks:` entries, in a new folder
     /// named after `name`. Does not start the bridge.
     pub fn configure(
         name: &str,
-        prosody: &Prosody,
+        server: &dyn XmppServer,
         networks_yaml: &str,
     ) -> anyhow::Result<XmppBridge> {
         let nanos = SystemTime::now()
@@ -103,11 +104,11 @@ impl XmppBridge {
              permissions:\n  \"xmpp:{HOST}\": user\n\
              networks:{networks}\
              logging:\n  level: debug\n",
-            address = prosody.component_address(),
+            address = server.component_address(),
         );
         std::fs::write(dir.join("config.yaml"), config)?;
-        let domains = prosody
-            .components
+        let domains = server
+            .components()
             .iter()
             .map(|c| c.domain.clone())
             .collect();
@@ -153,7 +154,7 @@ impl XmppBridge {
     }
 
     /// Waits until every component of the bridge answers a disco#info from `user`
-    /// (Prosody answers for an unconnected component with `service-unavailable`), or
+    /// (for a component not connected, the server answers with an error), or
     /// fails with the bridge's log tail when it exits or the time is up.
     pub async fn wait_ready(
         &mut self,

@@ -1,14 +1,14 @@
-//! A test XMPP client for one account of the test [`Prosody`]: tokio-xmpp over plain TCP
-//! on loopback (SASL without TLS: Prosody offers SCRAM-SHA-1 and PLAIN there, and
-//! tokio-xmpp picks SCRAM-SHA-1) and xmpp-parsers for the stanzas.
+//! A test XMPP client for one account of a test [`XmppServer`] (Prosody or ejabberd):
+//! tokio-xmpp over plain TCP on loopback (SASL without TLS: both servers offer SCRAM-SHA-1
+//! and PLAIN there, and tokio-xmpp picks SCRAM-SHA-1) and xmpp-parsers for the stanzas.
 //!
 //! ```ignore
-//! let mut alice = XmppUser::connect(&prosody, "alice", "pw").await?; // online, presence sent
+//! let mut alice = XmppUser::connect(&*server, "alice", "pw").await?; // online, presence sent
 //! alice.send_chat(&bob.jid.clone().into(), "hello").await?;
 //! let m = bob.wait_message(T, |m| body(m) == Some("hello")).await?;
 //! let info = alice.disco_info(&"icq.localhost".parse()?, None).await?;
 //! alice.register(&"icq.localhost".parse()?, "1001", "secret").await?;  // XEP-0077
-//! prosody.restart()?;
+//! server.restart()?;
 //! alice.wait_reconnected(T).await?; // logged in again, presence re-sent
 //! ```
 //!
@@ -58,7 +58,7 @@ use tokio_xmpp::stanzastream::{
 use tokio_xmpp::xmlstream::Timeouts;
 use tokio_xmpp::{IqRequest, PrintRawXml, Stanza};
 
-use crate::prosody::Prosody;
+use crate::xmpp_server::XmppServer;
 
 /// How long [`XmppUser::connect`] waits to be logged in.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -137,7 +137,7 @@ struct Shared {
     features: Mutex<Vec<String>>,
 }
 
-/// A logged-in XMPP account on the test Prosody.
+/// A logged-in XMPP account on a test server.
 pub struct XmppUser {
     /// `user@localhost`
     pub jid: BareJid,
@@ -150,13 +150,17 @@ pub struct XmppUser {
 }
 
 impl XmppUser {
-    /// Logs `user@localhost` in to `prosody` and sends initial presence (available), so
+    /// Logs `user@localhost` in to `server` and sends initial presence (available), so
     /// that the user receives messages, stored offline messages included. Fails after
-    /// 30 s with Prosody's log tail (a wrong password looks like this: tokio-xmpp keeps
+    /// 30 s with the server's log tail (a wrong password looks like this: tokio-xmpp keeps
     /// retrying).
-    pub async fn connect(prosody: &Prosody, user: &str, password: &str) -> anyhow::Result<Self> {
+    pub async fn connect(
+        server: &dyn XmppServer,
+        user: &str,
+        password: &str,
+    ) -> anyhow::Result<Self> {
         // Built together with the bridge (`cargo test --workspace`), xmpp-parsers has the
-        // bridge's component namespace, and Prosody refuses every stanza of this client.
+        // bridge's component namespace, and the server refuses every stanza of this client.
         if tokio_xmpp::parsers::ns::DEFAULT_NS != "jabber:client" {
             bail!(
                 "this test binary was built with xmpp-parsers' component feature (namespace {}), \
@@ -167,12 +171,12 @@ impl XmppUser {
         }
         warnings_to_stderr();
         static RESOURCES: AtomicU64 = AtomicU64::new(0);
-        let jid = BareJid::new(&prosody.jid(user)).context("account JID")?;
+        let jid = BareJid::new(&server.jid(user)).context("account JID")?;
         let n = RESOURCES.fetch_add(1, Ordering::Relaxed);
         let full = jid.with_resource_str(&format!("test{n}"))?;
         let stream = StanzaStream::new_c2s(
             TcpServerConnector::from(DnsConfig::Addr {
-                addr: prosody.c2s_address(),
+                addr: server.c2s_address(),
             }),
             full.into(),
             password.to_owned(),
@@ -203,9 +207,10 @@ impl XmppUser {
         };
         if let Err(e) = me.wait_session(LOGIN_TIMEOUT).await {
             bail!(
-                "{} did not log in: {e:#} (wrong password? Prosody down?)\n{}",
+                "{} did not log in: {e:#} (wrong password? {} down?)\n{}",
                 me.jid,
-                prosody.log_tail(15)
+                server.name(),
+                server.log_tail(15)
             );
         }
         Ok(me)
@@ -412,6 +417,17 @@ impl XmppUser {
         let payload = self.iq_get(Some(to.clone()), query.into()).await?;
         let payload = payload.context("disco#items answered without a payload")?;
         DiscoItemsResult::try_from(payload).context("parsing the disco#items result")
+    }
+
+    /// Pings the user's own server (XEP-0199) and waits for the answer. A server handles
+    /// one client's stanzas in order, so once this returns, everything the client sent
+    /// before it has been routed (a presence broadcast to contacts and gateways, say).
+    pub async fn ping_server(&mut self) -> anyhow::Result<()> {
+        let server: Jid = BareJid::new(self.jid.domain().as_str())?.into();
+        self.iq_get(Some(server), Element::builder("ping", NS_PING).build())
+            .await
+            .context("pinging the server")
+            .map(drop)
     }
 
     /// The user's roster, from the server.

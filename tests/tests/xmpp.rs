@@ -1,5 +1,5 @@
-//! End-to-end tests of the XMPP front: a real Prosody per test (Debian's package, on
-//! loopback, with one component per network and the rooms' component), the real bridge
+//! End-to-end tests of the XMPP front: a real XMPP server per test (Debian's Prosody or
+//! ejabberd, on loopback, with one component per network and the rooms' component), the real bridge
 //! binary configured for XMPP only, the legacy simulators in this process over real
 //! sockets, scripted legacy users, and XMPP users on a real client library (tokio-xmpp).
 //!
@@ -9,12 +9,14 @@
 //! me@example.com's; mig33 bob (Bobby) and carol are on alice's, and everybody may use
 //! the `lobby` chatroom.
 //!
-//! Each test has its own Prosody, simulators and bridge, so the tests run in parallel.
+//! Each scenario runs twice, once on each server (`prosody::<name>`, `ejabberd::<name>`,
+//! written once by [`on_both_servers!`]); each run has its own server, simulators and
+//! bridge, so the runs go in parallel.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use e2e_tests::prosody::Prosody;
 use e2e_tests::xmpp_bridge::{components, gateway, network_yaml, rooms_domain, XmppBridge};
+use e2e_tests::xmpp_server::{ServerKind, XmppServer};
 use e2e_tests::xmpp_user::{
     body, chat, chat_state, chat_state_of, delay, presence_from, status, with_xhtml, xhtml,
     XmppUser,
@@ -32,7 +34,7 @@ use tokio_xmpp::Stanza;
 
 /// Most waits: one hop through the bridge, on two busy cores.
 const T: Duration = Duration::from_secs(30);
-/// A client or the bridge coming back after Prosody restarted (tokio-xmpp retries after
+/// A client or the bridge coming back after the server restarted (tokio-xmpp retries after
 /// 1, 2, 4 ... s).
 const RECONNECT: Duration = Duration::from_secs(60);
 
@@ -214,11 +216,46 @@ fn mig33_config() -> mig33::Config {
     }
 }
 
+// ---------------------------------------------------------------- the scenarios, on both servers
+
+/// One test per scenario and server: `prosody::<scenario>` and `ejabberd::<scenario>`.
+macro_rules! on_both_servers {
+    ($($scenario:ident),* $(,)?) => {
+        mod prosody {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::ServerKind::Prosody).await
+                }
+            )*
+        }
+        mod ejabberd {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::ServerKind::Ejabberd).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_servers!(
+    registration_offers_the_contact_list_with_nicks,
+    direct_messages_both_ways_on_every_network,
+    presence_crosses_both_ways,
+    typing_both_ways_on_msn,
+    icq_offline_message_carries_its_delay_stamp,
+    mig33_chatroom_shared_by_two_xmpp_users_delivers_every_message_once,
+    server_restart_mid_conversation_loses_nothing,
+    bridge_restart_keeps_registrations_and_rooms,
+);
+
 // ---------------------------------------------------------------- the environment
 
-/// One test's world: Prosody, the simulators of `nets`, the bridge.
+/// One test's world: the XMPP server, the simulators of `nets`, the bridge.
 struct Env {
-    prosody: Prosody,
+    server: Box<dyn XmppServer>,
     bridge: XmppBridge,
     icq: Option<icq::Server>,
     msn: Option<msn::Server>,
@@ -226,10 +263,10 @@ struct Env {
 }
 
 impl Env {
-    /// Starts the simulators of `nets`, a Prosody with their components and accounts
+    /// Starts the simulators of `nets`, an XMPP server of `kind` with their components and accounts
     /// alice and bob, and the bridge; returns with alice logged in to XMPP and every
     /// component answering.
-    async fn start(name: &str, nets: &[Net]) -> (Env, XmppUser) {
+    async fn start(kind: ServerKind, name: &str, nets: &[Net]) -> (Env, XmppUser) {
         let icq = match nets.contains(&Net::Icq) {
             true => Some(
                 icq::Server::start(icq_config())
@@ -269,21 +306,23 @@ impl Env {
             yaml += &network_yaml("mig33", &s.addr().to_string(), &[]);
         }
         let names: Vec<&str> = nets.iter().map(|n| n.name()).collect();
-        let prosody = tokio::task::block_in_place(|| {
-            let prosody = Prosody::start(&components(&names))?;
-            prosody.register("alice", "pw-alice")?;
-            prosody.register("bob", "pw-bob")?;
-            anyhow::Ok(prosody)
+        let server = tokio::task::block_in_place(|| {
+            let server = kind.start(&components(&names))?;
+            server.register("alice", "pw-alice")?;
+            server.register("bob", "pw-bob")?;
+            anyhow::Ok(server)
         })
-        .expect("Prosody starts with the bridge's components and two accounts");
+        .unwrap_or_else(|e| {
+            panic!("{kind:?} starts with the bridge's components and two accounts: {e:#}")
+        });
         let mut bridge =
-            XmppBridge::configure(name, &prosody, &yaml).expect("writing the bridge's config");
-        let mut alice = XmppUser::connect(&prosody, "alice", "pw-alice")
+            XmppBridge::configure(name, &*server, &yaml).expect("writing the bridge's config");
+        let mut alice = XmppUser::connect(&*server, "alice", "pw-alice")
             .await
-            .expect("alice logs in to Prosody");
+            .unwrap_or_else(|e| panic!("alice logs in to {}: {e:#}", server.name()));
         bridge.start(&mut alice).await.expect("the bridge starts");
         let env = Env {
-            prosody,
+            server,
             bridge,
             icq,
             msn,
@@ -293,9 +332,9 @@ impl Env {
     }
 
     async fn connect(&self, user: &str) -> XmppUser {
-        XmppUser::connect(&self.prosody, user, &format!("pw-{user}"))
+        XmppUser::connect(&*self.server, user, &format!("pw-{user}"))
             .await
-            .unwrap_or_else(|e| panic!("{user} logs in to Prosody: {e:#}"))
+            .unwrap_or_else(|e| panic!("{user} logs in to {}: {e:#}", self.server.name()))
     }
 
     fn icq(&self) -> &icq::Server {
@@ -333,10 +372,15 @@ impl Env {
             .unwrap_or_else(|e| panic!("mig33 {name} logs in: {e:#}"))
     }
 
-    /// Panics with `what`, the error and the bridge's log tail (to tell a test bug
-    /// from a bridge bug).
+    /// Panics with `what`, the error and the bridge's and server's log tails (to tell a
+    /// test bug from a bridge bug or a server's difference).
     fn fail(&self, what: &str, error: impl std::fmt::Display) -> ! {
-        panic!("{what}: {error:#}\n{}", self.bridge.log_tail(60))
+        panic!(
+            "{what} (on {}): {error:#}\n{}{}",
+            self.server.name(),
+            self.bridge.log_tail(60),
+            self.server.log_tail(30)
+        )
     }
 
     /// `result`'s value, or [`fail`](Self::fail).
@@ -589,9 +633,8 @@ async fn icq_text(env: &Env, client: &mut icq::client::Client, from: u32) -> Str
 
 /// Discovery, registration (a refused password first), the contact list offered with
 /// nicknames and escaped JIDs, text and ad-hoc commands, and unregistering.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn registration_offers_the_contact_list_with_nicks() {
-    let (env, mut alice) = Env::start("register", &[Net::Icq, Net::Msn]).await;
+async fn registration_offers_the_contact_list_with_nicks(kind: ServerKind) {
+    let (env, mut alice) = Env::start(kind, "register", &[Net::Icq, Net::Msn]).await;
     let _bob = env.icq_user(ICQ_BOB, "bob2").await;
     let icq_gw = Net::Icq.gateway();
 
@@ -794,9 +837,8 @@ async fn registration_offers_the_contact_list_with_nicks() {
 
 /// Direct messages both ways on each network, in order and once, with receipts,
 /// MSN formatting as XHTML-IM, and a refused message coming back as an error.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn direct_messages_both_ways_on_every_network() {
-    let (env, mut alice) = Env::start("dm", &[Net::Icq, Net::Msn, Net::Mig33]).await;
+async fn direct_messages_both_ways_on_every_network(kind: ServerKind) {
+    let (env, mut alice) = Env::start(kind, "dm", &[Net::Icq, Net::Msn, Net::Mig33]).await;
     let mut icq_bob = env.icq_user(ICQ_BOB, "bob2").await;
     let mut liddell = env.msn_user("alice@example.com").await;
     let mut carol = env.mig33_user("carol", "carolpw").await;
@@ -952,9 +994,8 @@ async fn direct_messages_both_ways_on_every_network() {
 
 /// Contact presence (show and status) reaches the XMPP user, and the user's presence
 /// sets the legacy status; going unavailable keeps the login connected (as away).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn presence_crosses_both_ways() {
-    let (env, mut alice) = Env::start("presence", &[Net::Icq, Net::Msn]).await;
+async fn presence_crosses_both_ways(kind: ServerKind) {
+    let (env, mut alice) = Env::start(kind, "presence", &[Net::Icq, Net::Msn]).await;
     let mut icq_bob = env.icq_user(ICQ_BOB, "bob2").await;
     let liddell = env.msn_user("alice@example.com").await;
     env.register(&mut alice, Net::Icq, &ICQ_ME.to_string(), ICQ_PW)
@@ -1096,8 +1137,9 @@ async fn presence_crosses_both_ways() {
 
 /// Broadcasts `presence` from `user` and waits until ICQ 1002 sees 1001 with `expected`.
 /// What 1002 saw before is dropped first (consecutive steps expect different statuses,
-/// so a late copy of the previous one cannot pass), and the step ends once Prosody has
-/// handled the presence (its copy to the user's own resource came back), so a contact's
+/// so a late copy of the previous one cannot pass), and the step ends once the server has
+/// handled the presence (a ping sent after it is answered; ejabberd, unlike Prosody, sends
+/// no copy of a presence update back to the resource that sent it), so a contact's
 /// presence sent afterwards finds the user in the state this step set.
 async fn icq_status_step(
     env: &Env,
@@ -1108,12 +1150,8 @@ async fn icq_status_step(
 ) {
     while bob.next_event(Duration::ZERO).await.is_some() {}
     let what = format!("{presence:?}");
-    let id = env.check("sending presence", user.send(presence).await);
-    env.check(
-        "Prosody handling the presence",
-        user.wait_presence(T, |p| p.id.as_deref() == Some(id.as_str()))
-            .await,
-    );
+    env.check("sending presence", user.send(presence).await);
+    env.check("the server handling the presence", user.ping_server().await);
     let seen = bob
         .wait_for(T, |e| {
             matches!(e, icq_proto::ClientEvent::ContactStatus { uin: ICQ_ME, status } if *status == expected)
@@ -1128,9 +1166,8 @@ async fn icq_status_step(
 }
 
 /// Chat states (XEP-0085) both ways with an MSN contact.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn typing_both_ways_on_msn() {
-    let (env, mut alice) = Env::start("typing", &[Net::Msn]).await;
+async fn typing_both_ways_on_msn(kind: ServerKind) {
+    let (env, mut alice) = Env::start(kind, "typing", &[Net::Msn]).await;
     let mut liddell = env.msn_user("alice@example.com").await;
     env.register(&mut alice, Net::Msn, MSN_ME, MSN_PW).await;
     let liddell_jid = Net::Msn.contact("alice\\40example.com");
@@ -1192,9 +1229,8 @@ async fn typing_both_ways_on_msn() {
 
 /// A message sent to the ICQ account while it was not logged in arrives at login with
 /// its delay stamp (XEP-0203); a live message afterwards has none.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn icq_offline_message_carries_its_delay_stamp() {
-    let (env, mut alice) = Env::start("offline", &[Net::Icq]).await;
+async fn icq_offline_message_carries_its_delay_stamp(kind: ServerKind) {
+    let (env, mut alice) = Env::start(kind, "offline", &[Net::Icq]).await;
     let mut icq_bob = env.icq_user(ICQ_BOB, "bob2").await;
     let before = unix_now();
     env.check(
@@ -1285,9 +1321,8 @@ async fn join_room(
 
 /// A mig33 chatroom joined by two XMPP users (two mig33 accounts): occupants, forced
 /// nicknames, every message once for each, in order; leaving.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mig33_chatroom_shared_by_two_xmpp_users_delivers_every_message_once() {
-    let (env, mut alice) = Env::start("muc", &[Net::Mig33]).await;
+async fn mig33_chatroom_shared_by_two_xmpp_users_delivers_every_message_once(kind: ServerKind) {
+    let (env, mut alice) = Env::start(kind, "muc", &[Net::Mig33]).await;
     let mut bob = env.connect("bob").await;
     let mut carol = env.mig33_user("carol", "carolpw").await;
     env.check("carol joins lobby", carol.join_room("lobby").await);
@@ -1525,11 +1560,10 @@ async fn mig33_chatroom_shared_by_two_xmpp_users_delivers_every_message_once() {
     );
 }
 
-/// Prosody stops mid-conversation: what legacy contacts send meanwhile arrives once it
+/// The XMPP server stops mid-conversation: what legacy contacts send meanwhile arrives once it
 /// is back, each message once and in order, and the user's messages flow again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prosody_restart_mid_conversation_loses_nothing() {
-    let (mut env, mut alice) = Env::start("prosody-restart", &[Net::Icq, Net::Mig33]).await;
+async fn server_restart_mid_conversation_loses_nothing(kind: ServerKind) {
+    let (mut env, mut alice) = Env::start(kind, "server-restart", &[Net::Icq, Net::Mig33]).await;
     let mut icq_bob = env.icq_user(ICQ_BOB, "bob2").await;
     let mut carol = env.mig33_user("carol", "carolpw").await;
     env.register(&mut alice, Net::Icq, &ICQ_ME.to_string(), ICQ_PW)
@@ -1567,7 +1601,7 @@ async fn prosody_restart_mid_conversation_loses_nothing() {
     .await;
     assert_eq!(seen, mig33_sent, "mig33 messages before the outage");
 
-    tokio::task::block_in_place(|| env.prosody.stop()).expect("Prosody stops");
+    tokio::task::block_in_place(|| env.server.stop()).expect("the XMPP server stops");
     // The legacy servers accept these (the mig33 server has written each to the bridge's
     // connection) while no XMPP server is there to take them.
     for i in 1..=10 {
@@ -1584,7 +1618,7 @@ async fn prosody_restart_mid_conversation_loses_nothing() {
         icq_sent.push(a);
         mig33_sent.push(b);
     }
-    tokio::task::block_in_place(|| env.prosody.restart()).expect("Prosody starts again");
+    tokio::task::block_in_place(|| env.server.restart()).expect("the XMPP server starts again");
     env.check("alice reconnects", alice.wait_reconnected(RECONNECT).await);
 
     for i in 1..=2 {
@@ -1666,9 +1700,8 @@ fn report_losses(what: &str, sent: &[String], seen: &[String]) {
 /// The bridge restarts (SIGTERM, then the same config and database): the registrations
 /// are kept (logins back quietly, the gateway available, messages both ways, no contact
 /// offered again) and so is the room (a chatroom message still reaches the user).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bridge_restart_keeps_registrations_and_rooms() {
-    let (mut env, mut alice) = Env::start("bridge-restart", &[Net::Icq, Net::Mig33]).await;
+async fn bridge_restart_keeps_registrations_and_rooms(kind: ServerKind) {
+    let (mut env, mut alice) = Env::start(kind, "bridge-restart", &[Net::Icq, Net::Mig33]).await;
     let mut icq_bob = env.icq_user(ICQ_BOB, "bob2").await;
     let mut carol = env.mig33_user("carol", "carolpw").await;
     env.check("carol joins lobby", carol.join_room("lobby").await);

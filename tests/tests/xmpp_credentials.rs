@@ -10,6 +10,7 @@ use e2e_tests::prosody::Prosody;
 use e2e_tests::secrets;
 use e2e_tests::xmpp_bridge::{components, gateway, network_yaml, XmppBridge, START_TIMEOUT};
 use e2e_tests::xmpp_user::{body, XmppUser};
+use e2e_tests::XmppServer;
 use legacy_sim::icq;
 use tokio_xmpp::parsers::jid::Jid;
 
