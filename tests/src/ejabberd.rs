@@ -74,6 +74,17 @@ impl Ejabberd {
     /// waits until its ports accept connections.
     /// The components must share one secret (see [`config_text`]).
     pub fn start(components: &[Component]) -> anyhow::Result<Ejabberd> {
+        Ejabberd::start_with(components, false)
+    }
+
+    /// Like [`start`](Self::start), but the components listed under `hosts:` of the
+    /// listener, as many ejabberd guides show and as the bridge must not be set up: every
+    /// connection then serves every listed domain.
+    pub fn start_listing_hosts(components: &[Component]) -> anyhow::Result<Ejabberd> {
+        Ejabberd::start_with(components, true)
+    }
+
+    fn start_with(components: &[Component], list_hosts: bool) -> anyhow::Result<Ejabberd> {
         let started = Instant::now();
         if components.windows(2).any(|w| w[0].secret != w[1].secret) {
             bail!(
@@ -88,7 +99,7 @@ impl Ejabberd {
         let [c2s_port, component_port, dist_port] = xmpp_server::free_ports()?;
         std::fs::write(
             dir.join("ejabberd.yml"),
-            config_text(c2s_port, component_port, components),
+            config_text(c2s_port, component_port, components, list_hosts),
         )?;
         std::fs::write(dir.join("ejabberdctl.cfg"), ctl_config(&dir, dist_port))?;
         // Erlang's resolver config: `localhost` from here, never DNS.
@@ -278,7 +289,12 @@ fn keep_folder() -> bool {
 
 /// The config: loopback only, plain-text c2s, no s2s, the listed components. Passwords
 /// are kept plain so that SCRAM and PLAIN both work without a hashing round.
-fn config_text(c2s_port: u16, component_port: u16, components: &[Component]) -> String {
+fn config_text(
+    c2s_port: u16,
+    component_port: u16,
+    components: &[Component],
+    list_hosts: bool,
+) -> String {
     let mut text = format!(
         "# Written by the end-to-end harness (tests/src/ejabberd.rs).\n\
          hosts:\n  - {HOST}\n\
@@ -306,6 +322,16 @@ fn config_text(c2s_port: u16, component_port: u16, components: &[Component]) -> 
             "  -\n    port: {component_port}\n    ip: \"127.0.0.1\"\n    module: ejabberd_service\n    password: {}\n",
             yaml_string(&first.secret)
         );
+        if list_hosts {
+            text += "    hosts:\n";
+            for c in components {
+                text += &format!(
+                    "      {}:\n        password: {}\n",
+                    yaml_string(&c.domain),
+                    yaml_string(&c.secret)
+                );
+            }
+        }
     }
     text += "modules:\n\
              \x20 mod_disco: {}\n\

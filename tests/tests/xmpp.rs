@@ -1888,3 +1888,44 @@ async fn bridge_restart_keeps_registrations_and_rooms(kind: ServerKind) {
     let doubled = take_queued(&mut alice, |s| matches!(s, Stanza::Message(m) if body(m) == Some("after bridge restart") || body(m) == Some("after restart"))).await;
     assert!(doubled.is_empty(), "delivered twice: {doubled:?}");
 }
+
+/// An ejabberd set up the way many guides show, with the components listed under
+/// `hosts:` of the listener, routes one component's traffic to another's connection
+/// (answers to one gateway's confirmations come out on another's). The bridge names
+/// the mistake in its log, pointing to the README, instead of only retrying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ejabberd_listing_the_components_under_hosts_is_named_in_the_log() {
+    let sim = icq::Server::start(icq_config()).await.expect("ICQ simulator");
+    let server = tokio::task::block_in_place(|| {
+        let server = e2e_tests::ejabberd::Ejabberd::start_listing_hosts(&components(&[
+            "icq", "mig33",
+        ]))?;
+        server.register("alice", "pw-alice")?;
+        anyhow::Ok(server)
+    })
+    .expect("ejabberd starts");
+    let yaml = network_yaml("icq", &sim.addr().to_string(), &[])
+        + &network_yaml("mig33", "127.0.0.1:9", &[]);
+    let mut bridge =
+        XmppBridge::configure("hosts-listed", &server, &yaml).expect("the bridge's config");
+    let mut alice = XmppUser::connect(&server, "alice", "pw-alice")
+        .await
+        .expect("alice logs in");
+    bridge.spawn().expect("the bridge starts");
+    // alice's disco of each gateway and the gateways' own pings: some answers reach the
+    // wrong connection.
+    let deadline = Instant::now() + T;
+    while !bridge.log().contains("do not list the components under `hosts:`") {
+        for domain in &bridge.domains {
+            let _ = alice.disco_info(&bare(domain).into(), None).await;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "the bridge never named the misrouting\n{}{}",
+                bridge.log_tail(40),
+                server.log_tail(20)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

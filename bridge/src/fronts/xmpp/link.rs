@@ -341,6 +341,18 @@ impl Fences {
     }
 }
 
+/// The domain a stanza is addressed to, when it is not this component's (nor one of its
+/// users', `x@icq.example.org`): a server that mixes up its component connections.
+fn addressed_elsewhere(stanza: &Stanza, domain: &str) -> Option<String> {
+    let to = match stanza {
+        Stanza::Iq(iq) => iq.to(),
+        Stanza::Message(m) => m.to.as_ref(),
+        Stanza::Presence(p) => p.to.as_ref(),
+    }?;
+    let to = to.domain().as_str();
+    (!to.eq_ignore_ascii_case(domain)).then(|| to.to_owned())
+}
+
 fn stanza_id(stanza: &Stanza) -> &str {
     match stanza {
         Stanza::Iq(iq) => iq.id(),
@@ -356,6 +368,7 @@ async fn run(
     incoming: &mpsc::Sender<(usize, Incoming)>,
 ) -> End {
     let mut fences = Fences::default();
+    let mut misrouting_told = false;
     let mut quiet = tokio::time::interval(KEEPALIVE);
     quiet.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     quiet.reset();
@@ -406,6 +419,18 @@ async fn run(
                 };
                 let arrived = match item {
                     FallibleStreamElement::Ok(XmppStreamElement::Stanza(stanza)) => {
+                        if let Some(other) = addressed_elsewhere(&stanza, &config.domain) {
+                            if !std::mem::replace(&mut misrouting_told, true) {
+                                tracing::warn!(
+                                    domain = %config.domain,
+                                    "the XMPP server sent a stanza for {other} on this component's \
+                                     connection: it routes one component's traffic to another's \
+                                     (with ejabberd: do not list the components under `hosts:` of \
+                                     the listener, give it one `password`; see the README); \
+                                     deliveries will wait for confirmations that go astray"
+                                );
+                            }
+                        }
                         if let Stanza::Iq(Iq::Result { id, .. } | Iq::Error { id, .. }) = &stanza {
                             if fences.answered(id) {
                                 if let Some(ping) = fences.start(config) {
@@ -469,5 +494,41 @@ async fn run(
                 flush!();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_xmpp::parsers::message::Message;
+    use tokio_xmpp::parsers::presence::Presence;
+
+    #[test]
+    fn stanzas_for_another_component_are_told_apart() {
+        let message =
+            |to: &str| -> Stanza { Message::chat(Some(Jid::new(to).expect("a JID"))).into() };
+        assert_eq!(
+            addressed_elsewhere(&message("1002@icq.example.org"), "icq.example.org"),
+            None
+        );
+        assert_eq!(
+            addressed_elsewhere(&message("ICQ.example.org"), "icq.example.org"),
+            None
+        );
+        assert_eq!(
+            addressed_elsewhere(&message("bob@msn.example.org"), "icq.example.org"),
+            Some("msn.example.org".to_owned())
+        );
+        let answer: Stanza =
+            Iq::empty_result(Jid::new("msn.example.org").expect("a JID"), "rb-fence-1").into();
+        assert_eq!(
+            addressed_elsewhere(&answer, "icq.example.org"),
+            Some("msn.example.org".to_owned())
+        );
+        // No `to` (the server's own stream-level answers): nothing to say.
+        assert_eq!(
+            addressed_elsewhere(&Presence::available().into(), "icq.example.org"),
+            None
+        );
     }
 }
