@@ -52,6 +52,12 @@
 //! assert_eq!(msg.text(), "hey!");
 //! ```
 //!
+//! * **P2P (MSNC)** — display pictures and file transfers of Messenger 6.x,
+//!   carried in switchboard `MSG`s. [`p2p`]: the 48-byte binary header
+//!   ([`P2pHeader`], acks as libpurple builds them), whole packets
+//!   ([`P2pMessageRef`]/[`P2pMessage`]), [`p2p::chunks`] of at most
+//!   [`p2p::MAX_CHUNK`] bytes and a bounded [`Reassembler`]. Errors of every
+//!   P2P layer are [`P2pError`].
 //! * **Server side** — [`ServerConn`] frames a server's half of a connection;
 //!   [`challenge::verify_response`] and the `passport` server helpers serve the
 //!   simulator.
@@ -64,6 +70,7 @@ mod error;
 mod format;
 mod mime;
 pub mod ns;
+pub mod p2p;
 pub mod passport;
 pub mod sb;
 mod server;
@@ -79,6 +86,7 @@ pub use error::{error_description, Error, ServerError, MAX_LINE, MAX_PAYLOAD};
 pub use format::TextFormat;
 pub use mime::{Headers, Message, MessageKind, MessageRef, CONTENT_TYPE_TEXT, CONTENT_TYPE_TYPING};
 pub use ns::{CloseReason, Contact, Group, NsConfig, NsEvent, NsSession};
+pub use p2p::{P2pError, P2pHeader, P2pMessage, P2pMessageRef, Reassembler};
 pub use sb::{AckMode, SbEvent, SbSession};
 pub use server::ServerConn;
 pub use split::{split_text, MAX_MSG_PAYLOAD};
