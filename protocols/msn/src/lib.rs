@@ -57,11 +57,14 @@
 //!   ([`P2pHeader`], acks as libpurple builds them), whole packets
 //!   ([`P2pMessageRef`]/[`P2pMessage`]), [`p2p::chunks`] of at most
 //!   [`p2p::MAX_CHUNK`] bytes and a bounded [`Reassembler`]. Errors of every
-//!   P2P layer are [`P2pError`].
+//!   P2P layer are [`P2pError`]. [`slp`]: the MSNSLP text negotiating a
+//!   session ([`SlpMessage`]: INVITE, 200 OK, 603 Decline, 500, BYE, with the
+//!   NUL the body length counts).
 //! * **Server side** — [`ServerConn`] frames a server's half of a connection;
 //!   [`challenge::verify_response`] and the `passport` server helpers serve the
 //!   simulator.
 
+mod b64;
 mod bytesplit;
 pub mod challenge;
 mod command;
@@ -74,6 +77,7 @@ pub mod p2p;
 pub mod passport;
 pub mod sb;
 mod server;
+pub mod slp;
 mod split;
 mod status;
 mod urlenc;
@@ -89,6 +93,7 @@ pub use ns::{CloseReason, Contact, Group, NsConfig, NsEvent, NsSession};
 pub use p2p::{P2pError, P2pHeader, P2pMessage, P2pMessageRef, Reassembler};
 pub use sb::{AckMode, SbEvent, SbSession};
 pub use server::ServerConn;
+pub use slp::{SlpMessage, StartLine};
 pub use split::{split_text, MAX_MSG_PAYLOAD};
 pub use status::{List, ListBits, Status};
 pub use urlenc::{url_decode, url_encode};
