@@ -323,3 +323,97 @@ proptest! {
         prop_assert_eq!(out, Some(data));
     }
 }
+
+/// The display picture exchange of PROTOCOL-NOTES / MSNPiki "Display
+/// Pictures", built from the codec pieces (no state machine yet): every
+/// step crosses the wire as a full MSG payload and is acked as libpurple
+/// acks. Data preparation is libpurple's: 4 zero bytes, flags 0, the
+/// session id, footer = AppID 1.
+#[test]
+fn display_picture_flow_with_the_codec() {
+    use msn_proto::slp::SlpMessage;
+    let (rc, sc) = ("rc@hotmail.com", "sc@hotmail.com");
+    let picture: Vec<u8> = (0..3000u32).map(|i| (i * 31) as u8).collect();
+    let obj = MsnObject::for_data(sc, 3, "TFR2C.tmp", "", &picture);
+    let (mut rc_id, mut sc_id) = (1000u32, 5000u32);
+    let next = |id: &mut u32| {
+        *id += 1;
+        *id
+    };
+    // Sends `body` in chunks from one side and returns what the other side
+    // reassembled, plus the last header (the one to ack).
+    let send = |dest: &str, base: P2pHeader, body: &[u8], app: u32| {
+        let mut r = Reassembler::new(1 << 20);
+        let mut out = None;
+        let mut last = base;
+        for (h, piece) in p2p::chunks(base, body, MAX_CHUNK) {
+            let wire = P2pMessage::new(dest, h, piece, app).to_payload();
+            let got = P2pMessageRef::parse(&wire).unwrap();
+            assert_eq!((got.destination, got.app_id), (dest, app));
+            last = got.header;
+            out = r.push(&got.header, got.body).unwrap();
+        }
+        (out.unwrap(), last)
+    };
+    let ack = |dest: &str, acked: &P2pHeader, id: u32| {
+        let wire = P2pMessage::new(dest, acked.ack(id), &[], 0).to_payload();
+        let got = P2pMessageRef::parse(&wire).unwrap();
+        assert!(got.header.acknowledges(acked));
+        assert!(!got.header.requires_ack());
+    };
+
+    // RC INVITE -> SC ack.
+    let invite = SlpMessage::picture_invite(sc, rc, "{B1}", "{C1}", 77, &obj.to_xml());
+    let base = P2pHeader {
+        id: next(&mut rc_id),
+        ack_id: 1,
+        ..Default::default()
+    };
+    let (text, h) = send(sc, base, &invite.to_bytes(), 0);
+    assert!(h.requires_ack());
+    ack(rc, &h, next(&mut sc_id));
+    let got = SlpMessage::parse(&text).unwrap();
+    let ctx = got.context().unwrap().unwrap();
+    let asked = MsnObject::parse(std::str::from_utf8(&ctx).unwrap()).unwrap();
+    assert_eq!(asked, obj);
+    // SC 200 OK -> RC ack.
+    let base = P2pHeader {
+        id: next(&mut sc_id),
+        ack_id: 2,
+        ..Default::default()
+    };
+    let (text, h) = send(rc, base, &got.ok().to_bytes(), 0);
+    assert_eq!(SlpMessage::parse(&text).unwrap().status(), Some(200));
+    ack(sc, &h, next(&mut rc_id));
+    // SC data preparation -> RC ack.
+    let base = P2pHeader {
+        session_id: 77,
+        id: next(&mut sc_id),
+        ack_id: 3,
+        ..Default::default()
+    };
+    let (prep, h) = send(rc, base, &[0; 4], app_id::MSNOBJ);
+    assert_eq!(prep, [0; 4]);
+    ack(sc, &h, next(&mut rc_id));
+    // SC data in 1202-byte chunks -> one RC ack after the last.
+    let base = P2pHeader {
+        session_id: 77,
+        id: next(&mut sc_id),
+        flags: flags::MSNOBJ_DATA,
+        ack_id: 4,
+        ..Default::default()
+    };
+    let (data, h) = send(rc, base, &picture, app_id::MSNOBJ);
+    assert!(obj.matches_data(&data));
+    ack(sc, &h, next(&mut rc_id));
+    // RC BYE -> SC ack.
+    let bye = SlpMessage::bye(sc, rc, "{B2}", "{C1}");
+    let base = P2pHeader {
+        id: next(&mut rc_id),
+        ack_id: 5,
+        ..Default::default()
+    };
+    let (text, h) = send(sc, base, &bye.to_bytes(), 0);
+    assert_eq!(SlpMessage::parse(&text).unwrap().method(), Some("BYE"));
+    ack(rc, &h, next(&mut sc_id));
+}
