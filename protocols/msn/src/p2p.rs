@@ -11,10 +11,10 @@
 //! 8  u64 data offset    (of this chunk in the whole message)
 //! 16 u64 total size     (of the whole message)
 //! 24 u32 message length (bytes in this chunk)
-//! 32 u32 flags
-//! 36 u32 ack identifier     (random on data; acked id on an ack)
-//! 40 u32 ack unique id      (acked message's ack identifier)
-//! 44 u64 ack data size      (acked message's total size)
+//! 28 u32 flags
+//! 32 u32 ack identifier     (random on data; acked id on an ack)
+//! 36 u32 ack unique id      (acked message's ack identifier)
+//! 40 u64 ack data size      (acked message's total size)
 //! ```
 //!
 //! Errors of every P2P layer (transport, MSNSLP, MSNObject, file context)
