@@ -52,21 +52,36 @@
 //! assert_eq!(msg.text(), "hey!");
 //! ```
 //!
+//! * **P2P (MSNC)** — display pictures and file transfers of Messenger 6.x,
+//!   carried in switchboard `MSG`s. [`p2p`]: the 48-byte binary header
+//!   ([`P2pHeader`], acks as libpurple builds them), whole packets
+//!   ([`P2pMessageRef`]/[`P2pMessage`]), [`p2p::chunks`] of at most
+//!   [`p2p::MAX_CHUNK`] bytes and a bounded [`Reassembler`]. Errors of every
+//!   P2P layer are [`P2pError`]. [`slp`]: the MSNSLP text negotiating a
+//!   session ([`SlpMessage`]: INVITE, 200 OK, 603 Decline, 500, BYE, with the
+//!   NUL the body length counts). [`MsnObject`] describes a picture
+//!   (SHA1D/SHA1C as libpurple computes them); [`FileContext`] is the binary
+//!   file descriptor of a file INVITE.
 //! * **Server side** — [`ServerConn`] frames a server's half of a connection;
 //!   [`challenge::verify_response`] and the `passport` server helpers serve the
 //!   simulator.
 
+mod b64;
 mod bytesplit;
 pub mod challenge;
 mod command;
 mod decoder;
 mod error;
+mod filecontext;
 mod format;
 mod mime;
+mod msnobject;
 pub mod ns;
+pub mod p2p;
 pub mod passport;
 pub mod sb;
 mod server;
+pub mod slp;
 mod split;
 mod status;
 mod urlenc;
@@ -76,11 +91,21 @@ pub use command::{
 };
 pub use decoder::Decoder;
 pub use error::{error_description, Error, ServerError, MAX_LINE, MAX_PAYLOAD};
+pub use filecontext::{
+    FileContext, CONTEXT_LEN_V2, CONTEXT_LEN_V3, FILE_TYPE_NO_PREVIEW, FILE_TYPE_PREVIEW,
+    MAX_PREVIEW,
+};
 pub use format::TextFormat;
 pub use mime::{Headers, Message, MessageKind, MessageRef, CONTENT_TYPE_TEXT, CONTENT_TYPE_TYPING};
+pub use msnobject::{
+    encode_friendly, sha1d, MsnObject, FRIENDLY_NONE, MAX_MSNOBJ_LEN, MSNOBJ_TYPE_DISPLAY_PICTURE,
+    MSNOBJ_TYPE_EMOTICON,
+};
 pub use ns::{CloseReason, Contact, Group, NsConfig, NsEvent, NsSession};
+pub use p2p::{P2pError, P2pHeader, P2pMessage, P2pMessageRef, Reassembler};
 pub use sb::{AckMode, SbEvent, SbSession};
 pub use server::ServerConn;
+pub use slp::{SlpMessage, StartLine};
 pub use split::{split_text, MAX_MSG_PAYLOAD};
 pub use status::{List, ListBits, Status};
 pub use urlenc::{url_decode, url_encode};
