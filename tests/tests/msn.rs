@@ -21,7 +21,7 @@ const PW: &str = "pw";
 fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
     // Every slot enables msn at preparation (the registration's namespaces come from it);
     // each test points its slot at its own simulator when it starts the bridge.
-    let (synapse, slots) = environment(11, |i| {
+    let (synapse, slots) = environment(12, |i| {
         SlotOptions {
         networks_yaml: format!(
             "  msn:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s{i}msn_{{id}}\"\n"
@@ -923,4 +923,87 @@ async fn added_contact_has_its_friendly_name() {
     })
     .await
     .unwrap();
+}
+
+/// Nudges cross both ways: a contact's arrives as an emote from the ghost ("nudged you",
+/// marked as a nudge), `/me nudges` in the portal reaches the contact as a datacast.
+/// What the bridge cannot carry yet (a wink, ink, a file offer) arrives as a line from
+/// the contact saying what was sent, never as silence.
+#[tokio::test]
+async fn nudges_both_ways_and_winks_ink_and_files_are_named() {
+    let s = logged_in(11).await;
+    let mut alice = s.client("alice@example.com").await;
+    let room = s.dm_from(&alice, "look at this").await;
+    let ghost = s.ghost("alice@example.com");
+
+    alice.send_nudge(ME).await.expect("nudge");
+    let nudge = s
+        .user
+        .wait_for_message(&room, from_sender(&ghost, "nudged you"), WAIT)
+        .await
+        .expect("the nudge arrives");
+    assert_eq!(nudge["content"]["msgtype"], "m.emote", "{nudge}");
+    assert_eq!(nudge["content"]["net.retrobridge.nudge"], true, "{nudge}");
+
+    s.user
+        .send_message(&room, json!({"msgtype": "m.emote", "body": "nudges"}))
+        .await
+        .unwrap();
+    alice
+        .wait_for(
+            WAIT,
+            |e| matches!(e, ClientEvent::Datacast { from, id: 1, .. } if from == ME),
+        )
+        .await
+        .expect("alice is nudged");
+    // Another emote is still text.
+    s.user
+        .send_message(&room, json!({"msgtype": "m.emote", "body": "waves"}))
+        .await
+        .unwrap();
+    wait_msn_message(&mut alice, ME, "* waves").await;
+
+    let raw = |content_type: &str, body: &[u8]| legacy_sim::msn::Message {
+        headers: vec![
+            ("MIME-Version".into(), "1.0".into()),
+            ("Content-Type".into(), content_type.into()),
+        ],
+        body: body.to_vec(),
+    };
+    alice
+        .send_raw(
+            ME,
+            raw(
+                "text/x-msnmsgr-datacast",
+                b"ID: 2\r\nData: <msnobj Creator=\"alice@example.com\" Type=\"8\"/>\r\n\r\n",
+            ),
+        )
+        .await
+        .unwrap();
+    alice
+        .send_raw(ME, raw("image/gif", b"base64:R0lGODlhAQABAAAAACw="))
+        .await
+        .unwrap();
+    alice
+        .send_raw(
+            ME,
+            raw(
+                "text/x-msmsgsinvite; charset=UTF-8",
+                b"Application-Name: File Transfer\r\nApplication-GUID: {5D3E02AB-6190-11d3-BBBB-00C04F795683}\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 1234\r\nApplication-File: report.pdf\r\nApplication-FileSize: 204800\r\nConnectivity: N\r\n\r\n",
+            ),
+        )
+        .await
+        .unwrap();
+    for needle in [
+        "sent a wink",
+        "handwritten message (ink)",
+        "offered the file report.pdf (200 KB)",
+    ] {
+        let event = s
+            .user
+            .wait_for_message(&room, from_sender(&ghost, needle), WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{needle:?} in the room: {e:#}"));
+        assert_eq!(event["content"]["msgtype"], "m.notice", "{event}");
+    }
 }

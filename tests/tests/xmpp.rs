@@ -44,6 +44,7 @@ const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
 const NS_RECEIPTS: &str = "urn:xmpp:receipts";
 const NS_REGISTER: &str = "jabber:iq:register";
 const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
+const NS_ATTENTION: &str = "urn:xmpp:attention:0";
 
 const ICQ_ME: u32 = 1001;
 const ICQ_PW: &str = "s3cr3tz";
@@ -245,6 +246,7 @@ on_both_servers!(
     direct_messages_both_ways_on_every_network,
     presence_crosses_both_ways,
     typing_both_ways_on_msn,
+    nudges_both_ways_on_msn,
     icq_offline_message_carries_its_delay_stamp,
     mig33_chatroom_shared_by_two_xmpp_users_delivers_every_message_once,
     server_restart_mid_conversation_loses_nothing,
@@ -1165,6 +1167,71 @@ async fn icq_status_step(
     }
 }
 
+/// Nudges both ways with an MSN contact: a contact's nudge is an emote with XEP-0224
+/// attention; attention from the client nudges the contact; the MSN gateway and contacts
+/// say they take attention, and attention to an ICQ contact (no nudges there) is refused.
+async fn nudges_both_ways_on_msn(kind: ServerKind) {
+    let (env, mut alice) = Env::start(kind, "nudges", &[Net::Msn, Net::Icq]).await;
+    let mut liddell = env.msn_user("alice@example.com").await;
+    env.register(&mut alice, Net::Msn, MSN_ME, MSN_PW).await;
+    env.register(&mut alice, Net::Icq, &ICQ_ME.to_string(), ICQ_PW)
+        .await;
+    let liddell_jid = Net::Msn.contact("alice\\40example.com");
+    let features = env.check(
+        "disco#info of an MSN contact",
+        alice.disco_info(&liddell_jid.clone().into(), None).await,
+    );
+    assert!(
+        features.features.iter().any(|f| f == NS_ATTENTION),
+        "{features:?}"
+    );
+
+    env.check("MSN nudge", liddell.send_nudge(MSN_ME).await.map(drop));
+    let nudge = env
+        .chat_from(&mut alice, &liddell_jid, "/me nudged you")
+        .await;
+    assert!(
+        nudge
+            .payloads
+            .iter()
+            .any(|p| p.is("attention", NS_ATTENTION)),
+        "{nudge:?}"
+    );
+
+    let mut attention = Message::chat(Some(liddell_jid.clone().into()));
+    attention
+        .payloads
+        .push(Element::builder("attention", NS_ATTENTION).build());
+    env.check("sending attention", alice.send_message(attention).await);
+    if liddell
+        .wait_for(
+            T,
+            |e| matches!(e, msn::ClientEvent::Datacast { from, id: 1, .. } if from == MSN_ME),
+        )
+        .await
+        .is_none()
+    {
+        env.fail("Alice Liddell is nudged", "nothing");
+    }
+
+    // ICQ has no nudges: attention alone comes back as an error, and nothing is sent.
+    let bob_jid = Net::Icq.contact("1002");
+    let mut attention = Message::chat(Some(bob_jid.clone().into()));
+    attention
+        .payloads
+        .push(Element::builder("attention", NS_ATTENTION).build());
+    let id = env.check("sending attention", alice.send_message(attention).await);
+    let bounced = env.check(
+        "the attention to ICQ bounced",
+        alice
+            .wait_message(T, |m| {
+                m.type_ == MessageType::Error && from_bare(m.from.as_ref(), &bob_jid)
+            })
+            .await,
+    );
+    assert_eq!(id_of(&bounced), Some(id.as_str()), "{bounced:?}");
+}
+
 /// Chat states (XEP-0085) both ways with an MSN contact.
 async fn typing_both_ways_on_msn(kind: ServerKind) {
     let (env, mut alice) = Env::start(kind, "typing", &[Net::Msn]).await;
@@ -1895,11 +1962,12 @@ async fn bridge_restart_keeps_registrations_and_rooms(kind: ServerKind) {
 /// the mistake in its log, pointing to the README, instead of only retrying.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ejabberd_listing_the_components_under_hosts_is_named_in_the_log() {
-    let sim = icq::Server::start(icq_config()).await.expect("ICQ simulator");
+    let sim = icq::Server::start(icq_config())
+        .await
+        .expect("ICQ simulator");
     let server = tokio::task::block_in_place(|| {
-        let server = e2e_tests::ejabberd::Ejabberd::start_listing_hosts(&components(&[
-            "icq", "mig33",
-        ]))?;
+        let server =
+            e2e_tests::ejabberd::Ejabberd::start_listing_hosts(&components(&["icq", "mig33"]))?;
         server.register("alice", "pw-alice")?;
         anyhow::Ok(server)
     })
@@ -1915,7 +1983,10 @@ async fn ejabberd_listing_the_components_under_hosts_is_named_in_the_log() {
     // alice's disco of each gateway and the gateways' own pings: some answers reach the
     // wrong connection.
     let deadline = Instant::now() + T;
-    while !bridge.log().contains("do not list the components under `hosts:`") {
+    while !bridge
+        .log()
+        .contains("do not list the components under `hosts:`")
+    {
         for domain in &bridge.domains {
             let _ = alice.disco_info(&bare(domain).into(), None).await;
         }

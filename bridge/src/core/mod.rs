@@ -370,6 +370,29 @@ impl Bridge {
             .await
     }
 
+    /// Sends a nudge to the conversation, through the user's login; refused at once where
+    /// the network has none.
+    pub async fn send_nudge(
+        &self,
+        user: &str,
+        network: NetworkId,
+        chat: &ChatId,
+    ) -> Result<Delivery, SendError> {
+        if !network.capabilities().nudges {
+            return Err(SendError::Rejected(format!(
+                "{} has no nudges",
+                network.display_name()
+            )));
+        }
+        let Some(handle) = self.login_handle(user, network) else {
+            return Err(SendError::NotLoggedIn(network.display_name()));
+        };
+        let chat = chat.clone();
+        handle
+            .request(|reply| LoginCommand::Nudge { chat, reply })
+            .await
+    }
+
     /// Whether `key` was resumed at start-up and has not connected since (once: the
     /// mark is taken).
     pub(crate) fn take_resumed(&self, key: &LoginKey) -> bool {

@@ -38,6 +38,9 @@ pub struct Capabilities {
     pub client_type: &'static str,
     /// Typing notifications.
     pub typing: bool,
+    /// Nudges (MSN's buzz that shakes the window): `/me nudges` on Matrix, XEP-0224
+    /// attention on XMPP.
+    pub nudges: bool,
     /// The legacy id, as a form's field label: "ICQ number (UIN)".
     pub id_label: &'static str,
     /// What a valid id is, for an error: "an ICQ number (UIN): digits only".
@@ -94,6 +97,7 @@ const ICQ: Capabilities = Capabilities {
     links: true,
     client_type: "pc",
     typing: false,
+    nudges: false,
     id_label: "ICQ number (UIN)",
     id_syntax: "an ICQ number (UIN): digits only",
     id_prompt: "Please enter the ICQ Number of the person you would like to contact.",
@@ -119,6 +123,7 @@ const MSN: Capabilities = Capabilities {
     links: false,
     client_type: "pc",
     typing: true,
+    nudges: true,
     id_label: "MSN e-mail address",
     id_syntax: "an MSN e-mail address (in a JID, its @ is written \\40)",
     id_prompt:
@@ -147,6 +152,7 @@ const MIG33: Capabilities = Capabilities {
     links: false,
     client_type: "phone",
     typing: false,
+    nudges: false,
     id_label: "mig33 username",
     id_syntax: "a mig33 username",
     id_prompt: "Please enter the mig33 username of the person you would like to contact.",

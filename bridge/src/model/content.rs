@@ -21,6 +21,15 @@ impl FormattedText {
     }
 }
 
+/// A file's size as people read it: "11 bytes", "245 KB", "1.2 MB".
+pub fn size_text(bytes: u64) -> String {
+    match bytes {
+        0..=1023 => format!("{bytes} bytes"),
+        1024..=1_048_575 => format!("{} KB", bytes.div_ceil(1024)),
+        _ => format!("{:.1} MB", bytes as f64 / 1_048_576.0),
+    }
+}
+
 /// What kind of message arrived (networks map their types onto these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,6 +38,9 @@ pub enum MessageKind {
     /// Sent as a notice (system-ish messages such as "you were added").
     Notice,
     Emote,
+    /// A nudge (MSN): the text says so ("nudged you"), for fronts that show it as an
+    /// emote; XMPP adds XEP-0224 attention.
+    Nudge,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,4 +98,16 @@ pub enum Lookup {
     Search(String),
     /// Everything known about one person.
     Info(LegacyId),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(size_text(11), "11 bytes");
+        assert_eq!(size_text(250_000), "245 KB");
+        assert_eq!(size_text(1_300_000), "1.2 MB");
+    }
 }

@@ -76,6 +76,11 @@ pub enum LoginCommand {
         chat: ChatId,
         typing: bool,
     },
+    /// A nudge to the conversation (networks whose capabilities say `nudges`).
+    Nudge {
+        chat: ChatId,
+        reply: Reply<Delivery>,
+    },
     JoinRoom {
         room: String,
         reply: Reply<()>,
@@ -105,7 +110,7 @@ impl LoginCommand {
     /// dropped).
     pub fn fail(self, error: SendError) {
         match self {
-            LoginCommand::SendText { reply, .. } => {
+            LoginCommand::SendText { reply, .. } | LoginCommand::Nudge { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
             LoginCommand::SetPresence { reply, .. }

@@ -46,6 +46,12 @@ pub enum ClientEvent {
         session: u64,
         from: String,
     },
+    /// A datacast (`text/x-msnmsgr-datacast`): a nudge is id 1.
+    Datacast {
+        session: u64,
+        from: String,
+        id: u32,
+    },
     Joined {
         session: u64,
         email: String,
@@ -91,6 +97,9 @@ enum SbCmd {
     Text(String),
     Formatted(String, TextFormat),
     Typing,
+    Nudge,
+    /// Any message as given, acknowledged (`A`): winks, ink, invitations.
+    Raw(msn_proto::Message),
     Invite(String),
     Leave,
 }
@@ -289,6 +298,16 @@ impl Client {
     /// A typing notification to `to`.
     pub async fn send_typing(&self, to: &str) -> anyhow::Result<u64> {
         self.send_to(to, SbCmd::Typing).await
+    }
+
+    /// A nudge to `to` (datacast id 1, as Messenger 6.x sends it).
+    pub async fn send_nudge(&self, to: &str) -> anyhow::Result<u64> {
+        self.send_to(to, SbCmd::Nudge).await
+    }
+
+    /// Any MIME message to `to` as it is (a wink, ink, an invitation).
+    pub async fn send_raw(&self, to: &str, message: msn_proto::Message) -> anyhow::Result<u64> {
+        self.send_to(to, SbCmd::Raw(message)).await
     }
 
     async fn send_to(&self, to: &str, cmd: SbCmd) -> anyhow::Result<u64> {
@@ -567,6 +586,12 @@ fn apply(session: &mut SbSession, cmd: SbCmd) {
         SbCmd::Typing => {
             session.send_typing();
         }
+        SbCmd::Nudge => {
+            session.send_nudge();
+        }
+        SbCmd::Raw(message) => {
+            session.send_message(&message, msn_proto::AckMode::Always);
+        }
         SbCmd::Invite(e) => {
             session.invite(&e);
         }
@@ -658,6 +683,11 @@ async fn sb_task(
                         format,
                     },
                     MessageKind::Typing { .. } => ClientEvent::Typing { session: id, from },
+                    MessageKind::Datacast { id: what } => ClientEvent::Datacast {
+                        session: id,
+                        from,
+                        id: what,
+                    },
                     MessageKind::Other { .. } => continue,
                 },
                 SbEvent::Delivered { trid } => ClientEvent::Delivered { session: id, trid },

@@ -61,5 +61,5 @@ mod tests;
 pub use client::{client_cli, run_client, Client, ClientArgs, ClientEvent};
 pub use config::{Config, ContactConfig, GroupConfig, UserConfig};
 /// Protocol types the client API takes (statuses, text formats).
-pub use msn_proto::{Status, TextFormat};
+pub use msn_proto::{Message, Status, TextFormat};
 pub use server::Server;

@@ -96,7 +96,10 @@ pub use filecontext::{
     MAX_PREVIEW,
 };
 pub use format::TextFormat;
-pub use mime::{Headers, Message, MessageKind, MessageRef, CONTENT_TYPE_TEXT, CONTENT_TYPE_TYPING};
+pub use mime::{
+    datacast, Headers, Message, MessageKind, MessageRef, CONTENT_TYPE_DATACAST, CONTENT_TYPE_TEXT,
+    CONTENT_TYPE_TYPING,
+};
 pub use msnobject::{
     encode_friendly, sha1d, MsnObject, FRIENDLY_NONE, MAX_MSNOBJ_LEN, MSNOBJ_TYPE_DISPLAY_PICTURE,
     MSNOBJ_TYPE_EMOTICON,

@@ -1,5 +1,5 @@
 //! MIME message payloads of `MSG`: plain text with formatting, typing
-//! notifications, and anything else kept as-is.
+//! notifications, datacasts (nudges, winks), and anything else kept as-is.
 
 use std::borrow::Cow;
 
@@ -9,6 +9,16 @@ use crate::format::TextFormat;
 
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; charset=UTF-8";
 pub const CONTENT_TYPE_TYPING: &str = "text/x-msmsgscontrol";
+/// Messenger 6.x's nudges and winks: a body of `ID: <n>` lines.
+pub const CONTENT_TYPE_DATACAST: &str = "text/x-msnmsgr-datacast";
+
+/// Datacast ids (MSNPiki "Datacast"): what a `text/x-msnmsgr-datacast` carries.
+pub mod datacast {
+    pub const NUDGE: u32 = 1;
+    pub const WINK: u32 = 2;
+    pub const VOICE_CLIP: u32 = 3;
+    pub const ACTION: u32 = 4;
+}
 
 /// A message payload borrowed from the input: headers are scanned on demand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +150,11 @@ pub enum MessageKind {
     Typing {
         user: String,
     },
+    /// `text/x-msnmsgr-datacast`: a nudge ([`datacast::NUDGE`]), a wink, ...;
+    /// `id` 0 when the body names none.
+    Datacast {
+        id: u32,
+    },
     /// Any other content type (ink, invitations, profile...), kept as is.
     Other {
         content_type: String,
@@ -170,6 +185,21 @@ impl Message {
         Message {
             headers,
             body: text.as_bytes().to_vec(),
+        }
+    }
+
+    /// A datacast: `ID: <id>` (a nudge is [`datacast::NUDGE`]). Messenger 6.x
+    /// ends the body with a blank line; it sends it with ack mode `N`.
+    pub fn datacast(id: u32) -> Message {
+        Message {
+            headers: vec![
+                ("MIME-Version".to_string(), "1.0".to_string()),
+                (
+                    "Content-Type".to_string(),
+                    CONTENT_TYPE_DATACAST.to_string(),
+                ),
+            ],
+            body: format!("ID: {id}\r\n\r\n").into_bytes(),
         }
     }
 
@@ -204,6 +234,10 @@ impl Message {
             MessageKind::Typing {
                 user: self.header("TypingUser").unwrap_or("").to_string(),
             }
+        } else if media.eq_ignore_ascii_case(CONTENT_TYPE_DATACAST) {
+            MessageKind::Datacast {
+                id: datacast_id(&self.body),
+            }
         } else {
             MessageKind::Other {
                 content_type: content_type.to_string(),
@@ -227,4 +261,18 @@ impl Message {
         self.encode_into(&mut out);
         out
     }
+}
+
+/// The `ID:` of a datacast body (`ID: 1\r\n\r\n`), 0 when there is none. The
+/// body's other lines (a wink's `Data:`) are not read.
+fn datacast_id(body: &[u8]) -> u32 {
+    body.split(|&b| b == b'\n')
+        .filter_map(|line| std::str::from_utf8(line).ok())
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim_ascii()
+                .eq_ignore_ascii_case("ID")
+                .then(|| value.trim_ascii().parse().ok())?
+        })
+        .unwrap_or(0)
 }

@@ -242,6 +242,15 @@ impl SbSession {
             .collect()
     }
 
+    /// A nudge (a datacast, `N` as Messenger 6.x sends it: only a failure is
+    /// reported).
+    pub fn send_nudge(&mut self) -> u32 {
+        self.send_message(
+            &Message::datacast(crate::mime::datacast::NUDGE),
+            AckMode::NakOnly,
+        )
+    }
+
     /// A typing notification (`U`, never acknowledged).
     pub fn send_typing(&mut self) -> u32 {
         let message = Message::typing(&self.email.clone());

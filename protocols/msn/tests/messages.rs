@@ -109,3 +109,40 @@ fn split_respects_the_payload_limit_and_char_boundaries() {
     assert_eq!(split_text(&exact, None).len(), 1);
     assert_eq!(split_text(&format!("{exact}y"), None).len(), 2);
 }
+
+/// A nudge as Messenger 6.x sends it: the documented `MSG <trid> N 69` with a body of
+/// `ID: 1` and a blank line (MSNPiki "Nudges"; libpurple `msn_switchboard_send_nudge`,
+/// aMSN `::MSN::SendNudge`: same headers, same 69-byte payload).
+#[test]
+fn nudge_byte_exact() {
+    let m = Message::datacast(datacast::NUDGE);
+    let expected: &[u8] =
+        b"MIME-Version: 1.0\r\nContent-Type: text/x-msnmsgr-datacast\r\n\r\nID: 1\r\n\r\n";
+    assert_eq!(m.to_bytes(), expected);
+    assert_eq!(expected.len(), 69);
+    assert_eq!(m.kind(), MessageKind::Datacast { id: 1 });
+}
+
+#[test]
+fn datacasts_are_read_by_their_id() {
+    let parse = |raw: &[u8]| Message::parse(raw).unwrap().kind();
+    // A wink carries its MSNObject in `Data:`; the id is what tells it apart.
+    assert_eq!(
+        parse(b"MIME-Version: 1.0\r\nContent-Type: text/x-msnmsgr-datacast\r\n\r\nID: 2\r\nData: <msnobj Type=\"8\"/>\r\n\r\n"),
+        MessageKind::Datacast { id: 2 }
+    );
+    // LF-only, odd spacing, other header case.
+    assert_eq!(
+        parse(b"Content-Type: Text/X-MSNMSGR-Datacast\n\nid:3\n"),
+        MessageKind::Datacast { id: 3 }
+    );
+    // No id at all, or garbage: 0, never a panic.
+    assert_eq!(
+        parse(b"Content-Type: text/x-msnmsgr-datacast\r\n\r\n"),
+        MessageKind::Datacast { id: 0 }
+    );
+    assert_eq!(
+        parse(b"Content-Type: text/x-msnmsgr-datacast\r\n\r\nID: \xff\xfe\r\n"),
+        MessageKind::Datacast { id: 0 }
+    );
+}

@@ -355,6 +355,11 @@ fn switchboard_outgoing_call_and_messages() {
         sb_tx(&mut s),
         "MSG 4 U 78\r\nMIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\nTypingUser: a@b.com\r\n\r\n"
     );
+    assert_eq!(s.send_nudge(), 5);
+    assert_eq!(
+        sb_tx(&mut s),
+        "MSG 5 N 69\r\nMIME-Version: 1.0\r\nContent-Type: text/x-msnmsgr-datacast\r\n\r\nID: 1\r\n\r\n"
+    );
     s.handle_input(b"ACK 3\r\nMSG b@c.com Bob%20B 66\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhey!NAK 9\r\nBYE b@c.com\r\n");
     let ev = sb_drain(&mut s);
     assert_eq!(ev[0], SbEvent::Delivered { trid: 3 });

@@ -181,6 +181,10 @@ pub fn error_kind(e: &HttpError) -> Option<ErrorKind> {
 /// appservice users) a send whose outcome is unknown can be found instead of repeated.
 pub const TXN_MARKER: &str = "net.retrobridge.txn_id";
 
+/// Marks a legacy contact's nudge (an `m.emote`, "nudged you"); a user's `/me nudges`
+/// in a portal is the nudge the other way.
+pub const NUDGE_MARKER: &str = "net.retrobridge.nudge";
+
 pub use crate::core::front::{Failure, FailureKind};
 
 /// Every message the bridge sends says whom it mentions (nobody, so far): with the key

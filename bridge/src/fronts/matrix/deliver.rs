@@ -9,7 +9,9 @@ use serde_json::json;
 use super::portals::{ensure_ghost, ensure_member, ensure_portal, forget_member, join_bot};
 use super::MatrixFront;
 use crate::core::{ChatId, MessageKind};
-use crate::fronts::matrix::client::{classify, Failure, FailureKind, MENTIONS, TXN_MARKER};
+use crate::fronts::matrix::client::{
+    classify, Failure, FailureKind, MENTIONS, NUDGE_MARKER, TXN_MARKER,
+};
 use crate::model::{OutboxEntry, OutboxItem};
 use crate::store::StoreError;
 
@@ -168,10 +170,14 @@ async fn send(
     let msgtype = match m.kind {
         MessageKind::Text => "m.text",
         MessageKind::Notice => "m.notice",
-        MessageKind::Emote => "m.emote",
+        // Shown as "* Bob nudged you"; the marker lets a client or a bot tell it apart.
+        MessageKind::Emote | MessageKind::Nudge => "m.emote",
     };
     let mut content =
         json!({ "msgtype": msgtype, "body": plain, TXN_MARKER: txn_id, MENTIONS: {} });
+    if m.kind == MessageKind::Nudge {
+        content[NUDGE_MARKER] = json!(true);
+    }
     if let Some(html) = html {
         content["format"] = json!("org.matrix.custom.html");
         content["formatted_body"] = json!(html);

@@ -1,6 +1,7 @@
 //! Matrix -> legacy in a portal: what each Matrix event becomes for the legacy contact.
 //!
 //! * Text, notices and emotes go as text (with HTML where the network has formatting).
+//! * `/me nudges` goes as a nudge where the network has them (MSN).
 //! * An edit goes as a correction, marked as such: "Correction: <new text>".
 //! * A file, image, audio or video goes as a line with its name, size and a link the
 //!   contact can open ([`crate::fronts::matrix::media`]); a location as its description and geo URI.
@@ -16,7 +17,7 @@ use serde_json::Value;
 
 use super::media::MediaLinks;
 use super::{MatrixEvent, MatrixFront};
-use crate::core::{FormattedText, LoginCommand};
+use crate::core::{size_text, FormattedText, LoginCommand};
 use crate::store::PortalRecord;
 
 /// A Matrix event in a portal.
@@ -55,6 +56,16 @@ pub async fn handle_portal_event(
         }
         _ => return,
     }
+    if is_nudge(&event.content) && portal.network.capabilities().nudges {
+        let result = front.send_nudge(sender, portal.network, &portal.chat).await;
+        if let Err(e) = result {
+            front.notice(
+                &portal.room_id,
+                &format!("Your nudge was not delivered: {e}."),
+            );
+        }
+        return;
+    }
     let Some(text) = legacy_text(front.media.as_ref(), &event.content) else {
         tell_once(
             front,
@@ -83,6 +94,16 @@ pub async fn handle_portal_event(
             )
         }
     }
+}
+
+/// `/me nudges` (or `/me nudge`, `/me nudges you`): a nudge where the network has them.
+pub fn is_nudge(content: &Value) -> bool {
+    content["msgtype"] == "m.emote"
+        && content["m.relates_to"]["rel_type"] != "m.replace"
+        && content["body"].as_str().is_some_and(|body| {
+            let body = body.trim().trim_end_matches(['!', '.']).to_lowercase();
+            matches!(body.as_str(), "nudges" | "nudge" | "nudges you")
+        })
 }
 
 /// The text a legacy contact gets for a Matrix message (its `content`, as the sender
@@ -144,14 +165,6 @@ pub fn legacy_text(media: Option<&MediaLinks>, content: &Value) -> Option<Format
 }
 
 /// "512 bytes", "245 KB", "1.2 MB".
-fn size_text(bytes: u64) -> String {
-    match bytes {
-        0..=1023 => format!("{bytes} bytes"),
-        1024..=1_048_575 => format!("{} KB", bytes.div_ceil(1024)),
-        _ => format!("{:.1} MB", bytes as f64 / 1_048_576.0),
-    }
-}
-
 /// A notice the room gets once for this topic.
 fn tell_once(front: &Arc<MatrixFront>, portal: &PortalRecord, topic: &str, text: &str) {
     match front.store.first_time(&portal.room_id, topic) {
@@ -206,10 +219,18 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn sizes_read_naturally() {
-        assert_eq!(size_text(11), "11 bytes");
-        assert_eq!(size_text(250_000), "245 KB");
-        assert_eq!(size_text(1_300_000), "1.2 MB");
+    fn slash_me_nudges_is_a_nudge() {
+        let emote = |body: &str| json!({"msgtype": "m.emote", "body": body});
+        for yes in ["nudges", "Nudges!", " nudge ", "nudges you."] {
+            assert!(is_nudge(&emote(yes)), "{yes:?}");
+        }
+        for no in ["nudges bob hard", "waves", ""] {
+            assert!(!is_nudge(&emote(no)), "{no:?}");
+        }
+        assert!(!is_nudge(&json!({"msgtype": "m.text", "body": "nudges"})));
+        // An edit into "nudges" is a correction, not a second nudge.
+        assert!(!is_nudge(&json!({"msgtype": "m.emote", "body": "nudges",
+            "m.relates_to": {"rel_type": "m.replace", "event_id": "$e"}})));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Legacy -> XMPP ([`chat_message`]): the plain text is the `<body>`; when the core's
 //! text has HTML with formatting, an XHTML-IM payload beside it ([`super::xhtml`]);
-//! emotes are `/me ` + text (XEP-0245) in both; the message carries `<active/>` (XEP-0085).
+//! emotes are `/me ` + text (XEP-0245) in both; a nudge is an emote ("/me nudged you")
+//! with XEP-0224 `<attention/>`; the message carries `<active/>` (XEP-0085).
 //! [`with_delay`] adds a XEP-0203 stamp (whole seconds) for offline messages,
 //! [`with_receipt_request`] asks for a XEP-0184 receipt. [`chat_state`] sends typing as
 //! `<composing/>` / `<paused/>` with a no-store hint (XEP-0334), [`receipt`] a
@@ -10,7 +11,8 @@
 //!
 //! XMPP -> legacy ([`parse`]): everything a message carries, typed ([`Incoming`]):
 //! the text (`/me ` read as an emote, XHTML-IM as the core's HTML; a XEP-0308 correction
-//! as "Correction: <text>", as on the Matrix side), typing from chat states (`composing`
+//! as "Correction: <text>", as on the Matrix side), `<attention/>` (a nudge), typing from
+//! chat states (`composing`
 //! is typing, any other state is not), a receipt request or a receipt, a delay stamp, and
 //! the error of a bounced message.
 
@@ -45,13 +47,18 @@ pub fn chat_message(
     message.from = Some(from.into());
     message.id = Some(Id(id.to_owned()));
     add_text(&mut message, kind, text);
+    if kind == MessageKind::Nudge {
+        message
+            .payloads
+            .push(Element::bare("attention", ns::ATTENTION));
+    }
     message.payloads.push(ChatState::Active.into());
     message
 }
 
 /// Puts `text` in `message`: the body, and the XHTML-IM payload when there is formatting.
 pub(crate) fn add_text(message: &mut Message, kind: MessageKind, text: &FormattedText) {
-    let prefix = (kind == MessageKind::Emote).then_some(EMOTE);
+    let prefix = matches!(kind, MessageKind::Emote | MessageKind::Nudge).then_some(EMOTE);
     let body = format!("{}{}", prefix.unwrap_or_default(), text.plain);
     message
         .bodies
@@ -142,6 +149,8 @@ pub struct Incoming {
     pub typing: Option<bool>,
     /// The sender asks for a receipt (XEP-0184).
     pub receipt_requested: bool,
+    /// XEP-0224 attention: a nudge where the network has them.
+    pub attention: bool,
     /// A receipt for the message with this id.
     pub received: Option<String>,
     /// A XEP-0203 stamp, in milliseconds since the epoch.
@@ -175,6 +184,7 @@ pub fn parse(message: &Message) -> Incoming {
                 }
             }
             ("replace", CORRECTION_NS) => correction = true,
+            ("attention", ns::ATTENTION) => incoming.attention = true,
             _ => {}
         }
     }
@@ -263,6 +273,39 @@ mod tests {
                 FormattedText::plain("Art thou not Romeo <3 & a Montague?\u{FFFD}")
             ))
         );
+    }
+
+    #[test]
+    fn nudges_both_ways() {
+        // XEP-0224 example 2's payload, beside the emote a client without it shows.
+        let message = chat_message(
+            jid("bob\\40example.com@msn.example.org"),
+            jid("romeo@example.org"),
+            "rb1.44",
+            MessageKind::Nudge,
+            &FormattedText::plain("nudged you"),
+        );
+        assert_xml(
+            message,
+            &format!(
+                "<message xmlns='{DEFAULT_NS}' from='bob\\40example.com@msn.example.org' to='romeo@example.org' id='rb1.44' type='chat'>\
+                   <body>/me nudged you</body>\
+                   <attention xmlns='urn:xmpp:attention:0'/>\
+                   <active xmlns='http://jabber.org/protocol/chatstates'/>\
+                 </message>"
+            ),
+        );
+        // XEP-0224 example 1: attention alone, and with a body.
+        let alone = parse(&incoming(
+            "<message xmlns='NS' type='headline'><attention xmlns='urn:xmpp:attention:0'/></message>",
+        ));
+        assert!(alone.attention);
+        assert_eq!(alone.text, None);
+        let with_body = parse(&incoming(
+            "<message xmlns='NS' type='chat'><body>Why don't you answer, Juliet?</body><attention xmlns='urn:xmpp:attention:0'/></message>",
+        ));
+        assert!(with_body.attention && with_body.text.is_some());
+        assert!(!parse(&incoming("<message xmlns='NS'><body>hi</body></message>")).attention);
     }
 
     #[test]

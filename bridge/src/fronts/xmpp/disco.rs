@@ -59,6 +59,9 @@ fn message_features(network: NetworkId) -> Vec<&'static str> {
     if has_xhtml(network) {
         features.push(ns::XHTML_IM);
     }
+    if network.capabilities().nudges {
+        features.push(ns::ATTENTION);
+    }
     features
 }
 
@@ -245,9 +248,11 @@ mod tests {
             ),
             ("msn", Some("MSN Messenger gateway"))
         );
+        assert!(msn.features.contains(ns::ATTENTION), "MSN has nudges");
         let mig33 = gateway_info(NetworkId::Mig33);
         assert_eq!(mig33.identities[0].type_, "mig33");
         assert!(!mig33.features.contains(ns::XHTML_IM));
+        assert!(!mig33.features.contains(ns::ATTENTION));
         assert_xml(
             gateway_items(&Jid::new("mig33.example.org").unwrap(), &[]),
             "<query xmlns='http://jabber.org/protocol/disco#items'>\

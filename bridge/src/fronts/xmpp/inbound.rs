@@ -24,7 +24,8 @@ use super::register::{self, Registration};
 use super::{convert, disco, gateway, muc, presence as xpresence};
 use crate::config::Permission;
 use crate::core::{
-    accounts, commands, ChatId, LoginCommand, LoginState, NetworkId, Presence as CorePresence,
+    accounts, commands, ChatId, FormattedText, LoginCommand, LoginState, MessageKind, NetworkId,
+    Presence as CorePresence,
 };
 use crate::store::Subscription;
 
@@ -628,20 +629,29 @@ async fn message(front: &Arc<XmppFront>, m: Message) {
                     });
                 }
             }
-            if let Some((kind, text)) = incoming.text {
-                let request = Request {
-                    user,
-                    from: from.to_string(),
-                    to: to.to_bare().to_string(),
-                    network,
-                    chat: ChatId::Direct(id),
-                    id: incoming.id,
-                    kind,
-                    plain: text.plain,
-                    html: text.html,
-                    receipt: incoming.receipt_requested,
-                };
-                front.inbox.accept(front, request).await;
+            // XEP-0224 attention is a nudge, before the text it may carry; the
+            // receipt goes with the last part.
+            let text_too = incoming.text.is_some();
+            let request = |kind, text: FormattedText, last: bool| Request {
+                user: user.clone(),
+                from: from.to_string(),
+                to: to.to_bare().to_string(),
+                network,
+                chat: ChatId::Direct(id.clone()),
+                id: incoming.id.clone().filter(|_| last),
+                kind,
+                plain: text.plain,
+                html: text.html,
+                receipt: incoming.receipt_requested && last,
+            };
+            // A client may add attention to text for a network without nudges: the
+            // text still goes; attention alone there is refused (bounced).
+            if incoming.attention && (network.capabilities().nudges || !text_too) {
+                let nudge = request(MessageKind::Nudge, FormattedText::default(), !text_too);
+                front.inbox.accept(front, nudge).await;
+            }
+            if let Some((kind, text)) = incoming.text.clone() {
+                front.inbox.accept(front, request(kind, text, true)).await;
             }
         }
         Address::Room { network, chat } => {

@@ -147,10 +147,19 @@ async fn handle(front: &Arc<XmppFront>, request: &Request) {
         MessageKind::Emote => FormattedText::plain(format!("* {}", text.plain)),
         _ => text,
     };
-    match front
-        .send_text(&request.user, request.network, &request.chat, text)
-        .await
-    {
+    let sent = match request.kind {
+        MessageKind::Nudge => {
+            front
+                .send_nudge(&request.user, request.network, &request.chat)
+                .await
+        }
+        _ => {
+            front
+                .send_text(&request.user, request.network, &request.chat, text)
+                .await
+        }
+    };
+    match sent {
         Ok(delivery) => {
             for warning in &delivery.warnings {
                 front

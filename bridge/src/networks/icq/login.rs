@@ -247,7 +247,8 @@ impl LoginTask {
             LoginCommand::Typing { .. } => {}
             command @ (LoginCommand::JoinRoom { .. }
             | LoginCommand::LeaveRoom { .. }
-            | LoginCommand::ListRooms { .. }) => command.fail(SendError::Unsupported("ICQ")),
+            | LoginCommand::ListRooms { .. }
+            | LoginCommand::Nudge { .. }) => command.fail(SendError::Unsupported("ICQ")),
             // Handled by the callers.
             LoginCommand::Lookup { .. }
             | LoginCommand::SetPresence { .. }

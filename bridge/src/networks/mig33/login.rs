@@ -439,7 +439,7 @@ impl LoginTask {
                 };
                 session.add_contact(id, None, group_id)
             }
-            LoginCommand::Lookup { .. } => {
+            LoginCommand::Lookup { .. } | LoginCommand::Nudge { .. } => {
                 answer(command, Err(SendError::Unsupported("mig33")));
                 return None;
             }
@@ -518,7 +518,7 @@ impl LoginTask {
 /// Replies to a command that carries a reply.
 fn answer(command: LoginCommand, result: Result<(), SendError>) {
     match command {
-        LoginCommand::SendText { reply, .. } => {
+        LoginCommand::SendText { reply, .. } | LoginCommand::Nudge { reply, .. } => {
             let _ = reply.send(result.map(|()| Delivery::default()));
         }
         LoginCommand::SetPresence { reply, .. }

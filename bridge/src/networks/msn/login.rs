@@ -19,11 +19,11 @@ use tokio::time::Instant;
 
 use super::format;
 use super::passport::{self, PassportError};
-use super::switchboard::{Grant, SbCmd, SbReport, SbStart, SbTask};
+use super::switchboard::{Grant, Outgoing, SbCmd, SbReport, SbStart, SbTask};
 use super::MsnConfig;
 use crate::core::{
-    ChatId, Contact, Delivery, EventSink, FormattedText, Group, LoginCommand, LoginCredentials,
-    MessageKind, NetworkEvent, Presence, PresenceState, Profile, Reply, SendError,
+    ChatId, Contact, EventSink, FormattedText, Group, LoginCommand, LoginCredentials, MessageKind,
+    NetworkEvent, Presence, PresenceState, Profile, SendError,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -126,8 +126,8 @@ pub struct Login {
     friendly_name: String,
     /// This login's pace of messages, all its conversations together.
     sending: SendBucket,
-    /// Messages the pacing holds back, in order, and when the first may go.
-    paced: VecDeque<(ChatId, FormattedText, Reply<Delivery>)>,
+    /// Messages (and nudges) the pacing holds back, in order, and when the first may go.
+    paced: VecDeque<LoginCommand>,
     paced_until: Option<Instant>,
 }
 
@@ -238,9 +238,8 @@ impl Login {
     fn connection_ended(&mut self) {
         // Messages the pacing held back go first after the reconnect.
         self.paced_until = None;
-        for (chat, text, reply) in std::mem::take(&mut self.paced).into_iter().rev() {
-            self.queued
-                .push_front(LoginCommand::SendText { chat, text, reply });
+        for command in std::mem::take(&mut self.paced).into_iter().rev() {
+            self.queued.push_front(command);
         }
         for (_, pending) in self.requests.drain() {
             let reply = match pending {
@@ -650,8 +649,8 @@ impl Login {
 
     fn on_command(&mut self, cmd: LoginCommand, ns: &mut NsSession) {
         match cmd {
-            LoginCommand::SendText { chat, text, reply } => {
-                self.paced.push_back((chat, text, reply));
+            command @ (LoginCommand::SendText { .. } | LoginCommand::Nudge { .. }) => {
+                self.paced.push_back(command);
                 self.send_paced(ns);
             }
             LoginCommand::SetPresence { presence, reply } => {
@@ -726,25 +725,28 @@ impl Login {
                 self.paced_until = Some(Instant::from_std(at));
                 return;
             }
-            if let Some((chat, text, reply)) = self.paced.pop_front() {
-                self.send_text(chat, text, reply, ns);
+            match self.paced.pop_front() {
+                Some(LoginCommand::SendText { chat, text, reply }) => {
+                    let format = format::from_html(text.html.as_deref());
+                    let what = Outgoing::Text {
+                        text: text.plain,
+                        format,
+                    };
+                    self.send(chat, SbCmd::Send { what, reply }, ns);
+                }
+                Some(LoginCommand::Nudge { chat, reply }) => {
+                    let what = Outgoing::Nudge;
+                    self.send(chat, SbCmd::Send { what, reply }, ns);
+                }
+                Some(other) => other.fail(SendError::LoginGone),
+                None => {}
             }
         }
     }
 
-    fn send_text(
-        &mut self,
-        chat: ChatId,
-        text: FormattedText,
-        reply: crate::core::Reply<crate::core::Delivery>,
-        ns: &mut NsSession,
-    ) {
-        let format = format::from_html(text.html.as_deref());
-        let cmd = SbCmd::Text {
-            text: text.plain,
-            format,
-            reply,
-        };
+    /// Sends `cmd` (a [`SbCmd::Send`]) to the conversation's switchboard, opening one
+    /// for a contact without one.
+    fn send(&mut self, chat: ChatId, cmd: SbCmd, ns: &mut NsSession) {
         match chat {
             ChatId::Direct(who) => {
                 let who = who.to_lowercase();
@@ -754,12 +756,12 @@ impl Login {
                         Some(Err(mpsc::error::SendError(cmd))) => {
                             // The task has ended; its `Closed` report is still queued.
                             self.sbs.remove(&id);
-                            return self.send_text_new(who, cmd, ns);
+                            return self.send_new(who, cmd, ns);
                         }
                         None => return,
                     }
                 }
-                self.send_text_new(who, cmd, ns);
+                self.send_new(who, cmd, ns);
             }
             ChatId::Group(group) => {
                 let tx = self
@@ -771,14 +773,14 @@ impl Login {
                     Some(tx) => tx.send(cmd).map_err(|e| e.0),
                     None => Err(cmd),
                 };
-                if let Err(SbCmd::Text { reply, .. }) = result {
+                if let Err(SbCmd::Send { reply, .. }) = result {
                     let _ = reply.send(Err(SendError::Rejected(
                         "this MSN group conversation has ended".into(),
                     )));
                 }
             }
             ChatId::Room(_) => {
-                if let SbCmd::Text { reply, .. } = cmd {
+                if let SbCmd::Send { reply, .. } = cmd {
                     let _ = reply.send(Err(SendError::Unsupported("MSN Messenger")));
                 }
             }
@@ -799,7 +801,7 @@ impl Login {
     }
 
     /// Asks for a new switchboard (`XFR SB`) that will call `who` and send `first`.
-    fn send_text_new(&mut self, who: String, first: SbCmd, ns: &mut NsSession) {
+    fn send_new(&mut self, who: String, first: SbCmd, ns: &mut NsSession) {
         let trid = ns.request_switchboard();
         let (grant_tx, grant) = oneshot::channel();
         self.grants.insert(trid, grant_tx);
@@ -891,8 +893,22 @@ impl Login {
                             typing: true,
                         });
                     }
-                    MsnKind::Other { content_type } => {
-                        tracing::debug!(%content_type, "msn: switchboard message of another type ignored");
+                    MsnKind::Datacast { .. } | MsnKind::Other { .. } => {
+                        match super::content::shown(&message) {
+                            Some((kind, text)) => self.emit(NetworkEvent::Message {
+                                chat,
+                                from,
+                                id: None,
+                                kind,
+                                text: FormattedText::plain(text),
+                                sent_at: None,
+                                offline: false,
+                            }),
+                            None => tracing::debug!(
+                                content_type = message.header("Content-Type").unwrap_or_default(),
+                                "msn: switchboard message of another type ignored"
+                            ),
+                        }
                     }
                 }
             }
@@ -911,26 +927,10 @@ impl Login {
                     .or_else(|| sb.participants.first().map(|p| p.0.clone()));
                 for cmd in unsent {
                     match (cmd, &who, &sb.group) {
-                        (
-                            SbCmd::Text {
-                                text,
-                                format,
-                                reply,
-                            },
-                            Some(who),
-                            None,
-                        ) => {
-                            self.send_text_new(
-                                who.clone(),
-                                SbCmd::Text {
-                                    text,
-                                    format,
-                                    reply,
-                                },
-                                ns,
-                            );
+                        (cmd @ SbCmd::Send { .. }, Some(who), None) => {
+                            self.send_new(who.clone(), cmd, ns);
                         }
-                        (SbCmd::Text { reply, .. }, _, _) => {
+                        (SbCmd::Send { reply, .. }, _, _) => {
                             let _ = reply.send(Err(SendError::Rejected(
                                 "the MSN conversation has ended".into(),
                             )));

@@ -30,6 +30,7 @@
 //! `OUT OTH` (signed in from another location) stops the login without removing it: the
 //! user brings it back with `reconnect msn`.
 
+mod content;
 pub mod format;
 mod login;
 mod passport;

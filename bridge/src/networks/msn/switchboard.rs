@@ -23,13 +23,20 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// What the login task asks of a switchboard.
 #[derive(Debug)]
 pub enum SbCmd {
-    Text {
-        text: String,
-        format: TextFormat,
+    /// Something the contact sees: answered once it was delivered (or not).
+    Send {
+        what: Outgoing,
         reply: Reply<Delivery>,
     },
     Typing,
     Leave,
+}
+
+/// What a [`SbCmd::Send`] carries.
+#[derive(Debug)]
+pub enum Outgoing {
+    Text { text: String, format: TextFormat },
+    Nudge,
 }
 
 /// What a switchboard reports to the login task, tagged with its local id.
@@ -140,7 +147,7 @@ impl SbTask {
         tracing::info!(sb = self.id, "msn switchboard not opened: {why}");
         self.commands.close();
         while let Ok(cmd) = self.commands.try_recv() {
-            if let SbCmd::Text { reply, .. } = cmd {
+            if let SbCmd::Send { reply, .. } = cmd {
                 let _ = reply.send(Err(SendError::Rejected(why.to_string())));
             }
         }
@@ -255,10 +262,18 @@ impl SbTask {
                     None => { commands_open = false; }
                     Some(SbCmd::Leave) => s.leave(),
                     Some(SbCmd::Typing) => { s.send_typing(); }
-                    Some(SbCmd::Text { text, format, reply }) => {
+                    Some(SbCmd::Send { what: Outgoing::Text { text, format }, reply }) => {
                         last_activity = Instant::now();
                         let trids = s.send_text(&text, Some(&format));
                         pending.push(PendingText { parts: trids.len(), trids, sent_at: Instant::now(), reply });
+                    }
+                    // Sent as Messenger sends it (`N`: only a failure is answered), so
+                    // it counts as delivered once handed to the switchboard (held until
+                    // the contact joins, like text). A nudge is not worth a retry.
+                    Some(SbCmd::Send { what: Outgoing::Nudge, reply }) => {
+                        last_activity = Instant::now();
+                        s.send_nudge();
+                        let _ = reply.send(Ok(Delivery::default()));
                     }
                 },
                 _ = tokio::time::sleep_until(last_activity + self.idle) => {
