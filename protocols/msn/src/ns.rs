@@ -114,6 +114,10 @@ pub enum NsEvent {
         status: Status,
         friendly_name: Option<String>,
         client_id: Option<u32>,
+        /// The contact's display picture (an MSNObject, URL-decoded XML), when
+        /// `ILN`/`NLN` carry one (Messenger 6.x); parse it with
+        /// [`MsnObject::parse`](crate::MsnObject::parse).
+        msn_object: Option<String>,
         initial: bool,
     },
     /// `ADD` reply, or `ADD 0 RL` when someone added us.
@@ -230,7 +234,12 @@ pub struct NsSession {
     sync: Option<Sync>,
     list_version: u32,
     status: Status,
+    /// Our display picture, URL-encoded, for `CHG`.
+    msn_object: Option<String>,
 }
+
+/// The longest MSNObject read from `ILN`/`NLN` (Messenger's are about 300 bytes).
+pub const MAX_MSN_OBJECT: usize = 2048;
 
 /// Leaves out buffers, which may hold the Passport ticket.
 impl std::fmt::Debug for NsSession {
@@ -260,6 +269,7 @@ impl NsSession {
             ping_sent_at: None,
             sync: None,
             status: Status::Offline,
+            msn_object: None,
         };
         s.send("VER", &["MSNP9", "MSNP8", "CVR0"]);
         s
@@ -340,7 +350,17 @@ impl NsSession {
 
     pub fn set_status(&mut self, status: Status) -> u32 {
         let id = self.config.client_id.to_string();
-        self.send("CHG", &[status.code(), &id])
+        match self.msn_object.clone() {
+            Some(object) => self.send("CHG", &[status.code(), &id, &object]),
+            None => self.send("CHG", &[status.code(), &id]),
+        }
+    }
+
+    /// The display picture announced with every `CHG` from now on (an MSNObject's XML,
+    /// sent URL-encoded as Messenger 6.x does); `None` for none. Takes effect at the
+    /// next [`set_status`](Self::set_status).
+    pub fn set_msn_object(&mut self, object: Option<&str>) {
+        self.msn_object = object.map(|o| crate::url_encode(o));
     }
 
     /// `SYN` again (normally done automatically after login).
@@ -587,6 +607,10 @@ impl NsSession {
                     status,
                     friendly_name: p.get(2).map(|n| url_decode(n).into_owned()),
                     client_id: num(3),
+                    msn_object: p
+                        .get(4)
+                        .map(|o| url_decode(o).into_owned())
+                        .filter(|o| o.len() <= MAX_MSN_OBJECT && o.starts_with("<msnobj")),
                     initial: cmd.name == "ILN",
                 });
             }
@@ -595,6 +619,7 @@ impl NsSession {
                 status: Status::Offline,
                 friendly_name: None,
                 client_id: None,
+                msn_object: None,
                 initial: false,
             }),
             ("ADD", _) => match List::from_code(arg(0)) {

@@ -118,6 +118,7 @@ fn logged_in(now: Instant) -> NsSession {
                 status: Status::Away,
                 friendly_name: Some("Bob B".into()),
                 client_id: Some(0),
+                msn_object: None,
                 initial: true
             }
         ]
@@ -147,6 +148,38 @@ fn full_login_and_presence() {
             ..
         }
     ));
+}
+
+/// A Messenger 6.x presence carries the display picture's MSNObject, URL-encoded, as
+/// the fifth parameter of `ILN`/`NLN` (MSNPiki "MSNObject"; libpurple `msn_iln_cmd`);
+/// our own goes out the same way in `CHG`.
+#[test]
+fn display_pictures_in_presence() {
+    let now = Instant::now();
+    let mut s = logged_in(now);
+    s.handle_input(b"NLN NLN b@c.com Bob 268435492 %3Cmsnobj%20Creator%3D%22b%40c.com%22%20Size%3D%2225235%22%20Type%3D%223%22%20Location%3D%22TFR2C.tmp%22%20Friendly%3D%22AAA%3D%22%20SHA1D%3D%22trC8SlFx2sWQxZMIBAWSEnXc8oQ%3D%22%20SHA1C%3D%22U32o6bosZzluJq82eAtMpx5dIEI%3D%22%2F%3E\r\nNLN AWY b@c.com Bob 268435492 garbage\r\n");
+    let ev = drain(&mut s);
+    let NsEvent::Presence { msn_object, .. } = &ev[0] else {
+        panic!("{ev:?}")
+    };
+    let object = MsnObject::parse(msn_object.as_deref().expect("an MSNObject")).unwrap();
+    assert_eq!(object.sha1d, "trC8SlFx2sWQxZMIBAWSEnXc8oQ=");
+    assert_eq!(object.creator, "b@c.com");
+    // What is no MSNObject is left out.
+    assert!(matches!(
+        &ev[1],
+        NsEvent::Presence {
+            msn_object: None,
+            ..
+        }
+    ));
+
+    s.set_msn_object(Some("<msnobj Creator=\"a@b.com\" Type=\"3\"/>"));
+    s.set_status(Status::Away);
+    assert_eq!(
+        tx(&mut s),
+        "CHG 7 AWY 0 %3Cmsnobj%20Creator%3D%22a%40b.com%22%20Type%3D%223%22%2F%3E\r\n"
+    );
 }
 
 #[test]
