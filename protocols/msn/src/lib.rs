@@ -61,7 +61,8 @@
 //!   session ([`SlpMessage`]: INVITE, 200 OK, 603 Decline, 500, BYE, with the
 //!   NUL the body length counts). [`MsnObject`] describes a picture
 //!   (SHA1D/SHA1C as libpurple computes them); [`FileContext`] is the binary
-//!   file descriptor of a file INVITE.
+//!   file descriptor of a file INVITE. [`PictureFetch`]: the receiver's side of
+//!   a display-picture transfer, from INVITE to BYE.
 //! * **Server side** — [`ServerConn`] frames a server's half of a connection;
 //!   [`challenge::verify_response`] and the `passport` server helpers serve the
 //!   simulator.
@@ -79,6 +80,7 @@ mod msnobject;
 pub mod ns;
 pub mod p2p;
 pub mod passport;
+pub mod picture;
 pub mod sb;
 mod server;
 pub mod slp;
@@ -106,6 +108,7 @@ pub use msnobject::{
 };
 pub use ns::{CloseReason, Contact, Group, NsConfig, NsEvent, NsSession};
 pub use p2p::{P2pError, P2pHeader, P2pMessage, P2pMessageRef, Reassembler};
+pub use picture::{FetchIds, FetchOutcome, PictureFetch};
 pub use sb::{AckMode, SbEvent, SbSession};
 pub use server::ServerConn;
 pub use slp::{SlpMessage, StartLine};
