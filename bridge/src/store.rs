@@ -19,6 +19,7 @@
 //! [`Store::flush_later`] lets a write ride on the next one. After a `kill -9` the
 //! database holds everything that was acknowledged.
 
+mod avatars;
 mod bridge_state;
 mod commit;
 mod contacts;
@@ -192,6 +193,8 @@ pub struct Inner {
     xmpp_inbox: sled::Tree,
     xmpp_subscriptions: sled::Tree,
     xmpp_occupants: sled::Tree,
+    /// `network \0 contact` -> the contact's picture ([`avatars`]).
+    avatars: sled::Tree,
 }
 
 /// Writes waiting for a flush ([`Store::flush_later`]).
@@ -318,6 +321,7 @@ impl Store {
             xmpp_inbox: tree(XMPP_INBOX)?,
             xmpp_subscriptions: tree("xmpp_subscriptions")?,
             xmpp_occupants: tree("xmpp_occupants")?,
+            avatars: tree("avatars")?,
             db,
         };
         Ok(Store {

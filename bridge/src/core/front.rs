@@ -74,6 +74,18 @@ pub trait Front: Send + Sync + 'static {
         0
     }
 
+    /// A contact's picture (stored already), as `login` saw it: shown to its user
+    /// wherever the front shows the contact, if not shown yet. Fronts without pictures
+    /// ignore it.
+    fn contact_avatar<'a>(
+        &'a self,
+        _login: &'a LoginKey,
+        _who: &'a str,
+        _avatar: &'a crate::model::Avatar,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(std::future::ready(()))
+    }
+
     /// `pm <network> <id>`: opens a conversation with a contact; the answer for the user.
     fn open_chat<'a>(
         &'a self,

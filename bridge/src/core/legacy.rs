@@ -137,6 +137,14 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
             }
         }
         // Taken by the intake before they reach a login's queue.
+        NetworkEvent::AvatarAnnounced {
+            who,
+            hash,
+            descriptor,
+        } => bridge.avatar_announced(key, &who, &hash, &descriptor).await,
+        NetworkEvent::AvatarFetched { who, hash, result } => {
+            bridge.avatar_fetched(key, &who, &hash, result).await
+        }
         NetworkEvent::Message { .. }
         | NetworkEvent::RoomMembers { .. }
         | NetworkEvent::RoomLeft { .. }

@@ -16,6 +16,7 @@
 
 pub mod accounts;
 mod admin;
+mod avatars;
 pub mod commands;
 pub mod front;
 mod intake;
@@ -76,6 +77,8 @@ pub struct Bridge {
     /// Logins resumed at start-up that have not connected yet: their first "Connected"
     /// is news only if the user last heard something else ([`legacy`]).
     resumed: Mutex<std::collections::HashSet<LoginKey>>,
+    /// Contacts' pictures asked for ([`avatars`]).
+    asked_avatars: avatars::AskedAvatars,
 }
 
 impl Bridge {
@@ -95,6 +98,7 @@ impl Bridge {
             presence: Default::default(),
             echoes: Mutex::default(),
             resumed: Mutex::default(),
+            asked_avatars: Default::default(),
         })
     }
 

@@ -95,7 +95,10 @@ pub fn clean_event(event: &mut NetworkEvent) {
                 text.plain.retain(|c| !is_stray_control(c));
             }
         }
-        NetworkEvent::Disconnected { .. }
+        // A picture is checked when it is made (`Avatar::new`: an image, bounded).
+        NetworkEvent::AvatarAnnounced { .. }
+        | NetworkEvent::AvatarFetched { .. }
+        | NetworkEvent::Disconnected { .. }
         | NetworkEvent::LoginFailed { .. }
         | NetworkEvent::Typing { .. }
         | NetworkEvent::RoomLeft { .. }

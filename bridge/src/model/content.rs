@@ -30,6 +30,57 @@ pub fn size_text(bytes: u64) -> String {
     }
 }
 
+/// A contact's picture as the bridge keeps it: the network's id for it (on MSN the
+/// MSNObject's SHA1D: a new id, a new picture), its media type, its bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Avatar {
+    pub hash: String,
+    /// `image/png`, `image/jpeg`, `image/gif` or `image/bmp` (the bytes say which).
+    pub mime: &'static str,
+    pub data: std::sync::Arc<[u8]>,
+}
+
+/// Logs the size, never the bytes.
+impl std::fmt::Debug for Avatar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Avatar")
+            .field("hash", &self.hash)
+            .field("mime", &self.mime)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
+impl Avatar {
+    /// The largest picture the bridge takes (Messenger's are 96x96, a few KiB).
+    pub const MAX_BYTES: usize = 256 * 1024;
+
+    /// A picture from its bytes, when they are an image of a known kind within
+    /// [`Avatar::MAX_BYTES`].
+    pub fn new(hash: &str, data: Vec<u8>) -> Option<Avatar> {
+        if data.len() > Self::MAX_BYTES || hash.is_empty() || hash.len() > 128 {
+            return None;
+        }
+        let mime = image_type(&data)?;
+        Some(Avatar {
+            hash: hash.to_owned(),
+            mime,
+            data: data.into(),
+        })
+    }
+}
+
+/// The media type an image's first bytes announce.
+pub fn image_type(data: &[u8]) -> Option<&'static str> {
+    match data {
+        [0x89, b'P', b'N', b'G', ..] => Some("image/png"),
+        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
+        [b'G', b'I', b'F', b'8', ..] => Some("image/gif"),
+        [b'B', b'M', ..] => Some("image/bmp"),
+        _ => None,
+    }
+}
+
 /// What kind of message arrived (networks map their types onto these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -103,6 +154,23 @@ pub enum Lookup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn avatars_are_images_within_bounds() {
+        let png = [&[0x89, b'P', b'N', b'G', 13, 10, 26, 10][..], &[0; 100]].concat();
+        let avatar = Avatar::new("h1", png.clone()).expect("a PNG");
+        assert_eq!(avatar.mime, "image/png");
+        assert_eq!(
+            format!("{avatar:?}"),
+            "Avatar { hash: \"h1\", mime: \"image/png\", bytes: 108 }"
+        );
+        assert_eq!(Avatar::new("h1", b"<svg onload=alert(1)>".to_vec()), None);
+        assert_eq!(Avatar::new("", png.clone()), None);
+        let huge = [&png[..], &vec![0; Avatar::MAX_BYTES][..]].concat();
+        assert_eq!(Avatar::new("h1", huge), None);
+        assert_eq!(image_type(b"GIF89a"), Some("image/gif"));
+        assert_eq!(image_type(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
+    }
 
     #[test]
     fn sizes_read_naturally() {

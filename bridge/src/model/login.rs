@@ -6,8 +6,8 @@ use std::fmt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    ChatId, Contact, FormattedText, Group, LegacyId, Lookup, MessageKind, NetworkId, Presence,
-    PresenceState, Profile, RoomListing,
+    Avatar, ChatId, Contact, FormattedText, Group, LegacyId, Lookup, MessageKind, NetworkId,
+    Presence, PresenceState, Profile, RoomListing,
 };
 
 /// Credentials for one login, and what the bridge remembers of it. `Debug` never shows
@@ -102,6 +102,13 @@ pub enum LoginCommand {
     ListRooms {
         reply: Reply<Vec<RoomListing>>,
     },
+    /// Fetches a contact's picture (networks whose capabilities say `avatars`); the
+    /// outcome comes as [`NetworkEvent::AvatarFetched`].
+    FetchAvatar {
+        who: LegacyId,
+        hash: String,
+        descriptor: String,
+    },
     Logout,
 }
 
@@ -125,7 +132,9 @@ impl LoginCommand {
             LoginCommand::ListRooms { reply } => {
                 let _ = reply.send(Err(error));
             }
-            LoginCommand::Typing { .. } | LoginCommand::Logout => {}
+            LoginCommand::Typing { .. }
+            | LoginCommand::FetchAvatar { .. }
+            | LoginCommand::Logout => {}
         }
     }
 }
@@ -186,6 +195,21 @@ pub enum NetworkEvent {
     /// Something worth telling the user (system messages, alerts, requests).
     Notice {
         text: String,
+    },
+    /// A contact's picture is the one `hash` names (stable while the picture does not
+    /// change); `descriptor` is what the login needs to fetch it
+    /// ([`LoginCommand::FetchAvatar`]). Repeated with presence; the core fetches a hash
+    /// it does not have once.
+    AvatarAnnounced {
+        who: LegacyId,
+        hash: String,
+        descriptor: String,
+    },
+    /// The answer to [`LoginCommand::FetchAvatar`]: the picture, or why there is none.
+    AvatarFetched {
+        who: LegacyId,
+        hash: String,
+        result: Result<Avatar, String>,
     },
     /// Someone added this login to their contact list, and is not on the user's: the
     /// user may want to add them back. Reported whenever the network says so (every

@@ -14,6 +14,7 @@ use matrix_sdk::config::RequestConfig;
 use matrix_sdk::ruma::api::client::account::register;
 use matrix_sdk::ruma::api::client::{
     context::get_context,
+    media::create_content,
     membership::{invite_user, join_room_by_id, kick_user, leave_room},
     message::{get_message_events, send_message_event},
     presence::set_presence,
@@ -374,6 +375,20 @@ impl MatrixClient {
             ProfileFieldValue::DisplayName(name.into()),
         );
         send_as!(self, request, user).map(drop)
+    }
+
+    /// Uploads a file to the media repository as `user`; its `mxc://` address.
+    pub async fn upload(
+        &self,
+        user: &UserId,
+        data: Vec<u8>,
+        content_type: &str,
+        filename: &str,
+    ) -> MatrixResult<OwnedMxcUri> {
+        let mut request = create_content::v3::Request::new(data);
+        request.content_type = Some(content_type.to_owned());
+        request.filename = Some(filename.to_owned());
+        send_as!(self, request, user).map(|r| r.content_uri)
     }
 
     pub async fn set_avatar_url(&self, user: &UserId, url: OwnedMxcUri) -> MatrixResult<()> {

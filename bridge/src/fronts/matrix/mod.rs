@@ -509,6 +509,20 @@ impl Front for MatrixFront {
         self.room_queues.len()
     }
 
+    fn contact_avatar<'a>(
+        &'a self,
+        login: &'a LoginKey,
+        who: &'a str,
+        avatar: &'a crate::model::Avatar,
+    ) -> BoxFuture<'a, ()> {
+        let network = login.network;
+        Box::pin(async move {
+            if let Err(e) = portals::ensure_ghost_avatar(self, network, who, avatar).await {
+                tracing::warn!(%network, contact = %who, "could not set the ghost's picture: {e:#}");
+            }
+        })
+    }
+
     fn open_chat<'a>(
         &'a self,
         user: &'a str,

@@ -425,6 +425,42 @@ pub async fn ensure_bot_profile(
     Ok(())
 }
 
+/// Gives a contact's ghost their picture, unless the store says it has it already (one
+/// upload and one profile change per picture, none after a restart).
+pub async fn ensure_ghost_avatar(
+    front: &MatrixFront,
+    network: NetworkId,
+    legacy_id: &str,
+    avatar: &crate::model::Avatar,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let ghost = front.ghost_id(network, legacy_id);
+    if front.store.last_set(ghost.as_str(), "avatar")?.as_deref() == Some(avatar.hash.as_str()) {
+        return Ok(());
+    }
+    ensure_ghost_registered(front, &ghost).await?;
+    let extension = avatar.mime.rsplit('/').next().unwrap_or("img");
+    let url = front
+        .matrix
+        .upload(
+            &ghost,
+            avatar.data.to_vec(),
+            avatar.mime,
+            &format!("avatar.{extension}"),
+        )
+        .await
+        .context("uploading a contact's picture")?;
+    front
+        .matrix
+        .set_avatar_url(&ghost, url)
+        .await
+        .context("setting a ghost's avatar")?;
+    front
+        .store
+        .put_last_set(ghost.as_str(), "avatar", &avatar.hash)?;
+    Ok(())
+}
+
 /// Makes ghosts members of their login's space (so the space lists the contacts).
 pub async fn add_ghosts_to_space(
     front: &MatrixFront,

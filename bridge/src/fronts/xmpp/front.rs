@@ -296,8 +296,13 @@ impl XmppFront {
             return;
         };
         let shown = self.contact_presence(user, network, id);
-        self.send(xpresence::presence(from, to, shown.as_ref()))
-            .await;
+        let mut stanza = xpresence::presence(from, to, shown.as_ref());
+        if stanza.type_ == xmpp_parsers::presence::Type::None {
+            if let Ok(Some(avatar)) = self.store.avatar(network, id) {
+                stanza.payloads.push(super::vcard::photo_update(&avatar));
+            }
+        }
+        self.send(stanza).await;
     }
 
     /// Asks the user to add a contact (or the gateway: `id` ""), once: a `subscribe` with
@@ -685,6 +690,35 @@ impl Front for XmppFront {
             );
             self.send_contact_presence(&login.user, login.network, who)
                 .await;
+        })
+    }
+
+    /// The contact's presence again, now with the photo's hash (XEP-0153), once per
+    /// picture: the client then asks for the vCard.
+    fn contact_avatar<'a>(
+        &'a self,
+        login: &'a LoginKey,
+        who: &'a str,
+        avatar: &'a crate::model::Avatar,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let what = format!("photo\0{}\0{who}", login.network);
+            if self
+                .store
+                .last_set(&login.user, &what)
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some(avatar.hash.as_str())
+            {
+                return;
+            }
+            let _order = self.presence_order.lock().await;
+            self.send_contact_presence(&login.user, login.network, who)
+                .await;
+            if let Err(e) = self.store.put_last_set(&login.user, &what, &avatar.hash) {
+                tracing::error!("could not record a photo as shown: {e}");
+            }
         })
     }
 

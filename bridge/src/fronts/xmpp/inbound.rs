@@ -155,6 +155,10 @@ async fn iq_request(front: &Arc<XmppFront>, iq: Iq) {
             });
             return;
         }
+        (IqRequest::VCard, Address::Contact { network, id }) => {
+            let avatar = front.store.avatar(*network, id).ok().flatten();
+            Ok(Some(super::vcard::contact_vcard(avatar.as_ref())))
+        }
         (IqRequest::Command(command), Address::Gateway(net)) => {
             adhoc_command(front, &user, *net, &command).await
         }

@@ -40,6 +40,8 @@ pub enum IqRequest {
     Command(Element),
     /// XEP-0199: answer with an empty result.
     Ping,
+    /// XEP-0054 `get`: a contact's vCard.
+    VCard,
     /// Anything else asked: answer with [`unsupported`].
     Unsupported,
     /// A `result` or `error`: answer nothing.
@@ -63,6 +65,7 @@ pub fn classify(iq: &Iq) -> IqRequest {
         ("query", GATEWAY_NS, true) => IqRequest::GatewayTranslate(payload.clone()),
         ("command", COMMANDS_NS, true) => IqRequest::Command(payload.clone()),
         ("ping", PING_NS, false) => IqRequest::Ping,
+        ("vCard", ns::VCARD, false) => IqRequest::VCard,
         _ => IqRequest::Unsupported,
     }
 }

@@ -31,6 +31,7 @@
 //! | [`presence`] | presence both ways (the mapping table), subscriptions with nicks (XEP-0172), probes |
 //! | [`roster`] | the contact list suggested with roster item exchange (XEP-0144) |
 //! | [`muc`] | rooms as a XEP-0045 service: joins and leaves, occupants, groupchat messages, subject, errors |
+//! | [`vcard`] | contacts' pictures: vCard photos (XEP-0054) and their hash in presence (XEP-0153) |
 //!
 //! Text from the legacy networks may hold characters XML cannot carry (control
 //! characters): every builder passes text through [`xml_text`] first, since serialising
@@ -59,6 +60,7 @@ pub mod presence;
 pub mod register;
 mod rooms;
 pub mod roster;
+pub mod vcard;
 pub mod xhtml;
 
 pub use front::XmppFront;

@@ -243,8 +243,8 @@ impl LoginTask {
                     let _ = reply.send(Err(e));
                 }
             },
-            // ICQ v2 has no typing notifications.
-            LoginCommand::Typing { .. } => {}
+            // ICQ v2 has no typing notifications, nor pictures.
+            LoginCommand::Typing { .. } | LoginCommand::FetchAvatar { .. } => {}
             command @ (LoginCommand::JoinRoom { .. }
             | LoginCommand::LeaveRoom { .. }
             | LoginCommand::ListRooms { .. }

@@ -445,7 +445,7 @@ impl LoginTask {
             }
             // Answered by the list itself (`ClientEvent::Chatrooms`).
             LoginCommand::ListRooms { .. } => session.get_chatrooms(),
-            LoginCommand::Typing { .. } => return None,
+            LoginCommand::Typing { .. } | LoginCommand::FetchAvatar { .. } => return None,
             LoginCommand::Logout => {
                 session.logout();
                 return Some(End::Stop);
@@ -533,7 +533,7 @@ fn answer(command: LoginCommand, result: Result<(), SendError>) {
         LoginCommand::ListRooms { reply } => {
             let _ = reply.send(result.map(|()| Vec::new()));
         }
-        LoginCommand::Typing { .. } | LoginCommand::Logout => {}
+        LoginCommand::Typing { .. } | LoginCommand::FetchAvatar { .. } | LoginCommand::Logout => {}
     }
 }
 

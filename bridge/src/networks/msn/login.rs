@@ -439,9 +439,13 @@ impl Login {
                 email,
                 status,
                 friendly_name,
+                msn_object,
                 ..
             } => {
                 let email = email.to_lowercase();
+                if let Some(picture) = msn_object.as_deref().and_then(|o| picture_of(&email, o)) {
+                    self.emit(picture);
+                }
                 if status.is_visible() {
                     self.online.insert(email.clone());
                 } else {
@@ -659,6 +663,19 @@ impl Login {
                 self.requests.insert(trid, Pending::Status(reply));
             }
             LoginCommand::Typing { chat, typing } => self.typing(chat, typing),
+            LoginCommand::FetchAvatar {
+                who,
+                hash,
+                descriptor,
+            } => {
+                let who = who.to_lowercase();
+                let cmd = SbCmd::FetchPicture {
+                    who: who.clone(),
+                    hash,
+                    descriptor,
+                };
+                self.send(ChatId::Direct(who), cmd, ns);
+            }
             LoginCommand::AddContact { id, group, reply } => {
                 let email = id.to_lowercase();
                 let group = match group {
@@ -912,6 +929,9 @@ impl Login {
                     }
                 }
             }
+            SbReport::Picture { who, hash, result } => {
+                self.emit(NetworkEvent::AvatarFetched { who, hash, result });
+            }
             SbReport::Closed { unsent } => {
                 let Some(sb) = self.sbs.remove(&id) else {
                     return;
@@ -929,6 +949,13 @@ impl Login {
                     match (cmd, &who, &sb.group) {
                         (cmd @ SbCmd::Send { .. }, Some(who), None) => {
                             self.send_new(who.clone(), cmd, ns);
+                        }
+                        (cmd @ SbCmd::FetchPicture { .. }, Some(who), None) => {
+                            self.send_new(who.clone(), cmd, ns);
+                        }
+                        (SbCmd::FetchPicture { who, hash, .. }, _, _) => {
+                            let result = Err("the MSN conversation has ended".to_owned());
+                            self.emit(NetworkEvent::AvatarFetched { who, hash, result });
                         }
                         (SbCmd::Send { reply, .. }, _, _) => {
                             let _ = reply.send(Err(SendError::Rejected(
@@ -1084,6 +1111,18 @@ async fn sleep_opt(due: Option<Instant>) {
         Some(due) => tokio::time::sleep_until(due).await,
         None => std::future::pending().await,
     }
+}
+
+/// The announcement of `email`'s display picture from the MSNObject of their presence,
+/// when it is one (type 3, theirs).
+fn picture_of(email: &str, object: &str) -> Option<NetworkEvent> {
+    let parsed = msn_proto::MsnObject::parse(object).ok()?;
+    (parsed.kind == 3 && parsed.creator.eq_ignore_ascii_case(email) && !parsed.sha1d.is_empty())
+        .then(|| NetworkEvent::AvatarAnnounced {
+            who: email.to_owned(),
+            hash: parsed.sha1d,
+            descriptor: object.to_owned(),
+        })
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ mod content;
 pub mod format;
 mod login;
 mod passport;
+mod pictures;
 mod switchboard;
 
 use std::sync::Arc;

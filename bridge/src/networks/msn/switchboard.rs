@@ -6,13 +6,14 @@
 
 use std::time::Duration;
 
-use msn_proto::{Message, SbEvent, SbSession, TextFormat};
+use msn_proto::{AckMode, Message, SbEvent, SbSession, TextFormat};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::core::{Delivery, EventSink, Reply, SendError};
+use super::pictures::Fetch;
+use crate::core::{Avatar, Delivery, EventSink, Reply, SendError};
 use crate::networks::driver;
 use crate::networks::read_buf;
 
@@ -30,6 +31,12 @@ pub enum SbCmd {
     },
     Typing,
     Leave,
+    /// Fetch `who`'s display picture (the MSNObject `descriptor`, whose SHA1D is `hash`).
+    FetchPicture {
+        who: String,
+        hash: String,
+        descriptor: String,
+    },
 }
 
 /// What a [`SbCmd::Send`] carries.
@@ -57,6 +64,12 @@ pub enum SbReport {
     Message {
         from: String,
         message: Message,
+    },
+    /// A [`SbCmd::FetchPicture`] is over.
+    Picture {
+        who: String,
+        hash: String,
+        result: Result<Avatar, String>,
     },
     /// The task ended; commands it had not handled yet are handed back.
     Closed {
@@ -147,8 +160,15 @@ impl SbTask {
         tracing::info!(sb = self.id, "msn switchboard not opened: {why}");
         self.commands.close();
         while let Ok(cmd) = self.commands.try_recv() {
-            if let SbCmd::Send { reply, .. } = cmd {
-                let _ = reply.send(Err(SendError::Rejected(why.to_string())));
+            match cmd {
+                SbCmd::Send { reply, .. } => {
+                    let _ = reply.send(Err(SendError::Rejected(why.to_string())));
+                }
+                SbCmd::FetchPicture { who, hash, .. } => {
+                    let result = Err(why.to_string());
+                    self.report(SbReport::Picture { who, hash, result });
+                }
+                SbCmd::Typing | SbCmd::Leave => {}
             }
         }
         self.report(SbReport::Closed { unsent: Vec::new() });
@@ -158,6 +178,8 @@ impl SbTask {
         let mut pending: Vec<PendingText> = Vec::new();
         let mut last_activity = Instant::now();
         let mut commands_open = true;
+        // One picture at a time per conversation (the login asks once per contact).
+        let mut fetch: Option<Fetch> = None;
         loop {
             while let Some(event) = s.poll_event() {
                 match event {
@@ -185,10 +207,30 @@ impl SbTask {
                     }
                     SbEvent::Message { from, message, .. } => {
                         last_activity = Instant::now();
-                        self.report(SbReport::Message {
-                            from: from.to_lowercase(),
-                            message,
-                        });
+                        let taken = fetch
+                            .as_mut()
+                            .filter(|f| f.who.eq_ignore_ascii_case(&from))
+                            .and_then(|f| f.handle(&message));
+                        match taken {
+                            Some((out, outcome)) => {
+                                for m in &out {
+                                    s.send_message(m, AckMode::Data);
+                                }
+                                if let Some(result) = outcome {
+                                    if let Some(f) = fetch.take() {
+                                        self.report(SbReport::Picture {
+                                            who: f.who,
+                                            hash: f.hash,
+                                            result,
+                                        });
+                                    }
+                                }
+                            }
+                            None => self.report(SbReport::Message {
+                                from: from.to_lowercase(),
+                                message,
+                            }),
+                        }
                     }
                     SbEvent::Delivered { trid } => {
                         for p in &mut pending {
@@ -262,6 +304,23 @@ impl SbTask {
                     None => { commands_open = false; }
                     Some(SbCmd::Leave) => s.leave(),
                     Some(SbCmd::Typing) => { s.send_typing(); }
+                    Some(SbCmd::FetchPicture { who, hash, descriptor }) => {
+                        last_activity = Instant::now();
+                        if fetch.is_some() {
+                            let result = Err("another picture is being fetched here".to_owned());
+                            self.report(SbReport::Picture { who, hash, result });
+                        } else {
+                            match Fetch::start(&self.me, &who, &hash, &descriptor) {
+                                Ok((started, out)) => {
+                                    for m in &out {
+                                        s.send_message(m, AckMode::Data);
+                                    }
+                                    fetch = Some(started);
+                                }
+                                Err(why) => self.report(SbReport::Picture { who, hash, result: Err(why) }),
+                            }
+                        }
+                    }
                     Some(SbCmd::Send { what: Outgoing::Text { text, format }, reply }) => {
                         last_activity = Instant::now();
                         let trids = s.send_text(&text, Some(&format));
@@ -276,7 +335,12 @@ impl SbTask {
                         let _ = reply.send(Ok(Delivery::default()));
                     }
                 },
-                _ = tokio::time::sleep_until(last_activity + self.idle) => {
+                _ = tokio::time::sleep_until(fetch.as_ref().map_or(last_activity + self.idle, |f| f.deadline)) => {
+                    if let Some(f) = fetch.take() {
+                        let result = Err("the contact's client did not send the picture in time".to_owned());
+                        self.report(SbReport::Picture { who: f.who, hash: f.hash, result });
+                        continue;
+                    }
                     tracing::debug!(sb = self.id, "msn switchboard idle: leaving");
                     s.leave();
                 }
@@ -299,6 +363,14 @@ impl SbTask {
             let _ = p.reply.send(Err(SendError::Rejected(
                 "the conversation closed before delivery was confirmed".into(),
             )));
+        }
+        if let Some(f) = fetch {
+            let result = Err("the conversation closed during the transfer".to_owned());
+            self.report(SbReport::Picture {
+                who: f.who,
+                hash: f.hash,
+                result,
+            });
         }
         // Commands queued behind the close go back to the login task to be re-routed.
         self.commands.close();
