@@ -360,7 +360,7 @@ impl NsSession {
     /// sent URL-encoded as Messenger 6.x does); `None` for none. Takes effect at the
     /// next [`set_status`](Self::set_status).
     pub fn set_msn_object(&mut self, object: Option<&str>) {
-        self.msn_object = object.map(|o| crate::url_encode(o));
+        self.msn_object = object.map(crate::url_encode);
     }
 
     /// `SYN` again (normally done automatically after login).
