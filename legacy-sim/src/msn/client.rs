@@ -5,7 +5,7 @@
 //! tasks; everything they report arrives through [`Client::next_event`].
 
 use crate::events::EventQueue;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,8 +15,8 @@ use msn_proto::passport::{
     authorization_header, classify_response, parse_passport_urls, LoginResponse,
 };
 use msn_proto::{
-    Contact, Group, List, MessageKind, NsConfig, NsEvent, NsSession, SbEvent, SbSession,
-    ServerError, Status, TextFormat,
+    AckMode, Contact, Group, List, MessageKind, MsnObject, NsConfig, NsEvent, NsSession, SbEvent,
+    SbSession, ServerError, Status, TextFormat, MSNOBJ_TYPE_DISPLAY_PICTURE,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use super::http;
+use super::picture::{self, Outcome, Picture, PictureServer};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -77,6 +78,17 @@ pub enum ClientEvent {
     Error {
         error: ServerError,
     },
+    /// A display picture transfer completed: `to` acked all `bytes` of our
+    /// picture.
+    PictureServed {
+        to: String,
+        bytes: usize,
+    },
+    /// A display picture transfer to `to` was given up: an ack did not come
+    /// in time (or `to` reported an error).
+    PictureAbandoned {
+        to: String,
+    },
     /// Any other notification-server event.
     Ns(NsEvent),
     Disconnected {
@@ -90,6 +102,8 @@ enum NsCmd {
     Add(String),
     Remove(String),
     RequestSb(oneshot::Sender<(String, String)>),
+    /// Announce this MSNObject (XML) with a `CHG` in the current status.
+    MsnObject(Option<String>),
     Logout(oneshot::Sender<()>),
 }
 
@@ -111,11 +125,42 @@ struct SbHandle {
     closed: bool,
 }
 
-#[derive(Default)]
 struct Shared {
     sbs: Vec<SbHandle>,
     next_sb: u64,
     tasks: Vec<AbortHandle>,
+    /// The display picture we serve, if any.
+    picture: Option<Picture>,
+    pictures_served: usize,
+    ack_timeout: Duration,
+    random: std::collections::hash_map::RandomState,
+    random_counter: u64,
+}
+
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared {
+            sbs: Vec::new(),
+            next_sb: 0,
+            tasks: Vec::new(),
+            picture: None,
+            pictures_served: 0,
+            ack_timeout: picture::ACK_TIMEOUT,
+            random: Default::default(),
+            random_counter: 0,
+        }
+    }
+}
+
+impl Shared {
+    /// An unpredictable u32 (base identifiers, ack ids).
+    fn random(&mut self) -> u32 {
+        use std::hash::{BuildHasher, Hasher};
+        self.random_counter += 1;
+        let mut h = self.random.build_hasher();
+        h.write_u64(self.random_counter);
+        h.finish() as u32
+    }
 }
 
 type SharedRef = Arc<Mutex<Shared>>;
@@ -269,6 +314,64 @@ impl Client {
         self.ns(NsCmd::Remove(email.to_string()))
     }
 
+    /// Makes `data` our display picture: builds its MSNObject (creator our
+    /// email, Type 3), announces it with a `CHG` in the current status and
+    /// from then on serves it to any contact that asks on any switchboard
+    /// (MSNC display picture flow, see `msn::picture`). At most
+    /// [`MAX_PICTURE`](super::picture::MAX_PICTURE) bytes.
+    pub fn set_display_picture(&self, data: Vec<u8>) -> anyhow::Result<MsnObject> {
+        if data.len() > picture::MAX_PICTURE {
+            bail!(
+                "a display picture of {} bytes exceeds the {}-byte limit",
+                data.len(),
+                picture::MAX_PICTURE
+            );
+        }
+        // Location and Friendly are free text; Messenger 6.x writes a temp
+        // file name ("TFR2C2.tmp") and the picture's name.
+        let object = MsnObject::for_data(
+            &self.email,
+            MSNOBJ_TYPE_DISPLAY_PICTURE,
+            "TFR2C2.tmp",
+            "retrobridge-sim",
+            &data,
+        );
+        lock(&self.shared).picture = Some(Picture {
+            object: object.clone(),
+            data: Arc::new(data),
+        });
+        self.ns(NsCmd::MsnObject(Some(object.to_xml())))?;
+        Ok(object)
+    }
+
+    /// No display picture any more: a `CHG` without an MSNObject; INVITEs
+    /// for the old one are declined from now on.
+    pub fn clear_display_picture(&self) -> anyhow::Result<()> {
+        lock(&self.shared).picture = None;
+        self.ns(NsCmd::MsnObject(None))
+    }
+
+    /// Our display picture's MSNObject, if we have one.
+    pub fn msn_object(&self) -> Option<MsnObject> {
+        lock(&self.shared)
+            .picture
+            .as_ref()
+            .map(|p| p.object.clone())
+    }
+
+    /// How many display picture transfers completed (the receiver acked the
+    /// data), over every switchboard.
+    pub fn pictures_served(&self) -> usize {
+        lock(&self.shared).pictures_served
+    }
+
+    /// How long each step of a picture transfer waits for the receiver's
+    /// ack before giving up (10 s unless changed; for switchboards opened
+    /// after the call).
+    pub fn set_picture_ack_timeout(&self, timeout: Duration) {
+        lock(&self.shared).ack_timeout = timeout;
+    }
+
     /// The open switchboard whose only other member is `to`.
     fn direct_sb(&self, to: &str) -> Option<mpsc::UnboundedSender<SbCmd>> {
         lock(&self.shared)
@@ -338,6 +441,7 @@ impl Client {
         Ok(spawn_sb(
             addr,
             session,
+            &self.email,
             vec![to.to_string()],
             &self.shared,
             &self.events_tx,
@@ -533,7 +637,7 @@ async fn ns_task(
                     ..
                 } => {
                     let session = SbSession::invited(&email, &cookie, &session_id);
-                    spawn_sb(addr, session, vec![caller_email], &shared, &events);
+                    spawn_sb(addr, session, &email, vec![caller_email], &shared, &events);
                 }
                 other => forward_ns_event(other, &events),
             }
@@ -560,6 +664,11 @@ async fn ns_task(
                 }
                 Some(NsCmd::Remove(e)) => { ns.remove_contact(List::Forward, &e, None); }
                 Some(NsCmd::RequestSb(tx)) => { pending_sb.insert(ns.request_switchboard(), tx); }
+                Some(NsCmd::MsnObject(o)) => {
+                    ns.set_msn_object(o.as_deref());
+                    let status = ns.status();
+                    ns.set_status(if status == Status::Offline { Status::Online } else { status });
+                }
                 Some(NsCmd::Logout(ack)) => { ns.logout(); logout_ack = Some(ack); }
             },
             _ = tokio::time::sleep_until(deadline) => ns.handle_timeout(std::time::Instant::now()),
@@ -602,6 +711,7 @@ fn apply(session: &mut SbSession, cmd: SbCmd) {
 fn spawn_sb(
     addr: String,
     session: SbSession,
+    me: &str,
     members: Vec<String>,
     shared: &SharedRef,
     events: &mpsc::UnboundedSender<ClientEvent>,
@@ -617,9 +727,12 @@ fn spawn_sb(
         tx,
         closed: false,
     });
+    let base_id = s.random();
+    let pictures = PictureServer::new(me, base_id, ack_id_source(shared), s.ack_timeout);
     let task = tokio::spawn(sb_task(
         addr,
         session,
+        pictures,
         id,
         rx,
         events.clone(),
@@ -630,9 +743,16 @@ fn spawn_sb(
     id
 }
 
+/// Random "ack id" fields (libpurple uses `rand()`).
+fn ack_id_source(shared: &SharedRef) -> Box<dyn FnMut() -> u32 + Send> {
+    let shared = shared.clone();
+    Box::new(move || lock(&shared).random())
+}
+
 async fn sb_task(
     addr: String,
     mut session: SbSession,
+    mut pictures: PictureServer,
     id: u64,
     mut rx: mpsc::UnboundedReceiver<SbCmd>,
     events: mpsc::UnboundedSender<ClientEvent>,
@@ -657,12 +777,50 @@ async fn sb_task(
     };
     let _ = stream.set_nodelay(true);
     let mut buf = vec![0u8; 8192];
+    // TrIDs of our P2P `MSG`s: their ACK/NAK are not the caller's business.
+    let mut p2p_trids: HashSet<u32> = HashSet::new();
     loop {
+        while let Some(p) = pictures.poll_transmit() {
+            p2p_trids.insert(session.send_message(&p.to_mime(), AckMode::Data));
+        }
+        while let Some(outcome) = pictures.poll_outcome() {
+            let ev = match outcome {
+                Outcome::Served { to, bytes } => {
+                    lock(&shared).pictures_served += 1;
+                    ClientEvent::PictureServed { to, bytes }
+                }
+                Outcome::Abandoned { to } => ClientEvent::PictureAbandoned { to },
+            };
+            let _ = events.send(ev);
+        }
         while let Some(bytes) = session.poll_transmit() {
             let _ = stream.write_all(&bytes).await;
         }
         while let Some(ev) = session.poll_event() {
             let out = match ev {
+                SbEvent::Message { from, message, .. }
+                    if message.header("Content-Type").is_some_and(|t| {
+                        t.split(';')
+                            .next()
+                            .unwrap_or("")
+                            .trim()
+                            .eq_ignore_ascii_case(msn_proto::p2p::CONTENT_TYPE_P2P)
+                    }) =>
+                {
+                    let picture = lock(&shared).picture.clone();
+                    pictures.handle(
+                        &from,
+                        &message.to_bytes(),
+                        picture.as_ref(),
+                        std::time::Instant::now(),
+                    );
+                    continue;
+                }
+                SbEvent::Delivered { trid } | SbEvent::DeliveryFailed { trid, .. }
+                    if p2p_trids.remove(&trid) =>
+                {
+                    continue
+                }
                 SbEvent::Joined { email, .. } | SbEvent::Participant { email, .. } => {
                     members(&mut |m| {
                         if !m.iter().any(|x| x.eq_ignore_ascii_case(&email)) {
@@ -714,6 +872,14 @@ async fn sb_task(
         if session.is_closed() {
             break;
         }
+        // P2P packets queued by the events above go out before waiting.
+        if pictures.has_output() {
+            continue;
+        }
+        let deadline = pictures
+            .next_deadline()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             read = stream.read(&mut buf) => match read {
                 Ok(0) | Err(_) => break,
@@ -723,6 +889,7 @@ async fn sb_task(
                 Some(cmd) => apply(&mut session, cmd),
                 None => session.leave(),
             },
+            _ = tokio::time::sleep_until(deadline) => pictures.handle_timeout(std::time::Instant::now()),
         }
     }
     while let Some(bytes) = session.poll_transmit() {

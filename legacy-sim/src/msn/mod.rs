@@ -45,6 +45,15 @@
 //! `ANS` (gets `IRO`s; the others get `JOI`). `MSG` goes to every other
 //! participant, with `ACK`/`NAK` per its mode (`NAK` when nobody else is
 //! there or the payload exceeds 1664 bytes); leaving sends `BYE`.
+//! An `application/x-msnmsgrp2p` `MSG` goes only to the participant its
+//! `P2P-Dest` names (`NAK` if nobody here), byte for byte.
+//!
+//! Display pictures (Messenger 6.x): the MSNObject a user sends with `CHG`
+//! (fifth parameter) is kept as received and sent as the fifth parameter of
+//! the `ILN`/`NLN` lines watchers get; a `CHG` without one clears it. The
+//! scriptable [`Client`] can own a picture ([`Client::set_display_picture`])
+//! and serves it over any switchboard with the MSNC/MSNSLP sender flow of
+//! [`picture`].
 //! Passwords and tickets are never logged.
 
 pub mod client;
@@ -52,6 +61,9 @@ mod config;
 mod conn;
 mod http;
 mod ns_server;
+pub mod picture;
+#[cfg(test)]
+mod picture_tests;
 mod sb_server;
 mod server;
 mod state;
@@ -61,5 +73,5 @@ mod tests;
 pub use client::{client_cli, run_client, Client, ClientArgs, ClientEvent};
 pub use config::{Config, ContactConfig, GroupConfig, UserConfig};
 /// Protocol types the client API takes (statuses, text formats).
-pub use msn_proto::{Message, Status, TextFormat};
+pub use msn_proto::{Message, MsnObject, Status, TextFormat};
 pub use server::Server;

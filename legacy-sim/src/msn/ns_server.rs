@@ -6,7 +6,9 @@ use msn_proto::challenge::verify_response;
 use msn_proto::{encode_command, url_decode, url_encode, Command, List, ListBits, Message, Status};
 
 use super::conn::{Flow, Handler};
-use super::state::{key, ContactRecord, Directory, Outbound, Presence, SbGrant, Tx};
+use super::state::{
+    key, ContactRecord, Directory, Outbound, Presence, SbGrant, Tx, MAX_MSN_OBJECT_PARAM,
+};
 
 const POLICY: &str = "lc=1033,id=507,tw=40,fs=1,ru=http%3A%2F%2Fmessenger%2Emsn%2Ecom,ct=1062764229,kpp=1,kv=5,ver=2.1.0173.1,tpf=43f8a4c8ed940c04e3740be46c4d1619";
 const MAX_GROUPS: usize = 30;
@@ -122,6 +124,7 @@ impl NsConn {
                         tx: self.tx.clone(),
                         status: Status::Offline,
                         client_id: 0,
+                        msn_object: None,
                     },
                 );
                 drop(d);
@@ -225,12 +228,26 @@ impl NsConn {
             return self.error(201, trid);
         };
         let client_id: u32 = p.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+        // `CHG <status> <clientid> <msnobj>` (Messenger 6.x, MSNPiki "MSNC:
+        // MSNObject"): kept URL-encoded as received; a CHG without one clears
+        // it. An oversized one is dropped rather than relayed.
+        let msn_object = p
+            .get(2)
+            .filter(|o| !o.is_empty() && o.len() <= MAX_MSN_OBJECT_PARAM)
+            .cloned();
         let mut d = lock(&self.dir);
         if let Some(pr) = d.online.get_mut(&key(me)) {
             pr.status = status;
             pr.client_id = client_id;
+            pr.msn_object = msn_object.clone();
         }
-        let mut out = line("CHG", trid, &[status.code(), &client_id.to_string()]);
+        let client_id_text = client_id.to_string();
+        let mut chg = vec![status.code(), client_id_text.as_str()];
+        if let Some(o) = &msn_object {
+            // The server echoes the object in its CHG reply.
+            chg.push(o);
+        }
+        let mut out = line("CHG", trid, &chg);
         if !self.changed_status {
             // First CHG: initial presence of everyone on our FL.
             if let Some(acc) = d.accounts.get(&key(me)) {
@@ -240,16 +257,13 @@ impl NsConn {
                     }
                     let seen = d.visible_status(email, me);
                     if let (Some((st, id)), Some(contact)) = (seen, d.accounts.get(email)) {
-                        out.extend(line(
-                            "ILN",
-                            trid,
-                            &[
-                                st.code(),
-                                &contact.email,
-                                &url_encode(&contact.friendly_name),
-                                &id.to_string(),
-                            ],
-                        ));
+                        let nick = url_encode(&contact.friendly_name);
+                        let id = id.to_string();
+                        let mut params = vec![st.code(), &contact.email, &nick, &id];
+                        if let Some(o) = d.msn_object(email) {
+                            params.push(o);
+                        }
+                        out.extend(line("ILN", trid, &params));
                     }
                 }
             }

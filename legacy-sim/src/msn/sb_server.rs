@@ -2,7 +2,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use msn_proto::{encode_command, url_encode, AckMode, Command, MAX_MSG_PAYLOAD};
+use msn_proto::p2p::CONTENT_TYPE_P2P;
+use msn_proto::{encode_command, url_encode, AckMode, Command, MessageRef, MAX_MSG_PAYLOAD};
 
 use super::conn::{Flow, Handler};
 use super::ns_server::{line, lock};
@@ -53,6 +54,35 @@ impl SbConn {
             conn_id: self.conn_id,
             tx: self.tx.clone(),
         }
+    }
+}
+
+/// Who gets a `MSG`: every other participant, except that an
+/// `application/x-msnmsgrp2p` payload whose `P2P-Dest` names a participant
+/// goes to that participant only, and one naming nobody here goes nowhere
+/// (the sender gets `NAK`). The payload itself is relayed byte for byte.
+///
+/// Our choice, not a documented server behaviour: the P2P-Dest header exists
+/// so that MSNC packets reach one peer in a multi-party switchboard
+/// (MSNPiki "MSNC: P2P"; libpurple, papyon and aMSN all set it to the peer's
+/// passport and ignore packets not addressed to them). In a two-party
+/// conversation this is the same as relaying to all others.
+fn p2p_recipients(payload: &[u8], others: Vec<Participant>) -> Vec<Participant> {
+    let Ok(mime) = MessageRef::parse(payload) else {
+        return others;
+    };
+    if !mime
+        .media_type()
+        .is_some_and(|t| t.eq_ignore_ascii_case(CONTENT_TYPE_P2P))
+    {
+        return others;
+    }
+    match mime.header("P2P-Dest") {
+        Some(dest) => others
+            .into_iter()
+            .filter(|p| key(&p.email) == key(dest.trim()))
+            .collect(),
+        None => others,
     }
 }
 
@@ -175,6 +205,7 @@ impl Handler for SbConn {
                     .unwrap_or_default();
                 let nick = url_encode(&d.friendly_name(&me));
                 drop(d);
+                let others = p2p_recipients(payload, others);
                 let mut delivered = !others.is_empty() && payload.len() <= MAX_MSG_PAYLOAD;
                 if delivered {
                     let mut out = Vec::with_capacity(payload.len() + 64);

@@ -60,7 +60,15 @@ pub struct Presence {
     /// `Offline` until the first `CHG`.
     pub status: Status,
     pub client_id: u32,
+    /// The display picture announced with the last `CHG` (its fifth
+    /// parameter), URL-encoded exactly as received; `None` when that `CHG`
+    /// had none.
+    pub msn_object: Option<String>,
 }
+
+/// Longest `CHG` MSNObject parameter kept (URL-encoded; the XML itself is
+/// a few hundred bytes, and `msn-proto` reads at most 4 KiB of it).
+pub const MAX_MSN_OBJECT_PARAM: usize = 3 * 4096;
 
 /// Permission to enter a switchboard, named by a cookie.
 #[derive(Debug, Clone)]
@@ -258,6 +266,11 @@ impl Directory {
         Some((p.status, p.client_id))
     }
 
+    /// The MSNObject `email` announced with its last `CHG`, as received.
+    pub fn msn_object(&self, email: &str) -> Option<&str> {
+        self.online.get(&key(email))?.msn_object.as_deref()
+    }
+
     /// Online users who have `email` on their FL.
     pub fn watchers(&self, email: &str) -> Vec<(String, Tx)> {
         self.online
@@ -279,13 +292,13 @@ impl Directory {
             Some((status, id)) => {
                 let nick = url_encode(&self.friendly_name(email));
                 let id = id.to_string();
-                msn_proto::encode_command(
-                    &mut out,
-                    "NLN",
-                    None,
-                    &[status.code(), email, &nick, &id],
-                    None,
-                );
+                // Messenger 6.x: `NLN <status> <email> <friendly> <clientid>
+                // <msnobj>`, the object URL-encoded as the contact sent it.
+                let mut params = vec![status.code(), email, &nick, &id];
+                if let Some(o) = self.msn_object(email) {
+                    params.push(o);
+                }
+                msn_proto::encode_command(&mut out, "NLN", None, &params, None);
             }
             None => msn_proto::encode_command(&mut out, "FLN", None, &[email], None),
         }
