@@ -335,6 +335,35 @@ impl TestUser {
         Ok(resp.and_then(|v| v["displayname"].as_str().map(str::to_owned)))
     }
 
+    /// A user's avatar (`mxc://` address), `None` when they have none.
+    pub async fn get_avatar_url(&self, user_id: &str) -> anyhow::Result<Option<String>> {
+        let path = format!("/profile/{}/avatar_url", enc(user_id));
+        let resp = self.get_optional(&path).await?;
+        Ok(resp.and_then(|v| v["avatar_url"].as_str().map(str::to_owned)))
+    }
+
+    /// The bytes of an `mxc://server/id` file (authenticated media, Matrix 1.11).
+    pub async fn download(&self, mxc: &str) -> anyhow::Result<Vec<u8>> {
+        let rest = mxc
+            .strip_prefix("mxc://")
+            .with_context(|| format!("{mxc} is no mxc:// address"))?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        let url = format!("{}/_matrix/client/v1/media/download/{rest}", self.base_url);
+        let resp = client
+            .get(url)
+            .bearer_auth(&self.access_token)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "downloading {mxc}: {}",
+            resp.status()
+        );
+        Ok(resp.bytes().await?.to_vec())
+    }
+
     pub async fn set_displayname(&self, name: &str) -> anyhow::Result<()> {
         let path = format!("/profile/{}/displayname", enc(&self.user_id));
         let body = json!({"displayname": name});

@@ -21,7 +21,7 @@ const PW: &str = "pw";
 fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
     // Every slot enables msn at preparation (the registration's namespaces come from it);
     // each test points its slot at its own simulator when it starts the bridge.
-    let (synapse, slots) = environment(12, |i| {
+    let (synapse, slots) = environment(13, |i| {
         SlotOptions {
         networks_yaml: format!(
             "  msn:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s{i}msn_{{id}}\"\n"
@@ -1006,4 +1006,70 @@ async fn nudges_both_ways_and_winks_ink_and_files_are_named() {
             .unwrap_or_else(|e| panic!("{needle:?} in the room: {e:#}"));
         assert_eq!(event["content"]["msgtype"], "m.notice", "{event}");
     }
+}
+
+/// A picture as a client would have one: PNG's signature, then bytes (the bridge and the
+/// homeserver take it by its type; nothing decodes it).
+fn picture(len: usize, seed: u8) -> Vec<u8> {
+    let mut data = vec![0x89, b'P', b'N', b'G', 13, 10, 26, 10];
+    data.extend((0..len - 8).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
+    data
+}
+
+/// A contact's display picture (MSNSLP over the switchboard, from the simulator's
+/// client) becomes the ghost's avatar with the same bytes; after a kill -9 and restart
+/// the bridge does not fetch it again (the announcement at sign-in carries the same
+/// SHA1D), and a new picture replaces it.
+#[tokio::test]
+async fn a_contacts_display_picture_becomes_the_ghosts_avatar_once() {
+    let mut s = logged_in(12).await;
+    let alice = s.client("alice@example.com").await;
+    let ghost = s.ghost("alice@example.com");
+    let first = picture(20 * 1024, 1);
+    alice.set_display_picture(first.clone()).expect("a picture");
+
+    let avatar_is = |wanted: Vec<u8>| {
+        let (user, ghost) = (&s.user, ghost.clone());
+        async move {
+            wait_until(WAIT, "the ghost's avatar", || {
+                let (wanted, ghost) = (wanted.clone(), ghost.clone());
+                async move {
+                    let Some(url) = user.get_avatar_url(&ghost).await? else {
+                        return Ok(None);
+                    };
+                    Ok((user.download(&url).await? == wanted).then_some(url))
+                }
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"))
+        }
+    };
+    let url = avatar_is(first.clone()).await;
+    assert!(url.starts_with("mxc://"), "{url}");
+    assert_eq!(alice.pictures_served(), 1);
+
+    s.bridge.kill9();
+    wait_until(WAIT, "the server to notice the kill", || async {
+        Ok((!s.sim.is_online(ME)).then_some(()))
+    })
+    .await
+    .unwrap();
+    s.bridge = start_bridge(s.synapse, s.slot, &s.sim);
+    wait_until(WAIT, "the login back at the server", || async {
+        Ok(s.sim.is_online(ME).then_some(()))
+    })
+    .await
+    .unwrap();
+    // A new picture is fetched; had the old one been fetched again at sign-in, it would
+    // have been served first (one transfer at a time per conversation).
+    let second = picture(5 * 1024, 2);
+    alice
+        .set_display_picture(second.clone())
+        .expect("a picture");
+    avatar_is(second).await;
+    assert_eq!(
+        alice.pictures_served(),
+        2,
+        "the first picture was fetched once"
+    );
 }

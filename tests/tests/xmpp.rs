@@ -247,6 +247,7 @@ on_both_servers!(
     presence_crosses_both_ways,
     typing_both_ways_on_msn,
     nudges_both_ways_on_msn,
+    msn_contacts_picture_is_the_vcard_photo,
     icq_offline_message_carries_its_delay_stamp,
     mig33_chatroom_shared_by_two_xmpp_users_delivers_every_message_once,
     server_restart_mid_conversation_loses_nothing,
@@ -1230,6 +1231,65 @@ async fn nudges_both_ways_on_msn(kind: ServerKind) {
             .await,
     );
     assert_eq!(id_of(&bounced), Some(id.as_str()), "{bounced:?}");
+}
+
+/// An MSN contact's display picture (fetched with MSNSLP from the simulator's client)
+/// is the contact's vCard photo (XEP-0054), announced by its hash in the contact's
+/// presence (XEP-0153).
+async fn msn_contacts_picture_is_the_vcard_photo(kind: ServerKind) {
+    let (env, mut alice) = Env::start(kind, "vcard", &[Net::Msn]).await;
+    let liddell = env.msn_user("alice@example.com").await;
+    env.register(&mut alice, Net::Msn, MSN_ME, MSN_PW).await;
+    let liddell_jid = Net::Msn.contact("alice\\40example.com");
+    let mut picture = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    picture.extend((0..8000u32).map(|i| (i % 251) as u8));
+    env.check(
+        "setting a display picture",
+        liddell.set_display_picture(picture.clone()).map(drop),
+    );
+    let hash: String = {
+        use sha1::{Digest, Sha1};
+        Sha1::digest(&picture)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    env.check(
+        "the contact's presence with the photo's hash",
+        alice
+            .wait_presence(T, |p| {
+                from_bare(p.from.as_ref(), &liddell_jid)
+                    && p.payloads.iter().any(|x| {
+                        x.is("x", "vcard-temp:x:update")
+                            && x.get_child("photo", "vcard-temp:x:update")
+                                .is_some_and(|photo| photo.text() == hash)
+                    })
+            })
+            .await,
+    );
+    let vcard = env.check(
+        "the contact's vCard",
+        alice
+            .iq_get(
+                Some(liddell_jid.clone().into()),
+                Element::builder("vCard", "vcard-temp").build(),
+            )
+            .await,
+    );
+    let vcard = vcard.expect("a vCard");
+    let photo = vcard.get_child("PHOTO", "vcard-temp").expect("a PHOTO");
+    let kind_of = photo.get_child("TYPE", "vcard-temp").map(|t| t.text());
+    assert_eq!(kind_of.as_deref(), Some("image/jpeg"), "{vcard:?}");
+    let binval = photo
+        .get_child("BINVAL", "vcard-temp")
+        .map(|b| b.text())
+        .unwrap_or_default();
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(binval.split_whitespace().collect::<String>())
+        .expect("base64");
+    assert_eq!(bytes, picture, "the vCard photo is the contact's picture");
+    assert_eq!(liddell.pictures_served(), 1);
 }
 
 /// Chat states (XEP-0085) both ways with an MSN contact.

@@ -4,6 +4,7 @@
 //! messages go; a switchboard task only talks to its socket, answers each text with
 //! its delivery result, and reports who joins, leaves and says what.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use msn_proto::{AckMode, Message, SbEvent, SbSession, TextFormat};
@@ -18,6 +19,9 @@ use crate::networks::driver;
 use crate::networks::read_buf;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(15);
+/// Picture fetches a conversation holds waiting behind the one in progress at most.
+const MAX_WAITING_FETCHES: usize = 8;
+
 /// An `A` message without `ACK`/`NAK` after this counts as not delivered.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -156,6 +160,31 @@ impl SbTask {
     }
 
     /// Ends before connecting: every queued text fails with `why`.
+    /// Starts the first waiting picture fetch that can start (those that cannot are
+    /// reported as failed).
+    fn next_fetch(
+        &self,
+        s: &mut SbSession,
+        waiting: &mut VecDeque<(String, String, String)>,
+    ) -> Option<Fetch> {
+        while let Some((who, hash, descriptor)) = waiting.pop_front() {
+            match Fetch::start(&self.me, &who, &hash, &descriptor) {
+                Ok((started, out)) => {
+                    for m in &out {
+                        s.send_message(m, AckMode::Data);
+                    }
+                    return Some(started);
+                }
+                Err(why) => self.report(SbReport::Picture {
+                    who,
+                    hash,
+                    result: Err(why),
+                }),
+            }
+        }
+        None
+    }
+
     fn fail_all(mut self, why: &str) {
         tracing::info!(sb = self.id, "msn switchboard not opened: {why}");
         self.commands.close();
@@ -178,8 +207,9 @@ impl SbTask {
         let mut pending: Vec<PendingText> = Vec::new();
         let mut last_activity = Instant::now();
         let mut commands_open = true;
-        // One picture at a time per conversation (the login asks once per contact).
+        // One picture at a time per conversation; a newer one asked meanwhile waits.
         let mut fetch: Option<Fetch> = None;
+        let mut waiting: VecDeque<(String, String, String)> = VecDeque::new();
         loop {
             while let Some(event) = s.poll_event() {
                 match event {
@@ -224,6 +254,7 @@ impl SbTask {
                                             result,
                                         });
                                     }
+                                    fetch = self.next_fetch(s, &mut waiting);
                                 }
                             }
                             None => self.report(SbReport::Message {
@@ -306,19 +337,15 @@ impl SbTask {
                     Some(SbCmd::Typing) => { s.send_typing(); }
                     Some(SbCmd::FetchPicture { who, hash, descriptor }) => {
                         last_activity = Instant::now();
-                        if fetch.is_some() {
-                            let result = Err("another picture is being fetched here".to_owned());
-                            self.report(SbReport::Picture { who, hash, result });
+                        // Bounded: the login asks once per contact and picture.
+                        if waiting.len() < MAX_WAITING_FETCHES {
+                            waiting.push_back((who, hash, descriptor));
                         } else {
-                            match Fetch::start(&self.me, &who, &hash, &descriptor) {
-                                Ok((started, out)) => {
-                                    for m in &out {
-                                        s.send_message(m, AckMode::Data);
-                                    }
-                                    fetch = Some(started);
-                                }
-                                Err(why) => self.report(SbReport::Picture { who, hash, result: Err(why) }),
-                            }
+                            let result = Err("too many pictures asked at once".to_owned());
+                            self.report(SbReport::Picture { who, hash, result });
+                        }
+                        if fetch.is_none() {
+                            fetch = self.next_fetch(s, &mut waiting);
                         }
                     }
                     Some(SbCmd::Send { what: Outgoing::Text { text, format }, reply }) => {
@@ -339,6 +366,7 @@ impl SbTask {
                     if let Some(f) = fetch.take() {
                         let result = Err("the contact's client did not send the picture in time".to_owned());
                         self.report(SbReport::Picture { who: f.who, hash: f.hash, result });
+                        fetch = self.next_fetch(s, &mut waiting);
                         continue;
                     }
                     tracing::debug!(sb = self.id, "msn switchboard idle: leaving");
@@ -364,13 +392,10 @@ impl SbTask {
                 "the conversation closed before delivery was confirmed".into(),
             )));
         }
-        if let Some(f) = fetch {
+        let unfinished = fetch.map(|f| (f.who, f.hash)).into_iter();
+        for (who, hash) in unfinished.chain(waiting.into_iter().map(|(w, h, _)| (w, h))) {
             let result = Err("the conversation closed during the transfer".to_owned());
-            self.report(SbReport::Picture {
-                who: f.who,
-                hash: f.hash,
-                result,
-            });
+            self.report(SbReport::Picture { who, hash, result });
         }
         // Commands queued behind the close go back to the login task to be re-routed.
         self.commands.close();
