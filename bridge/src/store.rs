@@ -869,6 +869,32 @@ mod tests {
     }
 
     #[test]
+    fn unacknowledged_messages_are_counted_until_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = NetworkId::Icq;
+        {
+            let store = Store::open_in(dir.path()).unwrap();
+            assert_eq!(store.unacknowledged("@a:x", net, "k").unwrap(), 0);
+            // Two identical messages in flight, one acknowledged before a crash.
+            store.add_unacknowledged("@a:x", net, "k").unwrap();
+            store.add_unacknowledged("@a:x", net, "k").unwrap();
+            store.acknowledged("@a:x", net, "k").unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = Store::open_in(dir.path()).unwrap();
+        assert_eq!(store.unacknowledged("@a:x", net, "k").unwrap(), 1);
+        assert_eq!(store.unacknowledged("@b:x", net, "k").unwrap(), 0);
+        store.acknowledged("@a:x", net, "k").unwrap();
+        store.acknowledged("@a:x", net, "k").unwrap(); // never below zero
+        assert_eq!(store.unacknowledged("@a:x", net, "k").unwrap(), 0);
+        // The count does not pass for a legacy message id.
+        assert!(store.record_legacy_message("@a:x", net, "k").unwrap());
+        store.add_unacknowledged("@a:x", net, "k2").unwrap();
+        store.forget_login_data("@a:x", net).unwrap();
+        assert_eq!(store.unacknowledged("@a:x", net, "k2").unwrap(), 0);
+    }
+
+    #[test]
     fn shared_chatrooms_have_one_portal_and_a_member_list() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in(dir.path()).unwrap();

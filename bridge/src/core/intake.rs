@@ -85,6 +85,7 @@ impl Bridge {
                 text,
                 sent_at,
                 offline,
+                ack_key,
             } => {
                 if let ChatId::Room(room) = &chat {
                     // Every bridged user in a chatroom receives each message: one relays it.
@@ -106,6 +107,24 @@ impl Bridge {
                         }
                         Ok(true) => {}
                         Err(e) => tracing::error!("could not record a legacy message id: {e}"),
+                    }
+                }
+                if let Some(k) = &ack_key {
+                    let store = &self.store;
+                    match store.unacknowledged(&login.user, net, k) {
+                        // Bridged before a crash cut off its acknowledgement: the server
+                        // sends it again, as stored. Its acknowledgement now counts down.
+                        Ok(n) if offline && n > 0 => {
+                            tracing::debug!(
+                                "legacy message sent again after a crash; bridged once"
+                            );
+                            return;
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::error!("could not read unacknowledged messages: {e}"),
+                    }
+                    if let Err(e) = store.add_unacknowledged(&login.user, net, k) {
+                        tracing::error!("could not record an unacknowledged message: {e}");
                     }
                 }
                 let item = OutboxItem::Message {
@@ -137,6 +156,13 @@ impl Bridge {
             }
             NetworkEvent::Presence { who, presence } => {
                 self.arc().update_presence(login, who, presence);
+            }
+            NetworkEvent::Acknowledged { keys } => {
+                for k in &keys {
+                    if let Err(e) = self.store.acknowledged(&login.user, net, k) {
+                        tracing::error!("could not record an acknowledgement: {e}");
+                    }
+                }
             }
             other => {
                 crate::metrics::login_event(net, &other);
@@ -226,5 +252,80 @@ impl EventIntake for Bridge {
                 drained.await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LoadedConfig;
+    use crate::model::{FormattedText, MessageKind, NetworkId};
+    use crate::store::Store;
+
+    fn bridge(dir: &std::path::Path) -> Arc<Bridge> {
+        let text = "homeserver: {address: 'http://127.0.0.1:9', domain: localhost}\n\
+                    appservice: {port: 29330, url: 'http://127.0.0.1:29330'}\n\
+                    database: {path: db}\n\
+                    permissions: {'@alice:localhost': user}\n\
+                    networks: {icq: {enabled: true, server: '127.0.0.1:9'}}\n";
+        let config = LoadedConfig::parse(text, std::path::Path::new("test.yaml")).unwrap();
+        Bridge::new(config, Store::open_in(dir).unwrap(), Vec::new())
+    }
+
+    fn message(text: &str, offline: bool) -> NetworkEvent {
+        NetworkEvent::Message {
+            chat: ChatId::Direct("1002".into()),
+            from: "1002".into(),
+            id: None,
+            kind: MessageKind::Text,
+            text: FormattedText::plain(text),
+            sent_at: None,
+            offline,
+            ack_key: Some(format!("key-{text}")),
+        }
+    }
+
+    fn queued(bridge: &Bridge) -> usize {
+        bridge
+            .store
+            .outbox_summary()
+            .unwrap()
+            .iter()
+            .map(|q| q.depth)
+            .sum()
+    }
+
+    /// A message whose ACK never went out (a crash) comes again from the server as a
+    /// stored message: bridged once. A live message is never taken for a copy, and once
+    /// the ACK went out, the same words stored later are a new message.
+    #[tokio::test]
+    async fn a_copy_sent_again_after_a_crash_is_bridged_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let bridge = bridge(dir.path());
+        let login = LoginKey {
+            user: "@alice:localhost".into(),
+            network: NetworkId::Icq,
+        };
+        bridge.accept(&login, message("hi", false));
+        bridge.accept(&login, message("hi", false)); // the same words, live: both
+        assert_eq!(queued(&bridge), 2);
+        // One ACK went out before the crash; the other comes again, stored.
+        bridge.accept(
+            &login,
+            NetworkEvent::Acknowledged {
+                keys: vec!["key-hi".into()],
+            },
+        );
+        bridge.accept(&login, message("hi", true));
+        assert_eq!(queued(&bridge), 2, "the copy is not bridged");
+        // Its ACK goes out; the same words stored later are new.
+        bridge.accept(
+            &login,
+            NetworkEvent::Acknowledged {
+                keys: vec!["key-hi".into()],
+            },
+        );
+        bridge.accept(&login, message("hi", true));
+        assert_eq!(queued(&bridge), 3);
     }
 }

@@ -146,6 +146,7 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
             bridge.avatar_fetched(key, &who, &hash, result).await
         }
         NetworkEvent::Message { .. }
+        | NetworkEvent::Acknowledged { .. }
         | NetworkEvent::RoomMembers { .. }
         | NetworkEvent::RoomLeft { .. }
         | NetworkEvent::Presence { .. } => {}

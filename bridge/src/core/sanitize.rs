@@ -97,6 +97,7 @@ pub fn clean_event(event: &mut NetworkEvent) {
         }
         // A picture is checked when it is made (`Avatar::new`: an image, bounded).
         NetworkEvent::AvatarAnnounced { .. }
+        | NetworkEvent::Acknowledged { .. }
         | NetworkEvent::AvatarFetched { .. }
         | NetworkEvent::Disconnected { .. }
         | NetworkEvent::LoginFailed { .. }

@@ -174,6 +174,16 @@ pub enum NetworkEvent {
         sent_at: Option<u64>,
         /// Stored by the server while the user was offline.
         offline: bool,
+        /// Networks without message ids that acknowledge a message to the server only
+        /// once it is on disk (ICQ): what identifies its text from its sender. Until
+        /// [`NetworkEvent::Acknowledged`] says the acknowledgement went out, an offline
+        /// copy with the same key is the server delivering it again after a crash, and
+        /// is not bridged twice.
+        ack_key: Option<String>,
+    },
+    /// The acknowledgements of the messages with these keys went out to the server.
+    Acknowledged {
+        keys: Vec<String>,
     },
     Typing {
         chat: ChatId,

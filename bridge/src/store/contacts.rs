@@ -127,6 +127,36 @@ impl Store {
             .is_ok())
     }
 
+    /// Messages bridged with `ack_key` whose acknowledgement may not have reached the
+    /// server yet (see `NetworkEvent::Message::ack_key`): how many.
+    pub fn unacknowledged(&self, user: &str, network: NetworkId, ack_key: &str) -> Result<u32> {
+        let k = key(&[user, network.as_str(), UNACKED, ack_key]);
+        Ok(self.message_ids.get(k)?.map_or(0, |v| count_of(&v)))
+    }
+
+    /// One more message with `ack_key` bridged, its acknowledgement not sent yet.
+    pub fn add_unacknowledged(&self, user: &str, network: NetworkId, ack_key: &str) -> Result<()> {
+        let k = key(&[user, network.as_str(), UNACKED, ack_key]);
+        self.message_ids.update_and_fetch(k, |old| {
+            Some(
+                old.map_or(1, |v| count_of(v).saturating_add(1))
+                    .to_be_bytes()
+                    .to_vec(),
+            )
+        })?;
+        Ok(())
+    }
+
+    /// The acknowledgement of one message with `ack_key` went out.
+    pub fn acknowledged(&self, user: &str, network: NetworkId, ack_key: &str) -> Result<()> {
+        let k = key(&[user, network.as_str(), UNACKED, ack_key]);
+        self.message_ids.update_and_fetch(k, |old| {
+            let n = old.map_or(0, count_of).saturating_sub(1);
+            (n > 0).then(|| n.to_be_bytes().to_vec())
+        })?;
+        Ok(())
+    }
+
     /// Everything of one Matrix user's login on one network (after logout).
     pub fn forget_login_data(&self, user: &str, network: NetworkId) -> Result<()> {
         let pre = prefix(&[user, network.as_str()]);
@@ -137,4 +167,12 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Where the unacknowledged counts sit among the legacy message ids (no network id
+/// starts with a control character).
+const UNACKED: &str = "\u{1}unacked";
+
+fn count_of(bytes: &[u8]) -> u32 {
+    bytes.try_into().map_or(0, u32::from_be_bytes)
 }

@@ -49,6 +49,23 @@ pub fn status_of(state: PresenceState) -> Status {
     }
 }
 
+/// What identifies a received message without an id (ICQ v2 has none): its sender, the
+/// minute the server dated it (a copy sent again keeps it; the same words sent later do
+/// not) and its text, hashed (the core keeps it until the message's ACK went out; see
+/// `NetworkEvent::Message::ack_key`).
+pub fn ack_key(from: u32, sent_minute: Option<i64>, content: &MessageContent) -> String {
+    use sha1::{Digest, Sha1};
+    let (_, text) = incoming_text(content);
+    let mut hasher = Sha1::new();
+    hasher.update(from.to_be_bytes());
+    hasher.update(sent_minute.unwrap_or(-1).to_be_bytes());
+    hasher.update(text.plain.as_bytes());
+    hasher.finalize()[..10]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A received message body as Matrix text.
 pub fn incoming_text(content: &MessageContent) -> (MessageKind, FormattedText) {
     match content {
@@ -237,6 +254,30 @@ pub fn split_text(text: &str, max: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ack_keys_tell_copies_from_new_messages() {
+        let hi = MessageContent::Text("hi".into());
+        let key = ack_key(1002, Some(1_000_000_020), &hi);
+        assert_eq!(key, ack_key(1002, Some(1_000_000_020), &hi), "a copy");
+        assert_eq!(key.len(), 20);
+        assert_ne!(
+            key,
+            ack_key(1002, Some(1_000_000_080), &hi),
+            "a later minute"
+        );
+        assert_ne!(
+            key,
+            ack_key(1003, Some(1_000_000_020), &hi),
+            "another sender"
+        );
+        let other = MessageContent::Text("hi!".into());
+        assert_ne!(
+            key,
+            ack_key(1002, Some(1_000_000_020), &other),
+            "other words"
+        );
+    }
 
     #[test]
     fn statuses() {

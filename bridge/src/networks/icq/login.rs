@@ -95,6 +95,8 @@ pub struct LoginTask {
     outbox: VecDeque<Outgoing>,
     /// A message was emitted and not yet made durable (its ACK waits for that).
     unsaved: bool,
+    /// The `ack_key`s of the messages whose ACKs wait in the transmit queue.
+    acks_waiting: Vec<String>,
     /// Some connection of this task logged in: the password was right.
     ever_logged_in: bool,
     /// This login's pace of message packets (each part of a split message counts).
@@ -184,6 +186,7 @@ impl LoginTask {
             status: convert::status_of(login.presence),
             outbox: VecDeque::new(),
             unsaved: false,
+            acks_waiting: Vec::new(),
             ever_logged_in: login.proven,
             sending,
         }
@@ -318,6 +321,9 @@ impl LoginTask {
     }
 
     async fn drive(&mut self, uin: u32, conn: &mut Connection) -> Ended {
+        // ACKs queued on a connection that ended never went out: the server sends
+        // those messages again (offline), and they stay counted as unacknowledged.
+        self.acks_waiting.clear();
         loop {
             // Until quiet: events may queue packets (INFO requests, the next outbox part).
             loop {
@@ -339,6 +345,11 @@ impl LoginTask {
                     if let Err(e) = conn.socket.send(&datagram).await {
                         return self.socket_error(conn, e);
                     }
+                }
+                // Those ACKs are out: a copy the server sends later is a new message.
+                if !self.acks_waiting.is_empty() {
+                    let keys = std::mem::take(&mut self.acks_waiting);
+                    self.events.emit(NetworkEvent::Acknowledged { keys });
                 }
                 if !any {
                     break;
@@ -663,6 +674,8 @@ impl LoginTask {
                     .and_then(|s| u64::try_from(s).ok())
                     .map(|s| s * 1000);
                 self.unsaved = true;
+                let ack_key = convert::ack_key(from, timestamp.to_unix_seconds(), &content);
+                self.acks_waiting.push(ack_key.clone());
                 self.events.emit(NetworkEvent::Message {
                     chat: ChatId::Direct(from.to_string()),
                     from: from.to_string(),
@@ -671,6 +684,7 @@ impl LoginTask {
                     text,
                     sent_at,
                     offline,
+                    ack_key: Some(ack_key),
                 });
             }
             ClientEvent::ContactOnline {

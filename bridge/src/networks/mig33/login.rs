@@ -302,6 +302,7 @@ impl LoginTask {
                     text: crate::core::FormattedText::plain(m.content),
                     sent_at: None,
                     offline: false,
+                    ack_key: None,
                 }),
                 None => tracing::warn!(
                     source = %m.source,

@@ -897,6 +897,7 @@ impl Login {
                             text: FormattedText { plain: text, html },
                             sent_at: None,
                             offline: false,
+                            ack_key: None,
                         });
                     }
                     MsnKind::Typing { .. } => {
@@ -920,6 +921,7 @@ impl Login {
                                 text: FormattedText::plain(text),
                                 sent_at: None,
                                 offline: false,
+                                ack_key: None,
                             }),
                             None => tracing::debug!(
                                 content_type = message.header("Content-Type").unwrap_or_default(),
