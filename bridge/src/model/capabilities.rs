@@ -41,6 +41,9 @@ pub struct Capabilities {
     /// Nudges (MSN's buzz that shakes the window): `/me nudges` on Matrix, XEP-0224
     /// attention on XMPP.
     pub nudges: bool,
+    /// People ask the user's permission to add them, and the user grants or denies it
+    /// (`authorize`, `deny`; ICQ's authorization requests).
+    pub authorization: bool,
     /// The legacy id, as a form's field label: "ICQ number (UIN)".
     pub id_label: &'static str,
     /// What a valid id is, for an error: "an ICQ number (UIN): digits only".
@@ -60,6 +63,7 @@ pub struct Capabilities {
 pub enum Feature {
     Directory,
     Chatrooms,
+    Authorization,
 }
 
 impl Capabilities {
@@ -67,6 +71,7 @@ impl Capabilities {
         match feature {
             Feature::Directory => self.directory,
             Feature::Chatrooms => self.chatrooms,
+            Feature::Authorization => self.authorization,
         }
     }
 }
@@ -98,6 +103,7 @@ const ICQ: Capabilities = Capabilities {
     client_type: "pc",
     typing: false,
     nudges: false,
+    authorization: true,
     id_label: "ICQ number (UIN)",
     id_syntax: "an ICQ number (UIN): digits only",
     id_prompt: "Please enter the ICQ Number of the person you would like to contact.",
@@ -124,6 +130,7 @@ const MSN: Capabilities = Capabilities {
     client_type: "pc",
     typing: true,
     nudges: true,
+    authorization: false,
     id_label: "MSN e-mail address",
     id_syntax: "an MSN e-mail address (in a JID, its @ is written \\40)",
     id_prompt:
@@ -153,6 +160,7 @@ const MIG33: Capabilities = Capabilities {
     client_type: "phone",
     typing: false,
     nudges: false,
+    authorization: false,
     id_label: "mig33 username",
     id_syntax: "a mig33 username",
     id_prompt: "Please enter the mig33 username of the person you would like to contact.",
