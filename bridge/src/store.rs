@@ -43,7 +43,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ChatId, Contact, Group, NetworkId};
+use crate::model::{AuthorizationRequest, ChatId, Contact, Group, NetworkId};
 
 pub use bridge_state::BridgeStateRecord;
 use crypt::Cipher;
@@ -185,6 +185,9 @@ pub struct Inner {
     told: sled::Tree,
     /// `user \0 network \0 contact` of the people the user was told added them.
     suggested: sled::Tree,
+    /// `user \0 network \0 contact` -> an authorization request the user has not
+    /// answered yet ([`contacts`]), at most [`MAX_AUTH_REQUESTS`] per login.
+    auth_requests: sled::Tree,
     /// room -> the bridge state (MSC2346) last set in it.
     bridge_state: sled::Tree,
     /// `place \0 what` -> what was last set there ([`last_set`]).
@@ -316,6 +319,7 @@ impl Store {
             members: tree("members")?,
             told: tree("told")?,
             suggested: tree("suggested")?,
+            auth_requests: tree("auth_requests")?,
             bridge_state: tree("bridge_state")?,
             last_set: tree("last_set")?,
             xmpp_inbox: tree(XMPP_INBOX)?,

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ICQ_WAIT: Duration = Duration::from_secs(30);
-const SLOTS: usize = 10;
+const SLOTS: usize = 11;
 
 const ME: u32 = 1001;
 const ME_PW: &str = "s3cr3tz";
@@ -482,6 +482,69 @@ async fn search_info_add_and_pm() {
     })
     .await
     .unwrap();
+}
+
+/// A stranger's authorization request reaches the management room, its text cleaned (no
+/// line break or control character of theirs; the notice mentions nobody); `authorize`
+/// and `deny` answer it and the simulator's client sees granted / denied; answering
+/// again, or a UIN that never asked, is refused. A contact's "granted" and contact list
+/// are notices in their chat, each listed contact with its `add` hint.
+#[tokio::test]
+async fn authorization_requests_are_answered_from_matrix() {
+    let env = Env::new(10).await;
+    let mut carol = icq_user(&env.server, CAROL, "carol3").await;
+    let mut bob = icq_user(&env.server, BOB, "bob2").await;
+    env.login().await;
+
+    carol
+        .request_authorization(ME, "carol", "we met at the\r\nparty \u{7}@room")
+        .await
+        .unwrap();
+    let told = env
+        .bot_says("carol (1003) asks to add you to their contact list")
+        .await;
+    assert_eq!(
+        body(&told),
+        "carol (1003) asks to add you to their contact list: we met at the party @room. \
+         Answer with `authorize icq 1003` or `deny icq 1003`."
+    );
+    assert_eq!(told["content"]["m.mentions"], json!({}), "{told}");
+    assert!(told["content"].get("formatted_body").is_none(), "{told}");
+    env.command("authorize icq 1003", "Authorized 1003").await;
+    assert_eq!(carol.wait_for_authorization(ME, ICQ_WAIT).await, Some(true));
+    env.command(
+        "authorize icq 1003",
+        "Could not authorize 1003: 1003 has not asked you for authorization on ICQ",
+    )
+    .await;
+
+    bob.request_authorization(ME, "bobby", "").await.unwrap();
+    env.bot_says("bobby (1002) asks to add you to their contact list. Answer with")
+        .await;
+    env.command("deny icq 1002", "Denied 1002's request").await;
+    assert_eq!(bob.wait_for_authorization(ME, ICQ_WAIT).await, Some(false));
+    env.command(
+        "authorize icq 4242",
+        "Could not authorize 4242: 4242 has not asked you for authorization on ICQ",
+    )
+    .await;
+
+    bob.answer_authorization(ME, true, "").await.unwrap();
+    let room = env.accept_dm(BOB).await;
+    let granted = env
+        .message_from(&room, &env.ghost(BOB), "Authorization granted")
+        .await;
+    assert_eq!(granted["content"]["msgtype"], "m.notice", "{granted}");
+    bob.send_contacts(ME, &[(CAROL, "carol"), (4242, "dave")])
+        .await
+        .unwrap();
+    let list = env
+        .message_from(&room, &env.ghost(BOB), "Sent you 2 contact(s)")
+        .await;
+    assert_eq!(
+        body(&list),
+        "Sent you 2 contact(s):\n- carol (1003): add icq 1003\n- dave (4242): add icq 4242"
+    );
 }
 
 #[tokio::test]

@@ -249,6 +249,7 @@ on_both_servers!(
     nudges_both_ways_on_msn,
     msn_contacts_picture_is_the_vcard_photo,
     icq_offline_message_carries_its_delay_stamp,
+    icq_authorization_requests,
     mig33_chatroom_shared_by_two_xmpp_users_delivers_every_message_once,
     server_restart_mid_conversation_loses_nothing,
     bridge_restart_keeps_registrations_and_rooms,
@@ -762,7 +763,15 @@ async fn registration_offers_the_contact_list_with_nicks(kind: ServerKind) {
             .await,
     );
     let nodes: Vec<String> = items.items.iter().filter_map(|i| i.node.clone()).collect();
-    for node in ["login", "logout", "status", "search", "info", "add"] {
+    for node in [
+        "login",
+        "logout",
+        "status",
+        "search",
+        "info",
+        "add",
+        "authorize",
+    ] {
         assert!(nodes.iter().any(|n| n == node), "no {node} in {nodes:?}");
     }
     let started = env.check(
@@ -1408,6 +1417,86 @@ async fn icq_offline_message_carries_its_delay_stamp(kind: ServerKind) {
     assert!(
         again.is_empty(),
         "the offline message came twice: {again:?}"
+    );
+}
+
+/// An ICQ user's authorization request arrives as a subscription request from their JID
+/// with their nick (XEP-0172); approving it grants it (the simulator's client sees
+/// "granted") and the gateway says so. A second request is listed by the ad-hoc command
+/// `authorize`, whose form denies it (the client sees "denied").
+async fn icq_authorization_requests(kind: ServerKind) {
+    let (env, mut alice) = Env::start(kind, "authorization", &[Net::Icq]).await;
+    env.register(&mut alice, Net::Icq, &ICQ_ME.to_string(), ICQ_PW)
+        .await;
+    let mut carol = env.icq_user(1003, "carol3").await;
+    env.check(
+        "Carol's request",
+        carol
+            .request_authorization(ICQ_ME, "carol", "hello from carol")
+            .await
+            .map(drop),
+    );
+    let carol_jid = Net::Icq.contact("1003");
+    let request = env.check(
+        "the request as a subscription",
+        alice
+            .wait_presence(T, |p| presence_from(p, &carol_jid, PresenceType::Subscribe))
+            .await,
+    );
+    assert_eq!(nick(&request).as_deref(), Some("carol"), "{request:?}");
+    env.check("approving", alice.approve_subscription(&carol_jid).await);
+    assert_eq!(
+        carol.wait_for_authorization(ICQ_ME, T).await,
+        Some(true),
+        "Carol was not granted ({kind:?})"
+    );
+    env.notice(&mut alice, Net::Icq, "Authorized 1003").await;
+
+    let mut bob = env.icq_user(ICQ_BOB, "bob2").await;
+    env.check(
+        "Bob's request",
+        bob.request_authorization(ICQ_ME, "bobby", "please")
+            .await
+            .map(drop),
+    );
+    env.notice(
+        &mut alice,
+        Net::Icq,
+        "bobby (1002) asks to add you to their contact list: please.",
+    )
+    .await;
+    let gw: Jid = Net::Icq.gateway().into();
+    let started = env.check(
+        "executing authorize",
+        alice.execute_command(&gw, "authorize").await,
+    );
+    let form = String::from(&started);
+    assert!(
+        form.contains("bobby (1002): please") && !form.contains("1003"),
+        "the pending request (and only it) is listed: {form}"
+    );
+    let session = started.attr("sessionid").unwrap_or_default().to_owned();
+    let done = env.check(
+        "submitting authorize",
+        alice
+            .submit_command(
+                &gw,
+                "authorize",
+                &session,
+                &[("id", "1002"), ("answer", "deny")],
+            )
+            .await,
+    );
+    let notes: String = done
+        .children()
+        .filter(|c| c.is("note", NS_COMMANDS))
+        .map(Element::text)
+        .collect();
+    assert!(notes.contains("Denied 1002"), "{done:?}");
+    assert_eq!(
+        bob.wait_for_authorization(ICQ_ME, T).await,
+        Some(false),
+        "Bob was not denied ({kind:?})"
     );
 }
 

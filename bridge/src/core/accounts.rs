@@ -290,6 +290,7 @@ pub async fn logout(bridge: &Bridge, user: &str, network: NetworkId) -> bool {
         .store
         .remove_login(user, network)
         .and_then(|()| bridge.store.forget_suggestions(user, network))
+        .and_then(|()| bridge.store.forget_auth_requests(user, network))
     {
         Ok(()) => bridge.store.flush().await,
         Err(e) => Err(e),

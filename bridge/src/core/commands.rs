@@ -139,6 +139,21 @@ pub const COMMANDS: &[CommandHelp] = &[
         needs: Needs::Login,
     },
     CommandHelp {
+        name: "authorize",
+        usage: "authorize <network> <id>",
+        summary: "let someone who asked add you to their contact list",
+        details: "Grants an authorization request you were told about: that person may add you to their \
+                  contact list and see your presence. Only requests you received can be answered.",
+        needs: Needs::Feature(Feature::Authorization),
+    },
+    CommandHelp {
+        name: "deny",
+        usage: "deny <network> <id>",
+        summary: "refuse someone's request to add you",
+        details: "Denies an authorization request you were told about: that person is told you refused.",
+        needs: Needs::Feature(Feature::Authorization),
+    },
+    CommandHelp {
         name: "join",
         usage: "join <network> <room>",
         summary: "join a chatroom",
@@ -281,6 +296,7 @@ pub async fn run(bridge: &Arc<Bridge>, user: &str, name: &str, args: &[&str]) ->
         "search" | "info" => lookup(bridge, user, &command, args).await,
         "add" => add(bridge, user, args).await,
         "pm" => pm(bridge, user, args).await,
+        "authorize" | "deny" => authorization(bridge, user, &command, args).await,
         "join" | "leave" => room_command(bridge, user, &command, args).await,
         name if ADMIN_COMMANDS.iter().any(|c| c.name == name) => {
             if admin {
@@ -607,6 +623,64 @@ async fn pm(bridge: &Arc<Bridge>, user: &str, args: &[&str]) -> String {
     }
 }
 
+/// `authorize` / `deny`: answers a pending authorization request the user was told of.
+async fn authorization(bridge: &Bridge, user: &str, command: &str, args: &[&str]) -> String {
+    let network = match parse_network(args.first()) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let (Some(id), None) = (args.get(1), args.get(2)) else {
+        return format!("Usage: {command} <network> <id>");
+    };
+    // Refused at once where the network has no authorization requests.
+    if !network.capabilities().has(Feature::Authorization) {
+        return format!(
+            "Could not {command} {id}: {}",
+            SendError::Unsupported(network.display_name())
+        );
+    }
+    let id = network.canonical_id(id);
+    match bridge.store.auth_request(user, network, &id) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return format!(
+                "Could not {command} {id}: {id} has not asked you for authorization on {} \
+                 (only requests you were told about can be answered).",
+                network.display_name()
+            )
+        }
+        Err(e) => {
+            tracing::error!("could not read authorization requests: {e}");
+            return "The bridge could not read your authorization requests; try again later."
+                .into();
+        }
+    }
+    let handle = match handle_for(bridge, user, network) {
+        Ok(h) => h,
+        Err(e) => return e,
+    };
+    let grant = command == "authorize";
+    let answered = handle
+        .request(|reply| LoginCommand::AnswerAuthorization {
+            id: id.clone(),
+            grant,
+            reply,
+        })
+        .await;
+    if let Err(e) = answered {
+        return format!("Could not {command} {id}: {e}");
+    }
+    if let Err(e) = bridge.store.remove_auth_request(user, network, &id) {
+        tracing::error!("could not forget an answered authorization request: {e}");
+    }
+    bridge.store.flush_soon();
+    if grant {
+        format!("Authorized {id}: they may add you to their contact list now.")
+    } else {
+        format!("Denied {id}'s request to add you.")
+    }
+}
+
 async fn room_command(bridge: &Bridge, user: &str, command: &str, args: &[&str]) -> String {
     let network = match parse_network(args.first()) {
         Ok(n) => n,
@@ -697,7 +771,7 @@ mod tests {
         }
         assert!(
             text.contains(
-                "\n  icq (ICQ): login, logout, reconnect, status, search, info, add, pm\n"
+                "\n  icq (ICQ): login, logout, reconnect, status, search, info, add, pm, authorize, deny\n"
             ),
             "{text}"
         );
@@ -710,6 +784,73 @@ mod tests {
                 "\n  mig33 (mig33): login, logout, reconnect, status, add, pm, join, leave"
             ),
             "{text}"
+        );
+    }
+
+    /// `authorize` and `deny` exist where the network declares authorization (ICQ), and
+    /// are refused at once elsewhere; a request the user was not told of is refused.
+    #[tokio::test]
+    async fn authorization_commands_follow_the_capability() {
+        for name in ["authorize", "deny"] {
+            let c = COMMANDS.iter().find(|c| c.name == name).unwrap();
+            assert_eq!(c.networks(), vec![NetworkId::Icq], "{name}");
+            assert!(help(Some(name), false).ends_with("Networks: icq."));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let text = "homeserver: {address: 'http://127.0.0.1:9', domain: localhost}\n\
+                    appservice: {port: 29330, url: 'http://127.0.0.1:29330'}\n\
+                    database: {path: db}\n\
+                    permissions: {'@alice:localhost': user}\n";
+        let config =
+            crate::config::LoadedConfig::parse(text, std::path::Path::new("t.yaml")).unwrap();
+        let store = crate::store::Store::open_in(dir.path()).unwrap();
+        let bridge = Bridge::new(config, store, Vec::new());
+        let user = "@alice:localhost";
+        let say = |args: &'static [&'static str]| {
+            let bridge = bridge.clone();
+            async move { run(&bridge, user, args[0], &args[1..]).await }
+        };
+        assert_eq!(
+            say(&["deny", "msn", "bob@example.org"]).await,
+            "Could not deny bob@example.org: MSN Messenger does not support this"
+        );
+        assert_eq!(
+            say(&["authorize", "mig33", "bob"]).await,
+            "Could not authorize bob: mig33 does not support this"
+        );
+        assert_eq!(
+            say(&["authorize", "icq"]).await,
+            "Usage: authorize <network> <id>"
+        );
+        assert_eq!(
+            say(&["authorize", "icq", "1234"]).await,
+            "Could not authorize 1234: 1234 has not asked you for authorization on ICQ \
+             (only requests you were told about can be answered)."
+        );
+        // A pending request is answered through the login: without one, the user hears
+        // why (here no login runs).
+        bridge
+            .store
+            .add_auth_request(
+                user,
+                NetworkId::Icq,
+                &crate::model::AuthorizationRequest {
+                    who: "1234".into(),
+                    nick: None,
+                    reason: None,
+                },
+            )
+            .unwrap();
+        let answer = say(&["deny", "icq", "1234"]).await;
+        assert!(!answer.contains("has not asked"), "{answer}");
+        assert_eq!(
+            bridge
+                .store
+                .auth_requests(user, NetworkId::Icq)
+                .unwrap()
+                .len(),
+            1,
+            "still pending: it was not answered"
         );
     }
 

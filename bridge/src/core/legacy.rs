@@ -136,6 +136,19 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
                 bridge.notify_grouped(key, "added you", item, added_you(net));
             }
         }
+        NetworkEvent::AuthorizationRequest(ref request) => {
+            // Only where the user can answer; kept (bounded) until they do, across
+            // restarts; told once per request, however often the contact repeats it.
+            if !net.capabilities().authorization {
+                return Ok(());
+            }
+            let new = bridge.store.add_auth_request(&key.user, net, request)?;
+            bridge.store.flush_soon();
+            to_front(bridge, key, &event).await?;
+            if new {
+                bridge.notify(&key.user, Some(net), &authorization_asked(net, request));
+            }
+        }
         // Taken by the intake before they reach a login's queue.
         NetworkEvent::AvatarAnnounced {
             who,
@@ -187,6 +200,26 @@ fn added_you(net: super::NetworkId) -> super::notices::Wording {
     })
 }
 
+/// What the user is told of an authorization request (its texts are cleaned already:
+/// one line, no controls; notices are plain text that mentions nobody).
+pub(crate) fn authorization_asked(
+    net: super::NetworkId,
+    request: &super::AuthorizationRequest,
+) -> String {
+    let who = &request.who;
+    let name = match &request.nick {
+        Some(nick) => format!("{nick} ({who})"),
+        None => who.clone(),
+    };
+    let reason = match &request.reason {
+        Some(reason) => format!(": {reason}"),
+        None => String::new(),
+    };
+    format!(
+        "{name} asks to add you to their contact list{reason}. Answer with `authorize {net} {who}` or `deny {net} {who}`."
+    )
+}
+
 /// How long a connected login may be disconnected before the user is told (it
 /// reconnects meanwhile, with its backoff).
 const OUTAGE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -229,6 +262,25 @@ pub fn format_time(ms: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn authorization_notice() {
+        let mut request = super::super::AuthorizationRequest {
+            who: "1234".into(),
+            nick: Some("bob".into()),
+            reason: Some("hi there".into()),
+        };
+        assert_eq!(
+            super::authorization_asked(super::super::NetworkId::Icq, &request),
+            "bob (1234) asks to add you to their contact list: hi there. Answer with `authorize icq 1234` or `deny icq 1234`."
+        );
+        request.nick = None;
+        request.reason = None;
+        assert_eq!(
+            super::authorization_asked(super::super::NetworkId::Icq, &request),
+            "1234 asks to add you to their contact list. Answer with `authorize icq 1234` or `deny icq 1234`."
+        );
+    }
+
     #[test]
     fn formats_times() {
         assert_eq!(super::format_time(0), "1970-01-01 00:00 UTC");

@@ -18,6 +18,9 @@ pub const MAX_NAME_BYTES: usize = 200;
 /// The longest status text kept, in bytes.
 pub const MAX_STATUS_BYTES: usize = 1_000;
 
+/// The longest reason of an authorization request kept, in bytes.
+pub const MAX_REASON_BYTES: usize = 500;
+
 /// Whether `c` may not appear in a name: controls (C0, DEL, C1), line and paragraph
 /// separators, bidi embeddings, overrides, isolates and marks, and the BOM.
 fn is_hostile(c: char) -> bool {
@@ -89,6 +92,15 @@ pub fn clean_event(event: &mut NetworkEvent) {
         NetworkEvent::RoomMembers { members, .. } => members.iter_mut().for_each(clean_contact),
         NetworkEvent::Presence { presence, .. } => clean_presence(presence),
         NetworkEvent::AddedBy { name, .. } => *name = name.as_deref().and_then(clean_name),
+        NetworkEvent::AuthorizationRequest(request) => {
+            // Shown inside a sentence of the bridge's: one line, no controls or bidi
+            // overrides, bounded.
+            request.nick = request.nick.as_deref().and_then(clean_name);
+            request.reason = request
+                .reason
+                .as_deref()
+                .and_then(|r| clean_text(r, MAX_REASON_BYTES));
+        }
         NetworkEvent::Message { text, .. } => {
             // NUL and the like have no place in a message; line breaks and tabs do.
             if text.plain.contains(is_stray_control) {
@@ -231,6 +243,26 @@ mod tests {
         ] {
             assert!(!is_safe_link(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn authorization_requests_are_cleaned() {
+        let mut event = NetworkEvent::AuthorizationRequest(super::super::AuthorizationRequest {
+            who: "1234".into(),
+            nick: Some("\u{202E}\u{0}".into()),
+            reason: Some(format!(
+                "line\none\u{202E} {}",
+                "x".repeat(2 * MAX_REASON_BYTES)
+            )),
+        });
+        clean_event(&mut event);
+        let NetworkEvent::AuthorizationRequest(request) = event else {
+            unreachable!()
+        };
+        assert_eq!(request.nick, None);
+        let reason = request.reason.unwrap();
+        assert!(reason.starts_with("line one x"), "{reason}");
+        assert_eq!(reason.len(), MAX_REASON_BYTES);
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct Capabilities {
     pub nudges: bool,
     /// Contacts' pictures (MSN display pictures): ghosts' avatars, XMPP vCard photos.
     pub avatars: bool,
+    /// People ask the user's permission to add them, and the user grants or denies it
+    /// (`authorize`, `deny`; ICQ's authorization requests).
+    pub authorization: bool,
     /// The legacy id, as a form's field label: "ICQ number (UIN)".
     pub id_label: &'static str,
     /// What a valid id is, for an error: "an ICQ number (UIN): digits only".
@@ -62,6 +65,7 @@ pub struct Capabilities {
 pub enum Feature {
     Directory,
     Chatrooms,
+    Authorization,
 }
 
 impl Capabilities {
@@ -69,6 +73,7 @@ impl Capabilities {
         match feature {
             Feature::Directory => self.directory,
             Feature::Chatrooms => self.chatrooms,
+            Feature::Authorization => self.authorization,
         }
     }
 }
@@ -101,6 +106,7 @@ const ICQ: Capabilities = Capabilities {
     typing: false,
     nudges: false,
     avatars: false,
+    authorization: true,
     id_label: "ICQ number (UIN)",
     id_syntax: "an ICQ number (UIN): digits only",
     id_prompt: "Please enter the ICQ Number of the person you would like to contact.",
@@ -128,6 +134,7 @@ const MSN: Capabilities = Capabilities {
     typing: true,
     nudges: true,
     avatars: true,
+    authorization: false,
     id_label: "MSN e-mail address",
     id_syntax: "an MSN e-mail address (in a JID, its @ is written \\40)",
     id_prompt:
@@ -158,6 +165,7 @@ const MIG33: Capabilities = Capabilities {
     typing: false,
     nudges: false,
     avatars: false,
+    authorization: false,
     id_label: "mig33 username",
     id_syntax: "a mig33 username",
     id_prompt: "Please enter the mig33 username of the person you would like to contact.",

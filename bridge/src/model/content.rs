@@ -179,3 +179,13 @@ mod tests {
         assert_eq!(size_text(1_300_000), "1.2 MB");
     }
 }
+
+/// Someone asks the user for authorization to add them to their contact list (ICQ's
+/// "authorize" status): what they said about themselves. Legacy text: the core cleans it
+/// before anyone shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub who: LegacyId,
+    pub nick: Option<String>,
+    pub reason: Option<String>,
+}

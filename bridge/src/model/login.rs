@@ -6,8 +6,8 @@ use std::fmt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Avatar, ChatId, Contact, FormattedText, Group, LegacyId, Lookup, MessageKind, NetworkId,
-    Presence, PresenceState, Profile, RoomListing,
+    AuthorizationRequest, Avatar, ChatId, Contact, FormattedText, Group, LegacyId, Lookup,
+    MessageKind, NetworkId, Presence, PresenceState, Profile, RoomListing,
 };
 
 /// Credentials for one login, and what the bridge remembers of it. `Debug` never shows
@@ -109,6 +109,13 @@ pub enum LoginCommand {
         hash: String,
         descriptor: String,
     },
+    /// Answers someone's authorization request (networks whose capabilities say
+    /// `authorization`): grant lets them add the user, deny refuses.
+    AnswerAuthorization {
+        id: LegacyId,
+        grant: bool,
+        reply: Reply<()>,
+    },
     Logout,
 }
 
@@ -123,7 +130,8 @@ impl LoginCommand {
             LoginCommand::SetPresence { reply, .. }
             | LoginCommand::JoinRoom { reply, .. }
             | LoginCommand::LeaveRoom { reply, .. }
-            | LoginCommand::AddContact { reply, .. } => {
+            | LoginCommand::AddContact { reply, .. }
+            | LoginCommand::AnswerAuthorization { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
             LoginCommand::Lookup { reply, .. } => {
@@ -228,6 +236,9 @@ pub enum NetworkEvent {
         who: LegacyId,
         name: Option<String>,
     },
+    /// Someone asks the user for authorization to add them (ICQ): the user answers with
+    /// `LoginCommand::AnswerAuthorization`.
+    AuthorizationRequest(AuthorizationRequest),
 }
 
 /// Identifies one login: the Matrix user and the network.

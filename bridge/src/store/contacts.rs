@@ -1,5 +1,6 @@
 //! What the legacy side told each login: contact lists and groups, the shared chatrooms
-//! it is in, who was suggested ("added you"), the legacy message ids seen (re-deliveries).
+//! it is in, who was suggested ("added you"), the authorization requests not answered
+//! yet, the legacy message ids seen (re-deliveries).
 
 use super::*;
 
@@ -116,6 +117,91 @@ impl Store {
         Ok(())
     }
 
+    // --- authorization requests ---------------------------------------------------------
+
+    /// Keeps an authorization request until the user answers it; a repeated one
+    /// replaces the earlier (and stays where it was in the order). At most
+    /// [`MAX_AUTH_REQUESTS`] per login: beyond, the oldest is dropped, so strangers
+    /// asking by the thousand cannot grow the store. True when it is new.
+    pub fn add_auth_request(
+        &self,
+        user: &str,
+        network: NetworkId,
+        request: &AuthorizationRequest,
+    ) -> Result<bool> {
+        let k = key(&[user, network.as_str(), &request.who]);
+        let before: Option<PendingAuth> = get(&self.auth_requests, "auth_requests", &k)?;
+        let order = match &before {
+            Some(old) => old.order,
+            None => self.next_id()?,
+        };
+        let record = PendingAuth {
+            order,
+            request: request.clone(),
+        };
+        put(&self.auth_requests, &k, &record)?;
+        if before.is_none() {
+            let pre = prefix(&[user, network.as_str()]);
+            let mut all: Vec<(sled::IVec, u64)> = Vec::new();
+            for kv in self.auth_requests.scan_prefix(&pre) {
+                let (k, v) = kv?;
+                let p: PendingAuth = decode("auth_requests", &v)?;
+                all.push((k, p.order));
+            }
+            if all.len() > MAX_AUTH_REQUESTS {
+                all.sort_by_key(|(_, order)| *order);
+                for (k, _) in &all[..all.len() - MAX_AUTH_REQUESTS] {
+                    self.auth_requests.remove(k)?;
+                }
+            }
+        }
+        Ok(before.is_none())
+    }
+
+    /// The authorization requests a login's user has not answered, oldest first.
+    pub fn auth_requests(
+        &self,
+        user: &str,
+        network: NetworkId,
+    ) -> Result<Vec<AuthorizationRequest>> {
+        let mut all: Vec<PendingAuth> = scan(
+            &self.auth_requests,
+            "auth_requests",
+            &prefix(&[user, network.as_str()]),
+        )?;
+        all.sort_by_key(|p| p.order);
+        Ok(all.into_iter().map(|p| p.request).collect())
+    }
+
+    /// The pending request from `who`, if any.
+    pub fn auth_request(
+        &self,
+        user: &str,
+        network: NetworkId,
+        who: &str,
+    ) -> Result<Option<AuthorizationRequest>> {
+        let k = key(&[user, network.as_str(), who]);
+        let found: Option<PendingAuth> = get(&self.auth_requests, "auth_requests", &k)?;
+        Ok(found.map(|p| p.request))
+    }
+
+    /// Forgets the request from `who` (answered); true if there was one.
+    pub fn remove_auth_request(&self, user: &str, network: NetworkId, who: &str) -> Result<bool> {
+        let k = key(&[user, network.as_str(), who]);
+        Ok(self.auth_requests.remove(k)?.is_some())
+    }
+
+    /// Forgets every pending request of a login (it logged out).
+    pub fn forget_auth_requests(&self, user: &str, network: NetworkId) -> Result<()> {
+        for kv in self
+            .auth_requests
+            .scan_prefix(prefix(&[user, network.as_str()]))
+        {
+            self.auth_requests.remove(kv?.0)?;
+        }
+        Ok(())
+    }
+
     // --- legacy message ids ------------------------------------------------------------
 
     /// Records a legacy message id; false if it was recorded before (a re-delivery).
@@ -175,4 +261,62 @@ const UNACKED: &str = "\u{1}unacked";
 
 fn count_of(bytes: &[u8]) -> u32 {
     bytes.try_into().map_or(0, u32::from_be_bytes)
+}
+
+/// The most authorization requests kept per login.
+pub const MAX_AUTH_REQUESTS: usize = 100;
+
+/// A stored authorization request and its place in the order of arrival.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingAuth {
+    order: u64,
+    request: AuthorizationRequest,
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::*;
+
+    fn request(who: &str, reason: &str) -> AuthorizationRequest {
+        AuthorizationRequest {
+            who: who.into(),
+            nick: Some(format!("nick {who}")),
+            reason: Some(reason.into()),
+        }
+    }
+
+    /// Bounded per login (the oldest go), kept across a reopen, answered one by one,
+    /// and a repeat replaces the earlier without a second place in the list.
+    #[test]
+    fn pending_requests_are_bounded_and_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in(dir.path()).unwrap();
+        let (user, net) = ("@a:x", NetworkId::Icq);
+        for i in 0..MAX_AUTH_REQUESTS + 5 {
+            assert!(store
+                .add_auth_request(user, net, &request(&i.to_string(), "hi"))
+                .unwrap());
+        }
+        assert!(!store
+            .add_auth_request(user, net, &request("50", "again"))
+            .unwrap());
+        // Another login is apart.
+        store
+            .add_auth_request(user, NetworkId::Msn, &request("m", "hi"))
+            .unwrap();
+        store.db.flush().unwrap();
+        drop(store);
+        let store = Store::open_in(dir.path()).unwrap();
+        let pending = store.auth_requests(user, net).unwrap();
+        assert_eq!(pending.len(), MAX_AUTH_REQUESTS);
+        assert_eq!(pending[0].who, "5", "the five oldest were dropped");
+        assert_eq!(pending[45].who, "50");
+        assert_eq!(pending[45].reason.as_deref(), Some("again"));
+        assert_eq!(store.auth_request(user, net, "0").unwrap(), None);
+        assert!(store.remove_auth_request(user, net, "7").unwrap());
+        assert!(!store.remove_auth_request(user, net, "7").unwrap());
+        store.forget_auth_requests(user, net).unwrap();
+        assert!(store.auth_requests(user, net).unwrap().is_empty());
+        assert_eq!(store.auth_requests(user, NetworkId::Msn).unwrap().len(), 1);
+    }
 }

@@ -108,6 +108,77 @@ impl Client {
         Ok(receipt)
     }
 
+    /// Asks `to` for authorization to add them (message type 0x0006), with this
+    /// client's nick and a reason.
+    pub async fn request_authorization(
+        &mut self,
+        to: u32,
+        nick: &str,
+        reason: &str,
+    ) -> anyhow::Result<SendReceipt> {
+        let content = MessageContent::AuthRequest {
+            nick: nick.to_string(),
+            first: String::new(),
+            last: String::new(),
+            email: String::new(),
+            auth_required: false,
+            reason: reason.to_string(),
+        };
+        self.send_content(to, content).await
+    }
+
+    /// Answers an authorization request from `to`: granted (0x0008) or denied with a
+    /// reason (0x0007).
+    pub async fn answer_authorization(
+        &mut self,
+        to: u32,
+        grant: bool,
+        reason: &str,
+    ) -> anyhow::Result<SendReceipt> {
+        let content = if grant {
+            MessageContent::AuthGranted {
+                text: String::new(),
+            }
+        } else {
+            MessageContent::AuthDenied {
+                reason: reason.to_string(),
+            }
+        };
+        self.send_content(to, content).await
+    }
+
+    /// Recommends contacts to `to` (message type 0x0013).
+    pub async fn send_contacts(
+        &mut self,
+        to: u32,
+        contacts: &[(u32, &str)],
+    ) -> anyhow::Result<SendReceipt> {
+        let list = contacts
+            .iter()
+            .map(|(uin, nick)| (*uin, (*nick).to_string()))
+            .collect();
+        self.send_content(to, MessageContent::Contacts(list)).await
+    }
+
+    /// The answer `from` gives to this client's authorization request: `Some(true)`
+    /// granted, `Some(false)` denied, `None` if none came within `timeout`. Other
+    /// events stay queued.
+    pub async fn wait_for_authorization(&mut self, from: u32, timeout: Duration) -> Option<bool> {
+        let answer = self
+            .wait_for(timeout, |e| {
+                matches!(e, ClientEvent::Message { from: f, content, .. } if *f == from
+                    && matches!(content, MessageContent::AuthGranted { .. } | MessageContent::AuthDenied { .. }))
+            })
+            .await?;
+        Some(matches!(
+            answer,
+            ClientEvent::Message {
+                content: MessageContent::AuthGranted { .. },
+                ..
+            }
+        ))
+    }
+
     pub async fn set_status(&mut self, status: Status) -> anyhow::Result<()> {
         Ok(self.call(move |s, now| s.set_status(status, now)).await??)
     }

@@ -166,6 +166,59 @@ async fn search_info_and_added() {
     assert!(matches!(content, MessageContent::Added { nick, .. } if nick == "alice"));
 }
 
+/// Authorization requests, answers and contact lists go through the server like text,
+/// also to a user who is offline (stored, then delivered at login).
+#[tokio::test]
+async fn authorization_and_contact_lists_are_relayed() {
+    let server = Server::start(config()).await.unwrap();
+    let mut alice = Client::login(server.addr(), ALICE, "alice1").await.unwrap();
+    // Carol is offline: the request waits for her.
+    alice
+        .request_authorization(CAROL, "alice", "we met at the café")
+        .await
+        .unwrap();
+    let mut carol = Client::login(server.addr(), CAROL, "carol3").await.unwrap();
+    let Some(ClientEvent::Message { content, kind, .. }) =
+        carol.wait_for_message(ALICE, WAIT).await
+    else {
+        panic!("no authorization request");
+    };
+    assert_eq!(kind, MessageKind::AuthRequest);
+    assert!(
+        matches!(&content, MessageContent::AuthRequest { nick, reason, .. }
+            if nick == "alice" && reason == "we met at the café"),
+        "{content:?}"
+    );
+    carol.answer_authorization(ALICE, true, "").await.unwrap();
+    assert_eq!(alice.wait_for_authorization(CAROL, WAIT).await, Some(true));
+    carol
+        .answer_authorization(ALICE, false, "not now")
+        .await
+        .unwrap();
+    let Some(ClientEvent::Message { content, .. }) = alice.wait_for_message(CAROL, WAIT).await
+    else {
+        panic!("no denial");
+    };
+    assert_eq!(
+        content,
+        MessageContent::AuthDenied {
+            reason: "not now".into()
+        }
+    );
+    carol
+        .send_contacts(ALICE, &[(BOB, "bob"), (4242, "dave")])
+        .await
+        .unwrap();
+    let Some(ClientEvent::Message { content, .. }) = alice.wait_for_message(CAROL, WAIT).await
+    else {
+        panic!("no contact list");
+    };
+    assert_eq!(
+        content,
+        MessageContent::Contacts(vec![(BOB, "bob".into()), (4242, "dave".into())])
+    );
+}
+
 #[tokio::test]
 async fn restart_on_the_same_address_sends_clients_back_to_login() {
     let mut server = Server::start(config()).await.unwrap();

@@ -21,7 +21,8 @@
 //! Text fields are Rust `String`s; on the wire they are Windows-1252
 //! ([`encode_cp1252`] / [`decode_cp1252`]; [`Encoded::unrepresentable`] lists what
 //! could not be converted, it is never dropped silently). Message bodies are typed
-//! by [`MessageContent`] (text, URL, "you were added").
+//! by [`MessageContent`] (text, URL, "you were added", authorization request,
+//! granted, denied, contact list).
 //!
 //! # Sessions
 //!
@@ -70,7 +71,7 @@ mod types;
 mod wire;
 
 pub use error::{CommandError, DecodeError};
-pub use message::{MessageContent, MessageKind, FIELD_SEPARATOR};
+pub use message::{MessageContent, MessageKind, FIELD_SEPARATOR, MAX_LISTED_CONTACTS};
 pub use packet::client::{ClientFrame, ClientPacket, SearchQuery};
 pub use packet::peer::{ChannelInit, ChannelMessage, PeerPacket};
 pub use packet::server::{ServerFrame, ServerPacket};

@@ -775,3 +775,111 @@ fn strings_are_read_liberally() {
         }
     );
 }
+
+// ---- authorization and contact-list messages (TYPE 0x0006, 0x0007, 0x0008, 0x0013) ----
+
+/// A client's SEND_MESSAGE of `content`: the body it builds, and the datagram.
+fn send_content(content: &MessageContent, seq: u16, expected: &[u8]) {
+    let (kind, text) = content.to_wire();
+    client(
+        ClientPacket::SendMessage {
+            to: 54321,
+            kind,
+            text: text.clone(),
+        },
+        seq,
+        12345,
+        expected,
+    );
+    assert_eq!(&MessageContent::parse(kind, &text), content);
+}
+
+#[test]
+fn send_authorization_request() {
+    #[rustfmt::skip]
+    let bytes = [
+        0x02, 0x00, 0x0E, 0x01, 0x05, 0x00, 0x39, 0x30, 0x00, 0x00, // SEND_MESSAGE seq 5 uin 12345
+        0x31, 0xD4, 0x00, 0x00, // RECEIVER_UIN 54321
+        0x06, 0x00,             // MESSAGE_TYPE authorization request
+        0x0F, 0x00,             // LENGTH 15
+        b'b', 0xFE, b'B', 0xFE, b'S', 0xFE, b'e', 0xFE, b'1', 0xFE, // nick first last email auth
+        b'h', b'i', b'\r', b'\n', 0x00, // reason (CR/LF line ends) NUL
+    ];
+    send_content(
+        &MessageContent::AuthRequest {
+            nick: "b".into(),
+            first: "B".into(),
+            last: "S".into(),
+            email: "e".into(),
+            auth_required: false,
+            reason: "hi\n".into(),
+        },
+        5,
+        &bytes,
+    );
+}
+
+#[test]
+fn send_authorization_granted_and_denied() {
+    #[rustfmt::skip]
+    let granted = [
+        0x02, 0x00, 0x0E, 0x01, 0x06, 0x00, 0x39, 0x30, 0x00, 0x00,
+        0x31, 0xD4, 0x00, 0x00, // RECEIVER_UIN
+        0x08, 0x00,             // MESSAGE_TYPE authorization granted
+        0x01, 0x00, 0x00,       // LENGTH 1: the empty text, NUL
+    ];
+    send_content(
+        &MessageContent::AuthGranted {
+            text: String::new(),
+        },
+        6,
+        &granted,
+    );
+    #[rustfmt::skip]
+    let denied = [
+        0x02, 0x00, 0x0E, 0x01, 0x07, 0x00, 0x39, 0x30, 0x00, 0x00,
+        0x31, 0xD4, 0x00, 0x00, // RECEIVER_UIN
+        0x07, 0x00,             // MESSAGE_TYPE authorization denied
+        0x03, 0x00, b'n', b'o', 0x00, // the reason
+    ];
+    send_content(
+        &MessageContent::AuthDenied {
+            reason: "no".into(),
+        },
+        7,
+        &denied,
+    );
+}
+
+/// Licq's source quotes this RECEIVE_MESSAGE of a contact list as received (a v2
+/// header: VERSION 2, DC 00): decoded, typed and encoded back byte for byte.
+#[test]
+fn receive_contact_list_trace() {
+    #[rustfmt::skip]
+    let bytes = [
+        0x02, 0x00, 0xDC, 0x00, 0x1A, 0x00, // header RECEIVE_MESSAGE seq 26
+        0x23, 0x64, 0x84, 0x00, // REMOTE_UIN 8676387
+        0xCF, 0x07, 0x06, 0x15, 0x13, 0x2B, // 1999-06-21 19:43
+        0x13, 0x00,             // TYPE contact list
+        0x1E, 0x00,             // LENGTH 30
+        0x32, 0xFE,             // "2"
+        0x37, 0x33, 0x39, 0x37, 0x38, 0x35, 0x33, 0xFE, 0x46, 0x6C, 0x75, 0x6E, 0x6B, 0x69, 0xFE, // 7397853 Flunki
+        0x37, 0x33, 0x35, 0x37, 0x32, 0x31, 0x39, 0xFE, 0x55, 0x68, 0x75, 0xFE, // 7357219 Uhu
+        0x00,
+    ];
+    let frame = ServerPacket::decode(&bytes).unwrap();
+    let ServerPacket::ReceiveMessage {
+        from, kind, text, ..
+    } = &frame.packet
+    else {
+        panic!("{frame:?}")
+    };
+    assert_eq!(*from, 8676387);
+    let content = MessageContent::parse(*kind, text);
+    assert_eq!(
+        content,
+        MessageContent::Contacts(vec![(7397853, "Flunki".into()), (7357219, "Uhu".into())])
+    );
+    assert_eq!(content.to_wire(), (0x13, text.clone()));
+    assert_eq!(frame.encode(), bytes);
+}

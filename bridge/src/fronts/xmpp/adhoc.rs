@@ -1,5 +1,7 @@
 //! XEP-0050 ad-hoc commands on each gateway: the management commands (login, logout,
-//! status, search, info, add, join, leave) as one-stage forms.
+//! status, search, info, add, join, leave) as one-stage forms, and `authorize` (ICQ),
+//! which lists the authorization requests waiting for an answer and grants or denies
+//! the one picked.
 //!
 //! Flow: the client lists the commands (disco#items on node
 //! `http://jabber.org/protocol/commands`, [`command_list`]), executes one
@@ -46,16 +48,19 @@ pub enum CommandKind {
     Add,
     Join,
     Leave,
+    /// Answers an authorization request (the management commands `authorize` / `deny`).
+    Authorize,
 }
 
 impl CommandKind {
-    pub const ALL: [CommandKind; 8] = [
+    pub const ALL: [CommandKind; 9] = [
         CommandKind::Login,
         CommandKind::Logout,
         CommandKind::Status,
         CommandKind::Search,
         CommandKind::Info,
         CommandKind::Add,
+        CommandKind::Authorize,
         CommandKind::Join,
         CommandKind::Leave,
     ];
@@ -71,6 +76,7 @@ impl CommandKind {
             CommandKind::Add => "add",
             CommandKind::Join => "join",
             CommandKind::Leave => "leave",
+            CommandKind::Authorize => "authorize",
         }
     }
 
@@ -98,6 +104,7 @@ impl CommandKind {
             CommandKind::Add => format!("Add {a} {net} contact"),
             CommandKind::Join => format!("Join {a} {net} chatroom"),
             CommandKind::Leave => format!("Leave {a} {net} chatroom"),
+            CommandKind::Authorize => format!("Answer {net} authorization requests"),
         }
     }
 }
@@ -131,6 +138,10 @@ pub enum Command {
     Leave {
         room: String,
     },
+    Authorize {
+        id: LegacyId,
+        grant: bool,
+    },
 }
 
 impl fmt::Debug for Command {
@@ -156,6 +167,11 @@ impl fmt::Debug for Command {
                 .finish(),
             Command::Join { room } => f.debug_struct("Join").field("room", room).finish(),
             Command::Leave { room } => f.debug_struct("Leave").field("room", room).finish(),
+            Command::Authorize { id, grant } => f
+                .debug_struct("Authorize")
+                .field("id", id)
+                .field("grant", grant)
+                .finish(),
         }
     }
 }
@@ -338,6 +354,19 @@ fn read_command(
         CommandKind::Leave => Command::Leave {
             room: required("room", "chatroom's name")?,
         },
+        CommandKind::Authorize => Command::Authorize {
+            id: legacy_id("id")?,
+            grant: match forms::value(form, "answer").unwrap_or("grant") {
+                "grant" => true,
+                "deny" => false,
+                other => {
+                    return Err(command_error(
+                        "bad-payload",
+                        Some(&format!("{other:?} is not an answer: grant or deny.")),
+                    ))
+                }
+            },
+        },
     })
 }
 
@@ -350,6 +379,8 @@ pub struct FormDefaults<'a> {
     pub rooms: &'a [String],
     /// The user's contact groups by name (add offers them as a list).
     pub groups: &'a [String],
+    /// The authorization requests waiting for an answer, as (id, what to show).
+    pub requests: &'a [(String, String)],
 }
 
 /// The `<command/>` answering a start: the command's form, status `executing`, with
@@ -424,6 +455,33 @@ pub fn form(
             format!("Join a {net} chatroom: it appears as a group chat on this server."),
             vec![text("room", "Chatroom", true)],
         ),
+        CommandKind::Authorize => {
+            let answer = forms::list(
+                "answer",
+                "Answer",
+                true,
+                &[("grant", "Grant: they may add you"), ("deny", "Deny")],
+            );
+            if defaults.requests.is_empty() {
+                (
+                    format!("Nobody has asked you for authorization on {net}."),
+                    vec![text("id", id_label(network), true), answer],
+                )
+            } else {
+                let options: Vec<(&str, &str)> = defaults
+                    .requests
+                    .iter()
+                    .map(|(id, shown)| (id.as_str(), shown.as_str()))
+                    .collect();
+                (
+                    format!(
+                        "Pick a request to answer ({} waiting): they asked to add you to their {net} contact list.",
+                        defaults.requests.len()
+                    ),
+                    vec![forms::list("id", "Request", true, &options), answer],
+                )
+            }
+        }
         CommandKind::Leave => {
             let room = if defaults.rooms.is_empty() {
                 text("room", "Chatroom", true)
@@ -501,6 +559,7 @@ mod tests {
                <item jid='icq.example.org' node='search' name='Search the ICQ directory'/>\
                <item jid='icq.example.org' node='info' name='Show an ICQ profile'/>\
                <item jid='icq.example.org' node='add' name='Add an ICQ contact'/>\
+               <item jid='icq.example.org' node='authorize' name='Answer ICQ authorization requests'/>\
              </query>",
         );
         let mig33: Vec<String> =
@@ -654,6 +713,31 @@ mod tests {
                 room: "lobby".into()
             })
         );
+        assert_eq!(
+            submit(
+                NetworkId::Icq,
+                "authorize",
+                &format!("{}{}", field("id", "1003"), field("answer", "deny"))
+            ),
+            Ok(Command::Authorize {
+                id: "1003".into(),
+                grant: false
+            })
+        );
+        let refused = submit(
+            NetworkId::Icq,
+            "authorize",
+            &format!("{}{}", field("id", "1003"), field("answer", "maybe")),
+        )
+        .unwrap_err();
+        assert!(refused.texts["en"].contains("\"maybe\" is not an answer"));
+        // Only where the network has authorization requests.
+        assert_eq!(
+            submit(NetworkId::Msn, "authorize", &field("id", "a@b.c"))
+                .unwrap_err()
+                .defined_condition,
+            DefinedCondition::ItemNotFound
+        );
         // A session without a form: the logout form has no fields.
         assert_eq!(
             parse_xml(NetworkId::Icq, "<command xmlns='http://jabber.org/protocol/commands' node='logout' sessionid='s' action='complete'/>"),
@@ -734,6 +818,18 @@ mod tests {
             &FormDefaults::default(),
         ));
         assert!(!add.contains("group"), "{add}");
+        let requests = [("1003".to_string(), "carol (1003): hi".to_string())];
+        let authorize = String::from(&form(
+            NetworkId::Icq,
+            CommandKind::Authorize,
+            "s",
+            &FormDefaults {
+                requests: &requests,
+                ..FormDefaults::default()
+            },
+        ));
+        assert!(authorize.contains("<field label='Request' type='list-single' var='id'><required/><option label='carol (1003): hi'><value>1003</value></option></field>"), "{authorize}");
+        assert!(authorize.contains("(1 waiting)"), "{authorize}");
         let status = String::from(&form(
             NetworkId::Mig33,
             CommandKind::Status,

@@ -362,7 +362,7 @@ mod tests {
                 .unwrap()
                 .items
                 .len(),
-            6
+            7
         );
         assert!(items_of(&address("12345@icq.example.org"), &to, None, &[])
             .unwrap()

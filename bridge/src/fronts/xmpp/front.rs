@@ -549,6 +549,14 @@ impl XmppFront {
                         .await;
                 }
             }
+            // The natural XMPP form of the request: the contact asks to subscribe, with
+            // its nickname; the user's answer is the grant or the refusal (inbound.rs).
+            NetworkEvent::AuthorizationRequest(request) => {
+                if let Some(from) = self.contact_jid(net, &request.who) {
+                    self.send(xpresence::subscribe(from, to, request.nick.as_deref()))
+                        .await;
+                }
+            }
             NetworkEvent::Typing {
                 chat: ChatId::Direct(_),
                 who,

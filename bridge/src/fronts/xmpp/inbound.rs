@@ -344,10 +344,27 @@ async fn adhoc_command(
         CommandRequest::Start { kind } => {
             let id = front.legacy_id_of(user, net);
             let rooms = front.store.chatrooms_of(user, net).unwrap_or_default();
+            let requests: Vec<(String, String)> = front
+                .store
+                .auth_requests(user, net)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| {
+                    let mut shown = match &r.nick {
+                        Some(nick) => format!("{nick} ({})", r.who),
+                        None => r.who.clone(),
+                    };
+                    if let Some(reason) = &r.reason {
+                        shown.push_str(&format!(": {reason}"));
+                    }
+                    (r.who, shown)
+                })
+                .collect();
             let defaults = FormDefaults {
                 id: id.as_deref(),
                 rooms: &rooms,
                 groups: &[],
+                requests: &requests,
             };
             Ok(Some(adhoc::form(net, kind, &uuid_like(), &defaults)))
         }
@@ -398,6 +415,10 @@ async fn run_command(
         }
         Command::Search { query } => commands::run(core, user, "search", &[n, &query]).await,
         Command::Info { id } => commands::run(core, user, "info", &[n, &id]).await,
+        Command::Authorize { id, grant } => {
+            let name = if grant { "authorize" } else { "deny" };
+            commands::run(core, user, name, &[n, &id]).await
+        }
         Command::Add { id, group } => match group {
             Some(g) => commands::run(core, user, "add", &[n, &id, &g]).await,
             None => commands::run(core, user, "add", &[n, &id]).await,
@@ -471,6 +492,7 @@ async fn presence(front: &Arc<XmppFront>, p: Presence) {
             show_current(front, &user, net, &contact).await;
         }
         xpresence::Incoming::Subscribed => {
+            answer_authorization(front, &user, net, &contact, true).await;
             front.set_subscription(
                 &user,
                 net,
@@ -485,6 +507,8 @@ async fn presence(front: &Arc<XmppFront>, p: Presence) {
         xpresence::Incoming::Unsubscribe | xpresence::Incoming::Unsubscribed => {
             if matches!(p.type_, xmpp_parsers::presence::Type::Unsubscribe) {
                 front.send(xpresence::unsubscribed(ours, user_jid)).await;
+            } else {
+                answer_authorization(front, &user, net, &contact, false).await;
             }
             front.set_subscription(
                 &user,
@@ -499,6 +523,28 @@ async fn presence(front: &Arc<XmppFront>, p: Presence) {
         xpresence::Incoming::Probe => show_current(front, &user, net, &contact).await,
         xpresence::Incoming::Error(_) => {}
     }
+}
+
+/// The user approved (`subscribed`) or refused (`unsubscribed`) a contact's
+/// subscription: when that contact asked for authorization, it is the answer (as the
+/// management commands `authorize` / `deny`, whose answer the gateway tells). Without a
+/// pending request it is an ordinary subscription and nothing more happens here.
+async fn answer_authorization(
+    front: &Arc<XmppFront>,
+    user: &str,
+    net: NetworkId,
+    contact: &str,
+    grant: bool,
+) {
+    if contact.is_empty() || !allowed(front, user) {
+        return;
+    }
+    if !matches!(front.store.auth_request(user, net, contact), Ok(Some(_))) {
+        return;
+    }
+    let name = if grant { "authorize" } else { "deny" };
+    let answer = commands::run(front.core(), user, name, &[net.as_str(), contact]).await;
+    front.core().notify(user, Some(net), &answer);
 }
 
 /// The gateway's presence (`contact` "") or a contact's, as known now.

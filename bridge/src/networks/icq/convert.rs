@@ -92,6 +92,36 @@ pub fn incoming_text(content: &MessageContent) -> (MessageKind, FormattedText) {
             };
             (MessageKind::Text, text)
         }
+        MessageContent::AuthGranted { .. } => (
+            MessageKind::Notice,
+            FormattedText::plain(
+                "Authorization granted: you may add them to your contact list, and you will see their presence.",
+            ),
+        ),
+        MessageContent::AuthDenied { reason } => {
+            let mut plain = "Authorization denied: they refused to be added to your contact list".to_owned();
+            match crate::core::sanitize::clean_text(reason, crate::core::sanitize::MAX_STATUS_BYTES) {
+                Some(reason) => plain.push_str(&format!(" ({reason})")),
+                None => plain.push('.'),
+            }
+            (MessageKind::Notice, FormattedText::plain(plain))
+        }
+        MessageContent::Contacts(list) => {
+            let mut plain = format!("Sent you {} contact(s):", list.len());
+            for (uin, nick) in list {
+                let nick = crate::core::sanitize::clean_name(nick)
+                    .map(|n| format!("{n} ({uin})"))
+                    .unwrap_or_else(|| uin.to_string());
+                plain.push_str(&format!("\n- {nick}: add icq {uin}"));
+            }
+            (MessageKind::Notice, FormattedText::plain(plain))
+        }
+        // Turned into an authorization request event before this (see login.rs); shown
+        // as text if it ever comes here.
+        MessageContent::AuthRequest { .. } => (
+            MessageKind::Notice,
+            FormattedText::plain(content.to_plain_text()),
+        ),
         MessageContent::Added { auth_required, .. } => {
             let mut plain = content.to_plain_text();
             plain.push('.');
@@ -100,6 +130,33 @@ pub fn incoming_text(content: &MessageContent) -> (MessageKind, FormattedText) {
             }
             (MessageKind::Notice, FormattedText::plain(plain))
         }
+    }
+}
+
+/// The answer to an authorization request: granted (0x0008) or denied (0x0007).
+pub fn authorization_answer(grant: bool) -> MessageContent {
+    if grant {
+        MessageContent::AuthGranted {
+            text: String::new(),
+        }
+    } else {
+        MessageContent::AuthDenied {
+            reason: String::new(),
+        }
+    }
+}
+
+/// The request the login sends to a contact the user added who requires authorization.
+/// The bridge does not know the user's own directory entry: the fields about them are
+/// empty (the receiver knows the UIN it came from).
+pub fn authorization_request() -> MessageContent {
+    MessageContent::AuthRequest {
+        nick: String::new(),
+        first: String::new(),
+        last: String::new(),
+        email: String::new(),
+        auth_required: false,
+        reason: "Please let me add you to my contact list.".to_owned(),
     }
 }
 
@@ -327,6 +384,40 @@ mod tests {
         });
         assert_eq!(kind, MessageKind::Notice);
         assert_eq!(text.plain, "bob added you to their contact list (Bob).");
+    }
+
+    /// Granted, denied and contact lists are notices in the contact's conversation;
+    /// every listed contact gets its `add` hint, and their legacy text is cleaned.
+    #[test]
+    fn authorization_answers_and_contact_lists_are_notices() {
+        let (kind, text) = incoming_text(&MessageContent::AuthGranted {
+            text: String::new(),
+        });
+        assert_eq!(kind, MessageKind::Notice);
+        assert!(text.plain.starts_with("Authorization granted"), "{text:?}");
+        let (kind, text) = incoming_text(&MessageContent::AuthDenied {
+            reason: "no\u{202E}\nway".into(),
+        });
+        assert_eq!(kind, MessageKind::Notice);
+        assert_eq!(
+            text.plain,
+            "Authorization denied: they refused to be added to your contact list (no way)"
+        );
+        let (kind, text) = incoming_text(&MessageContent::Contacts(vec![
+            (7397853, "Flunki".into()),
+            (7357219, "\n".into()),
+        ]));
+        assert_eq!(kind, MessageKind::Notice);
+        assert_eq!(
+            text.plain,
+            "Sent you 2 contact(s):\n- Flunki (7397853): add icq 7397853\n- 7357219: add icq 7357219"
+        );
+        assert_eq!(text.html, None);
+        assert_eq!(
+            authorization_answer(false).to_wire(),
+            (0x0007, String::new())
+        );
+        assert_eq!(authorization_answer(true).to_wire().0, 0x0008);
     }
 
     #[test]

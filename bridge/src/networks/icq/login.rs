@@ -10,21 +10,21 @@ use crate::networks::driver::{self, Session};
 use crate::networks::pacing::SendBucket;
 use crate::networks::read_buf;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use icq_proto::{
-    ClientEvent, ClientSession, DisconnectReason, ExtInfo, LoginFailure, LoginOptions, Status,
-    UserRecord,
+    ClientEvent, ClientSession, DisconnectReason, ExtInfo, LoginFailure, LoginOptions,
+    MessageContent, Status, UserRecord,
 };
 use tokio::net::UdpSocket;
 
 use super::convert;
 use crate::core::{
-    ChatId, Contact, Delivery, EventSink, LoginCommand, LoginCredentials, Lookup, NetworkEvent,
-    Profile, Reply, SendError,
+    AuthorizationRequest, ChatId, Contact, Delivery, EventSink, LoginCommand, LoginCredentials,
+    Lookup, NetworkEvent, Profile, Reply, SendError,
 };
 
 /// Reconnection delays: 1 s doubling to 60 s, plus up to half of that at random.
@@ -45,12 +45,52 @@ pub struct Options {
     pub login_timeout: Duration,
 }
 
-/// A message on its way: the parts not yet acknowledged by the server.
+/// A message on its way: the parts not yet acknowledged by the server (text, or an
+/// authorization request or answer).
 struct Outgoing {
     to: u32,
-    parts: VecDeque<String>,
+    parts: VecDeque<MessageContent>,
     warnings: Vec<String>,
-    reply: Reply<Delivery>,
+    reply: Answer,
+}
+
+/// Who waits for an outgoing message's fate.
+enum Answer {
+    /// The core's `SendText`.
+    Delivery(Reply<Delivery>),
+    /// The core's `AnswerAuthorization`.
+    Done(Reply<()>),
+    /// Nobody (an authorization request the login sent by itself).
+    Nobody,
+}
+
+impl Answer {
+    fn ok(self, warnings: Vec<String>) {
+        match self {
+            Answer::Delivery(reply) => {
+                let _ = reply.send(Ok(Delivery {
+                    legacy_id: None,
+                    warnings,
+                }));
+            }
+            Answer::Done(reply) => {
+                let _ = reply.send(Ok(()));
+            }
+            Answer::Nobody => {}
+        }
+    }
+
+    fn fail(self, error: SendError) {
+        match self {
+            Answer::Delivery(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Answer::Done(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Answer::Nobody => {}
+        }
+    }
 }
 
 /// A search or info request waiting for the server's answers.
@@ -121,6 +161,9 @@ struct Connection {
     lookups: Vec<PendingLookup>,
     /// INFO requests asking for a contact's nick: query seq -> UIN.
     nick_requests: BTreeMap<u16, u32>,
+    /// Contacts the user just added whose INFO tells whether they require
+    /// authorization (then the login asks them for it).
+    auth_checks: BTreeSet<u32>,
 }
 
 enum Wake {
@@ -237,9 +280,23 @@ impl LoginTask {
                     let out = convert::outgoing_text(&text.plain);
                     self.outbox.push_back(Outgoing {
                         to,
-                        parts: out.parts.into(),
+                        parts: out.parts.into_iter().map(MessageContent::Text).collect(),
                         warnings: out.warnings,
-                        reply,
+                        reply: Answer::Delivery(reply),
+                    });
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            // Sent through the server like text (message types 0x0008 / 0x0007).
+            LoginCommand::AnswerAuthorization { id, grant, reply } => match parse_uin(&id) {
+                Ok(to) => {
+                    self.outbox.push_back(Outgoing {
+                        to,
+                        parts: [convert::authorization_answer(grant)].into(),
+                        warnings: Vec::new(),
+                        reply: Answer::Done(reply),
                     });
                 }
                 Err(e) => {
@@ -309,6 +366,7 @@ impl LoginTask {
             paced_until: None,
             lookups: Vec::new(),
             nick_requests: BTreeMap::new(),
+            auth_checks: BTreeSet::new(),
         };
         let ended = self.drive(uin, &mut conn).await;
         // Lookups cannot survive the connection; the outbox part is sent again later.
@@ -515,6 +573,7 @@ impl LoginTask {
                             .emit(NetworkEvent::ContactChanged(contact(uin, None)));
                     }
                     request_nick(conn, uin, now);
+                    conn.auth_checks.insert(uin);
                 }
                 let _ = reply.send(result.map_err(|e| SendError::Rejected(e.to_string())));
             }
@@ -573,14 +632,14 @@ impl LoginTask {
                 conn.paced_until = Some(at);
                 return;
             }
-            match conn.session.send_text(out.to, part, now) {
+            match conn.session.send_message(out.to, part, now) {
                 Ok(receipt) => {
                     conn.in_flight = Some(receipt.seq);
                     return;
                 }
                 Err(e) => {
                     if let Some(out) = self.outbox.pop_front() {
-                        let _ = out.reply.send(Err(SendError::Rejected(e.to_string())));
+                        out.reply.fail(SendError::Rejected(e.to_string()));
                     }
                 }
             }
@@ -589,10 +648,7 @@ impl LoginTask {
 
     fn finish_front(&mut self) {
         if let Some(out) = self.outbox.pop_front() {
-            let _ = out.reply.send(Ok(Delivery {
-                legacy_id: None,
-                warnings: out.warnings,
-            }));
+            out.reply.ok(out.warnings);
         }
     }
 
@@ -658,6 +714,34 @@ impl LoginTask {
             }
             ClientEvent::Message {
                 from,
+                content:
+                    MessageContent::AuthRequest {
+                        nick,
+                        first,
+                        last,
+                        reason,
+                        ..
+                    },
+                ..
+            } => {
+                self.unsaved = true;
+                let name = [first.trim(), last.trim()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let nick = [nick.trim().to_owned(), name]
+                    .into_iter()
+                    .find(|s| !s.is_empty());
+                self.events
+                    .emit(NetworkEvent::AuthorizationRequest(AuthorizationRequest {
+                        who: from.to_string(),
+                        nick,
+                        reason: Some(reason).filter(|r| !r.trim().is_empty()),
+                    }));
+            }
+            ClientEvent::Message {
+                from,
                 content,
                 timestamp,
                 ..
@@ -709,6 +793,9 @@ impl LoginTask {
             }
             ClientEvent::Info { info_seq, user } => {
                 if let Some(contact_uin) = conn.nick_requests.remove(&info_seq) {
+                    if conn.auth_checks.remove(&contact_uin) && user.auth_required {
+                        self.ask_authorization(contact_uin, &user);
+                    }
                     self.learn_nick(contact_uin, &user);
                 } else if let Some(LookupKind::Info { basic, .. }) = lookup_for(conn, info_seq) {
                     *basic = Some(Box::new(user));
@@ -768,6 +855,28 @@ impl LoginTask {
         });
     }
 
+    /// A contact the user added requires authorization (its AUTHORIZE flag is 0): the
+    /// login asks them for it, as the v2 document says clients do ("request permission
+    /// to add someone with 'authorize' status"), through the server like a message.
+    fn ask_authorization(&mut self, uin: u32, user: &UserRecord) {
+        self.outbox.push_back(Outgoing {
+            to: uin,
+            parts: [convert::authorization_request()].into(),
+            warnings: Vec::new(),
+            reply: Answer::Nobody,
+        });
+        let nick = Some(user.nick.trim())
+            .filter(|n| !n.is_empty())
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        self.events.emit(NetworkEvent::Notice {
+            text: format!(
+                "{uin}{nick} requires authorization to be added: the bridge asked them for it. \
+                 You will see their presence once they grant it."
+            ),
+        });
+    }
+
     fn learn_nick(&mut self, uin: u32, user: &UserRecord) {
         let nick = Some(user.nick.trim().to_owned()).filter(|n| !n.is_empty());
         let known = self.contacts.get(&uin);
@@ -796,7 +905,7 @@ impl LoginTask {
 
     fn fail_final(&mut self, reason: String) {
         for out in self.outbox.drain(..) {
-            let _ = out.reply.send(Err(SendError::LoginGone));
+            out.reply.fail(SendError::LoginGone);
         }
         self.events.emit(NetworkEvent::LoginFailed { reason });
     }

@@ -440,7 +440,9 @@ impl LoginTask {
                 };
                 session.add_contact(id, None, group_id)
             }
-            LoginCommand::Lookup { .. } | LoginCommand::Nudge { .. } => {
+            LoginCommand::Lookup { .. }
+            | LoginCommand::Nudge { .. }
+            | LoginCommand::AnswerAuthorization { .. } => {
                 answer(command, Err(SendError::Unsupported("mig33")));
                 return None;
             }
@@ -525,7 +527,8 @@ fn answer(command: LoginCommand, result: Result<(), SendError>) {
         LoginCommand::SetPresence { reply, .. }
         | LoginCommand::JoinRoom { reply, .. }
         | LoginCommand::LeaveRoom { reply, .. }
-        | LoginCommand::AddContact { reply, .. } => {
+        | LoginCommand::AddContact { reply, .. }
+        | LoginCommand::AnswerAuthorization { reply, .. } => {
             let _ = reply.send(result);
         }
         LoginCommand::Lookup { reply, .. } => {

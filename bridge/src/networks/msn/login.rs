@@ -727,7 +727,9 @@ impl Login {
             LoginCommand::JoinRoom { reply, .. } => {
                 let _ = reply.send(Err(SendError::Unsupported("MSN Messenger")));
             }
-            command @ (LoginCommand::Lookup { .. } | LoginCommand::ListRooms { .. }) => {
+            command @ (LoginCommand::Lookup { .. }
+            | LoginCommand::ListRooms { .. }
+            | LoginCommand::AnswerAuthorization { .. }) => {
                 command.fail(SendError::Unsupported("MSN Messenger"));
             }
             LoginCommand::Logout => {} // handled by the session loop
