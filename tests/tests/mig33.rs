@@ -177,15 +177,20 @@ async fn join_invite_named(user: &TestUser, name: &str) -> String {
     .await
 }
 
+/// A `timeout` for an initial sync that no earlier call of this test binary used:
+/// Synapse caches a sync response for a while per (user, timeout, filter, ...), and a
+/// different `timeout` (irrelevant for an initial sync) gets a fresh one.
+fn fresh_timeout() -> String {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    CALLS.fetch_add(1, Ordering::Relaxed).to_string()
+}
+
 /// Waits for an invite whose stripped state has an event matching `pred`, joins it and
 /// returns its id. (Not `TestUser::wait_for_invite`: see the comment on `timeout`.)
 async fn join_invite(user: &TestUser, what: &str, pred: impl Fn(&Value) -> bool) -> String {
     let filter = r#"{"presence":{"not_types":["*"]},"account_data":{"not_types":["*"]},"room":{"timeline":{"limit":0},"ephemeral":{"not_types":["*"]},"account_data":{"not_types":["*"]}}}"#;
-    // Synapse caches a sync response for a while per (user, timeout, filter, ...): a
-    // different `timeout` each time (irrelevant for an initial sync) gets a fresh one.
-    static CALLS: AtomicU64 = AtomicU64::new(0);
     let room = wait_until(WAIT, what, || async {
-        let timeout = CALLS.fetch_add(1, Ordering::Relaxed).to_string();
+        let timeout = fresh_timeout();
         let resp = user
             .request(
                 Method::GET,
@@ -953,11 +958,12 @@ async fn wait_online(sim: &Server, user: &str) {
 /// Invitations pending for `user` to rooms with this name.
 async fn invites_named(user: &TestUser, name: &str) -> usize {
     let filter = r#"{"presence":{"not_types":["*"]},"account_data":{"not_types":["*"]},"room":{"timeline":{"limit":0},"ephemeral":{"not_types":["*"]},"account_data":{"not_types":["*"]}}}"#;
+    let timeout = fresh_timeout();
     let resp = user
         .request(
             Method::GET,
             "/sync",
-            &[("filter", filter), ("timeout", "1")],
+            &[("filter", filter), ("timeout", &timeout)],
             None,
         )
         .await
