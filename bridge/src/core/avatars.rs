@@ -93,7 +93,12 @@ impl Bridge {
                 return;
             }
         };
-        if let Err(e) = self.store.put_avatar(network, &who, &avatar) {
+        // On disk before anyone sees it: a crash after that must not fetch it again.
+        let stored = self.store.put_avatar(network, &who, &avatar);
+        if let Err(e) = match stored {
+            Ok(()) => self.store.flush().await,
+            Err(e) => Err(e),
+        } {
             tracing::error!("could not store a contact's picture: {e}");
             return;
         }

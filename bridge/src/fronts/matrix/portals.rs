@@ -458,6 +458,7 @@ pub async fn ensure_ghost_avatar(
     front
         .store
         .put_last_set(ghost.as_str(), "avatar", &avatar.hash)?;
+    front.store.flush_soon();
     Ok(())
 }
 
