@@ -56,6 +56,9 @@ wait
 [ -n "$3" ] || rm -rf "$1"
 "#;
 
+/// What a failure shows the end of, in its folder.
+const LOGS: [&str; 3] = ["stdout.log", "logs/ejabberd.log", "logs/error.log"];
+
 /// A running ejabberd. Dropping it kills the VM and removes its folder.
 pub struct Ejabberd {
     /// Client-to-server port (plain TCP, no TLS) on 127.0.0.1.
@@ -156,41 +159,24 @@ impl Ejabberd {
     }
 
     fn wait_ready(&mut self, started: Instant) -> anyhow::Result<()> {
-        let timeout = std::env::var("RETROBRIDGE_EJABBERD_START_TIMEOUT")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .map_or(START_TIMEOUT, Duration::from_secs);
-        let deadline = started + timeout;
         let mut ports = vec![self.c2s_port];
         if !self.components.is_empty() {
             ports.push(self.component_port);
         }
-        loop {
-            if let Some(status) = self.wrapper.try_wait()? {
-                bail!(
-                    "ejabberd exited during startup ({status}; folder {})\n{}",
-                    self.dir.display(),
-                    self.log_tail(40)
-                );
-            }
-            if ports.iter().all(|p| xmpp_server::accepts(*p)) && self.vm_pid().is_some() {
-                eprintln!(
-                    "ejabberd ready on c2s {} and component {} after {:.1?} (dir {})",
-                    self.c2s_port,
-                    self.component_port,
-                    started.elapsed(),
-                    self.dir.display()
-                );
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "ejabberd's ports {ports:?} not open after {timeout:?}\n{}",
-                    self.log_tail(40)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let startup = xmpp_server::Startup {
+            name: "ejabberd",
+            dir: &self.dir,
+            logs: &LOGS,
+            ports,
+            started,
+            timeout: xmpp_server::start_timeout(
+                "RETROBRIDGE_EJABBERD_START_TIMEOUT",
+                START_TIMEOUT,
+            ),
+        };
+        let pid_file = self.dir.join("ejabberd.pid");
+        // Ready once the VM wrote its pid: `stop` needs it.
+        startup.wait(&mut self.wrapper, || None, || pid_file.exists())
     }
 }
 
@@ -227,20 +213,7 @@ impl XmppServer for Ejabberd {
             return Ok(());
         }
         let vm = self.vm_pid().context("ejabberd wrote no pid file")?;
-        let signal = |name: &str| {
-            Command::new("kill")
-                .args([&format!("-{name}"), &vm.to_string()])
-                .stderr(Stdio::null())
-                .status()
-        };
-        signal("TERM")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.wrapper.try_wait()?.is_none() {
-            if Instant::now() > deadline {
-                let _ = signal("KILL");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        xmpp_server::stop_wrapper(&mut self.wrapper, |name| xmpp_server::signal_pid(vm, name))?;
         // A pid file left behind would name a dead (or reused) pid after a restart.
         let _ = std::fs::remove_file(self.dir.join("ejabberd.pid"));
         Ok(())
@@ -253,11 +226,7 @@ impl XmppServer for Ejabberd {
     }
 
     fn log_tail(&self, n: usize) -> String {
-        crate::logs::tails(
-            &self.dir,
-            &["stdout.log", "logs/ejabberd.log", "logs/error.log"],
-            n,
-        )
+        crate::logs::tails(&self.dir, &LOGS, n)
     }
 }
 

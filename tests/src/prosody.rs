@@ -115,12 +115,7 @@ impl Prosody {
     }
 
     fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid()?.to_string())
-            .status()?;
-        anyhow::ensure!(status.success(), "kill -{signal} failed");
-        Ok(())
+        xmpp_server::signal_pid(self.pid()?, signal)
     }
 
     /// Freezes Prosody (SIGSTOP): connections stay open, nothing is answered.
@@ -134,50 +129,30 @@ impl Prosody {
     }
 
     fn wait_ready(&mut self, started: Instant) -> anyhow::Result<()> {
-        let timeout = std::env::var("RETROBRIDGE_PROSODY_START_TIMEOUT")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .map_or(START_TIMEOUT, Duration::from_secs);
-        let deadline = started + timeout;
         // Prosody opens the component port only when it has a component to serve.
         let mut ports = vec![self.c2s_port];
         if !self.components.is_empty() {
             ports.push(self.component_port);
         }
-        loop {
-            if let Some(status) = self.wrapper.try_wait()? {
-                bail!(
-                    "Prosody exited during startup ({status}; config {})\n{}",
-                    self.config.display(),
-                    self.log_tail(40)
-                );
-            }
+        let startup = xmpp_server::Startup {
+            name: "Prosody",
+            dir: &self.dir,
+            logs: &["stdout.log", "prosody.log"],
+            ports,
+            started,
+            timeout: xmpp_server::start_timeout("RETROBRIDGE_PROSODY_START_TIMEOUT", START_TIMEOUT),
+        };
+        let log = self.dir.join("prosody.log");
+        startup.wait(
+            &mut self.wrapper,
             // A port it could not bind is logged, and Prosody goes on without it.
-            let log = std::fs::read_to_string(self.dir.join("prosody.log")).unwrap_or_default();
-            if log.contains("Failed to open server port") {
-                bail!(
-                    "Prosody could not listen on its ports\n{}",
-                    self.log_tail(40)
-                );
-            }
-            if ports.iter().all(|p| xmpp_server::accepts(*p)) {
-                eprintln!(
-                    "Prosody ready on c2s {} and component {} after {:.1?} (dir {})",
-                    self.c2s_port,
-                    self.component_port,
-                    started.elapsed(),
-                    self.dir.display()
-                );
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "Prosody's ports {ports:?} not open after {timeout:?}\n{}",
-                    self.log_tail(40)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            || {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                log.contains("Failed to open server port")
+                    .then(|| "it could not listen on its ports".to_owned())
+            },
+            || true,
+        )
     }
 }
 
@@ -221,19 +196,12 @@ impl XmppServer for Prosody {
 
     /// SIGTERM, SIGKILL after 10 s.
     fn stop(&mut self) -> anyhow::Result<()> {
-        if self.wrapper.try_wait()?.is_some() {
-            return Ok(());
-        }
-        let _ = self.signal("CONT");
-        self.signal("TERM")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.wrapper.try_wait()?.is_none() {
-            if Instant::now() > deadline {
-                let _ = self.signal("KILL");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(())
+        let pid = match self.wrapper.try_wait()? {
+            Some(_) => return Ok(()),
+            None => self.pid()?,
+        };
+        let _ = xmpp_server::signal_pid(pid, "CONT");
+        xmpp_server::stop_wrapper(&mut self.wrapper, |name| xmpp_server::signal_pid(pid, name))
     }
 
     fn restart(&mut self) -> anyhow::Result<()> {

@@ -8,8 +8,8 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 
@@ -148,4 +148,99 @@ pub(crate) fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
 /// Whether something accepts TCP connections on this loopback port.
 pub(crate) fn accepts(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
+}
+
+/// `RETROBRIDGE_<SERVER>_START_TIMEOUT` (seconds) when set, else `default`.
+pub(crate) fn start_timeout(variable: &str, default: Duration) -> Duration {
+    std::env::var(variable)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(default, Duration::from_secs)
+}
+
+/// How a server started by a wrapper script is waited for.
+pub(crate) struct Startup<'a> {
+    /// "Prosody", "ejabberd".
+    pub name: &'a str,
+    /// Its folder: config, data, logs.
+    pub dir: &'a Path,
+    /// The files a failure shows the end of, relative to `dir`.
+    pub logs: &'a [&'a str],
+    pub ports: Vec<u16>,
+    pub started: Instant,
+    pub timeout: Duration,
+}
+
+impl Startup<'_> {
+    /// Waits until the server listens on every port and `ready` says so too; fails with
+    /// the logs' tails when the wrapper exits, `problem` names one, or time is up.
+    pub(crate) fn wait(
+        &self,
+        wrapper: &mut Child,
+        problem: impl Fn() -> Option<String>,
+        ready: impl Fn() -> bool,
+    ) -> anyhow::Result<()> {
+        let (name, ports) = (self.name, &self.ports);
+        let tail = || crate::logs::tails(self.dir, self.logs, 40);
+        let deadline = self.started + self.timeout;
+        loop {
+            if let Some(status) = wrapper.try_wait()? {
+                bail!(
+                    "{name} exited during startup ({status}; folder {})\n{}",
+                    self.dir.display(),
+                    tail()
+                );
+            }
+            if let Some(problem) = problem() {
+                bail!("{name}: {problem}\n{}", tail());
+            }
+            if ports.iter().all(|p| accepts(*p)) && ready() {
+                eprintln!(
+                    "{name} ready on ports {ports:?} after {:.1?} (dir {})",
+                    self.started.elapsed(),
+                    self.dir.display()
+                );
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{name}'s ports {ports:?} not open after {:?}\n{}",
+                    self.timeout,
+                    tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Stops a server: `signal("TERM")`, then `signal("KILL")` if its wrapper has not ended
+/// after 10 s; returns once the wrapper has ended.
+pub(crate) fn stop_wrapper(
+    wrapper: &mut Child,
+    signal: impl Fn(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    if wrapper.try_wait()?.is_some() {
+        return Ok(());
+    }
+    signal("TERM")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while wrapper.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = signal("KILL");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// `kill -<signal> <pid>`.
+pub(crate) fn signal_pid(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+    Ok(())
 }

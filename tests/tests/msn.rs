@@ -162,6 +162,23 @@ async fn logged_in(index: usize) -> Setup {
 }
 
 impl Setup {
+    /// kill -9 of the bridge, seen by the server, then the bridge started again and its
+    /// login back at the server.
+    async fn kill9_and_restart(&mut self) {
+        self.bridge.kill9();
+        wait_until(WAIT, "the server to notice the kill", || async {
+            Ok((!self.sim.is_online(ME)).then_some(()))
+        })
+        .await
+        .unwrap();
+        self.bridge = start_bridge(self.synapse, self.slot, &self.sim);
+        wait_until(WAIT, "the login back at the server", || async {
+            Ok(self.sim.is_online(ME).then_some(()))
+        })
+        .await
+        .unwrap();
+    }
+
     fn ghost(&self, email: &str) -> String {
         self.slot.ghost("msn", &email.replace('@', "=40"))
     }
@@ -692,19 +709,8 @@ async fn reconnects_and_survives_a_bridge_restart() {
 
     // kill -9 and start again: same rooms, same ghosts.
     let rooms_before = s.user.joined_rooms().await.unwrap().len();
-    s.bridge.kill9();
     // The resumed login comes back without a "Connected" notice: the server shows it.
-    wait_until(WAIT, "the server to notice the kill", || async {
-        Ok((!s.sim.is_online(ME)).then_some(()))
-    })
-    .await
-    .unwrap();
-    s.bridge = start_bridge(s.synapse, s.slot, &s.sim);
-    wait_until(WAIT, "the login back at the server", || async {
-        Ok(s.sim.is_online(ME).then_some(()))
-    })
-    .await
-    .unwrap();
+    s.kill9_and_restart().await;
     alice.send_message(ME, "after the restart").await.unwrap();
     s.user
         .wait_for_message(&room, from_sender(&ghost, "after the restart"), WAIT)
@@ -1016,6 +1022,18 @@ fn picture(len: usize, seed: u8) -> Vec<u8> {
     data
 }
 
+/// Waits until `ghost`'s avatar has these bytes; its `mxc://` address.
+async fn avatar_is(user: &TestUser, ghost: &str, wanted: &[u8]) -> String {
+    wait_until(WAIT, "the ghost's avatar", || async {
+        let Some(url) = user.get_avatar_url(ghost).await? else {
+            return Ok(None);
+        };
+        Ok((user.download(&url).await? == wanted).then_some(url))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
 /// A contact's display picture (MSNSLP over the switchboard, from the simulator's
 /// client) becomes the ghost's avatar with the same bytes; after a kill -9 and restart
 /// the bridge does not fetch it again (the announcement at sign-in carries the same
@@ -1028,45 +1046,18 @@ async fn a_contacts_display_picture_becomes_the_ghosts_avatar_once() {
     let first = picture(20 * 1024, 1);
     alice.set_display_picture(first.clone()).expect("a picture");
 
-    let avatar_is = |wanted: Vec<u8>| {
-        let (user, ghost) = (&s.user, ghost.clone());
-        async move {
-            wait_until(WAIT, "the ghost's avatar", || {
-                let (wanted, ghost) = (wanted.clone(), ghost.clone());
-                async move {
-                    let Some(url) = user.get_avatar_url(&ghost).await? else {
-                        return Ok(None);
-                    };
-                    Ok((user.download(&url).await? == wanted).then_some(url))
-                }
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}"))
-        }
-    };
-    let url = avatar_is(first.clone()).await;
+    let url = avatar_is(&s.user, &ghost, &first).await;
     assert!(url.starts_with("mxc://"), "{url}");
     assert_eq!(alice.pictures_served(), 1);
 
-    s.bridge.kill9();
-    wait_until(WAIT, "the server to notice the kill", || async {
-        Ok((!s.sim.is_online(ME)).then_some(()))
-    })
-    .await
-    .unwrap();
-    s.bridge = start_bridge(s.synapse, s.slot, &s.sim);
-    wait_until(WAIT, "the login back at the server", || async {
-        Ok(s.sim.is_online(ME).then_some(()))
-    })
-    .await
-    .unwrap();
+    s.kill9_and_restart().await;
     // A new picture is fetched; had the old one been fetched again at sign-in, it would
     // have been served first (one transfer at a time per conversation).
     let second = picture(5 * 1024, 2);
     alice
         .set_display_picture(second.clone())
         .expect("a picture");
-    avatar_is(second).await;
+    avatar_is(&s.user, &ghost, &second).await;
     assert_eq!(
         alice.pictures_served(),
         2,

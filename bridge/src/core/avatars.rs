@@ -52,9 +52,9 @@ impl Bridge {
             return;
         }
         let who = network.canonical_id(who);
-        match self.store.avatar(network, &who) {
-            Ok(Some(stored)) if stored.hash == hash => {
-                return self.show_avatar(login, &who, &stored).await;
+        match self.store.avatar_hash(network, &who) {
+            Ok(Some(stored)) if stored == hash => {
+                return self.show_avatar(login, &who, hash).await;
             }
             Ok(_) => {}
             Err(e) => {
@@ -102,14 +102,14 @@ impl Bridge {
             tracing::error!("could not store a contact's picture: {e}");
             return;
         }
-        self.show_avatar(login, &who, &avatar).await;
+        self.show_avatar(login, &who, &avatar.hash).await;
     }
 
     /// On the front of the login's user (another front's users get it when their own
     /// login announces the picture: the store answers then, no fetch).
-    async fn show_avatar(&self, login: &LoginKey, who: &str, avatar: &Avatar) {
+    async fn show_avatar(&self, login: &LoginKey, who: &str, hash: &str) {
         if let Some(front) = self.front_for(&login.user) {
-            front.contact_avatar(login, who, avatar).await;
+            front.contact_avatar(login, who, hash).await;
         }
     }
 }

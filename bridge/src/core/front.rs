@@ -74,14 +74,15 @@ pub trait Front: Send + Sync + 'static {
         0
     }
 
-    /// A contact's picture (stored already), as `login` saw it: shown to its user
-    /// wherever the front shows the contact, if not shown yet. Fronts without pictures
-    /// ignore it.
+    /// A contact's picture, stored already (`Store::avatar`) under `hash`, as `login`
+    /// saw it: shown to its user wherever the front shows the contact, if not shown yet
+    /// (the front reads the bytes only then: this comes with every presence that
+    /// announces the picture). Fronts without pictures ignore it.
     fn contact_avatar<'a>(
         &'a self,
         _login: &'a LoginKey,
         _who: &'a str,
-        _avatar: &'a crate::model::Avatar,
+        _hash: &'a str,
     ) -> BoxFuture<'a, ()> {
         Box::pin(std::future::ready(()))
     }

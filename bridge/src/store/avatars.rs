@@ -22,6 +22,16 @@ impl Store {
         Ok(image_type(data).and_then(|_| Avatar::new(&hash, data.to_vec())))
     }
 
+    /// The hash of a contact's stored picture, without reading its bytes out (asked at
+    /// every presence that announces one).
+    pub fn avatar_hash(&self, network: NetworkId, id: &str) -> Result<Option<String>> {
+        let Some(value) = self.avatars.get(key(&[network.as_str(), id]))? else {
+            return Ok(None);
+        };
+        let hash = value.split(|&b| b == 0).next().unwrap_or_default();
+        Ok(Some(String::from_utf8_lossy(hash).into_owned()))
+    }
+
     /// Stores a contact's picture, replacing the one before.
     pub fn put_avatar(&self, network: NetworkId, id: &str, avatar: &Avatar) -> Result<()> {
         let mut value =
@@ -58,8 +68,21 @@ mod tests {
         }
         let store = Store::open_in(dir.path()).unwrap();
         assert_eq!(
+            store
+                .avatar_hash(NetworkId::Msn, "bob@example.com")
+                .unwrap()
+                .as_deref(),
+            Some(avatar.hash.as_str())
+        );
+        assert_eq!(
             store.avatar(NetworkId::Msn, "bob@example.com").unwrap(),
             Some(avatar)
+        );
+        assert_eq!(
+            store
+                .avatar_hash(NetworkId::Msn, "carol@example.com")
+                .unwrap(),
+            None
         );
         assert_eq!(
             store.avatar(NetworkId::Icq, "bob@example.com").unwrap(),

@@ -105,22 +105,8 @@ impl SlpMessage {
         session_id: u32,
         msnobj: &str,
     ) -> SlpMessage {
-        let sid = session_id.to_string();
-        let context = b64::encode(msnobj.as_bytes());
-        SlpMessage::request(
-            "INVITE",
-            to,
-            from,
-            branch,
-            call_id,
-            CONTENT_TYPE_SESSION_REQ,
-            &[
-                ("EUF-GUID", EUF_GUID_MSNOBJ),
-                ("SessionID", &sid),
-                ("AppID", "1"),
-                ("Context", &context),
-            ],
-        )
+        let call = (to, from, branch, call_id, session_id);
+        SlpMessage::session_invite(call, EUF_GUID_MSNOBJ, 1, msnobj.as_bytes())
     }
 
     /// INVITE for a file: `Context` is the base64 of a binary
@@ -133,7 +119,19 @@ impl SlpMessage {
         session_id: u32,
         context: &[u8],
     ) -> SlpMessage {
-        let sid = session_id.to_string();
+        let call = (to, from, branch, call_id, session_id);
+        SlpMessage::session_invite(call, EUF_GUID_FILE, 2, context)
+    }
+
+    /// A session INVITE (`to`, `from`, branch, Call-ID, session id) for an application:
+    /// its EUF-GUID, AppID and the base64 of its context.
+    fn session_invite(
+        (to, from, branch, call_id, session_id): (&str, &str, &str, &str, u32),
+        euf_guid: &str,
+        app_id: u32,
+        context: &[u8],
+    ) -> SlpMessage {
+        let (sid, app) = (session_id.to_string(), app_id.to_string());
         let context = b64::encode(context);
         SlpMessage::request(
             "INVITE",
@@ -143,9 +141,9 @@ impl SlpMessage {
             call_id,
             CONTENT_TYPE_SESSION_REQ,
             &[
-                ("EUF-GUID", EUF_GUID_FILE),
+                ("EUF-GUID", euf_guid),
                 ("SessionID", &sid),
-                ("AppID", "2"),
+                ("AppID", &app),
                 ("Context", &context),
             ],
         )

@@ -513,11 +513,11 @@ impl Front for MatrixFront {
         &'a self,
         login: &'a LoginKey,
         who: &'a str,
-        avatar: &'a crate::model::Avatar,
+        hash: &'a str,
     ) -> BoxFuture<'a, ()> {
         let network = login.network;
         Box::pin(async move {
-            if let Err(e) = portals::ensure_ghost_avatar(self, network, who, avatar).await {
+            if let Err(e) = portals::ensure_ghost_avatar(self, network, who, hash).await {
                 tracing::warn!(%network, contact = %who, "could not set the ghost's picture: {e:#}");
             }
         })
@@ -532,14 +532,11 @@ impl Front for MatrixFront {
         Box::pin(async move {
             let user = UserId::parse(user).map_err(|e| e.to_string())?;
             let chat = ChatId::Direct(contact.to_owned());
-            let existed = matches!(
-                self.store.portal(user.as_str(), network, &chat),
-                Ok(Some(_))
-            );
-            let room = portals::ensure_portal(&self.arc(), &user, network, &chat, None)
-                .await
-                .map_err(|e| format!("{e:#}"))?;
-            if !existed {
+            let (room, created) =
+                portals::find_or_create_portal(&self.arc(), &user, network, &chat, None)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+            if created {
                 return Ok(format!(
                     "Opened a chat with {contact}: accept the invitation to start talking."
                 ));

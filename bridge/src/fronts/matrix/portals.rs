@@ -84,13 +84,30 @@ pub async fn ensure_portal(
     chat: &ChatId,
     display_name: Option<&str>,
 ) -> anyhow::Result<OwnedRoomId> {
+    Ok(
+        find_or_create_portal(front, mxid, network, chat, display_name)
+            .await?
+            .0,
+    )
+}
+
+/// [`ensure_portal`], and whether it made the room now. Decided under the portal's
+/// lock: a room being made for a message is not taken for one that did not exist
+/// (the user may accept its invitation before the record is written).
+pub async fn find_or_create_portal(
+    front: &Arc<MatrixFront>,
+    mxid: &UserId,
+    network: NetworkId,
+    chat: &ChatId,
+    display_name: Option<&str>,
+) -> anyhow::Result<(OwnedRoomId, bool)> {
     let owner = if chat.is_shared() { "" } else { mxid.as_str() };
     let lock = front
         .portal_locks
         .get(format!("{owner}\0{network}\0{chat:?}"));
     let _guard = lock.lock().await;
     if let Some(p) = front.store.portal(mxid.as_str(), network, chat)? {
-        return Ok(room_id(&p.room_id));
+        return Ok((room_id(&p.room_id), false));
     }
     let room = match chat {
         ChatId::Direct(contact) => {
@@ -161,7 +178,7 @@ pub async fn ensure_portal(
     if !chat.is_shared() {
         add_to_space(front, mxid.as_str(), network, &room).await;
     }
-    Ok(room)
+    Ok((room, true))
 }
 
 /// The power needed to invite into a group room or a chatroom's room: the bridge's own
@@ -431,13 +448,21 @@ pub async fn ensure_ghost_avatar(
     front: &MatrixFront,
     network: NetworkId,
     legacy_id: &str,
-    avatar: &crate::model::Avatar,
+    hash: &str,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     let ghost = front.ghost_id(network, legacy_id);
-    if front.store.last_set(ghost.as_str(), "avatar")?.as_deref() == Some(avatar.hash.as_str()) {
+    if front.store.last_set(ghost.as_str(), "avatar")?.as_deref() == Some(hash) {
         return Ok(());
     }
+    // The bytes only now: this runs at every presence that announces the picture.
+    let Some(avatar) = front
+        .store
+        .avatar(network, legacy_id)?
+        .filter(|a| a.hash == hash)
+    else {
+        return Ok(());
+    };
     ensure_ghost_registered(front, &ghost).await?;
     let extension = avatar.mime.rsplit('/').next().unwrap_or("img");
     let url = front
@@ -455,9 +480,7 @@ pub async fn ensure_ghost_avatar(
         .set_avatar_url(&ghost, url)
         .await
         .context("setting a ghost's avatar")?;
-    front
-        .store
-        .put_last_set(ghost.as_str(), "avatar", &avatar.hash)?;
+    front.store.put_last_set(ghost.as_str(), "avatar", hash)?;
     front.store.flush_soon();
     Ok(())
 }

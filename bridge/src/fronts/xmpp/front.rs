@@ -707,7 +707,7 @@ impl Front for XmppFront {
         &'a self,
         login: &'a LoginKey,
         who: &'a str,
-        avatar: &'a crate::model::Avatar,
+        hash: &'a str,
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let what = format!("photo\0{}\0{who}", login.network);
@@ -717,14 +717,14 @@ impl Front for XmppFront {
                 .ok()
                 .flatten()
                 .as_deref()
-                == Some(avatar.hash.as_str())
+                == Some(hash)
             {
                 return;
             }
             let _order = self.presence_order.lock().await;
             self.send_contact_presence(&login.user, login.network, who)
                 .await;
-            if let Err(e) = self.store.put_last_set(&login.user, &what, &avatar.hash) {
+            if let Err(e) = self.store.put_last_set(&login.user, &what, hash) {
                 tracing::error!("could not record a photo as shown: {e}");
             }
         })

@@ -1133,6 +1133,33 @@ fn picture_of(email: &str, object: &str) -> Option<NetworkEvent> {
 mod tests {
     use super::*;
 
+    /// A presence names the contact's own display picture only: an MSNObject whose
+    /// creator is someone else (a contact claiming another's picture) or that is an
+    /// emoticon, or that is no MSNObject, announces nothing.
+    #[test]
+    fn only_a_contacts_own_picture_is_announced() {
+        let object = |creator: &str, kind: u32| {
+            format!("<msnobj Creator=\"{creator}\" Size=\"3\" Type=\"{kind}\" Location=\"x.tmp\" Friendly=\"AAA=\" SHA1D=\"qZk+NkcGgWq6PiVxeFDCbJzQ2J0=\"/>")
+        };
+        assert_eq!(
+            picture_of("bob@example.com", &object("Bob@Example.com", 3)),
+            Some(NetworkEvent::AvatarAnnounced {
+                who: "bob@example.com".into(),
+                hash: "qZk+NkcGgWq6PiVxeFDCbJzQ2J0=".into(),
+                descriptor: object("Bob@Example.com", 3),
+            })
+        );
+        assert_eq!(
+            picture_of("bob@example.com", &object("carol@example.com", 3)),
+            None
+        );
+        assert_eq!(
+            picture_of("bob@example.com", &object("bob@example.com", 2)),
+            None
+        );
+        assert_eq!(picture_of("bob@example.com", "<b>not an object</b>"), None);
+    }
+
     #[test]
     fn statuses_have_texts() {
         assert_eq!(presence_of(Status::OnThePhone).state, PresenceState::Busy);
