@@ -75,6 +75,7 @@ mod decoder;
 mod error;
 mod filecontext;
 mod format;
+pub mod link;
 mod mime;
 mod msnobject;
 pub mod ns;
@@ -98,6 +99,7 @@ pub use filecontext::{
     MAX_PREVIEW,
 };
 pub use format::TextFormat;
+pub use link::{LinkEvent, LinkLimits, P2pLink, TransferId};
 pub use mime::{
     datacast, Headers, Message, MessageKind, MessageRef, CONTENT_TYPE_DATACAST, CONTENT_TYPE_TEXT,
     CONTENT_TYPE_TYPING,

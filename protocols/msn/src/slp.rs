@@ -26,6 +26,11 @@ pub const EUF_GUID_MSNOBJ: &str = "{A4268EEC-FEC5-49E5-95C3-F126696BDBF6}";
 pub const EUF_GUID_FILE: &str = "{5D3E02AB-6190-11D3-BBBB-00C04F795683}";
 pub const CONTENT_TYPE_SESSION_REQ: &str = "application/x-msnmsgr-sessionreqbody";
 pub const CONTENT_TYPE_TRANS_REQ: &str = "application/x-msnmsgr-transreqbody";
+/// Answer to a `transreqbody` INVITE (libpurple `got_invite`).
+pub const CONTENT_TYPE_TRANS_RESP: &str = "application/x-msnmsgr-transrespbody";
+/// The nonce of an answer that does not listen: all zeros (libpurple
+/// `got_invite` with direct connections disabled, Kopete, Miranda).
+pub const NULL_NONCE: &str = "{00000000-0000-0000-0000-000000000000}";
 pub const CONTENT_TYPE_SESSION_CLOSE: &str = "application/x-msnmsgr-sessionclosebody";
 /// Content type of bodiless answers (`500 Internal Error`).
 pub const CONTENT_TYPE_NULL: &str = "null";
@@ -201,6 +206,24 @@ impl SlpMessage {
     pub fn decline(&self) -> SlpMessage {
         let sid = self.field("SessionID").unwrap_or("0").to_string();
         self.response(603, "Decline", &self.content_type, &[("SessionID", &sid)])
+    }
+
+    /// `200 OK` to a direct-connection INVITE (`transreqbody`) saying we do
+    /// not listen, so the data goes over the switchboard: `Bridge: TCPv1`,
+    /// `Listening: false`, a zero `Nonce`, as libpurple's `got_invite`
+    /// sends when direct connections are off (and Kopete's `p2p.cpp`, whose
+    /// `Content-Length: 83` this body has).
+    pub fn not_listening(&self) -> SlpMessage {
+        self.response(
+            200,
+            "OK",
+            CONTENT_TYPE_TRANS_RESP,
+            &[
+                ("Bridge", "TCPv1"),
+                ("Listening", "false"),
+                ("Nonce", NULL_NONCE),
+            ],
+        )
     }
 
     /// `500 Internal Error` for a request that cannot be handled (papyon).
