@@ -62,7 +62,13 @@
 //!   NUL the body length counts). [`MsnObject`] describes a picture
 //!   (SHA1D/SHA1C as libpurple computes them); [`FileContext`] is the binary
 //!   file descriptor of a file INVITE. [`PictureFetch`]: the receiver's side of
-//!   a display-picture transfer, from INVITE to BYE.
+//!   a display-picture transfer, from INVITE to BYE, alone on its switchboard.
+//!   [`P2pLink`]: all P2P traffic with one contact on one switchboard (session
+//!   0 and its acks owned once), running picture fetches, our picture served,
+//!   files received and sent side by side.
+//! * **MSNFTP** — [`msnftp`]: the older file transfer (`text/x-msmsgsinvite`
+//!   invitations, then `VER MSNFTP`/`USR`/`FIL`/`TFR` and 2,045-byte blocks over
+//!   a direct TCP connection), receiver side only.
 //! * **Server side** — [`ServerConn`] frames a server's half of a connection;
 //!   [`challenge::verify_response`] and the `passport` server helpers serve the
 //!   simulator.
@@ -77,6 +83,7 @@ mod filecontext;
 mod format;
 pub mod link;
 mod mime;
+pub mod msnftp;
 mod msnobject;
 pub mod ns;
 pub mod p2p;
