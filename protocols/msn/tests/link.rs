@@ -621,3 +621,141 @@ fn bad_and_oversized_input_fails_cleanly() {
         assert!(alice.transfers() <= LinkLimits::default().max_transfers);
     }
 }
+
+/// The documented display-picture flow (PROTOCOL-NOTES "Display picture flow", libpurple
+/// `got_sessionreq`/`msn_slpmsg_dataprep_new`/`msn_slpmsg_obj_new`) from both ends: a
+/// scripted sender for our fetch, a scripted receiver for our serve.
+#[test]
+fn picture_flows_step_by_step_against_scripted_contacts() {
+    // Fetch: INVITE -> their ack, 200 OK -> our ack, prep -> our ack, data -> one ack
+    // and our BYE.
+    let (object, picture) = picture_of(BOB, 3000);
+    let mut alice = link(ALICE, BOB, 22);
+    let fetch = alice.fetch_picture(&object);
+    let invite_msg = alice.poll_transmit().unwrap();
+    assert!(alice.poll_transmit().is_none());
+    let invite = SlpMessage::parse(&invite_msg.body).unwrap();
+    assert_eq!(invite.euf_guid(), Some(slp::EUF_GUID_MSNOBJ));
+    assert_eq!(invite.app_id(), Some(1));
+    let session = invite.session_id().unwrap();
+    let mut bob = Contact { next_id: 900 };
+    assert!(feed(
+        &mut alice,
+        &P2pMessage::new(ALICE, invite_msg.header.ack(1), &[], 0)
+    )
+    .is_empty());
+    let ok = bob.slp(&invite.ok());
+    let out = feed(&mut alice, &ok);
+    assert!(out.len() == 1 && out[0].header.acknowledges(&ok.header));
+    let prep = bob.msg(session, 0, &[0; 4], 4, 0, app_id::MSNOBJ);
+    let out = feed(&mut alice, &prep);
+    assert!(out.len() == 1 && out[0].header.acknowledges(&prep.header));
+    let mut offset = 0;
+    let id = bob.next_id + 1;
+    let mut out = Vec::new();
+    for chunk in picture.chunks(p2p::MAX_CHUNK) {
+        let mut m = bob.msg(
+            session,
+            flags::MSNOBJ_DATA,
+            chunk,
+            3000,
+            offset,
+            app_id::MSNOBJ,
+        );
+        m.header.id = id;
+        offset += chunk.len() as u64;
+        out = feed(&mut alice, &m);
+    }
+    assert_eq!(out.len(), 2);
+    assert!(out[0].header.is_ack() && out[0].header.ack_id == id);
+    assert_eq!(
+        SlpMessage::parse(&out[1].body).unwrap().method(),
+        Some("BYE")
+    );
+    assert_eq!(
+        events(&mut alice),
+        vec![LinkEvent::PictureFetched {
+            transfer: fetch,
+            data: picture.to_vec()
+        }]
+    );
+
+    // Serve: their INVITE (context with libpurple's trailing NUL) -> our ack, 200 OK,
+    // data preparation, data chunks; their ack of the data -> PictureServed.
+    let (ours, data) = picture_of(ALICE, 2500);
+    alice.set_picture(Some((ours.clone(), data.clone())));
+    let mut xml = ours.to_xml().into_bytes();
+    xml.push(0);
+    let call = "{2B2B2B2B-0000-4000-8000-000000000001}";
+    let ask = SlpMessage::request(
+        "INVITE",
+        ALICE,
+        BOB,
+        BRANCH,
+        call,
+        slp::CONTENT_TYPE_SESSION_REQ,
+        &[
+            ("EUF-GUID", slp::EUF_GUID_MSNOBJ),
+            ("SessionID", "777"),
+            ("AppID", "1"),
+            ("Context", &base64_of(&xml)),
+        ],
+    );
+    let ask = bob.slp(&ask);
+    let out = feed(&mut alice, &ask);
+    assert!(out[0].header.acknowledges(&ask.header));
+    let ok = SlpMessage::parse(&out[1].body).unwrap();
+    assert_eq!(
+        (ok.status(), ok.session_id(), ok.call_id.as_str()),
+        (Some(200), Some(777), call)
+    );
+    assert_eq!(
+        (out[2].header.session_id, out[2].header.flags, out[2].app_id),
+        (777, 0, 1)
+    );
+    assert_eq!(
+        (out[2].body.as_slice(), out[2].header.total_size),
+        (&[0u8; 4][..], 4)
+    );
+    let chunks = &out[3..];
+    assert_eq!(chunks.len(), 3);
+    let served: Vec<u8> = chunks.iter().flat_map(|c| c.body.clone()).collect();
+    assert_eq!(served, data.to_vec());
+    assert!(chunks.iter().all(|c| c.header.flags == flags::MSNOBJ_DATA
+        && c.app_id == app_id::MSNOBJ
+        && c.header.session_id == 777));
+    // Acking the preparation changes nothing; the data's ack ends it.
+    assert!(feed(
+        &mut alice,
+        &P2pMessage::new(ALICE, out[2].header.ack(2), &[], 0)
+    )
+    .is_empty());
+    assert!(events(&mut alice).is_empty());
+    feed(
+        &mut alice,
+        &P2pMessage::new(ALICE, chunks[2].header.ack(3), &[], 0),
+    );
+    assert!(matches!(
+        &events(&mut alice)[..],
+        [LinkEvent::PictureServed { .. }]
+    ));
+    assert_eq!(alice.transfers(), 0);
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
