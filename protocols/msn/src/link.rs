@@ -411,7 +411,13 @@ impl P2pLink {
 
     /// One P2P message from the contact (the caller parsed it with
     /// [`P2pMessageRef::parse`] and checked it came from this contact).
+    /// A packet whose `P2P-Dest` is someone else is ignored: with several
+    /// people on a switchboard every `MSG` reaches all of them, and
+    /// `P2P-Dest` names the one it is for.
     pub fn handle(&mut self, packet: &P2pMessageRef) {
+        if !packet.destination.trim().eq_ignore_ascii_case(&self.me) {
+            return;
+        }
         let header = packet.header;
         if header.is_error() {
             // Error flags (0x8 binary, 0x80 transport): the session they

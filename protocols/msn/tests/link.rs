@@ -563,6 +563,12 @@ fn bad_and_oversized_input_fails_cleanly() {
         [LinkEvent::Failed { .. }]
     ));
 
+    // A packet for someone else on the switchboard is not ours to ack or act on.
+    let mut elsewhere = bob.slp(&file_invite(10));
+    elsewhere.destination = "carol@example.com".into();
+    assert!(feed(&mut alice, &elsewhere).is_empty());
+    assert_eq!(alice.transfers(), 0);
+
     // An MSNSLP message larger than MAX_SLP_LEN is never stored or acked.
     let out = feed(&mut alice, &bob.msg(0, 0, &[b'A'; 100], 1 << 32, 0, 0));
     assert!(out.is_empty());
