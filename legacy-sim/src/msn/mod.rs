@@ -59,7 +59,11 @@
 pub mod client;
 mod config;
 mod conn;
+pub mod files;
+#[cfg(test)]
+mod files_tests;
 mod http;
+pub mod msnftp;
 mod ns_server;
 pub mod picture;
 #[cfg(test)]
@@ -70,8 +74,9 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use client::{client_cli, run_client, Client, ClientArgs, ClientEvent};
+pub use client::{client_cli, run_client, Client, ClientArgs, ClientEvent, ReceivedFile};
 pub use config::{Config, ContactConfig, GroupConfig, UserConfig};
+pub use files::FilePolicy;
 /// Protocol types the client API takes (statuses, text formats).
 pub use msn_proto::{Message, MsnObject, Status, TextFormat};
 pub use server::Server;
