@@ -1322,6 +1322,10 @@ async fn sb_task(
             };
             let _ = events.send(out);
         }
+        // Answers written by the events above (an MSNFTP ACCEPT).
+        while let Some(bytes) = session.poll_transmit() {
+            let _ = stream.write_all(&bytes).await;
+        }
         if session.is_closed() {
             break;
         }
