@@ -40,7 +40,7 @@
 //! Every step waits at most the ack timeout; a transfer whose next message
 //! does not come in time fails. Buffers are bounded: MSNSLP text by
 //! [`MAX_SLP_LEN`], a file by its offered size and [`MAX_FILE`], a picture
-//! by its MSNObject's size and [`MAX_PICTURE`](super::picture::MAX_PICTURE).
+//! by its MSNObject's size and [`MAX_PICTURE`].
 
 use std::collections::VecDeque;
 use std::sync::Arc;
