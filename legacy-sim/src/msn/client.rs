@@ -23,7 +23,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
+use super::files::{FileOutcome, FilePolicy, FileTransfers};
 use super::http;
+use super::msnftp::{self, FtpResult, Invitation, MsnftpSender};
 use super::picture::{self, Outcome, Picture, PictureServer};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,6 +91,30 @@ pub enum ClientEvent {
     PictureAbandoned {
         to: String,
     },
+    /// A file arrived (MSNSLP); also kept for [`Client::files_received`].
+    FileReceived {
+        from: String,
+        name: String,
+        data: Vec<u8>,
+    },
+    /// `to` received all `bytes` of a file we sent (MSNSLP: acked the
+    /// data; MSNFTP: `BYE 16777989`).
+    FileSent {
+        to: String,
+        name: String,
+        bytes: usize,
+    },
+    /// `to` refused a file we offered (`603 Decline`, `CANCEL` `REJECT`).
+    FileDeclined {
+        to: String,
+        name: String,
+    },
+    /// A file we offered to `to` did not get through.
+    FileFailed {
+        to: String,
+        name: String,
+        why: String,
+    },
     /// Any other notification-server event.
     Ns(NsEvent),
     Disconnected {
@@ -115,8 +141,24 @@ enum SbCmd {
     /// Any message as given, acknowledged (`A`): winks, ink, invitations.
     Raw(msn_proto::Message),
     Invite(String),
+    /// Offer a file over MSNSLP.
+    SendFile(String, Arc<Vec<u8>>),
+    /// Offer a file over MSNFTP.
+    SendFileMsnftp(String, Arc<Vec<u8>>),
+    /// Fetch the contact's picture (MSNObject XML) as fetch number n.
+    FetchPicture(String, u64),
     Leave,
 }
+
+/// A file received over MSNSLP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedFile {
+    pub from: String,
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+type FetchReply = oneshot::Sender<Result<Vec<u8>, String>>;
 
 struct SbHandle {
     id: u64,
@@ -135,6 +177,13 @@ struct Shared {
     ack_timeout: Duration,
     random: std::collections::hash_map::RandomState,
     random_counter: u64,
+    file_policy: FilePolicy,
+    send_transreq: bool,
+    files_received: Vec<ReceivedFile>,
+    /// Contacts' announced MSNObjects (XML), by lowercased email.
+    contact_pictures: HashMap<String, String>,
+    fetches: HashMap<u64, FetchReply>,
+    next_fetch: u64,
 }
 
 impl Default for Shared {
@@ -148,6 +197,12 @@ impl Default for Shared {
             ack_timeout: picture::ACK_TIMEOUT,
             random: Default::default(),
             random_counter: 0,
+            file_policy: FilePolicy::Accept,
+            send_transreq: true,
+            files_received: Vec::new(),
+            contact_pictures: HashMap::new(),
+            fetches: HashMap::new(),
+            next_fetch: 0,
         }
     }
 }
@@ -372,6 +427,94 @@ impl Client {
         lock(&self.shared).ack_timeout = timeout;
     }
 
+    /// How file INVITEs (MSNSLP) are answered from now on (default accept).
+    pub fn set_file_policy(&self, policy: FilePolicy) {
+        lock(&self.shared).file_policy = policy;
+    }
+
+    /// Whether files we send over MSNSLP are preceded, as Messenger 6.x
+    /// does, by a direct-connection offer (transreqbody INVITE) that the
+    /// receiver turns down (default true).
+    pub fn set_send_transreq(&self, on: bool) {
+        lock(&self.shared).send_transreq = on;
+    }
+
+    /// Every file received so far (also reported as
+    /// [`ClientEvent::FileReceived`]).
+    pub fn files_received(&self) -> Vec<ReceivedFile> {
+        lock(&self.shared).files_received.clone()
+    }
+
+    /// Offers `data` to `to` as file `name` over MSNSLP (see `msn::files`),
+    /// on a one-to-one switchboard (opened if needed). The outcome comes as
+    /// [`ClientEvent::FileSent`], `FileDeclined` or `FileFailed`; each step
+    /// waits at most the ack timeout ([`Client::set_picture_ack_timeout`]).
+    pub async fn send_file(&self, to: &str, name: &str, data: Vec<u8>) -> anyhow::Result<u64> {
+        check_file_size(&data)?;
+        self.send_to(to, SbCmd::SendFile(name.to_string(), Arc::new(data)))
+            .await
+    }
+
+    /// Offers `data` to `to` as file `name` the MSNP9-era way (a
+    /// `text/x-msmsgsinvite` invitation, then MSNFTP on a socket we listen
+    /// on at 127.0.0.1, see `msn::msnftp`). Same events as
+    /// [`send_file`](Self::send_file).
+    pub async fn send_file_msnftp(
+        &self,
+        to: &str,
+        name: &str,
+        data: Vec<u8>,
+    ) -> anyhow::Result<u64> {
+        check_file_size(&data)?;
+        self.send_to(to, SbCmd::SendFileMsnftp(name.to_string(), Arc::new(data)))
+            .await
+    }
+
+    /// The MSNObject `contact` last announced in `ILN`/`NLN`, if any.
+    pub fn display_picture_of(&self, contact: &str) -> Option<MsnObject> {
+        let xml = lock(&self.shared)
+            .contact_pictures
+            .get(&contact.to_ascii_lowercase())
+            .cloned()?;
+        MsnObject::parse(&xml).ok()
+    }
+
+    /// Fetches `contact`'s announced display picture over a switchboard (the
+    /// receiver side of the MSNC flow), checks it against the MSNObject's
+    /// SHA1D and returns it. Fails when nothing is announced, on a decline,
+    /// or when a step exceeds the ack timeout (the whole fetch is bounded
+    /// by five of them).
+    pub async fn fetch_display_picture(&self, contact: &str) -> anyhow::Result<Vec<u8>> {
+        let (fetch, xml, timeout, rx) = {
+            let mut s = lock(&self.shared);
+            let xml = s
+                .contact_pictures
+                .get(&contact.to_ascii_lowercase())
+                .cloned()
+                .ok_or_else(|| anyhow!("{contact} announced no display picture"))?;
+            s.next_fetch += 1;
+            let fetch = s.next_fetch;
+            let (tx, rx) = oneshot::channel();
+            s.fetches.insert(fetch, tx);
+            (fetch, xml, s.ack_timeout, rx)
+        };
+        let sent = self.send_to(contact, SbCmd::FetchPicture(xml, fetch)).await;
+        let result = match sent {
+            Ok(_) => tokio::time::timeout(timeout * 5 + IO_TIMEOUT, rx).await,
+            Err(e) => {
+                lock(&self.shared).fetches.remove(&fetch);
+                return Err(e);
+            }
+        };
+        lock(&self.shared).fetches.remove(&fetch);
+        match result {
+            Ok(Ok(Ok(data))) => Ok(data),
+            Ok(Ok(Err(why))) => bail!("fetching {contact}'s picture failed: {why}"),
+            Ok(Err(_)) => bail!("the switchboard closed during the fetch"),
+            Err(_) => bail!("fetching {contact}'s picture timed out"),
+        }
+    }
+
     /// The open switchboard whose only other member is `to`.
     fn direct_sb(&self, to: &str) -> Option<mpsc::UnboundedSender<SbCmd>> {
         lock(&self.shared)
@@ -437,12 +580,12 @@ impl Client {
             .map_err(|_| anyhow!("the server refused a switchboard"))?;
         let mut session = SbSession::outgoing(&self.email, &cookie);
         session.invite(to);
-        apply(&mut session, first);
         Ok(spawn_sb(
             addr,
             session,
             &self.email,
             vec![to.to_string()],
+            Some(first),
             &self.shared,
             &self.events_tx,
         ))
@@ -637,7 +780,36 @@ async fn ns_task(
                     ..
                 } => {
                     let session = SbSession::invited(&email, &cookie, &session_id);
-                    spawn_sb(addr, session, &email, vec![caller_email], &shared, &events);
+                    spawn_sb(
+                        addr,
+                        session,
+                        &email,
+                        vec![caller_email],
+                        None,
+                        &shared,
+                        &events,
+                    );
+                }
+                NsEvent::Presence {
+                    ref email,
+                    status,
+                    ref msn_object,
+                    ..
+                } => {
+                    {
+                        let mut s = lock(&shared);
+                        let key = email.to_ascii_lowercase();
+                        match msn_object {
+                            Some(o) => {
+                                s.contact_pictures.insert(key, o.clone());
+                            }
+                            None if status != Status::Offline => {
+                                s.contact_pictures.remove(&key);
+                            }
+                            None => {}
+                        }
+                    }
+                    forward_ns_event(ev, &events)
                 }
                 other => forward_ns_event(other, &events),
             }
@@ -684,7 +856,37 @@ async fn ns_task(
     }
 }
 
-fn apply(session: &mut SbSession, cmd: SbCmd) {
+fn check_file_size(data: &[u8]) -> anyhow::Result<()> {
+    if data.len() > super::files::MAX_FILE {
+        bail!(
+            "a file of {} bytes exceeds the {}-byte limit",
+            data.len(),
+            super::files::MAX_FILE
+        );
+    }
+    Ok(())
+}
+
+/// An MSNFTP offer waiting for the receiver's answer.
+struct FtpOffer {
+    to: String,
+    name: String,
+    data: Arc<Vec<u8>>,
+    cookie: u32,
+    deadline: std::time::Instant,
+}
+
+/// The switchboard task's protocol state besides the session itself.
+struct SbState {
+    pictures: PictureServer,
+    files: FileTransfers,
+    offers: Vec<FtpOffer>,
+    /// Picture fetches started here: fetch number.
+    fetches: Vec<u64>,
+}
+
+fn apply(session: &mut SbSession, st: &mut SbState, shared: &SharedRef, id: u64, cmd: SbCmd) {
+    let now = std::time::Instant::now();
     match cmd {
         SbCmd::Text(t) => {
             session.send_text(&t, Some(&TextFormat::default()));
@@ -704,8 +906,54 @@ fn apply(session: &mut SbSession, cmd: SbCmd) {
         SbCmd::Invite(e) => {
             session.invite(&e);
         }
+        SbCmd::SendFile(name, data) => {
+            let Some(to) = first_member(session, shared, id) else {
+                return;
+            };
+            st.files.send_file(&to, &name, data, now);
+        }
+        SbCmd::SendFileMsnftp(name, data) => {
+            let Some(to) = first_member(session, shared, id) else {
+                return;
+            };
+            let (cookie, timeout) = {
+                let mut s = lock(shared);
+                (s.random(), s.ack_timeout)
+            };
+            // Sent with `N` as in the hypothetic.org capture ("MSG 4 N 277").
+            session.send_message(&msnftp::invite(cookie, &name, data.len()), AckMode::NakOnly);
+            st.offers.push(FtpOffer {
+                to,
+                name,
+                data,
+                cookie,
+                deadline: now + timeout,
+            });
+        }
+        SbCmd::FetchPicture(xml, fetch) => {
+            let Some(to) = first_member(session, shared, id) else {
+                return;
+            };
+            st.fetches.push(fetch);
+            st.files.fetch_picture(&to, &xml, fetch, now);
+        }
         SbCmd::Leave => session.leave(),
     }
+}
+
+/// The peer of a one-to-one switchboard: the member called or joined.
+fn first_member(session: &SbSession, shared: &SharedRef, id: u64) -> Option<String> {
+    session
+        .participants()
+        .first()
+        .map(|(e, _)| e.clone())
+        .or_else(|| {
+            lock(shared)
+                .sbs
+                .iter()
+                .find(|h| h.id == id)
+                .and_then(|h| h.members.first().cloned())
+        })
 }
 
 fn spawn_sb(
@@ -713,6 +961,7 @@ fn spawn_sb(
     session: SbSession,
     me: &str,
     members: Vec<String>,
+    first: Option<SbCmd>,
     shared: &SharedRef,
     events: &mpsc::UnboundedSender<ClientEvent>,
 ) -> u64 {
@@ -723,17 +972,32 @@ fn spawn_sb(
     s.sbs.retain(|h| !h.closed);
     s.sbs.push(SbHandle {
         id,
-        members,
+        members: members.clone(),
         tx,
         closed: false,
     });
     let base_id = s.random();
     let pictures = PictureServer::new(me, base_id, ack_id_source(shared), s.ack_timeout);
+    // A second identifier range, far from the picture server's.
+    let files = FileTransfers::new(
+        me,
+        base_id.wrapping_add(0x4000_0000),
+        ack_id_source(shared),
+        s.ack_timeout,
+    );
+    let st = SbState {
+        pictures,
+        files,
+        offers: Vec::new(),
+        fetches: Vec::new(),
+    };
     let task = tokio::spawn(sb_task(
         addr,
         session,
-        pictures,
+        st,
         id,
+        members,
+        first,
         rx,
         events.clone(),
         shared.clone(),
@@ -749,11 +1013,181 @@ fn ack_id_source(shared: &SharedRef) -> Box<dyn FnMut() -> u32 + Send> {
     Box::new(move || lock(&shared).random())
 }
 
+fn is_content_type(message: &msn_proto::Message, wanted: &str) -> bool {
+    message.header("Content-Type").is_some_and(|t| {
+        t.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case(wanted)
+    })
+}
+
+/// Reports file outcomes; answers picture fetches.
+fn report_files(st: &mut SbState, events: &mpsc::UnboundedSender<ClientEvent>, shared: &SharedRef) {
+    while let Some(outcome) = st.files.poll_outcome() {
+        let ev = match outcome {
+            FileOutcome::Received { from, name, data } => {
+                lock(shared).files_received.push(ReceivedFile {
+                    from: from.clone(),
+                    name: name.clone(),
+                    data: data.clone(),
+                });
+                ClientEvent::FileReceived { from, name, data }
+            }
+            FileOutcome::Sent { to, name, bytes } => ClientEvent::FileSent { to, name, bytes },
+            FileOutcome::Declined { to, name } => ClientEvent::FileDeclined { to, name },
+            FileOutcome::Failed { to, name, why } => ClientEvent::FileFailed { to, name, why },
+            FileOutcome::Fetched { fetch, result } => {
+                st.fetches.retain(|f| *f != fetch);
+                if let Some(tx) = lock(shared).fetches.remove(&fetch) {
+                    let _ = tx.send(result);
+                }
+                continue;
+            }
+        };
+        let _ = events.send(ev);
+    }
+}
+
+/// An invitation (`text/x-msmsgsinvite`) from `from`: the answer to one of
+/// our MSNFTP offers.
+async fn on_invitation(
+    session: &mut SbSession,
+    st: &mut SbState,
+    from: &str,
+    body: &[u8],
+    events: &mpsc::UnboundedSender<ClientEvent>,
+    shared: &SharedRef,
+) {
+    let Some(inv) = Invitation::parse(body) else {
+        return;
+    };
+    let Some(i) = st
+        .offers
+        .iter()
+        .position(|o| o.cookie == inv.cookie && o.to.eq_ignore_ascii_case(from))
+    else {
+        return;
+    };
+    let offer = st.offers.remove(i);
+    let ev = if inv.command.eq_ignore_ascii_case("ACCEPT") {
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = events.send(ClientEvent::FileFailed {
+                    to: offer.to,
+                    name: offer.name,
+                    why: format!("cannot listen: {e}"),
+                });
+                return;
+            }
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let (auth, timeout) = {
+            let mut s = lock(shared);
+            (s.random(), s.ack_timeout)
+        };
+        session.send_message(
+            &msnftp::accept(offer.cookie, "127.0.0.1", port, auth),
+            AckMode::NakOnly,
+        );
+        let sender = MsnftpSender::new(&offer.to, auth, offer.data.clone());
+        let task = tokio::spawn(serve_msnftp(
+            listener,
+            sender,
+            offer,
+            timeout,
+            events.clone(),
+        ));
+        let mut s = lock(shared);
+        s.tasks.retain(|t| !t.is_finished());
+        s.tasks.push(task.abort_handle());
+        return;
+    } else if inv.command.eq_ignore_ascii_case("CANCEL")
+        && inv
+            .field("Cancel-Code")
+            .is_some_and(|c| c.eq_ignore_ascii_case("REJECT"))
+    {
+        ClientEvent::FileDeclined {
+            to: offer.to,
+            name: offer.name,
+        }
+    } else {
+        ClientEvent::FileFailed {
+            to: offer.to,
+            name: offer.name,
+            why: format!(
+                "{} {}",
+                inv.command,
+                inv.field("Cancel-Code").unwrap_or_default()
+            ),
+        }
+    };
+    let _ = events.send(ev);
+}
+
+/// Serves one MSNFTP connection on `listener`, then closes it. The accept
+/// and every read wait at most `timeout`.
+async fn serve_msnftp(
+    listener: tokio::net::TcpListener,
+    mut sender: MsnftpSender,
+    offer: FtpOffer,
+    timeout: Duration,
+    events: mpsc::UnboundedSender<ClientEvent>,
+) {
+    let result = async {
+        let (mut stream, _) = tokio::time::timeout(timeout, listener.accept())
+            .await
+            .map_err(|_| "nobody connected".to_string())?
+            .map_err(|e| e.to_string())?;
+        drop(listener);
+        let mut buf = vec![0u8; 4096];
+        loop {
+            while let Some(b) = sender.poll_transmit() {
+                stream.write_all(&b).await.map_err(|e| e.to_string())?;
+            }
+            if let Some(r) = sender.result() {
+                let _ = stream.shutdown().await;
+                return match r {
+                    FtpResult::Sent => Ok(()),
+                    FtpResult::Failed(why) => Err(why.clone()),
+                };
+            }
+            let n = tokio::time::timeout(timeout, stream.read(&mut buf))
+                .await
+                .map_err(|_| "the receiver went silent".to_string())?
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("the receiver closed the connection".to_string());
+            }
+            sender.handle_input(&buf[..n]);
+        }
+    }
+    .await;
+    let ev = match result {
+        Ok(()) => ClientEvent::FileSent {
+            to: offer.to,
+            name: offer.name,
+            bytes: offer.data.len(),
+        },
+        Err(why) => ClientEvent::FileFailed {
+            to: offer.to,
+            name: offer.name,
+            why,
+        },
+    };
+    let _ = events.send(ev);
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn sb_task(
     addr: String,
     mut session: SbSession,
-    mut pictures: PictureServer,
+    mut st: SbState,
     id: u64,
+    _members: Vec<String>,
+    first: Option<SbCmd>,
     mut rx: mpsc::UnboundedReceiver<SbCmd>,
     events: mpsc::UnboundedSender<ClientEvent>,
     shared: SharedRef,
@@ -763,6 +1197,9 @@ async fn sb_task(
             f(&mut h.members);
         }
     };
+    if let Some(first) = first {
+        apply(&mut session, &mut st, &shared, id, first);
+    }
     let mut stream = match tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(&addr)).await {
         Ok(Ok(s)) => s,
         _ => {
@@ -772,6 +1209,7 @@ async fn sb_task(
             if let Some(h) = lock(&shared).sbs.iter_mut().find(|h| h.id == id) {
                 h.closed = true;
             }
+            fail_pending(&mut st, &events, &shared, "switchboard unreachable");
             return;
         }
     };
@@ -780,10 +1218,18 @@ async fn sb_task(
     // TrIDs of our P2P `MSG`s: their ACK/NAK are not the caller's business.
     let mut p2p_trids: HashSet<u32> = HashSet::new();
     loop {
-        while let Some(p) = pictures.poll_transmit() {
+        {
+            let s = lock(&shared);
+            st.files.set_policy(s.file_policy);
+            st.files.set_send_transreq(s.send_transreq);
+        }
+        while let Some(p) = st.pictures.poll_transmit() {
             p2p_trids.insert(session.send_message(&p.to_mime(), AckMode::Data));
         }
-        while let Some(outcome) = pictures.poll_outcome() {
+        while let Some(p) = st.files.poll_transmit() {
+            p2p_trids.insert(session.send_message(&p.to_mime(), AckMode::Data));
+        }
+        while let Some(outcome) = st.pictures.poll_outcome() {
             let ev = match outcome {
                 Outcome::Served { to, bytes } => {
                     lock(&shared).pictures_served += 1;
@@ -793,27 +1239,34 @@ async fn sb_task(
             };
             let _ = events.send(ev);
         }
+        report_files(&mut st, &events, &shared);
         while let Some(bytes) = session.poll_transmit() {
             let _ = stream.write_all(&bytes).await;
         }
         while let Some(ev) = session.poll_event() {
             let out = match ev {
                 SbEvent::Message { from, message, .. }
-                    if message.header("Content-Type").is_some_and(|t| {
-                        t.split(';')
-                            .next()
-                            .unwrap_or("")
-                            .trim()
-                            .eq_ignore_ascii_case(msn_proto::p2p::CONTENT_TYPE_P2P)
-                    }) =>
+                    if is_content_type(&message, msn_proto::p2p::CONTENT_TYPE_P2P) =>
                 {
                     let picture = lock(&shared).picture.clone();
-                    pictures.handle(
+                    let now = std::time::Instant::now();
+                    for payload in st.files.handle(&from, &message.to_bytes(), now) {
+                        st.pictures.handle(&from, &payload, picture.as_ref(), now);
+                    }
+                    continue;
+                }
+                SbEvent::Message { from, message, .. }
+                    if is_content_type(&message, "text/x-msmsgsinvite") =>
+                {
+                    on_invitation(
+                        &mut session,
+                        &mut st,
                         &from,
-                        &message.to_bytes(),
-                        picture.as_ref(),
-                        std::time::Instant::now(),
-                    );
+                        &message.body,
+                        &events,
+                        &shared,
+                    )
+                    .await;
                     continue;
                 }
                 SbEvent::Delivered { trid } | SbEvent::DeliveryFailed { trid, .. }
@@ -869,27 +1322,55 @@ async fn sb_task(
             };
             let _ = events.send(out);
         }
+        // Answers written by the events above (an MSNFTP ACCEPT).
+        while let Some(bytes) = session.poll_transmit() {
+            let _ = stream.write_all(&bytes).await;
+        }
         if session.is_closed() {
             break;
         }
         // P2P packets queued by the events above go out before waiting.
-        if pictures.has_output() {
+        if st.pictures.has_output() || st.files.has_output() {
             continue;
         }
-        let deadline = pictures
-            .next_deadline()
-            .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let now = std::time::Instant::now();
+        // MSNFTP offers nobody answered.
+        let (late, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut st.offers)
+            .into_iter()
+            .partition(|o| o.deadline <= now);
+        st.offers = keep;
+        for o in late {
+            session.send_message(&msnftp::cancel(o.cookie, "TIMEOUT"), AckMode::NakOnly);
+            let _ = events.send(ClientEvent::FileFailed {
+                to: o.to,
+                name: o.name,
+                why: "no answer to the invitation".into(),
+            });
+        }
+        let deadline = [
+            st.pictures.next_deadline(),
+            st.files.next_deadline(),
+            st.offers.iter().map(|o| o.deadline).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(tokio::time::Instant::from_std)
+        .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             read = stream.read(&mut buf) => match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => session.handle_input(&buf[..n]),
             },
             cmd = rx.recv() => match cmd {
-                Some(cmd) => apply(&mut session, cmd),
+                Some(cmd) => apply(&mut session, &mut st, &shared, id, cmd),
                 None => session.leave(),
             },
-            _ = tokio::time::sleep_until(deadline) => pictures.handle_timeout(std::time::Instant::now()),
+            _ = tokio::time::sleep_until(deadline) => {
+                let now = std::time::Instant::now();
+                st.pictures.handle_timeout(now);
+                st.files.handle_timeout(now);
+            }
         }
     }
     while let Some(bytes) = session.poll_transmit() {
@@ -898,6 +1379,32 @@ async fn sb_task(
     let _ = stream.shutdown().await;
     if let Some(h) = lock(&shared).sbs.iter_mut().find(|h| h.id == id) {
         h.closed = true;
+    }
+    fail_pending(&mut st, &events, &shared, "the switchboard closed");
+}
+
+/// Ends what was still running when the switchboard went away.
+fn fail_pending(
+    st: &mut SbState,
+    events: &mpsc::UnboundedSender<ClientEvent>,
+    shared: &SharedRef,
+    why: &str,
+) {
+    for o in std::mem::take(&mut st.offers) {
+        let _ = events.send(ClientEvent::FileFailed {
+            to: o.to,
+            name: o.name,
+            why: why.to_string(),
+        });
+    }
+    st.files
+        .handle_timeout(std::time::Instant::now() + Duration::from_secs(365 * 86400));
+    report_files(st, events, shared);
+    let mut s = lock(shared);
+    for f in std::mem::take(&mut st.fetches) {
+        if let Some(tx) = s.fetches.remove(&f) {
+            let _ = tx.send(Err(why.to_string()));
+        }
     }
 }
 

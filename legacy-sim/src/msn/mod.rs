@@ -53,13 +53,30 @@
 //! the `ILN`/`NLN` lines watchers get; a `CHG` without one clears it. The
 //! scriptable [`Client`] can own a picture ([`Client::set_display_picture`])
 //! and serves it over any switchboard with the MSNC/MSNSLP sender flow of
-//! [`picture`].
+//! [`picture`]. It remembers the MSNObjects its contacts announce
+//! ([`Client::display_picture_of`]) and fetches them with the receiver side
+//! of that flow, checking SHA1D ([`Client::fetch_display_picture`]).
+//!
+//! Files ([`files`], [`msnftp`]): the client receives files offered by
+//! MSNSLP (EUF-GUID `{5D3E02AB-...}`, AppID 2), accepting or declining by
+//! [`Client::set_file_policy`], turning down direct-connection offers and
+//! taking the data over the switchboard ([`ClientEvent::FileReceived`],
+//! [`Client::files_received`]); it sends files by MSNSLP
+//! ([`Client::send_file`], with or without Messenger 6.x's direct-connection
+//! offer first: [`Client::set_send_transreq`]) and by MSNFTP
+//! ([`Client::send_file_msnftp`]: a `text/x-msmsgsinvite` invitation, then
+//! one connection served on an ephemeral 127.0.0.1 port). Outcomes:
+//! `FileSent`, `FileDeclined`, `FileFailed`. Every step has a timeout.
 //! Passwords and tickets are never logged.
 
 pub mod client;
 mod config;
 mod conn;
+pub mod files;
+#[cfg(test)]
+mod files_tests;
 mod http;
+pub mod msnftp;
 mod ns_server;
 pub mod picture;
 #[cfg(test)]
@@ -70,8 +87,9 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use client::{client_cli, run_client, Client, ClientArgs, ClientEvent};
+pub use client::{client_cli, run_client, Client, ClientArgs, ClientEvent, ReceivedFile};
 pub use config::{Config, ContactConfig, GroupConfig, UserConfig};
+pub use files::FilePolicy;
 /// Protocol types the client API takes (statuses, text formats).
 pub use msn_proto::{Message, MsnObject, Status, TextFormat};
 pub use server::Server;

@@ -34,9 +34,9 @@ use super::client::{Client, ClientEvent};
 use super::picture::{Picture, PictureServer};
 use super::{Config, Server};
 
-const T: Duration = Duration::from_secs(10);
-const ALICE: &str = "alice@hotmail.com";
-const BOB: &str = "bob@hotmail.com";
+pub(super) const T: Duration = Duration::from_secs(10);
+pub(super) const ALICE: &str = "alice@hotmail.com";
+pub(super) const BOB: &str = "bob@hotmail.com";
 
 const YAML: &str = r#"
 dispatch_port: 0
@@ -57,7 +57,7 @@ users:
     contacts: [{ email: alice@hotmail.com }]
 "#;
 
-async fn start() -> Server {
+pub(super) async fn start() -> Server {
     let config: Config = serde_yaml::from_str(YAML).unwrap();
     Server::start(config).await.unwrap()
 }
@@ -68,13 +68,13 @@ fn deadline() -> tokio::time::Instant {
 
 /// A notification-server session driven directly, to see the raw
 /// `NsEvent::Presence { msn_object }` and ask for switchboards.
-struct RawNs {
+pub(super) struct RawNs {
     stream: TcpStream,
     ns: NsSession,
 }
 
 impl RawNs {
-    async fn login(s: &Server, email: &str, password: &str) -> RawNs {
+    pub(super) async fn login(s: &Server, email: &str, password: &str) -> RawNs {
         let stream = TcpStream::connect(s.notification_addr()).await.unwrap();
         let mut raw = RawNs {
             stream,
@@ -92,7 +92,7 @@ impl RawNs {
     }
 
     /// Runs until an event matches; returns everything seen up to it.
-    async fn until(&mut self, want: impl Fn(&NsEvent) -> bool) -> Vec<NsEvent> {
+    pub(super) async fn until(&mut self, want: impl Fn(&NsEvent) -> bool) -> Vec<NsEvent> {
         let end = deadline();
         let mut seen = Vec::new();
         let mut buf = [0u8; 4096];
@@ -117,7 +117,7 @@ impl RawNs {
     }
 
     /// The next presence of `email`, its MSNObject (URL-decoded XML).
-    async fn presence_of(&mut self, email: &str) -> (bool, Option<String>) {
+    pub(super) async fn presence_of(&mut self, email: &str) -> (bool, Option<String>) {
         let ev = self
             .until(|e| matches!(e, NsEvent::Presence { email: m, .. } if m == email))
             .await;
@@ -132,7 +132,7 @@ impl RawNs {
     }
 
     /// `XFR SB`: a switchboard address and cookie.
-    async fn switchboard(&mut self) -> (String, String) {
+    pub(super) async fn switchboard(&mut self) -> (String, String) {
         self.ns.request_switchboard();
         let ev = self
             .until(|e| matches!(e, NsEvent::Switchboard { .. }))
@@ -146,23 +146,23 @@ impl RawNs {
 
 /// What a scripted receiver sees on its switchboard.
 #[derive(Debug)]
-enum Seen {
+pub(super) enum Seen {
     P2p(P2pMessage),
     Text(String),
 }
 
 /// A picture receiver scripted with the codec, on a real switchboard: it
 /// opens one with `XFR SB` and `CAL`s the picture's owner.
-struct Receiver {
-    me: String,
-    peer: String,
-    stream: TcpStream,
-    sb: SbSession,
+pub(super) struct Receiver {
+    pub(super) me: String,
+    pub(super) peer: String,
+    pub(super) stream: TcpStream,
+    pub(super) sb: SbSession,
     next_id: u32,
 }
 
 impl Receiver {
-    async fn call(ns: &mut RawNs, me: &str, peer: &str) -> Receiver {
+    pub(super) async fn call(ns: &mut RawNs, me: &str, peer: &str) -> Receiver {
         let (addr, cookie) = ns.switchboard().await;
         let stream = TcpStream::connect(addr).await.unwrap();
         let mut sb = SbSession::outgoing(me, &cookie);
@@ -180,19 +180,19 @@ impl Receiver {
         r
     }
 
-    fn id(&mut self) -> u32 {
+    pub(super) fn id(&mut self) -> u32 {
         let id = self.next_id;
         self.next_id += 1;
         id
     }
 
-    async fn flush(&mut self) {
+    pub(super) async fn flush(&mut self) {
         while let Some(b) = self.sb.poll_transmit() {
             self.stream.write_all(&b).await.unwrap();
         }
     }
 
-    async fn read_some(&mut self, end: tokio::time::Instant) {
+    pub(super) async fn read_some(&mut self, end: tokio::time::Instant) {
         let mut buf = [0u8; 8192];
         let n = tokio::time::timeout_at(end, self.stream.read(&mut buf))
             .await
@@ -202,7 +202,7 @@ impl Receiver {
         self.sb.handle_input(&buf[..n]);
     }
 
-    async fn wait_event(&mut self, want: impl Fn(&SbEvent) -> bool) -> SbEvent {
+    pub(super) async fn wait_event(&mut self, want: impl Fn(&SbEvent) -> bool) -> SbEvent {
         let end = deadline();
         loop {
             self.flush().await;
@@ -216,7 +216,7 @@ impl Receiver {
     }
 
     /// The next P2P packet or text message from the peer.
-    async fn next(&mut self) -> Seen {
+    pub(super) async fn next(&mut self) -> Seen {
         let e = self
             .wait_event(|e| matches!(e, SbEvent::Message { .. }))
             .await;
@@ -231,7 +231,7 @@ impl Receiver {
         }
     }
 
-    async fn next_p2p(&mut self) -> P2pMessage {
+    pub(super) async fn next_p2p(&mut self) -> P2pMessage {
         match self.next().await {
             Seen::P2p(m) => {
                 assert_eq!(m.destination, self.me);
@@ -242,7 +242,7 @@ impl Receiver {
     }
 
     /// Sends raw bytes as a P2P `MSG D` payload.
-    async fn send_payload(&mut self, payload: &[u8]) {
+    pub(super) async fn send_payload(&mut self, payload: &[u8]) {
         let m = msn_proto::Message::parse(payload).unwrap();
         self.sb.send_message(&m, AckMode::Data);
         self.flush().await;
@@ -250,7 +250,7 @@ impl Receiver {
 
     /// Sends a whole message in chunks; returns its header (offset 0,
     /// whole total) for matching its ack.
-    async fn send(&mut self, base: P2pHeader, body: &[u8], app: u32) -> P2pHeader {
+    pub(super) async fn send(&mut self, base: P2pHeader, body: &[u8], app: u32) -> P2pHeader {
         let dest = self.peer.clone();
         for (h, piece) in p2p::chunks(base, body, MAX_CHUNK) {
             let payload = P2pMessage::new(&dest, h, piece, app).to_payload();
@@ -262,7 +262,7 @@ impl Receiver {
         }
     }
 
-    async fn send_slp(&mut self, slp: &SlpMessage) -> P2pHeader {
+    pub(super) async fn send_slp(&mut self, slp: &SlpMessage) -> P2pHeader {
         let base = P2pHeader {
             id: self.id(),
             ack_id: 0x001E_38AB,
@@ -272,13 +272,13 @@ impl Receiver {
     }
 
     /// Acks `h` (a message's last chunk), libpurple's way.
-    async fn ack(&mut self, h: &P2pHeader) {
+    pub(super) async fn ack(&mut self, h: &P2pHeader) {
         let ack = h.ack(self.id());
         self.send(ack, &[], app_id::NEGOTIATION).await;
     }
 
     /// Expects the ack of `sent`.
-    async fn expect_ack(&mut self, sent: &P2pHeader) {
+    pub(super) async fn expect_ack(&mut self, sent: &P2pHeader) {
         let m = self.next_p2p().await;
         assert!(
             m.header.acknowledges(sent),
@@ -290,7 +290,7 @@ impl Receiver {
 
     /// Reads a whole MSNSLP message (session 0); returns it and the header
     /// of its last chunk.
-    async fn expect_slp(&mut self) -> (SlpMessage, P2pHeader) {
+    pub(super) async fn expect_slp(&mut self) -> (SlpMessage, P2pHeader) {
         let mut r = Reassembler::new(64 * 1024);
         loop {
             let m = self.next_p2p().await;
@@ -313,7 +313,7 @@ impl Receiver {
     }
 }
 
-async fn login(s: &Server, email: &str, password: &str) -> Client {
+pub(super) async fn login(s: &Server, email: &str, password: &str) -> Client {
     Client::login(s.dispatch_addr(), &s.nexus_url(), email, password)
         .await
         .unwrap()
