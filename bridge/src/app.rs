@@ -171,7 +171,8 @@ fn open_store(path: &std::path::Path, keys: &KeySource) -> anyhow::Result<Store>
     })
 }
 
-/// Forgets old transaction and event ids now and then (they only guard against repeats).
+/// Forgets old transaction and event ids now and then (they only guard against repeats),
+/// and files whose links expired.
 async fn prune_dedupe_records(store: Store) {
     let mut every = tokio::time::interval(Duration::from_secs(600));
     loop {
@@ -180,6 +181,11 @@ async fn prune_dedupe_records(store: Store) {
             Ok(0) => {}
             Ok(n) => tracing::debug!("forgot {n} old transaction/event ids"),
             Err(e) => tracing::warn!("could not prune old transaction ids: {e}"),
+        }
+        match store.drop_expired_files(crate::core::now_ms()) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!("dropped {n} files whose links expired"),
+            Err(e) => tracing::warn!("could not drop expired files: {e}"),
         }
     }
 }

@@ -43,6 +43,34 @@ pub struct Config {
     /// The provisioning API, off without this block.
     #[serde(default)]
     pub provisioning: Option<ProvisioningConfig>,
+    #[serde(default)]
+    pub files: FilesConfig,
+}
+
+/// Files crossing the bridge (networks whose capabilities say `files`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// The largest file taken from a contact or sent to one, in bytes (16 MiB by
+    /// default). A larger offer is declined with a word to the user; a larger file to a
+    /// contact goes as a link.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_bytes: u64,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            max_bytes: default_max_file_bytes(),
+        }
+    }
+}
+
+/// The largest `files.max_bytes` (files are held in memory while they cross).
+pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
+fn default_max_file_bytes() -> u64 {
+    16 * 1024 * 1024
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +130,27 @@ pub struct XmppConfig {
     /// for its own rooms).
     #[serde(default)]
     pub rooms_domain: Option<String>,
+    /// Where XMPP users fetch the files legacy contacts send them: a listener of the
+    /// bridge serving signed, expiring links (XEP-0066). Without it a file arrives as a
+    /// line that names it.
+    #[serde(default)]
+    pub file_links: Option<FileLinksConfig>,
+}
+
+/// The XMPP front's file links: the listener and the address users reach it at.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLinksConfig {
+    #[serde(default = "default_listen_host")]
+    pub address: String,
+    /// Read as a wide integer so that 70000 gets a clear message.
+    pub port: i64,
+    /// The base URL of the links, e.g. `https://files.example.org` (a reverse proxy in
+    /// front of the listener).
+    pub public_url: String,
+    /// How long a link works, in seconds (7 days by default); the file is kept as long.
+    #[serde(default = "default_media_link_lifetime")]
+    pub lifetime_seconds: u64,
 }
 
 impl XmppConfig {
@@ -605,6 +654,35 @@ fn validate_xmpp(x: &XmppConfig) -> Result<(), Invalid> {
             ));
         }
     }
+    if let Some(f) = &x.file_links {
+        if !(1..=65535).contains(&f.port) {
+            return Err((
+                "xmpp.file_links.port".into(),
+                format!("port {} is out of range (1-65535)", f.port),
+            ));
+        }
+        if f.address.parse::<std::net::IpAddr>().is_err() {
+            return Err((
+                "xmpp.file_links.address".into(),
+                format!("{:?} is not an IP address", f.address),
+            ));
+        }
+        if !(f.public_url.starts_with("http://") || f.public_url.starts_with("https://")) {
+            return Err((
+                "xmpp.file_links.public_url".into(),
+                format!("{:?} must start with http:// or https://", f.public_url),
+            ));
+        }
+        if !(1..=MAX_MEDIA_LINK_LIFETIME).contains(&f.lifetime_seconds) {
+            return Err((
+                "xmpp.file_links.lifetime_seconds".into(),
+                format!(
+                    "{} is out of range (1 to {MAX_MEDIA_LINK_LIFETIME} seconds, one year)",
+                    f.lifetime_seconds
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -748,6 +826,16 @@ fn validate_matrix(
 }
 
 fn validate_rest(config: &Config) -> Result<BTreeMap<NetworkId, GhostTemplate>, Invalid> {
+    if !(1..=MAX_FILE_BYTES).contains(&config.files.max_bytes) {
+        return Err((
+            "files.max_bytes".into(),
+            format!(
+                "{} is out of range (1 to {MAX_FILE_BYTES} bytes; the default is {})",
+                config.files.max_bytes,
+                default_max_file_bytes()
+            ),
+        ));
+    }
     if let Some(p) = &config.provisioning {
         let secret = p.shared_secret.expose();
         if secret.chars().count() < MIN_SECRET_LEN {

@@ -24,6 +24,7 @@ mod bridge_state;
 mod commit;
 mod contacts;
 mod crypt;
+mod files;
 mod key;
 mod key_check;
 mod last_set;
@@ -198,6 +199,8 @@ pub struct Inner {
     xmpp_occupants: sled::Tree,
     /// `network \0 contact` -> the contact's picture ([`avatars`]).
     avatars: sled::Tree,
+    /// file id -> a received file's bytes ([`files`]).
+    files: sled::Tree,
 }
 
 /// Writes waiting for a flush ([`Store::flush_later`]).
@@ -326,6 +329,7 @@ impl Store {
             xmpp_subscriptions: tree("xmpp_subscriptions")?,
             xmpp_occupants: tree("xmpp_occupants")?,
             avatars: tree("avatars")?,
+            files: tree("files")?,
             db,
         };
         Ok(Store {

@@ -342,6 +342,45 @@ impl TestUser {
         Ok(resp.and_then(|v| v["avatar_url"].as_str().map(str::to_owned)))
     }
 
+    /// Uploads a file to the media repository; its `mxc://` address.
+    pub async fn upload(
+        &self,
+        data: Vec<u8>,
+        content_type: &str,
+        name: &str,
+    ) -> anyhow::Result<String> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        let url = format!("{}/_matrix/media/v3/upload", self.base_url);
+        let resp = client
+            .post(url)
+            .query(&[("filename", name)])
+            .bearer_auth(&self.access_token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(data)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "uploading {name}: {}",
+            resp.status()
+        );
+        let body: Value = resp.json().await?;
+        body["content_uri"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no content_uri in the upload's answer")
+    }
+
+    /// Sets the user's avatar (an `mxc://` address).
+    pub async fn set_avatar_url(&self, url: &str) -> anyhow::Result<()> {
+        let path = format!("/profile/{}/avatar_url", enc(&self.user_id));
+        self.request(Method::PUT, &path, &[], Some(json!({"avatar_url": url})))
+            .await?;
+        Ok(())
+    }
+
     /// The bytes of an `mxc://server/id` file (authenticated media, Matrix 1.11).
     pub async fn download(&self, mxc: &str) -> anyhow::Result<Vec<u8>> {
         let rest = mxc

@@ -87,6 +87,13 @@ pub trait Front: Send + Sync + 'static {
         Box::pin(std::future::ready(()))
     }
 
+    /// How long the front serves a file it was given (`OutboxItem::File`) from the
+    /// store after showing it (XMPP: a link to the bridge); `None`: it copied the file
+    /// elsewhere (Matrix: the homeserver's media) and the store may drop it at once.
+    fn keeps_files(&self) -> Option<Duration> {
+        None
+    }
+
     /// `pm <network> <id>`: opens a conversation with a contact; the answer for the user.
     fn open_chat<'a>(
         &'a self,

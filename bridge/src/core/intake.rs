@@ -137,6 +137,34 @@ impl Bridge {
                 };
                 self.to_outbox(login, chat, item);
             }
+            NetworkEvent::File { chat, from, file } => {
+                // The bytes first: an entry never names a file the store does not have.
+                let id = match self.store.put_file(&file.data) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        tracing::error!("could not store a received file: {e}");
+                        self.arc().notify(
+                            &login.user,
+                            Some(net),
+                            &format!(
+                                "{from} sent you the file {} ({}), which could not be kept: {e}",
+                                file.name,
+                                super::size_text(file.data.len() as u64)
+                            ),
+                        );
+                        return;
+                    }
+                };
+                let item = OutboxItem::File {
+                    from,
+                    file: id,
+                    size: file.data.len() as u64,
+                    name: file.name,
+                    mime: file.mime,
+                    sent_at: Some(super::now_ms()),
+                };
+                self.to_outbox(login, chat, item);
+            }
             NetworkEvent::RoomMembers { chat, members } => {
                 if let ChatId::Room(name) = &chat {
                     // At once: the relay for the room's next message depends on it.

@@ -159,6 +159,7 @@ async fn handle(bridge: &Arc<Bridge>, key: &LoginKey, event: NetworkEvent) -> an
             bridge.avatar_fetched(key, &who, &hash, result).await
         }
         NetworkEvent::Message { .. }
+        | NetworkEvent::File { .. }
         | NetworkEvent::Acknowledged { .. }
         | NetworkEvent::RoomMembers { .. }
         | NetworkEvent::RoomLeft { .. }

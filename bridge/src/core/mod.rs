@@ -374,6 +374,31 @@ impl Bridge {
             .await
     }
 
+    /// Offers a file to the conversation's contact through the user's login (networks
+    /// whose capabilities say `files`); `fallback` (a line with a link) goes instead if
+    /// the contact does not take it.
+    pub async fn send_file(
+        &self,
+        user: &str,
+        network: NetworkId,
+        chat: &ChatId,
+        file: FileData,
+        fallback: FormattedText,
+    ) -> Result<Delivery, SendError> {
+        let Some(handle) = self.login_handle(user, network) else {
+            return Err(SendError::NotLoggedIn(network.display_name()));
+        };
+        let chat = chat.clone();
+        handle
+            .request(|reply| LoginCommand::SendFile {
+                chat,
+                file,
+                fallback,
+                reply,
+            })
+            .await
+    }
+
     /// Sends a nudge to the conversation, through the user's login; refused at once where
     /// the network has none.
     pub async fn send_nudge(

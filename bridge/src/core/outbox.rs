@@ -355,6 +355,14 @@ impl Bridge {
             if let Err(e) = self.store.outbox_done(&key, &entry.txn_id, &event_ids, now) {
                 tracing::error!("could not remove a delivered entry from the outbox: {e}");
             }
+            if let OutboxItem::File { file, .. } = &entry.item {
+                // Shown: the bytes go, unless the front serves them itself for a while.
+                let keep = self.front_for(&entry.user).and_then(|f| f.keeps_files());
+                let until = keep.map(|d| now.saturating_add(d.as_millis() as u64));
+                if let Err(e) = self.store.file_shown(*file, until) {
+                    tracing::error!("could not release a delivered file: {e}");
+                }
+            }
             // No flush of its own: a crash before the next one sends the entry again,
             // which the transaction id (and the marker check after a restart) makes
             // harmless, and a flush per message is the bridge's largest cost.
@@ -372,6 +380,14 @@ impl Bridge {
                     excerpt.push('…');
                 }
                 format!("A {net} message from {from} could not be shown here: {failure}. The message was: {excerpt}")
+            }
+            OutboxItem::File {
+                from, name, size, ..
+            } => {
+                format!(
+                    "The file {name} ({}) from {from} on {net} could not be shown here: {failure}",
+                    super::size_text(*size)
+                )
             }
             OutboxItem::Members { .. } => {
                 format!("The member list of a {net} chat could not be shown here: {failure}")

@@ -101,6 +101,10 @@ pub fn clean_event(event: &mut NetworkEvent) {
                 .as_deref()
                 .and_then(|r| clean_text(r, MAX_REASON_BYTES));
         }
+        NetworkEvent::File { file, .. } => {
+            file.name = clean_file_name(&file.name);
+            file.mime = crate::model::mime_of(&file.name);
+        }
         NetworkEvent::Message { text, .. } => {
             // NUL and the like have no place in a message; line breaks and tabs do.
             if text.plain.contains(is_stray_control) {
@@ -116,6 +120,19 @@ pub fn clean_event(event: &mut NetworkEvent) {
         | NetworkEvent::Typing { .. }
         | NetworkEvent::RoomLeft { .. }
         | NetworkEvent::Notice { .. } => {}
+    }
+}
+
+/// A file name a peer chose, made safe to show and to save: the last part of any path,
+/// one line without controls or bidi overrides, no leading dots (no hidden or `..`
+/// names), at most 255 bytes; "file" when nothing is left.
+pub fn clean_file_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned = clean_name(last).unwrap_or_default();
+    let cleaned = cleaned.trim_start_matches('.').trim();
+    match truncate(cleaned, 255) {
+        "" => "file".to_owned(),
+        ok => ok.to_owned(),
     }
 }
 

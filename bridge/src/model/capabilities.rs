@@ -43,6 +43,10 @@ pub struct Capabilities {
     pub nudges: bool,
     /// Contacts' pictures (MSN display pictures): ghosts' avatars, XMPP vCard photos.
     pub avatars: bool,
+    /// Files both ways as real transfers (MSN file transfer): a contact's file arrives as
+    /// a file, a user's file is offered to the contact (a link only if they decline).
+    /// Without it a user's file reaches a contact as a link.
+    pub files: bool,
     /// People ask the user's permission to add them, and the user grants or denies it
     /// (`authorize`, `deny`; ICQ's authorization requests).
     pub authorization: bool,
@@ -106,6 +110,7 @@ const ICQ: Capabilities = Capabilities {
     typing: false,
     nudges: false,
     avatars: false,
+    files: false,
     authorization: true,
     id_label: "ICQ number (UIN)",
     id_syntax: "an ICQ number (UIN): digits only",
@@ -134,6 +139,7 @@ const MSN: Capabilities = Capabilities {
     typing: true,
     nudges: true,
     avatars: true,
+    files: true,
     authorization: false,
     id_label: "MSN e-mail address",
     id_syntax: "an MSN e-mail address (in a JID, its @ is written \\40)",
@@ -165,6 +171,7 @@ const MIG33: Capabilities = Capabilities {
     typing: false,
     nudges: false,
     avatars: false,
+    files: false,
     authorization: false,
     id_label: "mig33 username",
     id_syntax: "a mig33 username",

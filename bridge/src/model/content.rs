@@ -81,6 +81,47 @@ pub fn image_type(data: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// A file as it crosses between a network and the core: its name (as the sender gave
+/// it, cleaned at the intake), its media type (from the name; the fronts never trust it
+/// to decide what runs) and its bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileData {
+    pub name: String,
+    pub mime: String,
+    pub data: std::sync::Arc<[u8]>,
+}
+
+/// Logs the size, never the bytes.
+impl std::fmt::Debug for FileData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileData")
+            .field("name", &self.name)
+            .field("mime", &self.mime)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
+impl FileData {
+    /// A file named `name`; its media type is guessed from the name's extension.
+    pub fn new(name: &str, data: impl Into<std::sync::Arc<[u8]>>) -> FileData {
+        FileData {
+            name: name.to_owned(),
+            mime: mime_of(name),
+            data: data.into(),
+        }
+    }
+}
+
+/// The media type a file name's extension suggests (`application/octet-stream` when it
+/// suggests none).
+pub fn mime_of(name: &str) -> String {
+    mime_guess::from_path(name)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_owned()
+}
+
 /// What kind of message arrived (networks map their types onto these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -6,8 +6,8 @@ use std::fmt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AuthorizationRequest, Avatar, ChatId, Contact, FormattedText, Group, LegacyId, Lookup,
-    MessageKind, NetworkId, Presence, PresenceState, Profile, RoomListing,
+    AuthorizationRequest, Avatar, ChatId, Contact, FileData, FormattedText, Group, LegacyId,
+    Lookup, MessageKind, NetworkId, Presence, PresenceState, Profile, RoomListing,
 };
 
 /// Credentials for one login, and what the bridge remembers of it. `Debug` never shows
@@ -76,6 +76,16 @@ pub enum LoginCommand {
         chat: ChatId,
         typing: bool,
     },
+    /// A file to the conversation's contact (networks whose capabilities say `files`):
+    /// offered as a transfer; when the contact declines or cannot take it, `fallback`
+    /// (the text with a link to the file) is sent instead and the reply's warnings say
+    /// so. Answered once the contact has the file or the fallback.
+    SendFile {
+        chat: ChatId,
+        file: FileData,
+        fallback: FormattedText,
+        reply: Reply<Delivery>,
+    },
     /// A nudge to the conversation (networks whose capabilities say `nudges`).
     Nudge {
         chat: ChatId,
@@ -109,6 +119,12 @@ pub enum LoginCommand {
         hash: String,
         descriptor: String,
     },
+    /// The user's own picture, shown to their contacts (networks whose capabilities say
+    /// `avatars`), until another replaces it; `None`: no picture. Kept by the login
+    /// across reconnects.
+    SetAvatar {
+        avatar: Option<Avatar>,
+    },
     /// Answers someone's authorization request (networks whose capabilities say
     /// `authorization`): grant lets them add the user, deny refuses.
     AnswerAuthorization {
@@ -124,7 +140,9 @@ impl LoginCommand {
     /// dropped).
     pub fn fail(self, error: SendError) {
         match self {
-            LoginCommand::SendText { reply, .. } | LoginCommand::Nudge { reply, .. } => {
+            LoginCommand::SendText { reply, .. }
+            | LoginCommand::Nudge { reply, .. }
+            | LoginCommand::SendFile { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
             LoginCommand::SetPresence { reply, .. }
@@ -142,6 +160,7 @@ impl LoginCommand {
             }
             LoginCommand::Typing { .. }
             | LoginCommand::FetchAvatar { .. }
+            | LoginCommand::SetAvatar { .. }
             | LoginCommand::Logout => {}
         }
     }
@@ -197,6 +216,13 @@ pub enum NetworkEvent {
         chat: ChatId,
         who: LegacyId,
         typing: bool,
+    },
+    /// A file a contact sent, received whole (the network accepted the offer itself,
+    /// within its size limit).
+    File {
+        chat: ChatId,
+        from: LegacyId,
+        file: FileData,
     },
     /// The full member list of a chatroom this login is in (after a join, and when it
     /// changes), or of a group conversation (`ChatId::Group`). The login itself may be

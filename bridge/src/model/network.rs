@@ -146,6 +146,8 @@ impl EventSink {
 #[derive(Debug, Clone)]
 pub struct NetworkSettings {
     pub server: String,
+    /// The largest file taken from a contact or sent to one (`files.max_bytes`).
+    pub max_file_bytes: u64,
 }
 
 /// One legacy network implementation. Lives in `bridge/src/networks/<net>/`.

@@ -39,6 +39,16 @@ pub enum OutboxItem {
         /// Stored by the server while the user was offline.
         offline: bool,
     },
+    /// A file from a legacy user; its bytes wait in the store (`Store::file`, under
+    /// `file`) until the front has shown it.
+    File {
+        from: String,
+        file: u64,
+        name: String,
+        mime: String,
+        size: u64,
+        sent_at: Option<u64>,
+    },
     /// The full legacy member list of a chatroom or group conversation.
     Members { members: Vec<Contact> },
     /// The login left the chatroom or group conversation.

@@ -121,6 +121,7 @@ pub fn build(config: &LoadedConfig, options: &NetworkOptions) -> Vec<Arc<dyn Net
         .filter_map(|(id, net)| {
             let settings = NetworkSettings {
                 server: net.server.clone().unwrap_or_default(),
+                max_file_bytes: config.config.files.max_bytes,
             };
             match id {
                 NetworkId::Icq => icq::build(settings, options.icq.clone()),

@@ -391,6 +391,17 @@ impl MatrixClient {
         send_as!(self, request, user).map(|r| r.content_uri)
     }
 
+    /// A user's avatar (`mxc://`), `None` when they have none.
+    pub async fn avatar_url_of(&self, user: &UserId) -> MatrixResult<Option<OwnedMxcUri>> {
+        use matrix_sdk::ruma::api::client::profile::{get_profile_field, AvatarUrl};
+        let request = get_profile_field::v3::Request::new_static::<AvatarUrl>(user.into());
+        match send!(self, request) {
+            Ok(response) => Ok(response.value),
+            Err(e) if matches!(error_kind(&e), Some(ErrorKind::NotFound)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn set_avatar_url(&self, user: &UserId, url: OwnedMxcUri) -> MatrixResult<()> {
         let request =
             set_profile_field::v3::Request::new(user.into(), ProfileFieldValue::AvatarUrl(url));

@@ -103,6 +103,51 @@ pub(crate) async fn deliver(
                 Err(f) => Err(f),
             }
         }
+        OutboxItem::File {
+            from,
+            file,
+            name,
+            mime,
+            size,
+            sent_at,
+        } => {
+            let ghost = ensure_ghost(front, net, &from, None)
+                .await
+                .map_err(failure)?;
+            if !matches!(entry.chat, ChatId::Direct(_)) {
+                ensure_member(front, &room, &ghost).await.map_err(failure)?;
+            }
+            let message = Message {
+                ghost: &ghost,
+                room: &room,
+                kind: MessageKind::Text,
+                sent_at,
+            };
+            if uncertain {
+                if let Some(id) = find_earlier(front, &message, &entry.txn_id).await? {
+                    return Ok(vec![id.to_string()]);
+                }
+            }
+            let data = front
+                .store
+                .file(file)
+                .map_err(|e| Failure::transient(e.to_string()))?
+                .ok_or_else(|| Failure::permanent("the file is no longer kept"))?;
+            // Uploaded as the contact's ghost: the file is theirs. Sent again after a
+            // failure, an upload only costs a copy in the media store.
+            let url = front
+                .matrix
+                .upload(&ghost, data, &mime, &name)
+                .await
+                .map_err(|e| classify(&e))?;
+            let content = file_content(&name, &mime, size, url.as_str(), &entry.txn_id);
+            front
+                .matrix
+                .send_message_json(&ghost, &room, &content, &entry.txn_id, sent_at)
+                .await
+                .map(|id| vec![id.to_string()])
+                .map_err(|e| classify(&e))
+        }
         OutboxItem::Members { members } => {
             super::portals::show_members(front, &entry.user, net, &entry.chat, &room, &members)
                 .await
@@ -157,13 +202,7 @@ async fn send(
     uncertain: bool,
 ) -> Result<OwnedEventId, Failure> {
     if uncertain {
-        let found = front
-            .matrix
-            .find_sent(m.ghost, m.room, txn_id, FIND_LIMIT)
-            .await
-            .map_err(|e| classify(&e))?;
-        if let Some(id) = found {
-            tracing::debug!(%txn_id, "an earlier attempt had reached the homeserver");
+        if let Some(id) = find_earlier(front, m, txn_id).await? {
             return Ok(id);
         }
     }
@@ -187,6 +226,43 @@ async fn send(
         .send_message_json(m.ghost, m.room, &content, txn_id, m.sent_at)
         .await
         .map_err(|e| classify(&e))
+}
+
+/// The event an earlier attempt with this transaction id sent, if the room has it.
+async fn find_earlier(
+    front: &MatrixFront,
+    m: &Message<'_>,
+    txn_id: &str,
+) -> Result<Option<OwnedEventId>, Failure> {
+    let found = front
+        .matrix
+        .find_sent(m.ghost, m.room, txn_id, FIND_LIMIT)
+        .await
+        .map_err(|e| classify(&e))?;
+    if found.is_some() {
+        tracing::debug!(%txn_id, "an earlier attempt had reached the homeserver");
+    }
+    Ok(found)
+}
+
+/// A file's message: `m.image`, `m.video` or `m.audio` when its type says so (clients
+/// show those in place), `m.file` otherwise.
+fn file_content(name: &str, mime: &str, size: u64, url: &str, txn_id: &str) -> serde_json::Value {
+    let msgtype = match mime.split('/').next() {
+        Some("image") if mime != "image/svg+xml" => "m.image",
+        Some("video") => "m.video",
+        Some("audio") => "m.audio",
+        _ => "m.file",
+    };
+    json!({
+        "msgtype": msgtype,
+        "body": name,
+        "filename": name,
+        "url": url,
+        "info": { "mimetype": mime, "size": size },
+        TXN_MARKER: txn_id,
+        MENTIONS: {},
+    })
 }
 
 /// `M_TOO_LARGE`: sends the text in parts (plain text), remembering progress in the
@@ -259,7 +335,20 @@ fn offline_note(
 
 #[cfg(test)]
 mod tests {
-    use super::split;
+    use super::{file_content, split};
+
+    #[test]
+    fn files_are_shown_in_place_only_when_their_type_is_media() {
+        let png = file_content("a.png", "image/png", 3, "mxc://h/x", "t1");
+        assert_eq!(png["msgtype"], "m.image");
+        assert_eq!(png["info"]["size"], 3);
+        assert_eq!(png["body"], "a.png");
+        let svg = file_content("a.svg", "image/svg+xml", 3, "mxc://h/x", "t1");
+        assert_eq!(svg["msgtype"], "m.file");
+        let zip = file_content("a.zip", "application/zip", 3, "mxc://h/x", "t1");
+        assert_eq!(zip["msgtype"], "m.file");
+        assert_eq!(zip["m.mentions"], serde_json::json!({}));
+    }
 
     #[test]
     fn splits_at_spaces_and_never_inside_a_character() {

@@ -22,15 +22,19 @@
 //! [`MediaLinks::check`] reads and verifies a link without I/O (the fuzz target
 //! `fuzz/fuzz_targets/media_link.rs` feeds it).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac};
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use sha2::Sha256;
+use percent_encoding::{percent_decode_str, utf8_percent_encode};
+
+use crate::core::size_text;
+pub use crate::fronts::downloads::LinkError;
+use crate::fronts::downloads::{
+    expiry_and_signature, hex, link_name, refusal, sandbox, signature, unix_now, verify, UNRESERVED,
+};
 
 /// Where the links live on the appservice listener.
 pub const PREFIX: &str = "/_retrobridge/media/";
@@ -38,50 +42,6 @@ pub const PREFIX: &str = "/_retrobridge/media/";
 /// How long a link works unless the config says otherwise.
 pub const DEFAULT_LIFETIME: Duration =
     Duration::from_secs(crate::config::DEFAULT_MEDIA_LINK_LIFETIME_SECS);
-
-/// A link keeps this many bytes of a file's name (a file system's usual limit).
-const MAX_NAME_BYTES: usize = 255;
-
-/// What stays as it is in a link's name and in `filename*`: RFC 3986's unreserved
-/// characters (all of them RFC 5987 attr-chars too).
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// The types a browser may show in place (Synapse's `INLINE_CONTENT_TYPES`, of its text
-/// types only text/plain). SVG is not among them: it is a document that runs scripts.
-const INLINE_TYPES: &[&str] = &[
-    "text/plain",
-    "image/jpeg",
-    "image/gif",
-    "image/png",
-    "image/apng",
-    "image/webp",
-    "image/avif",
-    "video/mp4",
-    "video/webm",
-    "video/ogg",
-    "video/quicktime",
-    "audio/mp4",
-    "audio/webm",
-    "audio/aac",
-    "audio/mpeg",
-    "audio/ogg",
-    "audio/wave",
-    "audio/wav",
-    "audio/x-wav",
-    "audio/x-pn-wav",
-    "audio/flac",
-    "audio/x-flac",
-];
-
-/// Sent with every file: no scripts, no requests, an origin of its own. Inline styles
-/// and same-origin media let browsers show an image, audio or video file (Synapse sends
-/// the same for its media).
-const CONTENT_SECURITY_POLICY: &str =
-    "sandbox; default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; media-src 'self'";
 
 /// Makes and checks media links; serves them.
 #[derive(Clone)]
@@ -103,17 +63,6 @@ pub struct MediaLink {
     pub name: String,
     /// Unix time (seconds) from which the link no longer works.
     pub expires: u64,
-}
-
-/// Why a link is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkError {
-    /// Not the form of a link the bridge makes.
-    Malformed,
-    /// The signature does not match: a link the bridge did not make, or one changed.
-    Forged,
-    /// A link the bridge made, expired at this Unix time.
-    Expired(u64),
 }
 
 impl MediaLinks {
@@ -160,7 +109,6 @@ impl MediaLinks {
     /// Reads a link's path and query as the listener receives them and verifies its
     /// signature with `key`, then its expiry against `now` (Unix seconds).
     pub fn check(key: &[u8], path_and_query: &str, now: u64) -> Result<MediaLink, LinkError> {
-        use subtle::ConstantTimeEq;
         let malformed = |_| LinkError::Malformed;
         let (path, query) = path_and_query.split_once('?').ok_or(LinkError::Malformed)?;
         let mut parts = path
@@ -183,22 +131,9 @@ impl MediaLinks {
         if !is_server_name(&server) || !is_media_id(&media_id) {
             return Err(LinkError::Malformed);
         }
-        let (exp, sig) = query.split_once('&').ok_or(LinkError::Malformed)?;
-        let exp = exp.strip_prefix("exp=").ok_or(LinkError::Malformed)?;
-        // Only the form the bridge writes: `exp=+7` or `exp=07` is not another way to say 7.
-        let expires = exp
-            .parse::<u64>()
-            .ok()
-            .filter(|e| e.to_string() == exp)
-            .ok_or(LinkError::Malformed)?;
-        let sig = sig.strip_prefix("sig=").ok_or(LinkError::Malformed)?;
-        let expected = hex(&signature(key, &server, &media_id, &name, expires));
-        if !bool::from(expected.as_bytes().ct_eq(sig.as_bytes())) {
-            return Err(LinkError::Forged);
-        }
-        if now >= expires {
-            return Err(LinkError::Expired(expires));
-        }
+        let (expires, sig) = expiry_and_signature(query)?;
+        let expected = signature(key, &server, &media_id, &name, expires);
+        verify(expected, sig, expires, now)?;
         Ok(MediaLink {
             server: server.into_owned(),
             media_id: media_id.into_owned(),
@@ -207,25 +142,52 @@ impl MediaLinks {
         })
     }
 
+    /// Downloads an `mxc://` file with the bridge's token, up to `max` bytes (a larger
+    /// one is refused without reading it all); the address must follow the grammar.
+    pub async fn download(&self, mxc: &str, max: u64) -> Result<Vec<u8>, String> {
+        let (server, media_id) = mxc
+            .strip_prefix("mxc://")
+            .and_then(|rest| rest.split_once('/'))
+            .filter(|(s, m)| is_server_name(s) && is_media_id(m))
+            .ok_or("not a valid Matrix file address")?;
+        let url = format!(
+            "{}/_matrix/client/v1/media/download/{server}/{media_id}",
+            self.homeserver
+        );
+        let mut response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.as_token)
+            .send()
+            .await
+            .map_err(|e| format!("the homeserver did not answer: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("the homeserver answered {}", response.status()));
+        }
+        let too_big = || format!("it is larger than the {} the bridge takes", size_text(max));
+        if response.content_length().is_some_and(|n| n > max) {
+            return Err(too_big());
+        }
+        let mut data = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("the download broke off: {e}"))?
+        {
+            if (data.len() + chunk.len()) as u64 > max {
+                return Err(too_big());
+            }
+            data.extend_from_slice(&chunk);
+        }
+        Ok(data)
+    }
+
     /// `GET /_retrobridge/media/{server}/{media_id}/{name}?exp=…&sig=…`
     pub async fn serve(State(links): State<MediaLinks>, uri: Uri) -> Response {
         let path_and_query = uri.path_and_query().map_or("", |p| p.as_str());
         let link = match Self::check(&links.key, path_and_query, unix_now()) {
             Ok(link) => link,
-            Err(LinkError::Expired(at)) => {
-                let when = chrono::DateTime::from_timestamp(i64::try_from(at).unwrap_or(0), 0)
-                    .map(|t| format!(" on {}", t.format("%Y-%m-%d %H:%M UTC")))
-                    .unwrap_or_default();
-                return (
-                    StatusCode::GONE,
-                    format!("This link expired{when}: ask the sender to send the file again."),
-                )
-                    .into_response();
-            }
-            Err(e) => {
-                tracing::debug!(path = uri.path(), "media link refused: {e:?}");
-                return (StatusCode::FORBIDDEN, "This link is not valid.").into_response();
-            }
+            Err(e) => return refusal(e, uri.path()),
         };
         let (server, media_id) = (&link.server, &link.media_id);
         let url = format!(
@@ -255,58 +217,15 @@ impl MediaLinks {
             };
             return (code, "The file is not available.").into_response();
         }
-        let (content_type, inline) = served_type(
-            upstream
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok()),
-        );
+        let content_type = upstream
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let mut response = Body::from_stream(upstream.bytes_stream()).into_response();
-        let headers = response.headers_mut();
-        // Both values are made of visible ASCII only; the fallbacks are never used.
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_str(&content_type)
-                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-        );
-        headers.insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_str(&content_disposition(inline, &link.name))
-                .unwrap_or(HeaderValue::from_static("attachment")),
-        );
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        );
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
+        sandbox(response.headers_mut(), content_type.as_deref(), &link.name);
         response
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// HMAC-SHA256 over the four parts, each after its length: no two different links
-/// sign the same bytes.
-fn signature(key: &[u8], server: &str, media_id: &str, name: &str, expires: u64) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(b"retrobridge media link v2\0");
-    for part in [server, media_id, name] {
-        mac.update(&(part.len() as u64).to_be_bytes());
-        mac.update(part.as_bytes());
-    }
-    mac.update(&expires.to_be_bytes());
-    mac.finalize().into_bytes().into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The spec's server name: a DNS name, an IPv4 address or a bracketed IPv6 address, with
@@ -342,98 +261,6 @@ pub fn is_media_id(s: &str) -> bool {
     (1..=255).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// The name a link carries: the file's own, cut at [`MAX_NAME_BYTES`]; "file" for a name
-/// that would not stay a path segment (empty, and `.` and `..`, which URLs resolve away).
-fn link_name(filename: &str) -> &str {
-    let mut end = filename.len().min(MAX_NAME_BYTES);
-    while !filename.is_char_boundary(end) {
-        end -= 1;
-    }
-    match &filename[..end] {
-        "" | "." | ".." => "file",
-        name => name,
-    }
-}
-
-/// The `Content-Type` to send and whether the browser may show the file in place. Only
-/// types on the list are shown, and as the list writes them (text in a known charset);
-/// anything else is a download, typed by the upstream's `type/subtype` when it is one.
-fn served_type(upstream: Option<&str>) -> (String, bool) {
-    let upstream = upstream.unwrap_or_default();
-    let (essence, params) = upstream.split_once(';').unwrap_or((upstream, ""));
-    let essence = essence.trim().to_ascii_lowercase();
-    if let Some(&inline) = INLINE_TYPES.iter().find(|t| **t == essence) {
-        return match inline {
-            "text/plain" => (
-                format!("text/plain; charset={}", text_charset(params)),
-                true,
-            ),
-            other => (other.to_owned(), true),
-        };
-    }
-    let token = |s: &str| {
-        (1..=127).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-    };
-    match essence.split_once('/') {
-        Some((kind, sub)) if token(kind) && token(sub) => (essence, false),
-        _ => ("application/octet-stream".to_owned(), false),
-    }
-}
-
-/// The charset of a text file shown in place: the upstream's when it is a common one,
-/// UTF-8 otherwise (what Matrix clients upload; and no label such as UTF-7 that old
-/// browsers decode into markup).
-fn text_charset(params: &str) -> String {
-    let known = |c: &str| {
-        matches!(
-            c,
-            "utf-8"
-                | "us-ascii"
-                | "utf-16"
-                | "utf-16le"
-                | "utf-16be"
-                | "koi8-r"
-                | "shift_jis"
-                | "euc-jp"
-                | "euc-kr"
-                | "gb2312"
-                | "gbk"
-                | "gb18030"
-                | "big5"
-        ) || c
-            .strip_prefix("iso-8859-")
-            .is_some_and(|n| matches!(n.parse::<u8>(), Ok(1..=16)) && n.len() <= 2)
-            || c.strip_prefix("windows-125")
-                .is_some_and(|n| n.len() == 1 && n.as_bytes()[0].is_ascii_digit())
-    };
-    params
-        .split(';')
-        .filter_map(|p| p.split_once('='))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
-        .map(|(_, v)| v.trim().trim_matches('"').to_ascii_lowercase())
-        .filter(|c| known(c))
-        .unwrap_or_else(|| "utf-8".to_owned())
-}
-
-/// RFC 6266: `filename` in quotes with what old browsers may misread replaced (quotes,
-/// backslashes, `%`, `;`, `/`, controls, non-ASCII), and the exact name in `filename*`.
-fn content_disposition(inline: bool, name: &str) -> String {
-    let fallback: String = name
-        .chars()
-        .map(|c| match c {
-            ' '..='~' if !"\"\\%;/".contains(c) => c,
-            _ => '_',
-        })
-        .collect();
-    format!(
-        "{}; filename=\"{fallback}\"; filename*=UTF-8''{}",
-        if inline { "inline" } else { "attachment" },
-        utf8_percent_encode(name, UNRESERVED)
-    )
 }
 
 #[cfg(test)]
@@ -673,98 +500,6 @@ mod tests {
         let link = path("mxc://example.org/AbC123", &long);
         let kept = MediaLinks::check(&KEY, &link, NOW).unwrap().name;
         assert_eq!(kept, "é".repeat(127), "cut at a character's boundary");
-    }
-
-    #[test]
-    fn content_disposition_follows_rfc_6266() {
-        assert_eq!(
-            content_disposition(false, "notes.txt"),
-            "attachment; filename=\"notes.txt\"; filename*=UTF-8''notes.txt"
-        );
-        assert_eq!(
-            content_disposition(true, "my report.pdf"),
-            "inline; filename=\"my report.pdf\"; filename*=UTF-8''my%20report.pdf"
-        );
-        assert_eq!(
-            content_disposition(false, "a\"; filename=evil.exe"),
-            "attachment; filename=\"a__ filename=evil.exe\"; filename*=UTF-8''a%22%3B%20filename%3Devil.exe"
-        );
-        assert_eq!(
-            content_disposition(false, "x\r\nSet-Cookie: a=b"),
-            "attachment; filename=\"x__Set-Cookie: a=b\"; filename*=UTF-8''x%0D%0ASet-Cookie%3A%20a%3Db"
-        );
-        assert_eq!(
-            content_disposition(false, "Übersicht.pdf"),
-            "attachment; filename=\"_bersicht.pdf\"; filename*=UTF-8''%C3%9Cbersicht.pdf"
-        );
-        assert_eq!(
-            content_disposition(false, "..\\..\\100%.txt"),
-            "attachment; filename=\".._.._100_.txt\"; filename*=UTF-8''..%5C..%5C100%25.txt"
-        );
-        for name in ["a\"b", "a;b", "a\r\nb", "日本", "\u{0}\u{7f}"] {
-            let value = content_disposition(false, name);
-            assert!(HeaderValue::from_str(&value).is_ok(), "{value}");
-            assert!(value.bytes().all(|b| (b' '..=b'~').contains(&b)), "{value}");
-            assert_eq!(value.matches(';').count(), 2, "{value}");
-        }
-    }
-
-    #[test]
-    fn only_inert_types_are_shown_in_place() {
-        let cases = [
-            (Some("image/png"), "image/png", true),
-            (Some("IMAGE/PNG; x=y"), "image/png", true),
-            (Some("image/jpeg"), "image/jpeg", true),
-            (Some("video/mp4"), "video/mp4", true),
-            (Some("audio/ogg"), "audio/ogg", true),
-            (Some("text/plain"), "text/plain; charset=utf-8", true),
-            (
-                Some("text/plain; charset=ISO-8859-1"),
-                "text/plain; charset=iso-8859-1",
-                true,
-            ),
-            (
-                Some("text/plain;charset=\"utf-8\""),
-                "text/plain; charset=utf-8",
-                true,
-            ),
-            (
-                Some("text/plain; charset=utf-7"),
-                "text/plain; charset=utf-8",
-                true,
-            ),
-            (
-                Some("text/plain; charset=x\r\ny"),
-                "text/plain; charset=utf-8",
-                true,
-            ),
-            (Some("image/svg+xml"), "image/svg+xml", false),
-            (Some("text/html"), "text/html", false),
-            (Some("text/html; charset=utf-8"), "text/html", false),
-            (
-                Some("application/xhtml+xml"),
-                "application/xhtml+xml",
-                false,
-            ),
-            (Some("application/pdf"), "application/pdf", false),
-            (Some("text/css"), "text/css", false),
-            (Some("text/plain+html"), "text/plain+html", false),
-            (
-                Some("image/png,text/html"),
-                "application/octet-stream",
-                false,
-            ),
-            (Some("nonsense"), "application/octet-stream", false),
-            (Some(""), "application/octet-stream", false),
-            (None, "application/octet-stream", false),
-        ];
-        for (upstream, served, inline) in cases {
-            assert_eq!(
-                served_type(upstream),
-                (served.to_owned(), inline),
-                "{upstream:?}"
-            );
-        }
     }
 
     /// What the fuzz target checks, on a few inputs: no panic, and every link made

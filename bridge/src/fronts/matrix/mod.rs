@@ -344,6 +344,26 @@ impl MatrixFront {
             let is_direct = event.content.get("is_direct").and_then(|d| d.as_bool()) == Some(true);
             portals::handle_ghost_invite(self, room, sender, target, is_direct).await;
         } else if matches!(membership, "invite" | "join" | "knock") && !self.is_ours(target) {
+            if membership == "join" && sender == target {
+                // A profile change reaches every room the user is in: shared once.
+                let mxc = event.content["avatar_url"].as_str().unwrap_or_default();
+                let last = self.store.last_set(target, "own_avatar").ok().flatten();
+                if last.as_deref().unwrap_or_default() != mxc {
+                    let networks: Vec<NetworkId> = self
+                        .logins_of(target)
+                        .into_iter()
+                        .map(|(n, _, _)| n)
+                        .filter(|n| n.capabilities().avatars)
+                        .collect();
+                    if !networks.is_empty() {
+                        let front = self.clone();
+                        let (user, mxc) = (target.to_owned(), mxc.to_owned());
+                        tokio::spawn(async move {
+                            front.share_own_avatar(&user, Some(mxc), &networks).await
+                        });
+                    }
+                }
+            }
             portals::admit(self, room, target).await;
         } else if membership == "leave" && !self.is_ours(target) {
             // The owner left their management room: forget it so a new invite starts afresh.
@@ -351,6 +371,59 @@ impl MatrixFront {
                 let _ = self.store.forget_management_room(room);
                 let _ = self.matrix.leave(self.bot(), &room_id(room)).await;
             }
+        }
+    }
+
+    /// The user's Matrix avatar (`mxc`, or asked of the homeserver when `None`; empty:
+    /// none) becomes their picture on `networks`: downloaded within the picture limit,
+    /// an image or nothing.
+    async fn share_own_avatar(
+        self: &Arc<Self>,
+        user: &str,
+        mxc: Option<String>,
+        networks: &[NetworkId],
+    ) {
+        let mxc = match mxc {
+            Some(mxc) => mxc,
+            None => match UserId::parse(user) {
+                Ok(id) => match self.matrix.avatar_url_of(&id).await {
+                    Ok(url) => url.map(|u| u.to_string()).unwrap_or_default(),
+                    Err(e) => {
+                        tracing::info!(%user, "could not read the user's avatar: {e}");
+                        return;
+                    }
+                },
+                Err(_) => return,
+            },
+        };
+        let avatar = match (&self.media, mxc.as_str()) {
+            (_, "") | (None, _) => None,
+            (Some(media), mxc) => match media
+                .download(mxc, crate::core::Avatar::MAX_BYTES as u64)
+                .await
+            {
+                Ok(data) => {
+                    let avatar = crate::core::Avatar::new(mxc, data);
+                    if avatar.is_none() {
+                        tracing::info!(%user, "the user's avatar is not a PNG, JPEG, GIF or BMP: not shared");
+                    }
+                    avatar
+                }
+                Err(e) => {
+                    tracing::info!(%user, "could not fetch the user's avatar: {e}");
+                    return;
+                }
+            },
+        };
+        for net in networks {
+            if let Some(handle) = self.login_handle(user, *net) {
+                let _ = handle.send(crate::core::LoginCommand::SetAvatar {
+                    avatar: avatar.clone(),
+                });
+            }
+        }
+        if let Err(e) = self.store.put_last_set(user, "own_avatar", &mxc) {
+            tracing::warn!("could not record the user's avatar: {e}");
         }
     }
 
@@ -364,6 +437,12 @@ impl MatrixFront {
         let net = key.network;
         match event {
             NetworkEvent::Connected { .. } => {
+                if net.capabilities().avatars {
+                    // Each connection announces the picture: the login keeps it in memory.
+                    let front = self.clone();
+                    let user = key.user.clone();
+                    tokio::spawn(async move { front.share_own_avatar(&user, None, &[net]).await });
+                }
                 portals::ensure_space(self, &key.user, net).await?;
             }
             NetworkEvent::ContactList { groups, contacts } => {

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::media::MediaLinks;
 use super::{MatrixEvent, MatrixFront};
-use crate::core::{size_text, FormattedText, LoginCommand};
+use crate::core::{size_text, FileData, FormattedText, LoginCommand};
 use crate::store::PortalRecord;
 
 /// A Matrix event in a portal.
@@ -75,9 +75,27 @@ pub async fn handle_portal_event(
         );
         return;
     };
-    let result = front
-        .send_text(sender, portal.network, &portal.chat, text)
-        .await;
+    let result = match file_to_offer(front, portal, &event.content).await {
+        Some(Ok(file)) => {
+            front
+                .send_file(sender, portal.network, &portal.chat, file, text)
+                .await
+        }
+        Some(Err(why)) => {
+            front.notice(
+                &portal.room_id,
+                &format!("Your file went as a link: {why}."),
+            );
+            front
+                .send_text(sender, portal.network, &portal.chat, text)
+                .await
+        }
+        None => {
+            front
+                .send_text(sender, portal.network, &portal.chat, text)
+                .await
+        }
+    };
     tracing::debug!(room = %portal.room_id, event = ?event.event_id, ok = result.is_ok(), "sent to the network");
     match result {
         Ok(delivery) => {
@@ -94,6 +112,40 @@ pub async fn handle_portal_event(
             )
         }
     }
+}
+
+/// A file the user sent, to offer as a transfer where the network carries files:
+/// `None` for anything else (and encrypted files, which have no `url`); `Err` when it
+/// cannot be fetched within the size limit (it then goes as a link).
+async fn file_to_offer(
+    front: &MatrixFront,
+    portal: &PortalRecord,
+    content: &Value,
+) -> Option<Result<FileData, String>> {
+    if !portal.network.capabilities().files
+        || !matches!(portal.chat, crate::core::ChatId::Direct(_))
+        || content["m.relates_to"]["rel_type"] == "m.replace"
+        || !matches!(
+            content["msgtype"].as_str(),
+            Some("m.file" | "m.image" | "m.audio" | "m.video")
+        )
+    {
+        return None;
+    }
+    let url = content["url"].as_str()?;
+    let media = front.media.as_ref()?;
+    let name = content["filename"]
+        .as_str()
+        .or(content["body"].as_str())
+        .unwrap_or("file");
+    let name = crate::core::sanitize::clean_file_name(name);
+    let max = front.config.config.files.max_bytes;
+    Some(
+        media
+            .download(url, max)
+            .await
+            .map(|data| FileData::new(&name, data)),
+    )
 }
 
 /// `/me nudges` (or `/me nudge`, `/me nudges you`): a nudge where the network has them.

@@ -19,6 +19,7 @@ use crate::config::XmppConfig;
 use crate::core::front::{BoxFuture, Failure, Front};
 use crate::core::{Bridge, ChatId, LoginKey, LoginState, NetworkEvent, NetworkId, Presence};
 use crate::core::{Contact, FormattedText, Group, MessageKind, PresenceState};
+use crate::fronts::downloads::FileLinks;
 use crate::model::XMPP_USER_PREFIX;
 use crate::model::{OutboxEntry, OutboxItem};
 use crate::store::Subscription;
@@ -50,6 +51,8 @@ pub struct XmppFront {
     /// The bridge is stopping: users were shown everything offline, and no presence
     /// follows that would contradict it.
     stopping: std::sync::atomic::AtomicBool,
+    /// Links to the files legacy contacts send (`xmpp.file_links`), if configured.
+    files: Option<FileLinks>,
 }
 
 impl std::ops::Deref for XmppFront {
@@ -98,7 +101,12 @@ impl XmppFront {
                 (domain.clone(), link)
             })
             .collect();
+        let files = match &config.file_links {
+            Some(f) => Some(serve_files(&core, f)?),
+            None => None,
+        };
         let front = Arc::new(XmppFront {
+            files,
             core,
             domains,
             links,
@@ -571,6 +579,49 @@ impl XmppFront {
         Ok(())
     }
 
+    /// What a file from a contact reads as: its link (`Text`), or without file links a
+    /// line that names it (`Notice`).
+    pub(crate) fn file_text(&self, file: u64, name: &str, size: u64) -> (MessageKind, String) {
+        match &self.files {
+            Some(links) => (MessageKind::Text, links.link(file, name)),
+            None => (
+                MessageKind::Notice,
+                format!(
+                    "(sent the file {name} ({}), which this bridge does not pass on to XMPP: \
+                     its operator has not set up file links)",
+                    crate::core::size_text(size)
+                ),
+            ),
+        }
+    }
+
+    /// A file from a contact: a message whose body is the link (clients show such a
+    /// message as the file) with the link as XEP-0066 out-of-band data; without file
+    /// links, a line that names it.
+    fn file_message(
+        &self,
+        from: Jid,
+        to: BareJid,
+        entry: &OutboxEntry,
+        (file, name, size): (u64, &str, u64),
+    ) -> xmpp_parsers::message::Message {
+        let (kind, text) = self.file_text(file, name, size);
+        let text = FormattedText::plain(text);
+        let mut message = convert::chat_message(from, to, &entry.txn_id, kind, &text);
+        if kind != MessageKind::Text {
+            return message;
+        }
+        let url = text.plain;
+        message.payloads.push(
+            xmpp_parsers::oob::Oob {
+                url,
+                desc: Some(format!("{name} ({})", crate::core::size_text(size))),
+            }
+            .into(),
+        );
+        message
+    }
+
     async fn deliver_entry(&self, entry: &OutboxEntry) -> Result<Vec<String>, Failure> {
         let net = entry.network;
         let ChatId::Direct(contact) = &entry.chat else {
@@ -599,12 +650,55 @@ impl XmppFront {
                 let message = convert::chat_message(from, to, &entry.txn_id, *kind, &text);
                 stamped(self, message, net, entry, *sent_at, *offline).into()
             }
+            OutboxItem::File {
+                file,
+                name,
+                size,
+                sent_at,
+                ..
+            } => {
+                let message = self.file_message(from.into(), to, entry, (*file, name, *size));
+                stamped(self, message, net, entry, *sent_at, false).into()
+            }
             OutboxItem::Notice { text } => self.gateway_message(net, &to, text),
             OutboxItem::Members { .. } | OutboxItem::Left => return Ok(Vec::new()),
         };
         self.deliver_stanzas(vec![stanza]).await?;
         Ok(Vec::new())
     }
+}
+
+/// Starts the listener of the file links; the links' maker.
+fn serve_files(
+    core: &Bridge,
+    config: &crate::config::FileLinksConfig,
+) -> anyhow::Result<FileLinks> {
+    use anyhow::Context;
+    let links = FileLinks::new(
+        core.store.media_key().context("the file link key")?,
+        &config.public_url,
+        std::time::Duration::from_secs(config.lifetime_seconds),
+        core.store.clone(),
+    );
+    let addr = format!("{}:{}", config.address, config.port);
+    let listener = std::net::TcpListener::bind(&addr)
+        .with_context(|| format!("listening for file links on {addr} (xmpp.file_links)"))?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let app = axum::Router::new()
+        .route(
+            // The link is read whole, raw, by `FileLinks::check`.
+            "/_retrobridge/file/{*link}",
+            axum::routing::get(FileLinks::serve),
+        )
+        .with_state(links.clone());
+    tracing::info!("XMPP file links served on {addr}");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("the file link listener stopped: {e}");
+        }
+    });
+    Ok(links)
 }
 
 /// Who a stanza is from (its link is that domain's).
@@ -655,6 +749,10 @@ impl Front for XmppFront {
 
     fn serves(&self, user: &str) -> bool {
         user.starts_with(XMPP_USER_PREFIX)
+    }
+
+    fn keeps_files(&self) -> Option<std::time::Duration> {
+        self.files.as_ref().map(|f| f.lifetime)
     }
 
     fn is_ours(&self, user: &str) -> bool {

@@ -460,7 +460,30 @@ pub(crate) async fn deliver(
         .room(net, &entry.chat)
         .map_err(|e| Failure::permanent(e.to_string()))?;
     let present = audience(front, &room, &entry.chat, &entry.user);
-    match &entry.item {
+    // A file in a room is a line with its link.
+    let item = match &entry.item {
+        OutboxItem::File {
+            from,
+            file,
+            name,
+            size,
+            sent_at,
+            ..
+        } => {
+            let (kind, plain) = front.file_text(*file, name, *size);
+            std::borrow::Cow::Owned(OutboxItem::Message {
+                from: from.clone(),
+                kind,
+                plain,
+                html: None,
+                sent_at: *sent_at,
+                offline: false,
+            })
+        }
+        other => std::borrow::Cow::Borrowed(other),
+    };
+    match item.as_ref() {
+        OutboxItem::File { .. } => unreachable!("made a message above"),
         OutboxItem::Message {
             from,
             kind,

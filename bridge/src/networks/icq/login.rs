@@ -304,11 +304,14 @@ impl LoginTask {
                 }
             },
             // ICQ v2 has no typing notifications, nor pictures.
-            LoginCommand::Typing { .. } | LoginCommand::FetchAvatar { .. } => {}
+            LoginCommand::Typing { .. }
+            | LoginCommand::FetchAvatar { .. }
+            | LoginCommand::SetAvatar { .. } => {}
             command @ (LoginCommand::JoinRoom { .. }
             | LoginCommand::LeaveRoom { .. }
             | LoginCommand::ListRooms { .. }
-            | LoginCommand::Nudge { .. }) => command.fail(SendError::Unsupported("ICQ")),
+            | LoginCommand::Nudge { .. }
+            | LoginCommand::SendFile { .. }) => command.fail(SendError::Unsupported("ICQ")),
             // Handled by the callers.
             LoginCommand::Lookup { .. }
             | LoginCommand::SetPresence { .. }

@@ -442,13 +442,16 @@ impl LoginTask {
             }
             LoginCommand::Lookup { .. }
             | LoginCommand::Nudge { .. }
+            | LoginCommand::SendFile { .. }
             | LoginCommand::AnswerAuthorization { .. } => {
                 answer(command, Err(SendError::Unsupported("mig33")));
                 return None;
             }
             // Answered by the list itself (`ClientEvent::Chatrooms`).
             LoginCommand::ListRooms { .. } => session.get_chatrooms(),
-            LoginCommand::Typing { .. } | LoginCommand::FetchAvatar { .. } => return None,
+            LoginCommand::Typing { .. }
+            | LoginCommand::FetchAvatar { .. }
+            | LoginCommand::SetAvatar { .. } => return None,
             LoginCommand::Logout => {
                 session.logout();
                 return Some(End::Stop);
@@ -521,7 +524,9 @@ impl LoginTask {
 /// Replies to a command that carries a reply.
 fn answer(command: LoginCommand, result: Result<(), SendError>) {
     match command {
-        LoginCommand::SendText { reply, .. } | LoginCommand::Nudge { reply, .. } => {
+        LoginCommand::SendText { reply, .. }
+        | LoginCommand::Nudge { reply, .. }
+        | LoginCommand::SendFile { reply, .. } => {
             let _ = reply.send(result.map(|()| Delivery::default()));
         }
         LoginCommand::SetPresence { reply, .. }
@@ -537,7 +542,10 @@ fn answer(command: LoginCommand, result: Result<(), SendError>) {
         LoginCommand::ListRooms { reply } => {
             let _ = reply.send(result.map(|()| Vec::new()));
         }
-        LoginCommand::Typing { .. } | LoginCommand::FetchAvatar { .. } | LoginCommand::Logout => {}
+        LoginCommand::Typing { .. }
+        | LoginCommand::FetchAvatar { .. }
+        | LoginCommand::SetAvatar { .. }
+        | LoginCommand::Logout => {}
     }
 }
 

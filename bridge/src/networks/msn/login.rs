@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use msn_proto::{
-    CloseReason, List, MessageKind as MsnKind, NsConfig, NsEvent, NsSession, ServerError, Status,
+    CloseReason, List, MessageKind as MsnKind, MsnObject, NsConfig, NsEvent, NsSession,
+    ServerError, Status,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -129,6 +130,9 @@ pub struct Login {
     /// Messages (and nudges) the pacing holds back, in order, and when the first may go.
     paced: VecDeque<LoginCommand>,
     paced_until: Option<Instant>,
+    /// The user's own display picture: announced in every `CHG`, served by every
+    /// switchboard.
+    picture: Option<(MsnObject, Arc<[u8]>)>,
 }
 
 impl Session for Login {
@@ -227,6 +231,7 @@ impl Login {
             sending,
             paced: VecDeque::new(),
             paced_until: None,
+            picture: None,
         }
     }
 
@@ -290,6 +295,9 @@ impl Login {
         config.initial_status = Some(self.status);
         config.ping_interval = self.cfg.ping_interval;
         let mut ns = NsSession::new(config, std::time::Instant::now());
+        if let Some((object, _)) = &self.picture {
+            ns.set_msn_object(Some(&object.to_xml()));
+        }
         let mut online = false;
         let login_deadline = Instant::now() + LOGIN_TIMEOUT;
         loop {
@@ -653,7 +661,9 @@ impl Login {
 
     fn on_command(&mut self, cmd: LoginCommand, ns: &mut NsSession) {
         match cmd {
-            command @ (LoginCommand::SendText { .. } | LoginCommand::Nudge { .. }) => {
+            command @ (LoginCommand::SendText { .. }
+            | LoginCommand::Nudge { .. }
+            | LoginCommand::SendFile { .. }) => {
                 self.paced.push_back(command);
                 self.send_paced(ns);
             }
@@ -663,6 +673,24 @@ impl Login {
                 self.requests.insert(trid, Pending::Status(reply));
             }
             LoginCommand::Typing { chat, typing } => self.typing(chat, typing),
+            LoginCommand::SetAvatar { avatar } => {
+                // Messenger's own objects name a temporary file as the location; nobody
+                // reads it. Announced at once with the current status.
+                self.picture = avatar.map(|a| {
+                    let object = MsnObject::for_data(&self.email, 3, "TFR2C2.tmp", "", &a.data);
+                    (object, a.data)
+                });
+                let xml = self.picture.as_ref().map(|(o, _)| o.to_xml());
+                ns.set_msn_object(xml.as_deref());
+                if self.logged_in {
+                    ns.set_status(self.status);
+                }
+                for sb in self.sbs.values() {
+                    let _ = sb
+                        .tx
+                        .send(SbCmd::SetPicture(Box::new(self.picture.clone())));
+                }
+            }
             LoginCommand::FetchAvatar {
                 who,
                 hash,
@@ -757,6 +785,15 @@ impl Login {
                     let what = Outgoing::Nudge;
                     self.send(chat, SbCmd::Send { what, reply }, ns);
                 }
+                Some(LoginCommand::SendFile {
+                    chat,
+                    file,
+                    fallback,
+                    reply,
+                }) => {
+                    let what = Outgoing::File(Box::new((file, fallback)));
+                    self.send(chat, SbCmd::Send { what, reply }, ns);
+                }
                 Some(other) => other.fail(SendError::LoginGone),
                 None => {}
             }
@@ -841,6 +878,8 @@ impl Login {
             commands,
             reports: self.sb_tx.clone(),
             flow: self.events.clone(),
+            max_file: self.cfg.max_file_bytes,
+            picture: self.picture.clone(),
         };
         tokio::spawn(task.run(start));
         self.sbs.insert(
@@ -935,6 +974,23 @@ impl Login {
             }
             SbReport::Picture { who, hash, result } => {
                 self.emit(NetworkEvent::AvatarFetched { who, hash, result });
+            }
+            SbReport::File { from, file } => {
+                let chat = sb.chat_for(&from);
+                self.emit(NetworkEvent::File { chat, from, file });
+            }
+            SbReport::Notice { from, text } => {
+                let chat = sb.chat_for(&from);
+                self.emit(NetworkEvent::Message {
+                    chat,
+                    from,
+                    id: None,
+                    kind: MessageKind::Notice,
+                    text: FormattedText::plain(text),
+                    sent_at: None,
+                    offline: false,
+                    ack_key: None,
+                });
             }
             SbReport::Closed { unsent } => {
                 let Some(sb) = self.sbs.remove(&id) else {
@@ -1198,6 +1254,7 @@ mod tests {
             login_url: None,
             switchboard_idle: Duration::from_secs(1),
             ping_interval: Duration::from_secs(1),
+            max_file_bytes: 1 << 20,
         });
         let key = crate::core::LoginKey {
             user: "@u:x".into(),

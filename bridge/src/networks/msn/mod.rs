@@ -34,8 +34,8 @@ mod content;
 pub mod format;
 mod login;
 mod passport;
-mod pictures;
 mod switchboard;
+mod transfers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +61,8 @@ pub struct MsnConfig {
     /// A switchboard nobody used for this long is left.
     pub switchboard_idle: Duration,
     pub ping_interval: Duration,
+    /// The largest file taken from a contact or sent to one.
+    pub max_file_bytes: u64,
 }
 
 /// `networks.msn.options`; every key is optional.
@@ -131,6 +133,7 @@ impl MsnConfig {
             login_url: options.login_url,
             switchboard_idle: Duration::from_secs(options.switchboard_idle_seconds),
             ping_interval: Duration::from_secs(options.ping_seconds),
+            max_file_bytes: settings.max_file_bytes,
         }
     }
 }

@@ -4,23 +4,24 @@
 //! messages go; a switchboard task only talks to its socket, answers each text with
 //! its delivery result, and reports who joins, leaves and says what.
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
-use msn_proto::{AckMode, Message, SbEvent, SbSession, TextFormat};
+use msn_proto::{AckMode, Message, MsnObject, SbEvent, SbSession, TextFormat};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::pictures::Fetch;
-use crate::core::{Avatar, Delivery, EventSink, Reply, SendError};
+use super::transfers::{Outcome, Transfers};
+use crate::core::{Avatar, Delivery, EventSink, FileData, FormattedText, Reply, SendError};
 use crate::networks::driver;
 use crate::networks::read_buf;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(15);
-/// Picture fetches a conversation holds waiting behind the one in progress at most.
-const MAX_WAITING_FETCHES: usize = 8;
+/// P2P messages written per turn of the loop: a file's chunks take turns with the
+/// socket's reads and the login's commands.
+const CHUNKS_PER_TURN: usize = 64;
 
 /// An `A` message without `ACK`/`NAK` after this counts as not delivered.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,13 +42,22 @@ pub enum SbCmd {
         hash: String,
         descriptor: String,
     },
+    /// The user's own picture, served to contacts who ask for it (boxed: commands
+    /// stay small).
+    SetPicture(Box<Option<(MsnObject, Arc<[u8]>)>>),
 }
 
 /// What a [`SbCmd::Send`] carries.
 #[derive(Debug)]
 pub enum Outgoing {
-    Text { text: String, format: TextFormat },
+    Text {
+        text: String,
+        format: TextFormat,
+    },
     Nudge,
+    /// A file, offered as a transfer, and the line with its link that goes instead if
+    /// the contact does not take it (boxed: commands stay small).
+    File(Box<(FileData, FormattedText)>),
 }
 
 /// What a switchboard reports to the login task, tagged with its local id.
@@ -74,6 +84,16 @@ pub enum SbReport {
         who: String,
         hash: String,
         result: Result<Avatar, String>,
+    },
+    /// A contact's file arrived whole.
+    File {
+        from: String,
+        file: FileData,
+    },
+    /// A line for the user from the contact (a file offer the bridge declined).
+    Notice {
+        from: String,
+        text: String,
     },
     /// The task ended; commands it had not handled yet are handed back.
     Closed {
@@ -104,6 +124,8 @@ struct PendingText {
     parts: usize,
     sent_at: Instant,
     reply: Reply<Delivery>,
+    /// Said with the delivery (a file that went as a link).
+    warnings: Vec<String>,
 }
 
 pub struct SbTask {
@@ -115,6 +137,10 @@ pub struct SbTask {
     pub reports: mpsc::UnboundedSender<(u64, Box<SbReport>)>,
     /// The login's sink, for flow control only: reading stops while it is backlogged.
     pub flow: EventSink,
+    /// The largest file taken or sent.
+    pub max_file: u64,
+    /// The user's picture, served to contacts who ask.
+    pub picture: Option<(MsnObject, Arc<[u8]>)>,
 }
 
 impl SbTask {
@@ -156,35 +182,14 @@ impl SbTask {
             Err(_) => return self.fail_all("connecting to the switchboard timed out"),
         };
         let _ = stream.set_nodelay(true);
-        self.drive(stream, &mut session, invitee).await;
+        let sb_ip = stream.peer_addr().ok().map(|a| a.ip());
+        let mut transfers = Transfers::new(&self.me, sb_ip, self.max_file);
+        transfers.set_picture(self.picture.take());
+        self.drive(stream, &mut session, invitee, &mut transfers)
+            .await;
     }
 
     /// Ends before connecting: every queued text fails with `why`.
-    /// Starts the first waiting picture fetch that can start (those that cannot are
-    /// reported as failed).
-    fn next_fetch(
-        &self,
-        s: &mut SbSession,
-        waiting: &mut VecDeque<(String, String, String)>,
-    ) -> Option<Fetch> {
-        while let Some((who, hash, descriptor)) = waiting.pop_front() {
-            match Fetch::start(&self.me, &who, &hash, &descriptor) {
-                Ok((started, out)) => {
-                    for m in &out {
-                        s.send_message(m, AckMode::Data);
-                    }
-                    return Some(started);
-                }
-                Err(why) => self.report(SbReport::Picture {
-                    who,
-                    hash,
-                    result: Err(why),
-                }),
-            }
-        }
-        None
-    }
-
     fn fail_all(mut self, why: &str) {
         tracing::info!(sb = self.id, "msn switchboard not opened: {why}");
         self.commands.close();
@@ -197,19 +202,56 @@ impl SbTask {
                     let result = Err(why.to_string());
                     self.report(SbReport::Picture { who, hash, result });
                 }
-                SbCmd::Typing | SbCmd::Leave => {}
+                SbCmd::Typing | SbCmd::Leave | SbCmd::SetPicture(_) => {}
             }
         }
         self.report(SbReport::Closed { unsent: Vec::new() });
     }
 
-    async fn drive(&mut self, mut stream: TcpStream, s: &mut SbSession, invitee: Option<String>) {
+    /// What a transfer came to: reported, or (a file that did not go) its link sent.
+    fn on_outcome(&self, outcome: Outcome, s: &mut SbSession, pending: &mut Vec<PendingText>) {
+        match outcome {
+            Outcome::Picture { who, hash, result } => {
+                self.report(SbReport::Picture { who, hash, result })
+            }
+            Outcome::File { from, file } => self.report(SbReport::File { from, file }),
+            Outcome::Notice { from, text } => self.report(SbReport::Notice { from, text }),
+            Outcome::Fallback {
+                fallback,
+                warning,
+                reply,
+            } => {
+                if s.is_closed() {
+                    let _ = reply.send(Err(SendError::Rejected(
+                        "the conversation closed before the file went".into(),
+                    )));
+                    return;
+                }
+                let format = super::format::from_html(fallback.html.as_deref());
+                let trids = s.send_text(&fallback.plain, Some(&format));
+                pending.push(PendingText {
+                    parts: trids.len(),
+                    trids,
+                    sent_at: Instant::now(),
+                    reply,
+                    warnings: vec![warning],
+                });
+            }
+        }
+    }
+
+    async fn drive(
+        &mut self,
+        mut stream: TcpStream,
+        s: &mut SbSession,
+        invitee: Option<String>,
+        transfers: &mut Transfers,
+    ) {
         let mut pending: Vec<PendingText> = Vec::new();
         let mut last_activity = Instant::now();
         let mut commands_open = true;
-        // One picture at a time per conversation; a newer one asked meanwhile waits.
-        let mut fetch: Option<Fetch> = None;
-        let mut waiting: VecDeque<(String, String, String)> = VecDeque::new();
+        // Chunks of a file still to write after this turn's share.
+        let mut more_chunks;
         loop {
             while let Some(event) = s.poll_event() {
                 match event {
@@ -237,30 +279,11 @@ impl SbTask {
                     }
                     SbEvent::Message { from, message, .. } => {
                         last_activity = Instant::now();
-                        let taken = fetch
-                            .as_mut()
-                            .filter(|f| f.who.eq_ignore_ascii_case(&from))
-                            .and_then(|f| f.handle(&message));
-                        match taken {
-                            Some((out, outcome)) => {
-                                for m in &out {
-                                    s.send_message(m, AckMode::Data);
-                                }
-                                if let Some(result) = outcome {
-                                    if let Some(f) = fetch.take() {
-                                        self.report(SbReport::Picture {
-                                            who: f.who,
-                                            hash: f.hash,
-                                            result,
-                                        });
-                                    }
-                                    fetch = self.next_fetch(s, &mut waiting);
-                                }
-                            }
-                            None => self.report(SbReport::Message {
+                        if !transfers.handle(&from, &message) {
+                            self.report(SbReport::Message {
                                 from: from.to_lowercase(),
                                 message,
-                            }),
+                            });
                         }
                     }
                     SbEvent::Delivered { trid } => {
@@ -271,7 +294,10 @@ impl SbTask {
                             pending.drain(..).partition(|p| p.trids.is_empty());
                         pending = rest;
                         for p in done {
-                            let mut delivery = Delivery::default();
+                            let mut delivery = Delivery {
+                                warnings: p.warnings,
+                                ..Delivery::default()
+                            };
                             if p.parts > 1 {
                                 delivery.warnings.push(format!(
                                     "The message was too long for MSN and was sent in {} parts.",
@@ -308,6 +334,23 @@ impl SbTask {
                     SbEvent::Ready | SbEvent::Closed | SbEvent::Other(_) => {}
                 }
             }
+            while let Some(outcome) = transfers.poll_outcome() {
+                self.on_outcome(outcome, s, &mut pending);
+            }
+            more_chunks = false;
+            for sent in 0.. {
+                if !s.is_ready() || s.participants().is_empty() {
+                    break; // P2P goes to a contact who is there
+                }
+                if sent == CHUNKS_PER_TURN {
+                    more_chunks = true;
+                    break;
+                }
+                let Some(m) = transfers.poll_transmit() else {
+                    break;
+                };
+                s.send_message(&m, AckMode::Data);
+            }
             while let Some(bytes) = s.poll_transmit() {
                 if let Err(e) = stream.write_all(&bytes).await {
                     tracing::info!(sb = self.id, "msn switchboard write failed: {e}");
@@ -318,11 +361,17 @@ impl SbTask {
             if s.is_closed() {
                 break;
             }
+            if transfers.busy() {
+                last_activity = Instant::now(); // no idle leave mid-transfer
+            }
             let ack_due = pending
                 .iter()
                 .map(|p| p.sent_at + ACK_TIMEOUT)
                 .min()
                 .unwrap_or_else(|| Instant::now() + ACK_TIMEOUT);
+            let deadline = transfers
+                .next_deadline()
+                .unwrap_or(last_activity + self.idle);
             tokio::select! {
                 ready = driver::readable_when_ready(&self.flow, stream.readable()) => match ready.map(|ready| ready.and_then(|()| {
                     read_buf::read_into(|buf| stream.try_read(buf), |bytes| s.handle_input(bytes))
@@ -337,21 +386,24 @@ impl SbTask {
                     Some(SbCmd::Typing) => { s.send_typing(); }
                     Some(SbCmd::FetchPicture { who, hash, descriptor }) => {
                         last_activity = Instant::now();
-                        // Bounded: the login asks once per contact and picture.
-                        if waiting.len() < MAX_WAITING_FETCHES {
-                            waiting.push_back((who, hash, descriptor));
-                        } else {
-                            let result = Err("too many pictures asked at once".to_owned());
-                            self.report(SbReport::Picture { who, hash, result });
-                        }
-                        if fetch.is_none() {
-                            fetch = self.next_fetch(s, &mut waiting);
+                        // Bounded by the link: the login asks once per contact and picture.
+                        transfers.fetch_picture(&who, &hash, &descriptor);
+                    }
+                    Some(SbCmd::SetPicture(picture)) => transfers.set_picture(*picture),
+                    Some(SbCmd::Send { what: Outgoing::File(file), reply }) => {
+                        let (file, fallback) = *file;
+                        last_activity = Instant::now();
+                        match invitee.clone().or_else(|| s.participants().first().map(|p| p.0.clone())) {
+                            Some(who) => transfers.send_file(&who, file, fallback, reply),
+                            None => {
+                                let _ = reply.send(Err(SendError::Rejected("nobody is in the conversation".into())));
+                            }
                         }
                     }
                     Some(SbCmd::Send { what: Outgoing::Text { text, format }, reply }) => {
                         last_activity = Instant::now();
                         let trids = s.send_text(&text, Some(&format));
-                        pending.push(PendingText { parts: trids.len(), trids, sent_at: Instant::now(), reply });
+                        pending.push(PendingText { parts: trids.len(), trids, sent_at: Instant::now(), reply, warnings: Vec::new() });
                     }
                     // Sent as Messenger sends it (`N`: only a failure is answered), so
                     // it counts as delivered once handed to the switchboard (held until
@@ -362,11 +414,14 @@ impl SbTask {
                         let _ = reply.send(Ok(Delivery::default()));
                     }
                 },
-                _ = tokio::time::sleep_until(fetch.as_ref().map_or(last_activity + self.idle, |f| f.deadline)) => {
-                    if let Some(f) = fetch.take() {
-                        let result = Err("the contact's client did not send the picture in time".to_owned());
-                        self.report(SbReport::Picture { who: f.who, hash: f.hash, result });
-                        fetch = self.next_fetch(s, &mut waiting);
+                Some((cookie, result)) = transfers.ftp_results.recv() => {
+                    last_activity = Instant::now();
+                    transfers.ftp_done(cookie, result);
+                }
+                () = std::future::ready(()), if more_chunks => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    if transfers.busy() {
+                        transfers.expire(Instant::now());
                         continue;
                     }
                     tracing::debug!(sb = self.id, "msn switchboard idle: leaving");
@@ -387,15 +442,14 @@ impl SbTask {
             let _ = stream.write_all(&bytes).await;
         }
         let _ = stream.shutdown().await;
+        transfers.close("the conversation closed during the transfer");
+        while let Some(outcome) = transfers.poll_outcome() {
+            self.on_outcome(outcome, s, &mut pending);
+        }
         for p in pending {
             let _ = p.reply.send(Err(SendError::Rejected(
                 "the conversation closed before delivery was confirmed".into(),
             )));
-        }
-        let unfinished = fetch.map(|f| (f.who, f.hash)).into_iter();
-        for (who, hash) in unfinished.chain(waiting.into_iter().map(|(w, h, _)| (w, h))) {
-            let result = Err("the conversation closed during the transfer".to_owned());
-            self.report(SbReport::Picture { who, hash, result });
         }
         // Commands queued behind the close go back to the login task to be re-routed.
         self.commands.close();
