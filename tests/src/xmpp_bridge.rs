@@ -98,8 +98,11 @@ impl XmppBridge {
         } else {
             format!("\n{networks_yaml}")
         };
+        // The file links' listener: files contacts send are served there.
+        let [files_port] = crate::xmpp_server::free_ports::<1>()?;
         let config = format!(
             "xmpp:\n  domain: {HOST}\n  component_address: \"{address}\"\n  secret: \"{SECRET}\"\n\
+             \x20 file_links:\n    port: {files_port}\n    public_url: \"http://127.0.0.1:{files_port}\"\n\
              database:\n  path: db\n\
              permissions:\n  \"xmpp:{HOST}\": user\n\
              networks:{networks}\

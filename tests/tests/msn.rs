@@ -21,7 +21,7 @@ const PW: &str = "pw";
 fn env(slot: usize) -> (&'static Synapse, &'static BridgeSlot) {
     // Every slot enables msn at preparation (the registration's namespaces come from it);
     // each test points its slot at its own simulator when it starts the bridge.
-    let (synapse, slots) = environment(13, |i| {
+    let (synapse, slots) = environment(14, |i| {
         SlotOptions {
         networks_yaml: format!(
             "  msn:\n    enabled: true\n    server: \"127.0.0.1:1\"\n    ghost_template: \"s{i}msn_{{id}}\"\n"
@@ -936,7 +936,7 @@ async fn added_contact_has_its_friendly_name() {
 /// What the bridge cannot carry yet (a wink, ink, a file offer) arrives as a line from
 /// the contact saying what was sent, never as silence.
 #[tokio::test]
-async fn nudges_both_ways_and_winks_ink_and_files_are_named() {
+async fn nudges_both_ways_and_winks_ink_and_invitations_are_named() {
     let s = logged_in(11).await;
     let mut alice = s.client("alice@example.com").await;
     let room = s.dm_from(&alice, "look at this").await;
@@ -995,7 +995,7 @@ async fn nudges_both_ways_and_winks_ink_and_files_are_named() {
             ME,
             raw(
                 "text/x-msmsgsinvite; charset=UTF-8",
-                b"Application-Name: File Transfer\r\nApplication-GUID: {5D3E02AB-6190-11d3-BBBB-00C04F795683}\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 1234\r\nApplication-File: report.pdf\r\nApplication-FileSize: 204800\r\nConnectivity: N\r\n\r\n",
+                b"Application-Name: Tic Tac Toe\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 1234\r\n\r\n",
             ),
         )
         .await
@@ -1003,7 +1003,7 @@ async fn nudges_both_ways_and_winks_ink_and_files_are_named() {
     for needle in [
         "sent a wink",
         "handwritten message (ink)",
-        "offered the file report.pdf (200 KB)",
+        "invited you to Tic Tac Toe",
     ] {
         let event = s
             .user
@@ -1063,4 +1063,128 @@ async fn a_contacts_display_picture_becomes_the_ghosts_avatar_once() {
         2,
         "the first picture was fetched once"
     );
+}
+
+/// Bytes a test file holds: every one different from its neighbours, so a chunk out of
+/// place or lost shows.
+fn file_bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ seed)
+        .collect()
+}
+
+/// Waits for a file message from `ghost` in `room` and returns its content and bytes.
+async fn file_from(user: &TestUser, room: &str, ghost: &str, name: &str) -> (Value, Vec<u8>) {
+    let event = user
+        .wait_for_message(
+            room,
+            |e| e["sender"] == ghost && e["content"]["body"] == name,
+            WAIT,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name} in the room: {e:#}"));
+    let url = event["content"]["url"].as_str().expect("a file's url");
+    let data = user.download(url).await.expect("the file downloads");
+    (event["content"].clone(), data)
+}
+
+/// Files both ways and the user's own picture: a contact's 200 KiB file over MSNSLP (the
+/// data relayed through the switchboard after Messenger's direct-connection offer is
+/// turned down) and another over MSNFTP (its own TCP connection) arrive as `m.file` /
+/// `m.image` with their names, sizes and bytes; a Matrix file reaches the contact as an
+/// MSN transfer with the same bytes, and as its link when the contact declines (the user
+/// is told); the user's Matrix avatar becomes their MSN display picture.
+#[tokio::test]
+async fn files_cross_both_ways_and_the_users_avatar_is_their_picture() {
+    let s = logged_in(13).await;
+    let mut alice = s.client("alice@example.com").await;
+    let room = s.dm_from(&alice, "files coming").await;
+    let ghost = s.ghost("alice@example.com");
+
+    let report = file_bytes(200 * 1024, 1);
+    alice
+        .send_file(ME, "report.pdf", report.clone())
+        .await
+        .expect("an MSNSLP transfer");
+    let (content, data) = file_from(&s.user, &room, &ghost, "report.pdf").await;
+    assert_eq!(content["msgtype"], "m.file", "{content}");
+    assert_eq!(content["info"]["size"], 200 * 1024, "{content}");
+    assert_eq!(content["info"]["mimetype"], "application/pdf", "{content}");
+    assert!(data == report, "the bytes of report.pdf differ");
+
+    let mut photo = picture(150 * 1024, 9);
+    photo.truncate(150 * 1024);
+    alice
+        .send_file_msnftp(ME, "photo.png", photo.clone())
+        .await
+        .expect("an MSNFTP transfer");
+    let (content, data) = file_from(&s.user, &room, &ghost, "photo.png").await;
+    assert_eq!(content["msgtype"], "m.image", "{content}");
+    assert!(data == photo, "the bytes of photo.png differ");
+
+    // Matrix -> MSN: a real transfer.
+    let notes = file_bytes(120 * 1024, 7);
+    let url = s
+        .user
+        .upload(notes.clone(), "text/plain", "notes.txt")
+        .await
+        .unwrap();
+    s.user
+        .send_message(
+            &room,
+            json!({"msgtype": "m.file", "body": "notes.txt", "url": url,
+                   "info": {"size": notes.len(), "mimetype": "text/plain"}}),
+        )
+        .await
+        .unwrap();
+    let got = alice
+        .wait_for(WAIT, |e| matches!(e, ClientEvent::FileReceived { name, .. } if name == "notes.txt"))
+        .await
+        .expect("alice receives notes.txt");
+    let ClientEvent::FileReceived { from, data, .. } = got else {
+        unreachable!()
+    };
+    assert_eq!(from, ME);
+    assert!(data == notes, "the bytes alice received differ");
+
+    // Declined: the link goes instead, and the user hears why.
+    alice.set_file_policy(legacy_sim::msn::FilePolicy::Decline);
+    let url = s
+        .user
+        .upload(b"not wanted".to_vec(), "text/plain", "spam.txt")
+        .await
+        .unwrap();
+    s.user
+        .send_message(
+            &room,
+            json!({"msgtype": "m.file", "body": "spam.txt", "url": url}),
+        )
+        .await
+        .unwrap();
+    let line = alice
+        .wait_for_message(ME, WAIT)
+        .await
+        .expect("alice gets the link");
+    assert!(
+        line.starts_with("sent a file: spam.txt") && line.contains("/_retrobridge/media/"),
+        "{line}"
+    );
+    s.user
+        .wait_for_message(&room, from_bot(s.slot, "declined the file spam.txt"), WAIT)
+        .await
+        .expect("the user hears the file was declined");
+
+    // The user's avatar is their display picture.
+    let avatar = picture(8 * 1024, 3);
+    let mxc = s.user.upload(avatar.clone(), "image/png", "me.png").await.unwrap();
+    s.user.set_avatar_url(&mxc).await.unwrap();
+    let fetched = wait_until(WAIT, "my picture announced to alice", || async {
+        if alice.display_picture_of(ME).is_none() {
+            return Ok(None);
+        }
+        Ok(alice.fetch_display_picture(ME).await.ok().filter(|p| *p == avatar))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(fetched.len(), avatar.len());
 }

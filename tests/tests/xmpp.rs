@@ -248,6 +248,7 @@ on_both_servers!(
     typing_both_ways_on_msn,
     nudges_both_ways_on_msn,
     msn_contacts_picture_is_the_vcard_photo,
+    msn_files_arrive_as_links_the_bridge_serves,
     icq_offline_message_carries_its_delay_stamp,
     icq_authorization_requests,
     mig33_chatroom_shared_by_two_xmpp_users_delivers_every_message_once,
@@ -1299,6 +1300,62 @@ async fn msn_contacts_picture_is_the_vcard_photo(kind: ServerKind) {
         .expect("base64");
     assert_eq!(bytes, picture, "the vCard photo is the contact's picture");
     assert_eq!(liddell.pictures_served(), 1);
+}
+
+/// A file from an MSN contact (MSNSLP, 200 KiB) arrives as a chat message whose body
+/// is a link (XEP-0066 out-of-band data with the same URL) that serves the same bytes as
+/// an inert download; a link changed by one character is refused. A file the user
+/// shares (a link, as XMPP clients send files) reaches the contact as its link.
+async fn msn_files_arrive_as_links_the_bridge_serves(kind: ServerKind) {
+    let (env, mut alice) = Env::start(kind, "files", &[Net::Msn]).await;
+    let liddell = env.msn_user("alice@example.com").await;
+    env.register(&mut alice, Net::Msn, MSN_ME, MSN_PW).await;
+    let liddell_jid = Net::Msn.contact("alice\\40example.com");
+    let data: Vec<u8> = (0..200 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    env.check(
+        "sending a file",
+        liddell.send_file(MSN_ME, "holiday notes.pdf", data.clone()).await.map(drop),
+    );
+    let message = env.check(
+        "the file's link",
+        alice
+            .wait_message(T, |m| {
+                from_bare(m.from.as_ref(), &liddell_jid)
+                    && body(m).is_some_and(|b| b.starts_with("http://127.0.0.1:"))
+            })
+            .await,
+    );
+    let url = body(&message).expect("a body").to_owned();
+    let oob = message
+        .payloads
+        .iter()
+        .find(|x| x.is("x", "jabber:x:oob"))
+        .expect("out-of-band data");
+    assert_eq!(oob.get_child("url", "jabber:x:oob").map(|u| u.text()), Some(url.clone()));
+    assert!(url.contains("/holiday%20notes.pdf?exp="), "{url}");
+    let http = reqwest::Client::new();
+    let response = env.check("downloading the file", http.get(&url).send().await.map_err(Into::into));
+    assert_eq!(response.status(), 200);
+    let disposition = response.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(disposition.starts_with("attachment; filename=\"holiday notes.pdf\""), "{disposition}");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let got = env.check("the file's bytes", response.bytes().await.map_err(Into::into));
+    assert!(got.as_ref() == data.as_slice(), "the served bytes differ");
+    let forged = url.replacen("holiday", "holidaY", 1);
+    let refused = env.check("a changed link", http.get(&forged).send().await.map_err(Into::into));
+    assert_eq!(refused.status(), 403);
+
+    let shared = "https://upload.example.org/abc/cat.png";
+    env.check(
+        "sharing a file",
+        alice.send_chat(&liddell_jid.clone().into(), shared).await.map(drop),
+    );
+    let mut liddell = liddell;
+    let line = liddell
+        .wait_for_message(MSN_ME, T)
+        .await
+        .expect("the contact gets the link");
+    assert_eq!(line, shared);
 }
 
 /// Chat states (XEP-0085) both ways with an MSN contact.
