@@ -7,6 +7,8 @@
 //! * Matrix -> MSN: from the `m.file` event sent (the file uploaded before) to the
 //!   contact's client holding every byte (the bridge downloads, offers, sends chunks).
 //!
+//! Run:
+//!
 //!     cargo build --release --bins
 //!     cargo bench -p e2e-tests --bench files
 //!
@@ -59,7 +61,10 @@ type Sample = (f64, f64);
 
 fn report(what: &str, kib: usize, samples: &mut [Sample]) {
     for (i, (ms, cpu)) in samples.iter().enumerate() {
-        println!("  {what} round {}: {ms:.0} ms, bridge CPU {cpu:.0} ms", i + 1);
+        println!(
+            "  {what} round {}: {ms:.0} ms, bridge CPU {cpu:.0} ms",
+            i + 1
+        );
     }
     samples.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (ms, _) = samples[samples.len() / 2];

@@ -1138,7 +1138,10 @@ async fn files_cross_both_ways_and_the_users_avatar_is_their_picture() {
         .await
         .unwrap();
     let got = alice
-        .wait_for(WAIT, |e| matches!(e, ClientEvent::FileReceived { name, .. } if name == "notes.txt"))
+        .wait_for(
+            WAIT,
+            |e| matches!(e, ClientEvent::FileReceived { name, .. } if name == "notes.txt"),
+        )
         .await
         .expect("alice receives notes.txt");
     let ClientEvent::FileReceived { from, data, .. } = got else {
@@ -1176,13 +1179,21 @@ async fn files_cross_both_ways_and_the_users_avatar_is_their_picture() {
 
     // The user's avatar is their display picture.
     let avatar = picture(8 * 1024, 3);
-    let mxc = s.user.upload(avatar.clone(), "image/png", "me.png").await.unwrap();
+    let mxc = s
+        .user
+        .upload(avatar.clone(), "image/png", "me.png")
+        .await
+        .unwrap();
     s.user.set_avatar_url(&mxc).await.unwrap();
     let fetched = wait_until(WAIT, "my picture announced to alice", || async {
         if alice.display_picture_of(ME).is_none() {
             return Ok(None);
         }
-        Ok(alice.fetch_display_picture(ME).await.ok().filter(|p| *p == avatar))
+        Ok(alice
+            .fetch_display_picture(ME)
+            .await
+            .ok()
+            .filter(|p| *p == avatar))
     })
     .await
     .unwrap_or_else(|e| panic!("{e:#}"));

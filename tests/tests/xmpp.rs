@@ -1311,10 +1311,15 @@ async fn msn_files_arrive_as_links_the_bridge_serves(kind: ServerKind) {
     let liddell = env.msn_user("alice@example.com").await;
     env.register(&mut alice, Net::Msn, MSN_ME, MSN_PW).await;
     let liddell_jid = Net::Msn.contact("alice\\40example.com");
-    let data: Vec<u8> = (0..200 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let data: Vec<u8> = (0..200 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     env.check(
         "sending a file",
-        liddell.send_file(MSN_ME, "holiday notes.pdf", data.clone()).await.map(drop),
+        liddell
+            .send_file(MSN_ME, "holiday notes.pdf", data.clone())
+            .await
+            .map(drop),
     );
     let message = env.check(
         "the file's link",
@@ -1331,24 +1336,45 @@ async fn msn_files_arrive_as_links_the_bridge_serves(kind: ServerKind) {
         .iter()
         .find(|x| x.is("x", "jabber:x:oob"))
         .expect("out-of-band data");
-    assert_eq!(oob.get_child("url", "jabber:x:oob").map(|u| u.text()), Some(url.clone()));
+    assert_eq!(
+        oob.get_child("url", "jabber:x:oob").map(|u| u.text()),
+        Some(url.clone())
+    );
     assert!(url.contains("/holiday%20notes.pdf?exp="), "{url}");
     let http = reqwest::Client::new();
-    let response = env.check("downloading the file", http.get(&url).send().await.map_err(Into::into));
+    let response = env.check(
+        "downloading the file",
+        http.get(&url).send().await.map_err(Into::into),
+    );
     assert_eq!(response.status(), 200);
-    let disposition = response.headers()["content-disposition"].to_str().unwrap().to_owned();
-    assert!(disposition.starts_with("attachment; filename=\"holiday notes.pdf\""), "{disposition}");
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"holiday notes.pdf\""),
+        "{disposition}"
+    );
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
-    let got = env.check("the file's bytes", response.bytes().await.map_err(Into::into));
+    let got = env.check(
+        "the file's bytes",
+        response.bytes().await.map_err(Into::into),
+    );
     assert!(got.as_ref() == data.as_slice(), "the served bytes differ");
     let forged = url.replacen("holiday", "holidaY", 1);
-    let refused = env.check("a changed link", http.get(&forged).send().await.map_err(Into::into));
+    let refused = env.check(
+        "a changed link",
+        http.get(&forged).send().await.map_err(Into::into),
+    );
     assert_eq!(refused.status(), 403);
 
     let shared = "https://upload.example.org/abc/cat.png";
     env.check(
         "sharing a file",
-        alice.send_chat(&liddell_jid.clone().into(), shared).await.map(drop),
+        alice
+            .send_chat(&liddell_jid.clone().into(), shared)
+            .await
+            .map(drop),
     );
     let mut liddell = liddell;
     let line = liddell

@@ -251,6 +251,24 @@ pub fn help(topic: Option<&str>, admin: bool) -> String {
             names.join(", ")
         ));
     }
+    out.push_str("\nWhat crosses besides text and presence:");
+    for network in NetworkId::ALL {
+        let c = network.capabilities();
+        let extras: Vec<&str> = [
+            (c.typing, "typing"),
+            (c.nudges, "nudges (`/me nudges`)"),
+            (c.avatars, "pictures"),
+            (c.files, "files"),
+        ]
+        .into_iter()
+        .filter_map(|(has, name)| has.then_some(name))
+        .collect();
+        let extras = match extras.is_empty() {
+            true => "nothing more (files go as links)".to_owned(),
+            false => extras.join(", "),
+        };
+        out.push_str(&format!("\n  {network}: {extras}"));
+    }
     if admin {
         out.push_str("\nAdmin commands (you have admin permission):");
         let width = ADMIN_COMMANDS
@@ -776,13 +794,22 @@ mod tests {
             "{text}"
         );
         assert!(
+            text.contains("\n  icq: nothing more (files go as links)\n")
+                && text.contains("\n  msn: typing, nudges (`/me nudges`), pictures, files\n"),
+            "{text}"
+        );
+        assert!(
             text.contains("\n  msn (MSN Messenger): login, logout, reconnect, status, add, pm\n"),
             "{text}"
         );
         assert!(
-            text.ends_with(
-                "\n  mig33 (mig33): login, logout, reconnect, status, add, pm, join, leave"
+            text.contains(
+                "\n  mig33 (mig33): login, logout, reconnect, status, add, pm, join, leave\n"
             ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\n  mig33: nothing more (files go as links)"),
             "{text}"
         );
     }

@@ -62,6 +62,10 @@ fn message_features(network: NetworkId) -> Vec<&'static str> {
     if network.capabilities().nudges {
         features.push(ns::ATTENTION);
     }
+    if network.capabilities().files {
+        // Files from contacts come as out-of-band links.
+        features.push(ns::OOB);
+    }
     features
 }
 
@@ -249,10 +253,12 @@ mod tests {
             ("msn", Some("MSN Messenger gateway"))
         );
         assert!(msn.features.contains(ns::ATTENTION), "MSN has nudges");
+        assert!(msn.features.contains(ns::OOB), "MSN has files");
         let mig33 = gateway_info(NetworkId::Mig33);
         assert_eq!(mig33.identities[0].type_, "mig33");
         assert!(!mig33.features.contains(ns::XHTML_IM));
         assert!(!mig33.features.contains(ns::ATTENTION));
+        assert!(!mig33.features.contains(ns::OOB));
         assert_xml(
             gateway_items(&Jid::new("mig33.example.org").unwrap(), &[]),
             "<query xmlns='http://jabber.org/protocol/disco#items'>\
