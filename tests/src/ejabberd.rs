@@ -308,7 +308,8 @@ fn config_text(
              \x20 mod_offline: {}\n\
              \x20 mod_ping: {}\n\
              \x20 mod_time: {}\n\
-             \x20 mod_version: {}\n";
+             \x20 mod_version: {}\n\
+             \x20 mod_vcard: {}\n";
     text
 }
 

@@ -271,7 +271,7 @@ fn config_text(dir: &Path, c2s_port: u16, component_port: u16, components: &[Com
          component_ports = {{ {component_port} }}\n\
          -- No federation: nothing leaves the machine.\n\
          modules_disabled = {{ \"s2s\"; \"s2s_auth_certs\" }}\n\
-         modules_enabled = {{ \"roster\"; \"saslauth\"; \"disco\"; \"ping\"; \"time\"; \"version\"; \"offline\" }}\n\
+         modules_enabled = {{ \"roster\"; \"saslauth\"; \"disco\"; \"ping\"; \"time\"; \"version\"; \"offline\"; \"vcard\" }}\n\
          -- Plain-text authentication on loopback, without TLS.\n\
          c2s_require_encryption = false\n\
          allow_unencrypted_plain_auth = true\n\

@@ -1245,7 +1245,8 @@ async fn nudges_both_ways_on_msn(kind: ServerKind) {
 
 /// An MSN contact's display picture (fetched with MSNSLP from the simulator's client)
 /// is the contact's vCard photo (XEP-0054), announced by its hash in the contact's
-/// presence (XEP-0153).
+/// presence (XEP-0153); the user's own vCard photo, announced the same way, becomes
+/// their MSN display picture.
 async fn msn_contacts_picture_is_the_vcard_photo(kind: ServerKind) {
     let (env, mut alice) = Env::start(kind, "vcard", &[Net::Msn]).await;
     let liddell = env.msn_user("alice@example.com").await;
@@ -1300,6 +1301,49 @@ async fn msn_contacts_picture_is_the_vcard_photo(kind: ServerKind) {
         .expect("base64");
     assert_eq!(bytes, picture, "the vCard photo is the contact's picture");
     assert_eq!(liddell.pictures_served(), 1);
+
+    // The other way: the user's own vCard photo, announced in their presence to the
+    // gateway (XEP-0153), is their MSN display picture.
+    let mut mine = vec![0x89, b'P', b'N', b'G', 13, 10, 26, 10];
+    mine.extend((0..6000u32).map(|i| (i % 241) as u8));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&mine);
+    let vcard = format!(
+        "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>{encoded}</BINVAL></PHOTO></vCard>"
+    );
+    env.check(
+        "publishing my vCard",
+        alice
+            .iq_set(None, vcard.parse().expect("xml"))
+            .await
+            .map(drop),
+    );
+    let mine_hash: String = {
+        use sha1::{Digest, Sha1};
+        Sha1::digest(&mine)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let mut presence = tokio_xmpp::parsers::presence::Presence::available();
+    presence.to = Some(Net::Msn.gateway().into());
+    presence.payloads.push(
+        format!("<x xmlns='vcard-temp:x:update'><photo>{mine_hash}</photo></x>")
+            .parse()
+            .expect("xml"),
+    );
+    env.check("announcing my photo", alice.send(presence).await.map(drop));
+    let fetched = e2e_tests::wait_until(T, "my picture at the contact", || async {
+        if liddell.display_picture_of(MSN_ME).is_none() {
+            return Ok(None);
+        }
+        Ok(liddell
+            .fetch_display_picture(MSN_ME)
+            .await
+            .ok()
+            .filter(|p| *p == mine))
+    })
+    .await;
+    env.check("my picture at the contact", fetched.map(drop));
 }
 
 /// A file from an MSN contact (MSNSLP, 200 KiB) arrives as a chat message whose body

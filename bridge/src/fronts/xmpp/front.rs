@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, Notify};
 use tokio_xmpp::Stanza;
+use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::{BareJid, Jid};
 
 use super::jid::Domains;
@@ -53,6 +54,11 @@ pub struct XmppFront {
     stopping: std::sync::atomic::AtomicBool,
     /// Links to the files legacy contacts send (`xmpp.file_links`), if configured.
     files: Option<FileLinks>,
+    /// IQ requests the front sent, waiting for their answer, by id.
+    waiting_iqs: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Iq>>>,
+    /// The photo hash each user's login on a network was given (this run: a login
+    /// started after a restart has none yet).
+    own_photos: Mutex<HashMap<(String, NetworkId), String>>,
 }
 
 impl std::ops::Deref for XmppFront {
@@ -107,6 +113,8 @@ impl XmppFront {
         };
         let front = Arc::new(XmppFront {
             files,
+            waiting_iqs: Mutex::default(),
+            own_photos: Mutex::default(),
             core,
             domains,
             links,
@@ -577,6 +585,93 @@ impl XmppFront {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Sends an IQ request and waits (15 s at most) for its answer.
+    async fn request(&self, iq: Iq) -> Option<Iq> {
+        let id = match &iq {
+            Iq::Get { id, .. } | Iq::Set { id, .. } => id.clone(),
+            _ => return None,
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.waiting_iqs
+            .lock()
+            .expect("waiting iqs")
+            .insert(id.clone(), tx);
+        self.send(iq).await;
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(15), rx).await;
+        self.waiting_iqs.lock().expect("waiting iqs").remove(&id);
+        answer.ok().and_then(Result::ok)
+    }
+
+    /// The answer to an IQ request the front sent (others are dropped).
+    pub(crate) fn answered(&self, iq: Iq) {
+        let id = match &iq {
+            Iq::Result { id, .. } | Iq::Error { id, .. } => id.clone(),
+            _ => return,
+        };
+        if let Some(waiting) = self.waiting_iqs.lock().expect("waiting iqs").remove(&id) {
+            let _ = waiting.send(iq);
+        }
+    }
+
+    /// A user's presence to a gateway announced their photo (XEP-0153, `hash`; empty:
+    /// none): a new one is fetched from their vCard (XEP-0054) and becomes their picture
+    /// on the network.
+    pub(crate) fn user_photo(
+        self: &Arc<Self>,
+        user: &str,
+        net: NetworkId,
+        jid: &BareJid,
+        hash: String,
+    ) {
+        let key = (user.to_owned(), net);
+        {
+            let mut photos = self.own_photos.lock().expect("own photos");
+            if photos.get(&key) == Some(&hash) {
+                return;
+            }
+            photos.insert(key.clone(), hash.clone());
+        }
+        let front = self.clone();
+        let (user, jid) = (user.to_owned(), jid.clone());
+        tokio::spawn(async move {
+            let avatar = if hash.is_empty() {
+                None
+            } else {
+                let get = Iq::Get {
+                    from: Some(front.gateway(net).into()),
+                    to: Some(jid.into()),
+                    id: uuid_like(),
+                    payload: xmpp_parsers::minidom::Element::builder("vCard", "vcard-temp").build(),
+                };
+                match front.request(get).await {
+                    Some(Iq::Result {
+                        payload: Some(vcard),
+                        ..
+                    }) => {
+                        let avatar = super::vcard::photo_of(vcard, &hash);
+                        if avatar.is_none() {
+                            tracing::info!(%user, "the user's vCard photo is not a PNG, JPEG, GIF or BMP within bounds: not shared");
+                        }
+                        avatar
+                    }
+                    other => {
+                        tracing::info!(%user, "could not read the user's vCard: {other:?}");
+                        // Asked again at the next presence that announces it.
+                        front
+                            .own_photos
+                            .lock()
+                            .expect("own photos")
+                            .remove(&(user.clone(), net));
+                        return;
+                    }
+                }
+            };
+            if let Some(handle) = front.login_handle(&user, net) {
+                let _ = handle.send(crate::core::LoginCommand::SetAvatar { avatar });
+            }
+        });
     }
 
     /// What a file from a contact reads as: its link (`Text`), or without file links a

@@ -84,6 +84,7 @@ fn forbidden() -> StanzaError {
 async fn iq_request(front: &Arc<XmppFront>, iq: Iq) {
     let request = iq::classify(&iq);
     if request == IqRequest::Response {
+        front.answered(iq);
         return;
     }
     let (Some(from), Some(to)) = (iq.from().cloned(), iq.to().cloned()) else {
@@ -464,6 +465,11 @@ async fn presence(front: &Arc<XmppFront>, p: Presence) {
             // more.
             if contact.is_empty() && allowed(front, &user) {
                 let resource = from.resource().map(|r| r.to_string()).unwrap_or_default();
+                if net.capabilities().avatars {
+                    if let Some(hash) = super::vcard::announced_photo(&p.payloads) {
+                        front.user_photo(&user, net, &user_jid, hash);
+                    }
+                }
                 front.user_presence(&user, net, &resource, shown).await;
             }
         }

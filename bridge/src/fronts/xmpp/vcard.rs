@@ -36,6 +36,24 @@ pub fn photo_update(avatar: &Avatar) -> Element {
     .into()
 }
 
+/// The photo hash a user's presence announces (XEP-0153): `Some("")` for "no photo",
+/// `None` when the presence says nothing about it.
+pub fn announced_photo(payloads: &[Element]) -> Option<String> {
+    let x = payloads.iter().find(|x| x.is("x", "vcard-temp:x:update"))?;
+    let photo = x.get_child("photo", "vcard-temp:x:update")?;
+    let hash = photo.text();
+    // A hex SHA-1, or empty: anything else is not a hash to key a picture by.
+    let hash = hash.trim();
+    (hash.is_empty() || (hash.len() == 40 && hash.bytes().all(|b| b.is_ascii_hexdigit())))
+        .then(|| hash.to_ascii_lowercase())
+}
+
+/// The photo's bytes in a vCard (XEP-0054), if it holds a picture the bridge takes.
+pub fn photo_of(vcard: Element, hash: &str) -> Option<Avatar> {
+    let vcard = VCard::try_from(vcard).ok()?;
+    Avatar::new(hash, vcard.photo?.binval.data)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +73,27 @@ mod tests {
         assert_xml(
             photo_update(&avatar),
             "<x xmlns='vcard-temp:x:update'><photo>383ed85131f4ed92dc15ebfe44585c7e14074264</photo></x>",
+        );
+        // The other way: a user's vCard and presence.
+        let hash = "383ed85131f4ed92dc15ebfe44585c7e14074264";
+        assert_eq!(
+            photo_of(contact_vcard(Some(&avatar)), hash),
+            Some(Avatar::new(hash, avatar.data.to_vec()).unwrap())
+        );
+        assert_eq!(photo_of(contact_vcard(None), hash), None);
+        assert_eq!(
+            announced_photo(&[photo_update(&avatar)]).as_deref(),
+            Some(hash)
+        );
+        let parse = |xml: &str| announced_photo(&[xml.parse::<Element>().unwrap()]);
+        assert_eq!(
+            parse("<x xmlns='vcard-temp:x:update'><photo/></x>").as_deref(),
+            Some("")
+        );
+        assert_eq!(parse("<x xmlns='vcard-temp:x:update'/>"), None);
+        assert_eq!(
+            parse("<x xmlns='vcard-temp:x:update'><photo>../etc</photo></x>"),
+            None
         );
     }
 }
