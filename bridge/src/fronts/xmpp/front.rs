@@ -640,7 +640,7 @@ impl XmppFront {
                 None
             } else {
                 let get = Iq::Get {
-                    from: Some(front.gateway(net).into()),
+                    from: Some(front.gateway(net)),
                     to: Some(jid.into()),
                     id: uuid_like(),
                     payload: xmpp_parsers::minidom::Element::builder("vCard", "vcard-temp").build(),
