@@ -135,6 +135,12 @@ pub struct XmppConfig {
     /// line that names it.
     #[serde(default)]
     pub file_links: Option<FileLinksConfig>,
+    /// Hosts (`host` or `host:port`) of the server's file upload service (XEP-0363,
+    /// e.g. `upload.example.org`): a file a user shares from there is fetched and sent
+    /// as a file where the network carries files. Every other link stays a link: the
+    /// bridge fetches no address a user names unless the operator listed its host.
+    #[serde(default)]
+    pub file_hosts: Vec<String>,
 }
 
 /// The XMPP front's file links: the listener and the address users reach it at.
@@ -654,6 +660,14 @@ fn validate_xmpp(x: &XmppConfig) -> Result<(), Invalid> {
             ));
         }
     }
+    for host in &x.file_hosts {
+        if !is_server_name(host) {
+            return Err((
+                "xmpp.file_hosts".into(),
+                format!("{host:?} is not a host or host:port (no scheme, no path)"),
+            ));
+        }
+    }
     if let Some(f) = &x.file_links {
         if !(1..=65535).contains(&f.port) {
             return Err((
@@ -1103,6 +1117,31 @@ networks:
         assert_eq!(e.key, "xmpp", "{e}");
         let e = error_for(&XMPP_ONLY.replace("xmpp:boss@chat.local", "xmpp:@chat.local"));
         assert!(e.key.starts_with("permissions"), "{e}");
+        let with = |extra: &str| {
+            XMPP_ONLY.replace("  secret: s3cret\n", &format!("  secret: s3cret\n{extra}"))
+        };
+        for bad in [
+            "https://upload.chat.local",
+            "upload.chat.local/share",
+            "h:99999",
+            "",
+        ] {
+            let e = error_for(&with(&format!("  file_hosts: [\"{bad}\"]\n")));
+            assert_eq!(e.key, "xmpp.file_hosts", "{bad}: {e}");
+        }
+        let ok = parse(&with(
+            "  file_hosts: [upload.chat.local, \"127.0.0.1:5280\"]\n",
+        ))
+        .unwrap();
+        assert_eq!(ok.config.xmpp.unwrap().file_hosts.len(), 2);
+        let e = error_for(&with(
+            "  file_links: {port: 70000, public_url: 'http://x'}\n",
+        ));
+        assert_eq!(e.key, "xmpp.file_links.port", "{e}");
+        let e = error_for(&with("  file_links: {port: 8080, public_url: 'x'}\n"));
+        assert_eq!(e.key, "xmpp.file_links.public_url", "{e}");
+        let e = error_for(&GOOD.replace("database:", "files: {max_bytes: 0}\ndatabase:"));
+        assert_eq!(e.key, "files.max_bytes", "{e}");
     }
 
     #[test]

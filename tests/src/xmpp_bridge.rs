@@ -72,6 +72,9 @@ pub struct XmppBridge {
     pub dir: PathBuf,
     /// The component domains it serves (what [`XmppBridge::wait_ready`] checks).
     pub domains: Vec<String>,
+    /// The loopback port of the upload host the bridge fetches shared files from
+    /// (`xmpp.file_hosts`): a test serves files there.
+    pub upload_port: u16,
     process: Option<BridgeProcess>,
 }
 
@@ -98,11 +101,13 @@ impl XmppBridge {
         } else {
             format!("\n{networks_yaml}")
         };
-        // The file links' listener: files contacts send are served there.
-        let [files_port] = crate::xmpp_server::free_ports::<1>()?;
+        // The file links' listener: files contacts send are served there; and a port
+        // for a test's stand-in upload service (XEP-0363), the one host listed.
+        let [files_port, upload_port] = crate::xmpp_server::free_ports::<2>()?;
         let config = format!(
             "xmpp:\n  domain: {HOST}\n  component_address: \"{address}\"\n  secret: \"{SECRET}\"\n\
              \x20 file_links:\n    port: {files_port}\n    public_url: \"http://127.0.0.1:{files_port}\"\n\
+             \x20 file_hosts: [\"127.0.0.1:{upload_port}\"]\n\
              database:\n  path: db\n\
              permissions:\n  \"xmpp:{HOST}\": user\n\
              networks:{networks}\
@@ -118,12 +123,18 @@ impl XmppBridge {
         Ok(XmppBridge {
             dir,
             domains,
+            upload_port,
             process: None,
         })
     }
 
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("config.yaml")
+    }
+
+    /// The running bridge's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(BridgeProcess::pid)
     }
 
     pub fn log_path(&self) -> PathBuf {

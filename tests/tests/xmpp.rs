@@ -1349,7 +1349,8 @@ async fn msn_contacts_picture_is_the_vcard_photo(kind: ServerKind) {
 /// A file from an MSN contact (MSNSLP, 200 KiB) arrives as a chat message whose body
 /// is a link (XEP-0066 out-of-band data with the same URL) that serves the same bytes as
 /// an inert download; a link changed by one character is refused. A file the user
-/// shares (a link, as XMPP clients send files) reaches the contact as its link.
+/// shares (a link, as XMPP clients send files) reaches the contact as an MSN file when
+/// it is on the listed upload host, as its link otherwise.
 async fn msn_files_arrive_as_links_the_bridge_serves(kind: ServerKind) {
     let (env, mut alice) = Env::start(kind, "files", &[Net::Msn]).await;
     let liddell = env.msn_user("alice@example.com").await;
@@ -1412,9 +1413,10 @@ async fn msn_files_arrive_as_links_the_bridge_serves(kind: ServerKind) {
     );
     assert_eq!(refused.status(), 403);
 
+    // A link elsewhere than the listed upload host stays a link.
     let shared = "https://upload.example.org/abc/cat.png";
     env.check(
-        "sharing a file",
+        "sharing a link",
         alice
             .send_chat(&liddell_jid.clone().into(), shared)
             .await
@@ -1426,6 +1428,43 @@ async fn msn_files_arrive_as_links_the_bridge_serves(kind: ServerKind) {
         .await
         .expect("the contact gets the link");
     assert_eq!(line, shared);
+
+    // A file shared from the server's upload service (here a stand-in on the one listed
+    // host) reaches the contact as an MSN file with the same bytes.
+    let upload: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let served = upload.clone();
+    let app = axum::Router::new().route(
+        "/share/{slot}/{name}",
+        axum::routing::get(move || {
+            let body = served.clone();
+            async move { body }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", env.bridge.upload_port))
+        .await
+        .expect("the upload stand-in listens");
+    let upload_server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let link = format!(
+        "http://127.0.0.1:{}/share/slot1/cat%20photo.png",
+        env.bridge.upload_port
+    );
+    env.check(
+        "sharing a file",
+        alice
+            .send_chat(&liddell_jid.clone().into(), &link)
+            .await
+            .map(drop),
+    );
+    let got = liddell
+        .wait_for(T, |e| matches!(e, msn::ClientEvent::FileReceived { .. }))
+        .await
+        .expect("the contact receives the file");
+    let msn::ClientEvent::FileReceived { name, data, .. } = got else {
+        unreachable!()
+    };
+    assert_eq!(name, "cat photo.png");
+    assert!(data == upload, "the bytes the contact received differ");
+    upload_server.abort();
 }
 
 /// Chat states (XEP-0085) both ways with an MSN contact.
@@ -1943,6 +1982,33 @@ async fn server_restart_mid_conversation_loses_nothing(kind: ServerKind) {
     )
     .await;
     assert_eq!(seen, mig33_sent, "mig33 messages before the outage");
+    // XEP-0114 has no acknowledgements: the bridge counts a message delivered once the
+    // server answers a ping it sent after it, and a stop between the two makes it come
+    // again (at least once, never lost). So that the counts below are exact, the stop
+    // waits until a message from another contact of each network, sent later on the
+    // same link, is seen: the server had answered the earlier pings by then.
+    let mut icq_carol = env.icq_user(1003, "carol3").await;
+    let mig33_bob = env.mig33_user("bob", "bobpw").await;
+    env.check(
+        "ICQ marker",
+        icq_carol
+            .send_message_acked(ICQ_ME, "icq marker", T)
+            .await
+            .map(drop),
+    );
+    env.check(
+        "mig33 marker",
+        mig33_bob
+            .send_private("alice", "mig33 marker")
+            .await
+            .map(drop),
+    );
+    for (from, text) in [
+        (Net::Icq.contact("1003"), "icq marker"),
+        (Net::Mig33.contact("bob"), "mig33 marker"),
+    ] {
+        bodies_until(&env, &mut alice, T, all(from), text).await;
+    }
 
     tokio::task::block_in_place(|| env.server.stop()).expect("the XMPP server stops");
     // The legacy servers accept these (the mig33 server has written each to the bridge's

@@ -211,6 +211,39 @@ pub fn sandbox(headers: &mut HeaderMap, content_type: Option<&str>, name: &str) 
     );
 }
 
+/// Sends `request` and reads the answer's body, at most `max` bytes: a larger one is
+/// refused without being read whole (by its `Content-Length`, or as it arrives).
+pub async fn fetch_bounded(request: reqwest::RequestBuilder, max: u64) -> Result<Vec<u8>, String> {
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| format!("the server did not answer: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("the server answered {}", response.status()));
+    }
+    let too_big = || {
+        format!(
+            "it is larger than the {} the bridge takes",
+            crate::model::size_text(max)
+        )
+    };
+    if response.content_length().is_some_and(|n| n > max) {
+        return Err(too_big());
+    }
+    let mut data = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("the download broke off: {e}"))?
+    {
+        if (data.len() + chunk.len()) as u64 > max {
+            return Err(too_big());
+        }
+        data.extend_from_slice(&chunk);
+    }
+    Ok(data)
+}
+
 /// Why a link is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkError {

@@ -22,6 +22,8 @@ struct Waiting {
     arrived: Instant,
     /// When it was written (the homeserver's timestamp), if known.
     written_ms: Option<u64>,
+    /// The entry may not be on disk yet: the worker settles this before handling it.
+    unsettled: Option<store::FlushTicket>,
 }
 
 impl KeyedQueues {
@@ -29,6 +31,27 @@ impl KeyedQueues {
     /// caller starts one).
     pub(crate) fn push(&self, key: &str, id: u64, arrived: Instant) -> bool {
         self.push_written(key, id, arrived, None)
+    }
+
+    /// Adds an event at the back that was written but maybe not flushed yet: it is
+    /// handled once the writes before `ticket` are on disk (so the caller need not wait
+    /// for the disk, and a burst shares its flushes). True as for [`Self::push`].
+    pub(crate) fn push_unsettled(
+        &self,
+        key: &str,
+        id: u64,
+        arrived: Instant,
+        ticket: store::FlushTicket,
+    ) -> bool {
+        let mut rooms = self.rooms.lock().expect("room queues");
+        let queue = rooms.entry(key.to_owned()).or_default();
+        queue.push_back(Waiting {
+            id,
+            arrived,
+            written_ms: None,
+            unsettled: Some(ticket),
+        });
+        queue.len() == 1
     }
 
     /// Adds an event written at `written_ms`: ahead of the waiting ones written later
@@ -54,17 +77,16 @@ impl KeyedQueues {
                 id,
                 arrived,
                 written_ms,
+                unsettled: None,
             },
         );
         queue.len() == 1
     }
 
-    pub(crate) fn front(&self, key: &str) -> Option<(u64, Instant)> {
+    /// The entry at the front (the one being handled), if any.
+    fn front_waiting(&self, key: &str) -> Option<Waiting> {
         let rooms = self.rooms.lock().expect("room queues");
-        rooms
-            .get(key)
-            .and_then(|q| q.front())
-            .map(|w| (w.id, w.arrived))
+        rooms.get(key).and_then(|q| q.front()).copied()
     }
 
     /// The front event is done; false when the queue is empty (the worker ends).
@@ -125,10 +147,23 @@ pub(crate) fn spawn_worker<I: Inbox>(inbox: &Arc<I>, key: &str) {
 /// left in the inbox, never thrown away.
 pub(crate) async fn work<I: Inbox>(inbox: Arc<I>, key: String) {
     let mut unsettled = None;
-    while let Some((id, arrived)) = inbox.queues().front(&key) {
+    while let Some(Waiting {
+        id,
+        arrived,
+        unsettled: written,
+        ..
+    }) = inbox.queues().front_waiting(&key)
+    {
         if let Some(ticket) = unsettled.take() {
             if let Err(e) = inbox.store().settle(ticket).await {
                 tracing::error!(%key, "could not write that a {} was handled: {e}", I::WHAT);
+            }
+        }
+        // On disk before it acts: a flush since it was written (shared with whatever
+        // else was written meanwhile), or one of its own.
+        if let Some(ticket) = written {
+            if let Err(e) = inbox.store().settle(ticket).await {
+                tracing::error!(%key, "could not write a {} to disk: {e}", I::WHAT);
             }
         }
         let handled = match inbox.get(id) {
@@ -160,7 +195,7 @@ mod tests {
 
     fn ids(queues: &KeyedQueues, key: &str) -> Vec<u64> {
         let mut ids = Vec::new();
-        while let Some((id, _)) = queues.front(key) {
+        while let Some(Waiting { id, .. }) = queues.front_waiting(key) {
             ids.push(id);
             queues.pop(key);
         }

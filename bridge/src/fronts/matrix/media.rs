@@ -30,7 +30,6 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{percent_decode_str, utf8_percent_encode};
 
-use crate::core::size_text;
 pub use crate::fronts::downloads::LinkError;
 use crate::fronts::downloads::{
     expiry_and_signature, hex, link_name, refusal, sandbox, signature, unix_now, verify, UNRESERVED,
@@ -154,32 +153,8 @@ impl MediaLinks {
             "{}/_matrix/client/v1/media/download/{server}/{media_id}",
             self.homeserver
         );
-        let mut response = self
-            .http
-            .get(&url)
-            .bearer_auth(&self.as_token)
-            .send()
-            .await
-            .map_err(|e| format!("the homeserver did not answer: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("the homeserver answered {}", response.status()));
-        }
-        let too_big = || format!("it is larger than the {} the bridge takes", size_text(max));
-        if response.content_length().is_some_and(|n| n > max) {
-            return Err(too_big());
-        }
-        let mut data = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| format!("the download broke off: {e}"))?
-        {
-            if (data.len() + chunk.len()) as u64 > max {
-                return Err(too_big());
-            }
-            data.extend_from_slice(&chunk);
-        }
-        Ok(data)
+        let request = self.http.get(&url).bearer_auth(&self.as_token);
+        crate::fronts::downloads::fetch_bounded(request, max).await
     }
 
     /// `GET /_retrobridge/media/{server}/{media_id}/{name}?exp=…&sig=…`

@@ -49,7 +49,9 @@ impl Inbox {
         self.queues.len()
     }
 
-    /// Records a request durably and queues it; returns once it is on disk.
+    /// Records a request and queues it; it is handled once on disk. Returns without
+    /// waiting for the disk, so that the next stanza is read at once and a burst shares
+    /// its flushes (the worker waits instead).
     pub(crate) async fn accept(&self, front: &Arc<XmppFront>, request: Request) {
         let bytes = match serde_json::to_vec(&request) {
             Ok(b) => b,
@@ -71,10 +73,15 @@ impl Inbox {
                 return;
             }
         };
-        if let Err(e) = front.store.flush().await {
-            tracing::error!("could not flush the XMPP inbox: {e}");
+        let ticket = front.store.flush_later();
+        front.store.flush_soon();
+        let conversation = request.conversation();
+        if self
+            .queues
+            .push_unsettled(&conversation, id, Instant::now(), ticket)
+        {
+            crate::fronts::queues::spawn_worker(front, &conversation);
         }
-        self.queue(front, &request.conversation(), id);
     }
 
     fn queue(&self, front: &Arc<XmppFront>, conversation: &str, id: u64) {
@@ -153,11 +160,33 @@ async fn handle(front: &Arc<XmppFront>, request: &Request) {
                 .send_nudge(&request.user, request.network, &request.chat)
                 .await
         }
-        _ => {
-            front
-                .send_text(&request.user, request.network, &request.chat, text)
-                .await
-        }
+        _ => match shared_file(front, request, &text.plain) {
+            Some(url) => {
+                let max = front.config.config.files.max_bytes;
+                match super::uploads::fetch(url, max).await {
+                    Ok(file) => {
+                        front
+                            .send_file(&request.user, request.network, &request.chat, file, text)
+                            .await
+                    }
+                    Err(why) => {
+                        front.core().notify(
+                            &request.user,
+                            Some(request.network),
+                            &format!("Your file went as a link: it could not be fetched ({why})."),
+                        );
+                        front
+                            .send_text(&request.user, request.network, &request.chat, text)
+                            .await
+                    }
+                }
+            }
+            None => {
+                front
+                    .send_text(&request.user, request.network, &request.chat, text)
+                    .await
+            }
+        },
     };
     match sent {
         Ok(delivery) => {
@@ -186,6 +215,16 @@ async fn handle(front: &Arc<XmppFront>, request: &Request) {
             );
         }
     }
+}
+
+/// The link of a file the user shares in a one-to-one chat, when the network carries
+/// files and the link is on a listed upload host.
+fn shared_file(front: &XmppFront, request: &Request, text: &str) -> Option<reqwest::Url> {
+    let hosts = &front.config.config.xmpp.as_ref()?.file_hosts;
+    if !request.network.capabilities().files || !matches!(request.chat, ChatId::Direct(_)) {
+        return None;
+    }
+    super::uploads::shared_file(text, hosts)
 }
 
 /// The receipt (XEP-0184) for a message the network accepted, if the sender asked.

@@ -1,6 +1,7 @@
 //! The XMPP front. Its run-time modules do the I/O: the component connections
 //! ([`link`], XEP-0114), the `Front` implementation ([`front`]), what users send
-//! ([`inbound`], [`inbox`]) and rooms at run time ([`rooms`]). They stand on a protocol
+//! ([`inbound`], [`inbox`]; the files they share, [`uploads`]) and rooms at run time
+//! ([`rooms`]). They stand on a protocol
 //! layer of pure functions (the table below) from the core's vocabulary to XMPP stanzas
 //! and from incoming stanzas to typed requests: no sockets, no clock, no state; the
 //! run-time modules call them with plain values and send what they return.
@@ -60,6 +61,7 @@ pub mod presence;
 pub mod register;
 mod rooms;
 pub mod roster;
+mod uploads;
 pub mod vcard;
 pub mod xhtml;
 
