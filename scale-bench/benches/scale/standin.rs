@@ -20,6 +20,8 @@ struct Counters {
     rooms: AtomicU64,
     events: AtomicU64,
     requests: Mutex<BTreeMap<String, u64>>,
+    /// The body of every message event sent, with when its request arrived.
+    sends: Mutex<Vec<(std::time::Instant, String)>>,
 }
 
 /// A running stand-in; stops when dropped.
@@ -51,6 +53,13 @@ impl StandIn {
         format!("http://{}", self.addr)
     }
 
+    /// The message events sent since the last call (body, arrival), and forgets them.
+    #[allow(dead_code)] // the saturation benchmark's; the scale benchmark only counts
+    pub fn take_sends(&self) -> Vec<(std::time::Instant, String)> {
+        std::mem::take(&mut *self.counters.sends.lock().unwrap())
+    }
+
+    /// How many message events arrived since the last [`StandIn::take_sends`].
     /// Requests per endpoint since the last call (and forgets them).
     pub fn take_requests(&self) -> BTreeMap<String, u64> {
         std::mem::take(&mut *self.counters.requests.lock().unwrap())
@@ -122,7 +131,14 @@ async fn answer(
             ("state (get)", error(StatusCode::NOT_FOUND, "M_NOT_FOUND"))
         }
         [_, "rooms", _, "state", ..] => ("state", ok(event_id())),
-        [_, "rooms", _, "send", ..] => ("send", ok(event_id())),
+        [_, "rooms", _, "send", ..] => {
+            let at = std::time::Instant::now();
+            let event: Value = serde_json::from_slice(&body).unwrap_or_default();
+            if let Some(text) = event["body"].as_str() {
+                counters.sends.lock().unwrap().push((at, text.to_owned()));
+            }
+            ("send", ok(event_id()))
+        }
         [_, "rooms", _, "redact", ..] => ("redact", ok(event_id())),
         [_, "rooms", _, "typing", _] => ("typing", ok(json!({}))),
         [_, "rooms", _, "messages"] => (

@@ -1,0 +1,312 @@
+//! Saturation benchmark, legacy -> homeserver (not a test; it stops by itself): how many
+//! durable messages per second one bridge process carries when the homeserver is not the
+//! limit. The homeserver is a STAND-IN (`scale/standin.rs`: it answers at once and
+//! records each message event's body and arrival; named as such in the output), the
+//! legacy side the mig33 simulator in this process: `k` contacts send a burst to one
+//! bridged user, split evenly, each as fast as its connection takes them. For k = 1, 10
+//! and 1,000 conversations it prints messages per second, the bridge's CPU per message,
+//! the delay from a contact's send to the stand-in receiving the event (p50, p99, max:
+//! the bridge's added latency plus the simulator's relay and loopback TCP), the bridge's
+//! RSS, and integrity (missing, doubled, out of order per contact).
+//!
+//! The bridge runs with every durability rule of production (the outbox written and the
+//! flushes it needs). It is pinned to core 0 (`taskset`), this process to core 1, so the
+//! CPU figure is per core.
+//!
+//! Run:
+//!
+//!     cargo build --release --bins
+//!     cargo bench -p scale-bench --bench saturation
+//!
+//! `BENCH_SAT_MESSAGES` (default 20000) sets the burst, `BENCH_SAT_CONVERSATIONS`
+//! (default 1,10,1000) the conversation counts.
+
+// The scale benchmark's stand-in; this benchmark uses part of it.
+#[allow(dead_code)]
+#[path = "scale/standin.rs"]
+mod standin;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use e2e_tests::bridge::{workspace_binary, BridgeProcess};
+use e2e_tests::process::{cpu_ms, rss_mb};
+use legacy_sim::mig33;
+use retrobridge::core::NetworkId;
+use retrobridge::store::{KeySource, LoginRecord, Store};
+
+use standin::StandIn;
+
+const USER: &str = "@sat:localhost";
+const ACCOUNT: &str = "u0";
+const PASSWORD: &str = "pw";
+
+fn contact(j: usize) -> String {
+    format!("c{j:04}")
+}
+
+fn pin(pid: u32, core: u32) {
+    let ok = Command::new("taskset")
+        .args(["-a", "-cp", &core.to_string(), &pid.to_string()])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("(could not pin process {pid} to core {core}: taskset failed)");
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The bridge against the stand-in, its login seeded as after a restart; returns once
+/// the simulator has the login online.
+async fn start_bridge(
+    dir: &std::path::Path,
+    standin: &StandIn,
+    sim: &mig33::Server,
+) -> anyhow::Result<BridgeProcess> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let config = format!(
+        "homeserver:\n  address: {hs}\n  domain: localhost\n\
+         appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{port}\n  id: sat\n  \
+         registration: registration.yaml\n  bot:\n    localpart: satbot\n\
+         database:\n  path: db\n\
+         permissions:\n  \"localhost\": user\n\
+         networks:\n  mig33:\n    enabled: true\n    server: \"{sim}\"\n\
+         logging:\n  level: warn\n",
+        hs = standin.url(),
+        sim = sim.addr(),
+    );
+    let config_path = dir.join("config.yaml");
+    std::fs::write(&config_path, config)?;
+    let out = Command::new(workspace_binary("retrobridge"))
+        .args(["generate-registration", "-c"])
+        .arg(&config_path)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "generate-registration: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    {
+        let store = Store::open(&dir.join("db"), &KeySource::file(&dir.join("db.key")))?;
+        store.put_login(&LoginRecord {
+            user: USER.into(),
+            network: NetworkId::Mig33,
+            legacy_id: ACCOUNT.into(),
+            password: PASSWORD.into(),
+            space_room: Some("!space:localhost".into()),
+            stopped: None,
+            proven: true,
+            presence: None,
+        })?;
+        store.set_management_room(USER, "!mgmt:localhost")?;
+        store.put_last_set(USER, "connection notice mig33", "Connected to mig33 as u0.")?;
+        store.flush().await?;
+    }
+    let bridge = BridgeProcess::run(&config_path, &dir.join("bridge.log"), None, &[])?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sim.online_count() == 0 {
+        if Instant::now() > deadline {
+            bail!(
+                "the bridge's login did not reach the simulator:\n{}",
+                bridge.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(bridge)
+}
+
+/// One burst of `total` messages from `k` contacts.
+async fn run(k: usize, total: usize) -> anyhow::Result<()> {
+    let label = format!("[STAND-IN homeserver] legacy -> homeserver, {k} conversation(s)");
+    let per = total.div_ceil(k);
+    let mut users = vec![mig33::UserConfig {
+        username: ACCOUNT.into(),
+        password: PASSWORD.into(),
+        display_name: None,
+        groups: Vec::new(),
+        contacts: Vec::new(),
+    }];
+    users.extend((0..k).map(|j| mig33::UserConfig {
+        username: contact(j),
+        password: PASSWORD.into(),
+        display_name: None,
+        groups: Vec::new(),
+        contacts: Vec::new(),
+    }));
+    let sim = mig33::Server::start(mig33::Config {
+        listen: "127.0.0.1:0".into(),
+        users,
+        ..mig33::Config::default()
+    })
+    .await?;
+    let standin = StandIn::start().await?;
+    let dir = std::env::temp_dir().join(format!("retrobridge-sat-{}-{k}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let mut bridge = start_bridge(&dir, &standin, &sim).await?;
+    let pid = bridge.pid().context("bridge pid")?;
+    pin(pid, 0);
+    let mut senders = Vec::with_capacity(k);
+    for j in 0..k {
+        senders.push(mig33::Client::login(sim.addr(), &contact(j), PASSWORD).await?);
+    }
+    // Warm: every conversation's room exists before the burst.
+    for (j, s) in senders.iter().enumerate() {
+        s.send_private(ACCOUNT, &format!("{}-warm", contact(j)))
+            .await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut warm = 0;
+    while warm < k && Instant::now() < deadline {
+        warm += standin
+            .take_sends()
+            .iter()
+            .filter(|(_, b)| b.ends_with("-warm"))
+            .count();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if warm < k {
+        bail!(
+            "only {warm} of {k} conversations warmed up:\n{}",
+            bridge.log()
+        );
+    }
+    // Notices and the like that came with the warm-up are not the burst's.
+    let _ = standin.take_sends();
+
+    let (cpu0, t0) = (cpu_ms(pid), Instant::now());
+    let mut tasks = Vec::with_capacity(k);
+    for (j, s) in senders.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let mut sent = Vec::with_capacity(per);
+            for seq in 0..per {
+                let body = format!("{}-{seq:06}", contact(j));
+                sent.push((body.clone(), Instant::now()));
+                if s.send_private(ACCOUNT, &body).await.is_err() {
+                    break;
+                }
+            }
+            (s, sent)
+        }));
+    }
+    let mut sent_at: HashMap<String, Instant> = HashMap::with_capacity(per * k);
+    let mut clients = Vec::with_capacity(k);
+    for t in tasks {
+        let (client, sent) = t.await?;
+        clients.push(client);
+        sent_at.extend(sent);
+    }
+    let expected = sent_at.len();
+    let mut received: Vec<(Instant, String)> = Vec::with_capacity(expected);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut last_progress = (0, Instant::now());
+    while received.len() < expected && Instant::now() < deadline {
+        received.extend(
+            standin
+                .take_sends()
+                .into_iter()
+                .filter(|(_, b)| sent_at.contains_key(b)),
+        );
+        if received.len() != last_progress.0 {
+            last_progress = (received.len(), Instant::now());
+        } else if last_progress.1.elapsed() > Duration::from_secs(30) {
+            break; // nothing for 30 s: report what came
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = received
+        .last()
+        .map_or(Duration::ZERO, |(at, _)| at.duration_since(t0))
+        .as_secs_f64();
+    let cpu = cpu_ms(pid) - cpu0;
+    let rss = rss_mb(pid);
+
+    let mut delays: Vec<f64> = received
+        .iter()
+        .filter_map(|(at, b)| {
+            sent_at
+                .get(b)
+                .map(|s| at.duration_since(*s).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    let mut seen: HashMap<&str, Vec<u32>> = HashMap::new();
+    let mut unique = std::collections::HashSet::new();
+    let mut doubled = 0;
+    for (_, b) in &received {
+        if !unique.insert(b.as_str()) {
+            doubled += 1;
+        }
+        if let Some((who, seq)) = b.split_once('-') {
+            seen.entry(who).or_default().push(seq.parse().unwrap_or(0));
+        }
+    }
+    let reordered: usize = seen
+        .values()
+        .map(|v| v.windows(2).filter(|w| w[1] < w[0]).count())
+        .sum();
+    let missing = expected - unique.len();
+    println!(
+        "{label}: {} of {expected} messages in {elapsed:.2} s: {:.0} messages/s, bridge CPU \
+         {:.3} ms per message ({:.0} messages per CPU-second); delay contact -> stand-in p50 \
+         {:.1} ms, p99 {:.1} ms, max {:.1} ms; bridge RSS {rss:.0} MB; missing {missing}, \
+         doubled {doubled}, out of order {reordered}",
+        received.len(),
+        received.len() as f64 / elapsed.max(1e-9),
+        cpu / received.len().max(1) as f64,
+        received.len() as f64 / (cpu / 1000.0).max(1e-9),
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99),
+        delays.last().copied().unwrap_or(0.0),
+    );
+    drop(clients);
+    if !bridge.terminate() {
+        println!("{label}: the bridge did not stop cleanly");
+    }
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let total: usize = std::env::var("BENCH_SAT_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let counts: Vec<usize> = std::env::var("BENCH_SAT_CONVERSATIONS")
+        .unwrap_or_else(|_| "1,10,1000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    println!(
+        "saturation benchmark: {total} messages legacy -> homeserver; {} CPUs (the bridge on \
+         core 0, this process on core 1), load average {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    pin(std::process::id(), 1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        for k in counts {
+            run(k, total).await?;
+        }
+        anyhow::Ok(())
+    })
+}
