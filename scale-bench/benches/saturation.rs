@@ -7,10 +7,13 @@
 //! and 1,000 conversations it prints messages per second, the bridge's CPU per message,
 //! the delay from a contact's send to the stand-in receiving the event (p50, p99, max:
 //! the bridge's added latency plus the simulator's relay and loopback TCP), the bridge's
-//! RSS, and integrity (missing, doubled, out of order per contact).
+//! RSS, and integrity (missing, doubled, out of order per contact). The other direction:
+//! transactions of 1 and of 50 events, one at a time as Synapse sends them, to one
+//! contact, with the same figures.
 //!
 //! The bridge runs with every durability rule of production (the outbox written and the
-//! flushes it needs). It is pinned to core 0 (`taskset`), this process to core 1, so the
+//! flushes it needs), its send pacing off (this measures the bridge, not the pace a
+//! real server needs). It is pinned to core 0 (`taskset`), this process to core 1, so the
 //! CPU figure is per core.
 //!
 //! Run:
@@ -19,7 +22,9 @@
 //!     cargo bench -p scale-bench --bench saturation
 //!
 //! `BENCH_SAT_MESSAGES` (default 20000) sets the burst, `BENCH_SAT_CONVERSATIONS`
-//! (default 1,10,1000) the conversation counts.
+//! (default 1,10,1000) the conversation counts, `BENCH_SAT_MATRIX_MESSAGES` (default
+//! 5000) and `BENCH_SAT_BATCHES` (default 1,50) the other direction, `BENCH_SAT_LOG` the
+//! bridge's log filter.
 
 // The scale benchmark's stand-in; this benchmark uses part of it.
 #[allow(dead_code)]
@@ -70,7 +75,7 @@ async fn start_bridge(
     dir: &std::path::Path,
     standin: &StandIn,
     sim: &mig33::Server,
-) -> anyhow::Result<BridgeProcess> {
+) -> anyhow::Result<(BridgeProcess, u16)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -81,6 +86,7 @@ async fn start_bridge(
          database:\n  path: db\n\
          permissions:\n  \"localhost\": user\n\
          networks:\n  mig33:\n    enabled: true\n    server: \"{sim}\"\n\
+         \x20   options:\n      messages_per_second: 100000.0\n      message_burst: 100000\n\
          logging:\n  level: warn\n",
         hs = standin.url(),
         sim = sim.addr(),
@@ -113,7 +119,12 @@ async fn start_bridge(
         store.put_last_set(USER, "connection notice mig33", "Connected to mig33 as u0.")?;
         store.flush().await?;
     }
-    let bridge = BridgeProcess::run(&config_path, &dir.join("bridge.log"), None, &[])?;
+    let bridge = BridgeProcess::run(
+        &config_path,
+        &dir.join("bridge.log"),
+        std::env::var("BENCH_SAT_LOG").ok().as_deref(),
+        &[],
+    )?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while sim.online_count() == 0 {
         if Instant::now() > deadline {
@@ -124,67 +135,204 @@ async fn start_bridge(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(bridge)
+    Ok((bridge, port))
+}
+
+/// The simulator with the bridged account and `k` contacts.
+async fn simulator(k: usize) -> anyhow::Result<mig33::Server> {
+    let user = |name: String| mig33::UserConfig {
+        username: name,
+        password: PASSWORD.into(),
+        display_name: None,
+        groups: Vec::new(),
+        contacts: Vec::new(),
+    };
+    let mut users = vec![user(ACCOUNT.into())];
+    users.extend((0..k).map(|j| user(contact(j))));
+    Ok(mig33::Server::start(mig33::Config {
+        listen: "127.0.0.1:0".into(),
+        users,
+        ..mig33::Config::default()
+    })
+    .await?)
+}
+
+/// A fresh folder for one run's bridge.
+fn run_dir(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("retrobridge-sat-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Every contact sends one message, which makes its room; the room of each contact.
+async fn warm_up(
+    standin: &StandIn,
+    senders: &[mig33::Client],
+    bridge: &BridgeProcess,
+) -> anyhow::Result<HashMap<String, String>> {
+    for (j, s) in senders.iter().enumerate() {
+        s.send_private(ACCOUNT, &format!("{}-warm", contact(j)))
+            .await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut rooms = HashMap::new();
+    while rooms.len() < senders.len() && Instant::now() < deadline {
+        for (_, room, body) in standin.take_sends() {
+            if let Some(who) = body.strip_suffix("-warm") {
+                rooms.insert(who.to_owned(), room);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if rooms.len() < senders.len() {
+        bail!(
+            "only {} of {} conversations warmed up:\n{}",
+            rooms.len(),
+            senders.len(),
+            bridge.log()
+        );
+    }
+    // Notices and the like that came with the warm-up are not the burst's.
+    let _ = standin.take_sends();
+    Ok(rooms)
+}
+
+/// Transactions of `batch` events from the homeserver (this process, with the
+/// registration's `hs_token`, one at a time as Synapse sends them) to one contact.
+async fn run_m2l(batch: usize, total: usize) -> anyhow::Result<()> {
+    let label = format!("[STAND-IN homeserver] homeserver -> legacy, transactions of {batch}");
+    let sim = simulator(1).await?;
+    let standin = StandIn::start().await?;
+    let dir = run_dir(&format!("m2l-{batch}"))?;
+    let (mut bridge, port) = start_bridge(&dir, &standin, &sim).await?;
+    let pid = bridge.pid().context("bridge pid")?;
+    pin(pid, 0);
+    let receiver = mig33::Client::login(sim.addr(), &contact(0), PASSWORD).await?;
+    let mut receivers = vec![receiver];
+    let rooms = warm_up(&standin, &receivers, &bridge).await?;
+    let mut receiver = receivers.pop().context("the contact")?;
+    let room = rooms[&contact(0)].clone();
+    let registration: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("registration.yaml"))?)?;
+    let hs_token = registration["hs_token"]
+        .as_str()
+        .context("hs_token")?
+        .to_owned();
+    let http = reqwest::Client::new();
+    let receiving = tokio::spawn(async move {
+        let mut got = Vec::with_capacity(total);
+        while got.len() < total {
+            match receiver.wait_message(Duration::from_secs(30)).await {
+                Ok(m) => got.push((Instant::now(), m.content)),
+                Err(_) => break,
+            }
+        }
+        got
+    });
+    let (cpu0, t0) = (cpu_ms(pid), Instant::now());
+    let mut sent_at = HashMap::with_capacity(total);
+    let seqs: Vec<usize> = (0..total).collect();
+    for (t, chunk) in seqs.chunks(batch).enumerate() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as u64;
+        let events: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|seq| {
+                serde_json::json!({
+                    "type": "m.room.message",
+                    "room_id": room,
+                    "sender": USER,
+                    "event_id": format!("$sat{seq}"),
+                    "origin_server_ts": now_ms,
+                    "content": { "msgtype": "m.text", "body": format!("m-{seq:06}") },
+                })
+            })
+            .collect();
+        let at = Instant::now();
+        sent_at.extend(chunk.iter().map(|seq| (format!("m-{seq:06}"), at)));
+        let response = http
+            .put(format!(
+                "http://127.0.0.1:{port}/_matrix/app/v1/transactions/sat{t}"
+            ))
+            .bearer_auth(&hs_token)
+            .json(&serde_json::json!({ "events": events }))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("transaction {t}: {}", response.status());
+        }
+    }
+    let got = receiving.await?;
+    let elapsed = got
+        .last()
+        .map_or(Duration::ZERO, |(at, _)| at.duration_since(t0))
+        .as_secs_f64();
+    let cpu = cpu_ms(pid) - cpu0;
+    let order: Vec<u32> = got
+        .iter()
+        .filter_map(|(_, b)| b.strip_prefix("m-")?.parse().ok())
+        .collect();
+    let mut unique = order.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut delays: Vec<f64> = got
+        .iter()
+        .filter_map(|(at, b)| {
+            sent_at
+                .get(b)
+                .map(|s: &Instant| at.duration_since(*s).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    println!(
+        "{label}: {} of {total} messages in {elapsed:.2} s: {:.0} messages/s, bridge CPU \
+         {:.3} ms per message ({:.0} messages per CPU-second); delay transaction -> contact \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; bridge RSS {:.0} MB; missing {}, \
+         doubled {}, out of order {}",
+        got.len(),
+        got.len() as f64 / elapsed.max(1e-9),
+        cpu / got.len().max(1) as f64,
+        got.len() as f64 / (cpu / 1000.0).max(1e-9),
+        percentile(&delays, 0.5),
+        percentile(&delays, 0.99),
+        delays.last().copied().unwrap_or(0.0),
+        rss_mb(pid),
+        total - unique.len(),
+        order.len() - unique.len(),
+        order.windows(2).filter(|w| w[1] < w[0]).count(),
+    );
+    if got.len() < total {
+        let log = bridge.log();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        println!(
+            "{label}: bridge log (last lines, newest first):\n{}",
+            tail.join("\n")
+        );
+    }
+    if !bridge.terminate() {
+        println!("{label}: the bridge did not stop cleanly");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 /// One burst of `total` messages from `k` contacts.
 async fn run(k: usize, total: usize) -> anyhow::Result<()> {
     let label = format!("[STAND-IN homeserver] legacy -> homeserver, {k} conversation(s)");
     let per = total.div_ceil(k);
-    let mut users = vec![mig33::UserConfig {
-        username: ACCOUNT.into(),
-        password: PASSWORD.into(),
-        display_name: None,
-        groups: Vec::new(),
-        contacts: Vec::new(),
-    }];
-    users.extend((0..k).map(|j| mig33::UserConfig {
-        username: contact(j),
-        password: PASSWORD.into(),
-        display_name: None,
-        groups: Vec::new(),
-        contacts: Vec::new(),
-    }));
-    let sim = mig33::Server::start(mig33::Config {
-        listen: "127.0.0.1:0".into(),
-        users,
-        ..mig33::Config::default()
-    })
-    .await?;
+    let sim = simulator(k).await?;
     let standin = StandIn::start().await?;
-    let dir = std::env::temp_dir().join(format!("retrobridge-sat-{}-{k}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let mut bridge = start_bridge(&dir, &standin, &sim).await?;
+    let dir = run_dir(&k.to_string())?;
+    let (mut bridge, _) = start_bridge(&dir, &standin, &sim).await?;
     let pid = bridge.pid().context("bridge pid")?;
     pin(pid, 0);
     let mut senders = Vec::with_capacity(k);
     for j in 0..k {
         senders.push(mig33::Client::login(sim.addr(), &contact(j), PASSWORD).await?);
     }
-    // Warm: every conversation's room exists before the burst.
-    for (j, s) in senders.iter().enumerate() {
-        s.send_private(ACCOUNT, &format!("{}-warm", contact(j)))
-            .await?;
-    }
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let mut warm = 0;
-    while warm < k && Instant::now() < deadline {
-        warm += standin
-            .take_sends()
-            .iter()
-            .filter(|(_, b)| b.ends_with("-warm"))
-            .count();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    if warm < k {
-        bail!(
-            "only {warm} of {k} conversations warmed up:\n{}",
-            bridge.log()
-        );
-    }
-    // Notices and the like that came with the warm-up are not the burst's.
-    let _ = standin.take_sends();
+    warm_up(&standin, &senders, &bridge).await?;
 
     let (cpu0, t0) = (cpu_ms(pid), Instant::now());
     let mut tasks = Vec::with_capacity(k);
@@ -217,7 +365,8 @@ async fn run(k: usize, total: usize) -> anyhow::Result<()> {
             standin
                 .take_sends()
                 .into_iter()
-                .filter(|(_, b)| sent_at.contains_key(b)),
+                .filter(|(_, _, b)| sent_at.contains_key(b))
+                .map(|(at, _, b)| (at, b)),
         );
         if received.len() != last_progress.0 {
             last_progress = (received.len(), Instant::now());
@@ -290,8 +439,18 @@ fn main() -> anyhow::Result<()> {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let matrix_total: usize = std::env::var("BENCH_SAT_MATRIX_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let batches: Vec<usize> = std::env::var("BENCH_SAT_BATCHES")
+        .unwrap_or_else(|_| "1,50".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .filter(|b| *b > 0)
+        .collect();
     println!(
-        "saturation benchmark: {total} messages legacy -> homeserver; {} CPUs (the bridge on \
+        "saturation benchmark: {total} messages legacy -> homeserver, {matrix_total} homeserver -> legacy; {} CPUs (the bridge on \
          core 0, this process on core 1), load average {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::fs::read_to_string("/proc/loadavg")
@@ -306,6 +465,9 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         for k in counts {
             run(k, total).await?;
+        }
+        for batch in batches {
+            run_m2l(batch, matrix_total).await?;
         }
         anyhow::Ok(())
     })

@@ -15,13 +15,16 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::Json;
 use serde_json::{json, Value};
 
+/// A message event the bridge sent: when its request arrived, its room, its body.
+pub type Sent = (std::time::Instant, String, String);
+
 #[derive(Default)]
 struct Counters {
     rooms: AtomicU64,
     events: AtomicU64,
     requests: Mutex<BTreeMap<String, u64>>,
-    /// The body of every message event sent, with when its request arrived.
-    sends: Mutex<Vec<(std::time::Instant, String)>>,
+    /// Every message event sent: when its request arrived, its room, its body.
+    sends: Mutex<Vec<Sent>>,
 }
 
 /// A running stand-in; stops when dropped.
@@ -53,13 +56,12 @@ impl StandIn {
         format!("http://{}", self.addr)
     }
 
-    /// The message events sent since the last call (body, arrival), and forgets them.
+    /// The message events sent since the last call, and forgets them.
     #[allow(dead_code)] // the saturation benchmark's; the scale benchmark only counts
-    pub fn take_sends(&self) -> Vec<(std::time::Instant, String)> {
+    pub fn take_sends(&self) -> Vec<Sent> {
         std::mem::take(&mut *self.counters.sends.lock().unwrap())
     }
 
-    /// How many message events arrived since the last [`StandIn::take_sends`].
     /// Requests per endpoint since the last call (and forgets them).
     pub fn take_requests(&self) -> BTreeMap<String, u64> {
         std::mem::take(&mut *self.counters.requests.lock().unwrap())
@@ -131,11 +133,14 @@ async fn answer(
             ("state (get)", error(StatusCode::NOT_FOUND, "M_NOT_FOUND"))
         }
         [_, "rooms", _, "state", ..] => ("state", ok(event_id())),
-        [_, "rooms", _, "send", ..] => {
+        [_, "rooms", room, "send", ..] => {
             let at = std::time::Instant::now();
             let event: Value = serde_json::from_slice(&body).unwrap_or_default();
             if let Some(text) = event["body"].as_str() {
-                counters.sends.lock().unwrap().push((at, text.to_owned()));
+                // The path has the room id percent-encoded (`%21room%3Aserver`).
+                let room = percent_encoding::percent_decode_str(room).decode_utf8_lossy();
+                let sent = (at, room.into_owned(), text.to_owned());
+                counters.sends.lock().unwrap().push(sent);
             }
             ("send", ok(event_id()))
         }
