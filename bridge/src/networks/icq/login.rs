@@ -147,6 +147,8 @@ pub struct LoginTask {
 struct Connection {
     session: ClientSession,
     socket: UdpSocket,
+    /// The status the LOGIN carried: one set while it was under way is sent after.
+    login_status: Status,
     logged_in_at: Option<Instant>,
     login_deadline: Instant,
     next_probe: Option<Instant>,
@@ -360,6 +362,7 @@ impl LoginTask {
         let mut conn = Connection {
             session,
             socket,
+            login_status: self.status,
             logged_in_at: None,
             login_deadline: now + self.options.login_timeout,
             next_probe: None,
@@ -662,6 +665,13 @@ impl LoginTask {
                 tracing::info!(uin, "logged in to ICQ");
                 conn.logged_in_at = Some(now);
                 self.ever_logged_in = true;
+                if self.status != conn.login_status {
+                    // Set while the LOGIN was under way (a user's presence to the
+                    // gateway right after a restart): the server has the one before.
+                    if let Err(e) = conn.session.set_status(self.status, now) {
+                        tracing::warn!(uin, "could not set the status after login: {e}");
+                    }
+                }
                 conn.next_probe = Some(now + self.options.probe_interval);
                 self.events.emit(NetworkEvent::Connected {
                     self_profile: Profile {
@@ -1020,6 +1030,77 @@ mod tests {
             .expect("an event in time")
             .expect("events open")
             .1
+    }
+
+    /// A status set while the LOGIN is under way (it carried the one before) is sent
+    /// once the login is through: the XMPP front sets the user's status from a probe
+    /// answer that can arrive just then, after a restart.
+    #[tokio::test]
+    async fn a_status_set_during_the_login_is_sent_after_it() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (tx, _events) = mpsc::unbounded_channel();
+        let key = LoginKey {
+            user: "@a:x".into(),
+            network: NetworkId::Icq,
+        };
+        let (handle, commands) = LoginHandle::channel();
+        let login = LoginCredentials {
+            id: "1001".into(),
+            password: "pw".into(),
+            contacts: Vec::new(),
+            proven: true,
+            presence: crate::model::PresenceState::Online,
+        };
+        let options = Options {
+            probe_interval: Duration::from_secs(60),
+            missed_probes: 2,
+            login_timeout: Duration::from_secs(20),
+        };
+        let addr = server.local_addr().unwrap().to_string();
+        let sink = EventSink::new(key, std::sync::Arc::new(tx));
+        tokio::spawn(LoginTask::new(login, addr, options, sink, commands, sending()).run(pacer()));
+        let mut buf = [0u8; 8192];
+        let (n, client) = server.recv_from(&mut buf).await.unwrap();
+        let login = ClientPacket::decode(&buf[..n]).unwrap();
+        assert!(matches!(login.packet, ClientPacket::Login { .. }));
+        // The LOGIN is out, not answered yet: the user goes away.
+        let away = crate::model::Presence {
+            state: crate::model::PresenceState::Away,
+            status: None,
+        };
+        tokio::time::timeout(
+            WAIT,
+            handle.request(|reply| LoginCommand::SetPresence {
+                presence: away,
+                reply,
+            }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let reply = ServerPacket::LoginReply {
+            uin: 1001,
+            ip: Ipv4Addr::LOCALHOST,
+            login_seq: login.seq,
+        };
+        server
+            .send_to(&ServerPacket::Ack.encode(login.seq), client)
+            .await
+            .unwrap();
+        server.send_to(&reply.encode(0), client).await.unwrap();
+        let status = tokio::time::timeout(WAIT, async {
+            loop {
+                let (n, _) = server.recv_from(&mut buf).await.unwrap();
+                if let Ok(frame) = ClientPacket::decode(&buf[..n]) {
+                    if let ClientPacket::StatusChange { status } = frame.packet {
+                        break status;
+                    }
+                }
+            }
+        })
+        .await
+        .expect("a STATUS_CHANGE after the login");
+        assert_eq!(status, Status::AWAY);
     }
 
     /// A hand-driven server: bad datagrams do not end the session, a stored message
