@@ -36,7 +36,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use e2e_tests::bridge::{workspace_binary, BridgeProcess};
+use e2e_tests::bridge::BridgeProcess;
 use e2e_tests::process::{cpu_ms, rss_mb};
 use legacy_sim::mig33;
 use retrobridge::core::NetworkId;
@@ -79,30 +79,12 @@ async fn start_bridge(
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let config = format!(
-        "homeserver:\n  address: {hs}\n  domain: localhost\n\
-         appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{port}\n  id: sat\n  \
-         registration: registration.yaml\n  bot:\n    localpart: satbot\n\
-         database:\n  path: db\n\
-         permissions:\n  \"localhost\": user\n\
-         networks:\n  mig33:\n    enabled: true\n    server: \"{sim}\"\n\
-         \x20   options:\n      messages_per_second: 100000.0\n      message_burst: 100000\n\
-         logging:\n  level: warn\n",
-        hs = standin.url(),
-        sim = sim.addr(),
+    let networks = format!(
+        "  mig33:\n    enabled: true\n    server: \"{}\"\n\
+         \x20   options:\n      messages_per_second: 100000.0\n      message_burst: 100000\n",
+        sim.addr()
     );
-    let config_path = dir.join("config.yaml");
-    std::fs::write(&config_path, config)?;
-    let out = Command::new(workspace_binary("retrobridge"))
-        .args(["generate-registration", "-c"])
-        .arg(&config_path)
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "generate-registration: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let config_path = standin.configure_bridge(dir, "sat", port, &networks, "warn")?;
     {
         let store = Store::open(&dir.join("db"), &KeySource::file(&dir.join("db.key")))?;
         store.put_login(&LoginRecord {

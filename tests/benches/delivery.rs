@@ -30,13 +30,6 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(120);
 
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 struct Meter {
     perf: Option<std::process::Child>,
     bridge: u32,
@@ -453,19 +446,14 @@ fn wanted(scenario: &str) -> bool {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = e2e_tests::bench::runtime();
     runtime.block_on(async {
-        let total = env_number("BENCH_MESSAGES", 10_000);
-        let matrix_total = env_number("BENCH_MATRIX_MESSAGES", 1_000);
+        let total = e2e_tests::bench::env_number("BENCH_MESSAGES", 10_000);
+        let matrix_total = e2e_tests::bench::env_number("BENCH_MATRIX_MESSAGES", 1_000);
         println!(
             "delivery benchmark: {total} messages legacy -> Matrix, {matrix_total} Matrix -> legacy; \
-             {} CPUs, load average {}",
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
-            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+             {}",
+            e2e_tests::bench::machine()
         );
         legacy_to_matrix("bench-2to1", 2, 1, total).await;
         legacy_to_matrix("bench-100to10", 100, 10, total).await;

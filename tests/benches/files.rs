@@ -27,13 +27,6 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(120);
 const ME: &str = "me@example.com";
 
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn user(email: &str, contact: &str) -> UserConfig {
     UserConfig {
         email: email.into(),
@@ -96,19 +89,14 @@ async fn wait_event(user: &TestUser, room: &str, want: impl Fn(&Value) -> bool) 
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = e2e_tests::bench::runtime();
     runtime.block_on(async {
-        let rounds = env_number("BENCH_FILE_ROUNDS", 20).max(1);
-        let kib = env_number("BENCH_FILE_KIB", 1024).max(1);
+        let rounds = e2e_tests::bench::env_number("BENCH_FILE_ROUNDS", 20).max(1);
+        let kib = e2e_tests::bench::env_number("BENCH_FILE_KIB", 1024).max(1);
         println!(
             "file benchmark: {rounds} x {kib} KiB each way over MSN (MSNSLP through the switchboard); \
-             {} CPUs, load average {}",
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
-            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+             {}",
+            e2e_tests::bench::machine()
         );
         let sim = Server::start(Config {
             dispatch_port: 0,

@@ -35,21 +35,13 @@ fn user(name: &str, contact: &str) -> mig33::UserConfig {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = e2e_tests::bench::runtime();
     runtime.block_on(async {
-        let total: usize = std::env::var("BENCH_MESSAGES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2000);
+        let total = e2e_tests::bench::env_number("BENCH_MESSAGES", 2000);
         println!(
             "XMPP -> legacy benchmark: {total} messages, 1 user to 1 mig33 contact, Prosody; \
-             {} CPUs, load average {}",
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
-            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+             {}",
+            e2e_tests::bench::machine()
         );
         let sim = mig33::Server::start(mig33::Config {
             listen: "127.0.0.1:0".into(),

@@ -1,5 +1,6 @@
 //! End-to-end test harness.
 
+pub mod bench;
 pub mod bridge;
 pub mod ejabberd;
 pub mod logs;

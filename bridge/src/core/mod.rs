@@ -79,6 +79,8 @@ pub struct Bridge {
     resumed: Mutex<std::collections::HashSet<LoginKey>>,
     /// Contacts' pictures asked for ([`avatars`]).
     asked_avatars: avatars::AskedAvatars,
+    /// The users' own pictures ([`avatars`]).
+    own_avatars: avatars::OwnAvatars,
 }
 
 impl Bridge {
@@ -99,6 +101,7 @@ impl Bridge {
             echoes: Mutex::default(),
             resumed: Mutex::default(),
             asked_avatars: Default::default(),
+            own_avatars: Default::default(),
         })
     }
 
@@ -176,6 +179,11 @@ impl Bridge {
         let legacy_id = credentials.id.clone();
         let intake: Arc<dyn EventIntake> = self.clone();
         let handle = network.start(credentials, EventSink::new(key.clone(), intake));
+        if let Some(avatar) = self.own_avatar_for(&key) {
+            let _ = handle.send(LoginCommand::SetAvatar {
+                avatar: Some(avatar),
+            });
+        }
         let live = LiveLogin {
             handle,
             state: LoginState::Connecting,

@@ -182,6 +182,24 @@ pub fn clean_listing(rooms: Vec<RoomListing>) -> Vec<RoomListing> {
 mod tests {
     use super::*;
 
+    /// A file name a contact chose cannot climb out of a folder, hide, reorder what is
+    /// shown around it, or be empty.
+    #[test]
+    fn file_names_are_made_safe() {
+        assert_eq!(clean_file_name("../../etc/passwd"), "passwd");
+        assert_eq!(clean_file_name("C:\\Users\\bob\\cat.jpg"), "cat.jpg");
+        assert_eq!(clean_file_name(".."), "file");
+        assert_eq!(clean_file_name(".bashrc"), "bashrc");
+        assert_eq!(clean_file_name(""), "file");
+        assert_eq!(clean_file_name("   "), "file");
+        let sneaky = clean_file_name("invoice\u{202E}fdp.exe");
+        assert!(!sneaky.contains('\u{202E}'), "{sneaky:?}");
+        let lines = clean_file_name("a\r\nb\u{0}.txt");
+        assert!(!lines.contains(['\r', '\n', '\u{0}']), "{lines:?}");
+        assert!(clean_file_name(&"é".repeat(400)).len() <= 255);
+        assert_eq!(clean_file_name("holiday photo.png"), "holiday photo.png");
+    }
+
     /// A hostile list: names that would mislead or break a room address are left out,
     /// descriptions lose control and bidi characters and their length, the list its
     /// length.

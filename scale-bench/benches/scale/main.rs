@@ -31,12 +31,11 @@
 mod standin;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use e2e_tests::bridge::{private_environment, workspace_binary, BridgeProcess, SlotOptions};
+use e2e_tests::bridge::{private_environment, BridgeProcess, SlotOptions};
 use e2e_tests::process::{cpu_ms, rss_mb, threads};
 use e2e_tests::TestUser;
 use legacy_sim::mig33;
@@ -401,30 +400,12 @@ async fn run_standin(
     } else {
         format!("    options:\n{options}")
     };
-    let config = format!(
-        "homeserver:\n  address: {hs}\n  domain: localhost\n\
-         appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{port}\n  id: scale\n  \
-         registration: registration.yaml\n  bot:\n    localpart: scalebot\n\
-         database:\n  path: db\n\
-         permissions:\n  \"localhost\": user\n\
-         networks:\n  {net}:\n    enabled: true\n    server: \"{sim}\"\n{options}\
-         logging:\n  level: info\n",
-        hs = standin.url(),
+    let networks = format!(
+        "  {net}:\n    enabled: true\n    server: \"{sim}\"\n{options}",
         net = net.name(),
         sim = sim.addr(),
     );
-    let config_path = dir.join("config.yaml");
-    std::fs::write(&config_path, config)?;
-    let out = Command::new(workspace_binary("retrobridge"))
-        .args(["generate-registration", "-c"])
-        .arg(&config_path)
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "generate-registration: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let config_path = standin.configure_bridge(&dir, "scale", port, &networks, "info")?;
     let rooms: Vec<String> = (0..n).map(|i| format!("!mgmt{i}:localhost")).collect();
     seed(&dir, net, &rooms, true).await?;
     let started = Instant::now();

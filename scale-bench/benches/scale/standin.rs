@@ -62,6 +62,43 @@ impl StandIn {
         std::mem::take(&mut *self.counters.sends.lock().unwrap())
     }
 
+    /// Writes the config of a bridge pointed at this stand-in into `dir` (appservice `id`
+    /// listening on `port`, bot `<id>bot`, everyone of `localhost` allowed, the
+    /// `networks:` entries `networks_yaml`, logging at `level`) and generates its
+    /// registration; the config's path.
+    pub fn configure_bridge(
+        &self,
+        dir: &std::path::Path,
+        id: &str,
+        port: u16,
+        networks_yaml: &str,
+        level: &str,
+    ) -> anyhow::Result<std::path::PathBuf> {
+        let config = format!(
+            "homeserver:\n  address: {hs}\n  domain: localhost\n\
+             appservice:\n  address: 127.0.0.1\n  port: {port}\n  url: http://127.0.0.1:{port}\n  id: {id}\n  \
+             registration: registration.yaml\n  bot:\n    localpart: {id}bot\n\
+             database:\n  path: db\n\
+             permissions:\n  \"localhost\": user\n\
+             networks:\n{networks_yaml}\
+             logging:\n  level: {level}\n",
+            hs = self.url(),
+        );
+        let config_path = dir.join("config.yaml");
+        std::fs::write(&config_path, config)?;
+        let out = std::process::Command::new(e2e_tests::bridge::workspace_binary("retrobridge"))
+            .args(["generate-registration", "-c"])
+            .arg(&config_path)
+            .output()?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "generate-registration: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(config_path)
+    }
+
     /// Requests per endpoint since the last call (and forgets them).
     pub fn take_requests(&self) -> BTreeMap<String, u64> {
         std::mem::take(&mut *self.counters.requests.lock().unwrap())

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, UserId};
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, UserId};
 use serde_json::json;
 
 use super::portals::{ensure_ghost, ensure_member, ensure_portal, forget_member, join_bot};
@@ -55,12 +55,7 @@ pub(crate) async fn deliver(
             sent_at,
             offline,
         } => {
-            let ghost = ensure_ghost(front, net, &from, None)
-                .await
-                .map_err(failure)?;
-            if !matches!(entry.chat, ChatId::Direct(_)) {
-                ensure_member(front, &room, &ghost).await.map_err(failure)?;
-            }
+            let ghost = speaker(front, entry, &room, &from).await?;
             let (plain, html) = offline_note(plain, html, offline, sent_at);
             let message = Message {
                 ghost: &ghost,
@@ -111,12 +106,7 @@ pub(crate) async fn deliver(
             size,
             sent_at,
         } => {
-            let ghost = ensure_ghost(front, net, &from, None)
-                .await
-                .map_err(failure)?;
-            if !matches!(entry.chat, ChatId::Direct(_)) {
-                ensure_member(front, &room, &ghost).await.map_err(failure)?;
-            }
+            let ghost = speaker(front, entry, &room, &from).await?;
             let message = Message {
                 ghost: &ghost,
                 room: &room,
@@ -181,6 +171,22 @@ pub(crate) async fn deliver(
                 .map_err(|e| classify(&e))
         }
     }
+}
+
+/// The ghost of `from`, in the room (a DM's ghost is in it from its creation).
+async fn speaker(
+    front: &Arc<MatrixFront>,
+    entry: &OutboxEntry,
+    room: &OwnedRoomId,
+    from: &str,
+) -> Result<OwnedUserId, Failure> {
+    let ghost = ensure_ghost(front, entry.network, from, None)
+        .await
+        .map_err(failure)?;
+    if !matches!(entry.chat, ChatId::Direct(_)) {
+        ensure_member(front, room, &ghost).await.map_err(failure)?;
+    }
+    Ok(ghost)
 }
 
 struct Message<'a> {

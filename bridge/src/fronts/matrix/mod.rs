@@ -416,11 +416,7 @@ impl MatrixFront {
             },
         };
         for net in networks {
-            if let Some(handle) = self.login_handle(user, *net) {
-                let _ = handle.send(crate::core::LoginCommand::SetAvatar {
-                    avatar: avatar.clone(),
-                });
-            }
+            self.set_own_avatar(user, *net, avatar.clone());
         }
         if let Err(e) = self.store.put_last_set(user, "own_avatar", &mxc) {
             tracing::warn!("could not record the user's avatar: {e}");
@@ -437,8 +433,8 @@ impl MatrixFront {
         let net = key.network;
         match event {
             NetworkEvent::Connected { .. } => {
-                if net.capabilities().avatars {
-                    // Each connection announces the picture: the login keeps it in memory.
+                if net.capabilities().avatars && self.own_avatar_hash(&key.user, net).is_none() {
+                    // Once a run: the core gives it to the logins it starts after.
                     let front = self.clone();
                     let user = key.user.clone();
                     tokio::spawn(async move { front.share_own_avatar(&user, None, &[net]).await });

@@ -668,9 +668,7 @@ impl XmppFront {
                     }
                 }
             };
-            if let Some(handle) = front.login_handle(&user, net) {
-                let _ = handle.send(crate::core::LoginCommand::SetAvatar { avatar });
-            }
+            front.set_own_avatar(&user, net, avatar);
         });
     }
 

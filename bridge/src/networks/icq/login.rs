@@ -1032,83 +1032,15 @@ mod tests {
             .1
     }
 
-    /// A status set while the LOGIN is under way (it carried the one before) is sent
-    /// once the login is through: the XMPP front sets the user's status from a probe
-    /// answer that can arrive just then, after a restart.
-    #[tokio::test]
-    async fn a_status_set_during_the_login_is_sent_after_it() {
+    /// A login of UIN 1001 against a server the test drives by hand: its socket, the
+    /// login's handle and events.
+    async fn hand_driven_login() -> (
+        UdpSocket,
+        LoginHandle,
+        mpsc::UnboundedReceiver<(LoginKey, NetworkEvent)>,
+    ) {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let (tx, _events) = mpsc::unbounded_channel();
-        let key = LoginKey {
-            user: "@a:x".into(),
-            network: NetworkId::Icq,
-        };
-        let (handle, commands) = LoginHandle::channel();
-        let login = LoginCredentials {
-            id: "1001".into(),
-            password: "pw".into(),
-            contacts: Vec::new(),
-            proven: true,
-            presence: crate::model::PresenceState::Online,
-        };
-        let options = Options {
-            probe_interval: Duration::from_secs(60),
-            missed_probes: 2,
-            login_timeout: Duration::from_secs(20),
-        };
-        let addr = server.local_addr().unwrap().to_string();
-        let sink = EventSink::new(key, std::sync::Arc::new(tx));
-        tokio::spawn(LoginTask::new(login, addr, options, sink, commands, sending()).run(pacer()));
-        let mut buf = [0u8; 8192];
-        let (n, client) = server.recv_from(&mut buf).await.unwrap();
-        let login = ClientPacket::decode(&buf[..n]).unwrap();
-        assert!(matches!(login.packet, ClientPacket::Login { .. }));
-        // The LOGIN is out, not answered yet: the user goes away.
-        let away = crate::model::Presence {
-            state: crate::model::PresenceState::Away,
-            status: None,
-        };
-        tokio::time::timeout(
-            WAIT,
-            handle.request(|reply| LoginCommand::SetPresence {
-                presence: away,
-                reply,
-            }),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        let reply = ServerPacket::LoginReply {
-            uin: 1001,
-            ip: Ipv4Addr::LOCALHOST,
-            login_seq: login.seq,
-        };
-        server
-            .send_to(&ServerPacket::Ack.encode(login.seq), client)
-            .await
-            .unwrap();
-        server.send_to(&reply.encode(0), client).await.unwrap();
-        let status = tokio::time::timeout(WAIT, async {
-            loop {
-                let (n, _) = server.recv_from(&mut buf).await.unwrap();
-                if let Ok(frame) = ClientPacket::decode(&buf[..n]) {
-                    if let ClientPacket::StatusChange { status } = frame.packet {
-                        break status;
-                    }
-                }
-            }
-        })
-        .await
-        .expect("a STATUS_CHANGE after the login");
-        assert_eq!(status, Status::AWAY);
-    }
-
-    /// A hand-driven server: bad datagrams do not end the session, a stored message
-    /// is marked offline with its time, and a send is confirmed only after the ACK.
-    #[tokio::test]
-    async fn survives_garbage_and_confirms_sends_after_the_ack() {
-        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let (tx, mut events) = mpsc::unbounded_channel();
+        let (tx, events) = mpsc::unbounded_channel();
         let key = LoginKey {
             user: "@a:x".into(),
             network: NetworkId::Icq,
@@ -1129,21 +1061,78 @@ mod tests {
         let addr = server.local_addr().unwrap().to_string();
         let sink = EventSink::new(key, std::sync::Arc::new(tx));
         tokio::spawn(LoginTask::new(login, addr, options, sink, commands, sending()).run(pacer()));
+        (server, handle, events)
+    }
 
-        let mut buf = [0u8; 8192];
-        let (n, client) = server.recv_from(&mut buf).await.unwrap();
+    /// The client's LOGIN: its sequence number and the client's address.
+    async fn receive_login(server: &UdpSocket, buf: &mut [u8]) -> (u16, std::net::SocketAddr) {
+        let (n, client) = server.recv_from(buf).await.unwrap();
         let login = ClientPacket::decode(&buf[..n]).unwrap();
         assert!(matches!(login.packet, ClientPacket::Login { .. }));
+        (login.seq, client)
+    }
+
+    /// The server's ACK of the LOGIN and its LOGIN_REPLY.
+    async fn answer_login(server: &UdpSocket, login_seq: u16, client: std::net::SocketAddr) {
         let reply = ServerPacket::LoginReply {
             uin: 1001,
             ip: Ipv4Addr::LOCALHOST,
-            login_seq: login.seq,
+            login_seq,
         };
         server
-            .send_to(&ServerPacket::Ack.encode(login.seq), client)
+            .send_to(&ServerPacket::Ack.encode(login_seq), client)
             .await
             .unwrap();
         server.send_to(&reply.encode(0), client).await.unwrap();
+    }
+
+    /// A status set while the LOGIN is under way (it carried the one before) is sent
+    /// once the login is through: the XMPP front sets the user's status from a probe
+    /// answer that can arrive just then, after a restart.
+    #[tokio::test]
+    async fn a_status_set_during_the_login_is_sent_after_it() {
+        let (server, handle, _events) = hand_driven_login().await;
+        let mut buf = [0u8; 8192];
+        let (login_seq, client) = receive_login(&server, &mut buf).await;
+        // The LOGIN is out, not answered yet: the user goes away.
+        let away = crate::model::Presence {
+            state: crate::model::PresenceState::Away,
+            status: None,
+        };
+        tokio::time::timeout(
+            WAIT,
+            handle.request(|reply| LoginCommand::SetPresence {
+                presence: away,
+                reply,
+            }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        answer_login(&server, login_seq, client).await;
+        let status = tokio::time::timeout(WAIT, async {
+            loop {
+                let (n, _) = server.recv_from(&mut buf).await.unwrap();
+                if let Ok(frame) = ClientPacket::decode(&buf[..n]) {
+                    if let ClientPacket::StatusChange { status } = frame.packet {
+                        break status;
+                    }
+                }
+            }
+        })
+        .await
+        .expect("a STATUS_CHANGE after the login");
+        assert_eq!(status, Status::AWAY);
+    }
+
+    /// A hand-driven server: bad datagrams do not end the session, a stored message
+    /// is marked offline with its time, and a send is confirmed only after the ACK.
+    #[tokio::test]
+    async fn survives_garbage_and_confirms_sends_after_the_ack() {
+        let (server, handle, mut events) = hand_driven_login().await;
+        let mut buf = [0u8; 8192];
+        let (login_seq, client) = receive_login(&server, &mut buf).await;
+        answer_login(&server, login_seq, client).await;
         for garbage in [&[0xde, 0xad][..], &[2, 0, 0xdc, 0, 1][..], &[9; 40][..]] {
             server.send_to(garbage, client).await.unwrap();
         }
