@@ -144,6 +144,7 @@ macro_rules! send {
     ($self:ident, $request:expr) => {{
         let request = $request;
         let kind = crate::metrics::endpoint_kind(&request);
+        let _turn = $self.turn().await;
         observed!(kind, $self.client.send(request))
     }};
 }
@@ -276,7 +277,16 @@ pub struct MatrixClient {
     creator_power_refused: Arc<AtomicBool>,
     /// Every request's time limit.
     timeout: Duration,
+    /// Requests under way: at most [`MAX_IN_FLIGHT`].
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Requests to the homeserver under way at once. Each is a connection: without a bound,
+/// thousands of logins coming up together (each with contacts to invite, join and set
+/// present) opened one per request, past the process's open-files limit, and a
+/// homeserver sees them all at once. The others wait their turn (still bounded by
+/// `homeserver.request_timeout_seconds` once sent).
+pub const MAX_IN_FLIGHT: usize = 64;
 
 impl MatrixClient {
     /// `timeout` bounds every request: a homeserver that hangs must not hang the bridge
@@ -314,7 +324,13 @@ impl MatrixClient {
             bot,
             creator_power_refused: Arc::default(),
             timeout,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
         })
+    }
+
+    /// Waits for a request's turn (see [`MAX_IN_FLIGHT`]).
+    async fn turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.in_flight.acquire().await.expect("never closed")
     }
 
     pub fn bot(&self) -> &UserId {
@@ -590,6 +606,7 @@ impl MatrixClient {
     /// ruma's response types.
     async fn put_json(&self, url: String, body: Vec<u8>) -> MatrixResult<http::Response<Vec<u8>>> {
         let token = self.client.access_token().unwrap_or_default();
+        let _turn = self.turn().await;
         let response = self
             .client
             .http_client()
@@ -777,7 +794,7 @@ impl MatrixClient {
             state_key.into(),
         );
         request.format = get_state_event_for_key::v3::StateEventFormat::Event;
-        match self.client.send(request).await {
+        match send!(self, request) {
             Ok(r) => Ok(serde_json::from_str(r.event_or_content.get()).ok()),
             Err(e) if matches!(error_kind(&e), Some(ErrorKind::NotFound)) => Ok(None),
             Err(e) => Err(e),
@@ -856,5 +873,72 @@ mod tests {
             "join_room_by_id"
         );
         assert_eq!(crate::metrics::kind_of::<String>(), "other");
+    }
+
+    /// However many requests are made at once, the homeserver sees at most
+    /// `MAX_IN_FLIGHT` of them (and connections) at a time, and every one is answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_max_in_flight_requests_reach_the_homeserver_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        #[derive(Default)]
+        struct Seen {
+            now: AtomicUsize,
+            most: AtomicUsize,
+            answered: AtomicUsize,
+        }
+        let seen = Arc::new(Seen::default());
+        let counting = seen.clone();
+        // matrix-sdk asks for the versions first (not counted).
+        let versions = || async { axum::Json(serde_json::json!({"versions": ["v1.11"]})) };
+        let app = axum::Router::new()
+            .route("/_matrix/client/versions", axum::routing::get(versions))
+            .fallback(move || {
+                let seen = counting.clone();
+                async move {
+                    let now = seen.now.fetch_add(1, Ordering::SeqCst) + 1;
+                    seen.most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    seen.now.fetch_sub(1, Ordering::SeqCst);
+                    seen.answered.fetch_add(1, Ordering::SeqCst);
+                    (
+                        axum::http::StatusCode::NOT_FOUND,
+                        axum::Json(serde_json::json!({"errcode": "M_NOT_FOUND", "error": "none"})),
+                    )
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = super::MatrixClient::new(
+            &url,
+            "as-token",
+            "@bot:localhost".try_into().unwrap(),
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+        let room: matrix_sdk::ruma::OwnedRoomId = "!r:localhost".try_into().unwrap();
+        let requests = 3 * super::MAX_IN_FLIGHT;
+        let mut all = tokio::task::JoinSet::new();
+        for i in 0..requests {
+            let (client, room) = (client.clone(), room.clone());
+            all.spawn(async move {
+                client
+                    .state_event(&room, "m.room.name", &i.to_string())
+                    .await
+            });
+        }
+        while let Some(answer) = all.join_next().await {
+            assert_eq!(answer.unwrap().unwrap(), None, "404 is no such state");
+        }
+        assert_eq!(seen.answered.load(Ordering::SeqCst), requests);
+        let most = seen.most.load(Ordering::SeqCst);
+        assert!(
+            most <= super::MAX_IN_FLIGHT,
+            "{most} requests at once, more than {}",
+            super::MAX_IN_FLIGHT
+        );
     }
 }
