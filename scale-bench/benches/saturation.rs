@@ -8,8 +8,12 @@
 //! the delay from a contact's send to the stand-in receiving the event (p50, p99, max:
 //! the bridge's added latency plus the simulator's relay and loopback TCP), the bridge's
 //! RSS, and integrity (missing, doubled, out of order per contact). The other direction:
-//! transactions of 1 and of 50 events, one at a time as Synapse sends them, to one
-//! contact, with the same figures.
+//! transactions of 1 and of 50 events, one at a time as Synapse sends them, to 1 and to
+//! 10 contacts (rooms taken in turn), with the same figures, measured once the bridge's
+//! 30-s start-up check for late Matrix events is over. Then the added latency: both
+//! directions at a steady pace the bridge keeps up with (200 messages/s, one message
+//! per frame or transaction), where the delays are the bridge's and the loopback's,
+//! not a queue's.
 //!
 //! The bridge runs with every durability rule of production (the outbox written and the
 //! flushes it needs), its send pacing off (this measures the bridge, not the pace a
@@ -23,8 +27,9 @@
 //!
 //! `BENCH_SAT_MESSAGES` (default 20000) sets the burst, `BENCH_SAT_CONVERSATIONS`
 //! (default 1,10,1000) the conversation counts, `BENCH_SAT_MATRIX_MESSAGES` (default
-//! 5000) and `BENCH_SAT_BATCHES` (default 1,50) the other direction, `BENCH_SAT_LOG` the
-//! bridge's log filter.
+//! 5000), `BENCH_SAT_BATCHES` (default 1,50) and `BENCH_SAT_ROOMS` (default 1,10) the
+//! other direction, `BENCH_SAT_STEADY_RATE` (default 200; 0 skips) the steady pace,
+//! `BENCH_SAT_LOG` the bridge's log filter.
 
 // The scale benchmark's stand-in; this benchmark uses part of it.
 #[allow(dead_code)]
@@ -47,6 +52,8 @@ use standin::StandIn;
 const USER: &str = "@sat:localhost";
 const ACCOUNT: &str = "u0";
 const PASSWORD: &str = "pw";
+/// The bridge's start-up window for late Matrix events, and a margin.
+const CATCH_UP_WINDOW: Duration = Duration::from_secs(32);
 
 fn contact(j: usize) -> String {
     format!("c{j:04}")
@@ -180,21 +187,52 @@ async fn warm_up(
     Ok(rooms)
 }
 
+/// One run of the homeserver -> legacy direction.
+#[derive(Clone, Copy)]
+struct M2l {
+    /// Events per transaction.
+    batch: usize,
+    /// Rooms (each a DM with its own contact) the events go to, in turn.
+    rooms: usize,
+    /// Messages in all.
+    total: usize,
+    /// Messages per second at a steady pace; `None`: each transaction as soon as the
+    /// previous one was answered (saturation).
+    rate: Option<f64>,
+}
+
 /// Transactions of `batch` events from the homeserver (this process, with the
-/// registration's `hs_token`, one at a time as Synapse sends them) to one contact.
-async fn run_m2l(batch: usize, total: usize) -> anyhow::Result<()> {
-    let label = format!("[STAND-IN homeserver] homeserver -> legacy, transactions of {batch}");
-    let sim = simulator(1).await?;
+/// registration's `hs_token`, one at a time as Synapse sends them) to `rooms` contacts.
+async fn run_m2l(run: M2l) -> anyhow::Result<()> {
+    let M2l {
+        batch,
+        rooms: k,
+        total,
+        rate,
+    } = run;
+    let pace = rate.map_or("saturation".to_owned(), |r| {
+        format!("steady {r:.0} messages/s")
+    });
+    let label = format!(
+        "[STAND-IN homeserver] homeserver -> legacy, transactions of {batch}, {k} room(s), {pace}"
+    );
+    let sim = simulator(k).await?;
     let standin = StandIn::start().await?;
-    let dir = run_dir(&format!("m2l-{batch}"))?;
+    let dir = run_dir(&format!("m2l-{batch}-{k}"))?;
+    let started = Instant::now();
     let (mut bridge, port) = start_bridge(&dir, &standin, &sim).await?;
     let pid = bridge.pid().context("bridge pid")?;
     pin(pid, 0);
-    let receiver = mig33::Client::login(sim.addr(), &contact(0), PASSWORD).await?;
-    let mut receivers = vec![receiver];
-    let rooms = warm_up(&standin, &receivers, &bridge).await?;
-    let mut receiver = receivers.pop().context("the contact")?;
-    let room = rooms[&contact(0)].clone();
+    let mut receivers = Vec::with_capacity(k);
+    for j in 0..k {
+        receivers.push(mig33::Client::login(sim.addr(), &contact(j), PASSWORD).await?);
+    }
+    let room_of = warm_up(&standin, &receivers, &bridge).await?;
+    let rooms: Vec<String> = (0..k).map(|j| room_of[&contact(j)].clone()).collect();
+    // For its first 30 s the bridge looks up each user message's room for earlier ones
+    // the homeserver held back (`catch_up.rs`: one `/context` per message); that is
+    // start-up, not the steady state this measures.
+    tokio::time::sleep_until((started + CATCH_UP_WINDOW).into()).await;
     let registration: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(dir.join("registration.yaml"))?)?;
     let hs_token = registration["hs_token"]
@@ -202,20 +240,31 @@ async fn run_m2l(batch: usize, total: usize) -> anyhow::Result<()> {
         .context("hs_token")?
         .to_owned();
     let http = reqwest::Client::new();
-    let receiving = tokio::spawn(async move {
-        let mut got = Vec::with_capacity(total);
-        while got.len() < total {
-            match receiver.wait_message(Duration::from_secs(30)).await {
-                Ok(m) => got.push((Instant::now(), m.content)),
-                Err(_) => break,
-            }
-        }
-        got
-    });
+    let receiving: Vec<_> = receivers
+        .into_iter()
+        .map(|mut receiver| {
+            let expected = total.div_ceil(k);
+            tokio::spawn(async move {
+                let mut got = Vec::with_capacity(expected);
+                while got.len() < expected {
+                    match receiver.wait_message(Duration::from_secs(30)).await {
+                        Ok(m) => got.push((Instant::now(), m.content)),
+                        Err(_) => break,
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let _ = standin.take_requests();
     let (cpu0, t0) = (cpu_ms(pid), Instant::now());
     let mut sent_at = HashMap::with_capacity(total);
     let seqs: Vec<usize> = (0..total).collect();
     for (t, chunk) in seqs.chunks(batch).enumerate() {
+        if let Some(rate) = rate {
+            let due = t0 + Duration::from_secs_f64((t * batch) as f64 / rate);
+            tokio::time::sleep_until(due.into()).await;
+        }
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis() as u64;
@@ -224,7 +273,7 @@ async fn run_m2l(batch: usize, total: usize) -> anyhow::Result<()> {
             .map(|seq| {
                 serde_json::json!({
                     "type": "m.room.message",
-                    "room_id": room,
+                    "room_id": rooms[seq % k],
                     "sender": USER,
                     "event_id": format!("$sat{seq}"),
                     "origin_server_ts": now_ms,
@@ -246,19 +295,30 @@ async fn run_m2l(batch: usize, total: usize) -> anyhow::Result<()> {
             bail!("transaction {t}: {}", response.status());
         }
     }
-    let got = receiving.await?;
-    let elapsed = got
-        .last()
-        .map_or(Duration::ZERO, |(at, _)| at.duration_since(t0))
-        .as_secs_f64();
+    let mut per_room = Vec::with_capacity(k);
+    for r in receiving {
+        per_room.push(r.await?);
+    }
     let cpu = cpu_ms(pid) - cpu0;
-    let order: Vec<u32> = got
+    let got: Vec<&(Instant, String)> = per_room.iter().flatten().collect();
+    let elapsed = got
         .iter()
-        .filter_map(|(_, b)| b.strip_prefix("m-")?.parse().ok())
-        .collect();
-    let mut unique = order.clone();
+        .map(|(at, _)| at.duration_since(t0))
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64();
+    let seq_of = |b: &str| b.strip_prefix("m-").and_then(|n| n.parse::<u32>().ok());
+    let mut unique: Vec<u32> = got.iter().filter_map(|(_, b)| seq_of(b)).collect();
+    let received = unique.len();
     unique.sort_unstable();
     unique.dedup();
+    let reordered: usize = per_room
+        .iter()
+        .map(|room| {
+            let order: Vec<u32> = room.iter().filter_map(|(_, b)| seq_of(b)).collect();
+            order.windows(2).filter(|w| w[1] < w[0]).count()
+        })
+        .sum();
     let mut delays: Vec<f64> = got
         .iter()
         .filter_map(|(at, b)| {
@@ -272,7 +332,7 @@ async fn run_m2l(batch: usize, total: usize) -> anyhow::Result<()> {
         "{label}: {} of {total} messages in {elapsed:.2} s: {:.0} messages/s, bridge CPU \
          {:.3} ms per message ({:.0} messages per CPU-second); delay transaction -> contact \
          p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; bridge RSS {:.0} MB; missing {}, \
-         doubled {}, out of order {}",
+         doubled {}, out of order {reordered}",
         got.len(),
         got.len() as f64 / elapsed.max(1e-9),
         cpu / got.len().max(1) as f64,
@@ -282,8 +342,11 @@ async fn run_m2l(batch: usize, total: usize) -> anyhow::Result<()> {
         delays.last().copied().unwrap_or(0.0),
         rss_mb(pid),
         total - unique.len(),
-        order.len() - unique.len(),
-        order.windows(2).filter(|w| w[1] < w[0]).count(),
+        received - unique.len(),
+    );
+    println!(
+        "{label}: requests to the stand-in homeserver meanwhile: {:?}",
+        standin.take_requests()
     );
     if got.len() < total {
         let log = bridge.log();
@@ -300,9 +363,13 @@ async fn run_m2l(batch: usize, total: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One burst of `total` messages from `k` contacts.
-async fn run(k: usize, total: usize) -> anyhow::Result<()> {
-    let label = format!("[STAND-IN homeserver] legacy -> homeserver, {k} conversation(s)");
+/// `total` messages from `k` contacts: a burst, or at a steady `rate` (messages per
+/// second in all).
+async fn run(k: usize, total: usize, rate: Option<f64>) -> anyhow::Result<()> {
+    let pace = rate.map_or("saturation".to_owned(), |r| {
+        format!("steady {r:.0} messages/s")
+    });
+    let label = format!("[STAND-IN homeserver] legacy -> homeserver, {k} conversation(s), {pace}");
     let per = total.div_ceil(k);
     let sim = simulator(k).await?;
     let standin = StandIn::start().await?;
@@ -322,6 +389,10 @@ async fn run(k: usize, total: usize) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut sent = Vec::with_capacity(per);
             for seq in 0..per {
+                if let Some(rate) = rate {
+                    let due = t0 + Duration::from_secs_f64((seq * k + j) as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let body = format!("{}-{seq:06}", contact(j));
                 sent.push((body.clone(), Instant::now()));
                 if s.send_private(ACCOUNT, &body).await.is_err() {
@@ -411,26 +482,33 @@ async fn run(k: usize, total: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A comma-separated list of positive counts from the environment.
+fn env_list(name: &str, default: &str) -> Vec<usize> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .filter(|n| *n > 0)
+        .collect()
+}
+
 fn main() -> anyhow::Result<()> {
     let total: usize = std::env::var("BENCH_SAT_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    let counts: Vec<usize> = std::env::var("BENCH_SAT_CONVERSATIONS")
-        .unwrap_or_else(|_| "1,10,1000".into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
+    let counts = env_list("BENCH_SAT_CONVERSATIONS", "1,10,1000");
     let matrix_total: usize = std::env::var("BENCH_SAT_MATRIX_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000);
-    let batches: Vec<usize> = std::env::var("BENCH_SAT_BATCHES")
-        .unwrap_or_else(|_| "1,50".into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .filter(|b| *b > 0)
-        .collect();
+    let batches = env_list("BENCH_SAT_BATCHES", "1,50");
+    let m2l_rooms = env_list("BENCH_SAT_ROOMS", "1,10");
+    let rate: f64 = std::env::var("BENCH_SAT_STEADY_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200.0);
+    let steady_total = (rate * 15.0) as usize;
     println!(
         "saturation benchmark: {total} messages legacy -> homeserver, {matrix_total} homeserver -> legacy; {} CPUs (the bridge on \
          core 0, this process on core 1), load average {}",
@@ -446,10 +524,29 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         for k in counts {
-            run(k, total).await?;
+            run(k, total, None).await?;
         }
-        for batch in batches {
-            run_m2l(batch, matrix_total).await?;
+        for &rooms in &m2l_rooms {
+            for &batch in &batches {
+                run_m2l(M2l {
+                    batch,
+                    rooms,
+                    total: matrix_total,
+                    rate: None,
+                })
+                .await?;
+            }
+        }
+        if rate > 0.0 {
+            // Added latency: a pace the bridge keeps up with, one message at a time.
+            run(1, steady_total, Some(rate)).await?;
+            run_m2l(M2l {
+                batch: 1,
+                rooms: 1,
+                total: steady_total,
+                rate: Some(rate),
+            })
+            .await?;
         }
         anyhow::Ok(())
     })

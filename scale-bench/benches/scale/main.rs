@@ -5,8 +5,10 @@
 //! (mean, and most in any one second), and, once idle, the bridge's RSS, RSS per
 //! session, threads, and CPU over the idle period.
 //!
-//! Every session is a Matrix user with a management room and one mig33 login (no
-//! contacts), stored in the bridge's database before it starts, as after a restart:
+//! Every session is a Matrix user with a management room and one mig33 login, stored in
+//! the bridge's database before it starts, as after a restart. Each mig33 account has
+//! `BENCH_SCALE_CONTACTS` contacts (default 5): the accounts after it, so each contact
+//! is online and the bridge keeps their presence (ICQ sessions have none):
 //!
 //! * against a STAND-IN homeserver (`standin.rs`: a few endpoints answering at once,
 //!   named as such in the output) for `BENCH_SCALE_SIZES` (default 0,100,1000,10000;
@@ -26,7 +28,20 @@
 //! Also: `BENCH_SCALE_IDLE_SECS` (default 60: the idle CPU window),
 //! `BENCH_SCALE_SETTLE_SECS` (default 35: from all connected to the idle measurement,
 //! past the bridge's 30-s start-up catch-up window), `BENCH_SCALE_CONNECTS_PER_SECOND`
-//! (the bridge's `connects_per_second` option; its default when unset).
+//! (the bridge's `connects_per_second` option; its default when unset),
+//! `BENCH_SCALE_RESTART=0` (skips the restart after each stand-in mig33 run: stopped
+//! and started again with the same database, the start-up timed as above),
+//! `BENCH_SCALE_HEAPTRACK=<file>` (records the stand-in runs' bridge with heaptrack's
+//! preload library, Debian's `heaptrack`, into that raw file; read it with
+//! `/usr/lib/heaptrack/libexec/heaptrack_interpret < file | gzip > t.gz` and
+//! `heaptrack_print t.gz`).
+//!
+//! Limits: each session is one socket in the bridge and one in this process (the
+//! simulator), so the benchmark raises its open-files limit to the hard limit (the
+//! bridge inherits it) and refuses an N that does not fit. An operator needs the same:
+//! `LimitNOFILE=` (systemd) or `ulimit -n` above the number of sessions. Past about
+//! 28,000 sessions to one legacy server address, the kernel's ephemeral ports
+//! (`net.ipv4.ip_local_port_range`, 32768-60999 by default) run out as well.
 
 mod standin;
 
@@ -48,6 +63,10 @@ use standin::StandIn;
 const PASSWORD: &str = "pw";
 
 struct Settings {
+    /// Contacts per mig33 session: the next sessions' accounts, so each is also online.
+    contacts: usize,
+    /// Whether a stand-in mig33 run restarts the bridge and times that too.
+    restart: bool,
     idle: Duration,
     settle: Duration,
     connects_per_second: Option<u64>,
@@ -124,9 +143,9 @@ enum Sim {
 }
 
 impl Sim {
-    async fn start(net: Net, n: usize) -> anyhow::Result<Sim> {
+    async fn start(net: Net, n: usize, contacts: usize) -> anyhow::Result<Sim> {
         Ok(match net {
-            Net::Mig33 => Sim::Mig33(mig33::Server::start(sim_config(n)).await?),
+            Net::Mig33 => Sim::Mig33(mig33::Server::start(sim_config(n, contacts)).await?),
             Net::Icq => {
                 let config = legacy_sim::icq::Config {
                     listen: "127.0.0.1:0".into(),
@@ -169,7 +188,8 @@ impl Sim {
     }
 }
 
-fn sim_config(n: usize) -> mig33::Config {
+/// `n` accounts, each with `contacts` contacts: the accounts after it, in a ring.
+fn sim_config(n: usize, contacts: usize) -> mig33::Config {
     mig33::Config {
         listen: "127.0.0.1:0".into(),
         users: (0..n)
@@ -178,7 +198,13 @@ fn sim_config(n: usize) -> mig33::Config {
                 password: PASSWORD.into(),
                 display_name: None,
                 groups: Vec::new(),
-                contacts: Vec::new(),
+                contacts: (1..=contacts.min(n.saturating_sub(1)))
+                    .map(|d| mig33::ContactConfig {
+                        username: account((i + d) % n),
+                        group: None,
+                        display_name: None,
+                    })
+                    .collect(),
             })
             .collect(),
         ..mig33::Config::default()
@@ -384,8 +410,21 @@ async fn run_standin(
     settings: &Settings,
     base_mb: Option<f64>,
 ) -> anyhow::Result<f64> {
-    let label = format!("[STAND-IN homeserver] {} N = {n}", net.name());
-    let sim = Sim::start(net, n).await?;
+    let label = format!(
+        "[STAND-IN homeserver] {} N = {n}{}",
+        net.name(),
+        if net == Net::Mig33 {
+            format!(", {} contacts each", settings.contacts)
+        } else {
+            String::new()
+        }
+    );
+    let contacts = if net == Net::Mig33 {
+        settings.contacts
+    } else {
+        0
+    };
+    let sim = Sim::start(net, n, contacts).await?;
     let standin = StandIn::start().await?;
     let dir = std::env::temp_dir().join(format!("retrobridge-scale-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -409,7 +448,22 @@ async fn run_standin(
     let rooms: Vec<String> = (0..n).map(|i| format!("!mgmt{i}:localhost")).collect();
     seed(&dir, net, &rooms, true).await?;
     let started = Instant::now();
-    let mut bridge = BridgeProcess::run(&config_path, &dir.join("bridge.log"), None, &[])?;
+    // Where the memory goes: heaptrack's recorder in the bridge, when asked.
+    let heaptrack = std::env::var_os("BENCH_SCALE_HEAPTRACK").map(|raw| {
+        [
+            (
+                "LD_PRELOAD",
+                "/usr/lib/heaptrack/libheaptrack_preload.so".into(),
+            ),
+            ("DUMP_HEAPTRACK_OUTPUT", raw),
+        ]
+    });
+    let env: Vec<(&str, &std::ffi::OsStr)> = heaptrack
+        .iter()
+        .flatten()
+        .map(|(k, v)| (*k, v.as_os_str()))
+        .collect();
+    let mut bridge = BridgeProcess::run(&config_path, &dir.join("bridge.log"), None, &env)?;
     let pid = bridge.pid().context("bridge pid")?;
     let startup = watch_startup(&sim, n, &mut bridge, started, 0, port).await?;
     let idle = measure_idle(pid, settings).await;
@@ -419,15 +473,56 @@ async fn run_standin(
         report_idle(n, &idle, base_mb, settings)
     );
     println!("{label}: requests to the stand-in homeserver from the start: {requests:?}");
+    print_sends(&label, &standin);
     if !bridge.terminate() {
         println!(
             "{label}: the bridge did not stop cleanly:\n{}",
             tail(&bridge.log())
         );
     }
+    if net == Net::Mig33 && n > 0 && settings.restart {
+        // A restart: the logins, contacts, ghosts and rooms are all known now.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sim.online().await > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let before = sim.connects().await;
+        let started = Instant::now();
+        let mut bridge = BridgeProcess::run(&config_path, &dir.join("bridge.log"), None, &[])?;
+        let pid = bridge.pid().context("bridge pid")?;
+        let restart = watch_startup(&sim, n, &mut bridge, started, before, port).await?;
+        let cpu = cpu_ms(pid);
+        println!(
+            "{label}: restart: {restart}; bridge CPU {:.1} s until all connected, RSS {:.1} MB; \
+             requests to the stand-in homeserver: {:?}",
+            cpu / 1000.0,
+            rss_mb(pid),
+            standin.take_requests()
+        );
+        print_sends(&format!("{label}: restart"), &standin);
+        if !bridge.terminate() {
+            println!("{label}: the bridge did not stop cleanly after the restart");
+        }
+    }
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(idle.rss_mb)
+}
+
+/// What the messages the stand-in received were, digits left out (notices, mostly).
+fn print_sends(label: &str, standin: &StandIn) {
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    for (_, _, body) in standin.take_sends() {
+        let shape: String = body
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .take(60)
+            .collect();
+        *kinds.entry(shape).or_default() += 1;
+    }
+    if !kinds.is_empty() {
+        println!("{label}: messages sent, by text: {kinds:?}");
+    }
 }
 
 /// Runs `f` for 0..n with at most `parallel` at a time.
@@ -461,7 +556,7 @@ where
 /// One run against a real Synapse: a first start, then the measured restart.
 async fn run_synapse(n: usize, settings: &Settings, base_mb: Option<f64>) -> anyhow::Result<()> {
     let label = format!("[real Synapse] mig33 N = {n}");
-    let sim = Sim::start(Net::Mig33, n).await?;
+    let sim = Sim::start(Net::Mig33, n, settings.contacts).await?;
     let Sim::Mig33(mig) = &sim else {
         bail!("a mig33 simulator")
     };
@@ -582,21 +677,43 @@ async fn wait_quiet(pid: u32) -> Instant {
     }
 }
 
-fn open_files_limit() -> String {
-    std::fs::read_to_string("/proc/self/limits")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .map(|l| l.split_whitespace().nth(3).unwrap_or("?").to_owned())
-        .unwrap_or_else(|| "?".into())
+/// Raises this process's open-files limit to its hard limit (the bridge, started from
+/// here, inherits it) and returns it. Each session is one socket in the bridge and one
+/// in the simulator, which runs in this process.
+fn raise_open_files_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        }
+    }
+    limit.rlim_cur
 }
+
+/// Descriptors the bridge needs besides its sessions' sockets (database, listeners,
+/// HTTP connections, threads' pipes), with a margin.
+const OTHER_DESCRIPTORS: usize = 200;
 
 fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let descriptors = raise_open_files_limit();
     let settings = Settings {
+        contacts: std::env::var("BENCH_SCALE_CONTACTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5),
+        restart: std::env::var("BENCH_SCALE_RESTART").map_or(true, |v| v != "0"),
         idle: env_secs("BENCH_SCALE_IDLE_SECS", 60),
         settle: env_secs("BENCH_SCALE_SETTLE_SECS", 35),
         connects_per_second: std::env::var("BENCH_SCALE_CONNECTS_PER_SECOND")
@@ -608,16 +725,31 @@ fn main() -> anyhow::Result<()> {
     let synapse_sizes = env_sizes("BENCH_SCALE_SYNAPSE_SIZES", "1000");
     println!(
         "scale benchmark: {} CPUs, load average {}, open files limit {}; sessions: idle logins (mig33; \
-         ICQ for BENCH_SCALE_ICQ_SIZES), no contacts; connects_per_second {}",
+         ICQ for BENCH_SCALE_ICQ_SIZES), {} mig33 contacts each; connects_per_second {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
             .trim(),
-        open_files_limit(),
+        descriptors,
+        settings.contacts,
         settings
             .connects_per_second
             .map_or("the bridge's default".to_owned(), |r| r.to_string()),
     );
+    let most = sizes
+        .iter()
+        .chain(&synapse_sizes)
+        .copied()
+        .max()
+        .unwrap_or(0);
+    if most + OTHER_DESCRIPTORS > descriptors as usize {
+        bail!(
+            "N = {most} needs about {} open files in the bridge and in this process, and this \
+             machine allows {descriptors} (the hard limit; raising it takes CAP_SYS_RESOURCE or \
+             `ulimit -Hn` as root before the run)",
+            most + OTHER_DESCRIPTORS
+        );
+    }
     runtime.block_on(async {
         let mut base = None;
         for &n in &sizes {
