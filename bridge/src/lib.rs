@@ -7,6 +7,7 @@ pub mod core;
 pub mod fronts;
 pub mod health;
 pub mod ids;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod networks;

@@ -1,6 +1,6 @@
 //! The bridge's layers go one way (docs/ARCHITECTURE.md, "Layers"):
 //!
-//! `model <- {ids, health, notify} <- {config, store, metrics} <- core <- {networks, fronts} <- app`
+//! `model <- {ids, health, notify, limits} <- {config, store, metrics} <- core <- {networks, fronts} <- app`
 //!
 //! One crate keeps this by test rather than by crate boundaries (see the architecture
 //! document for why): every `crate::<module>` path in the code of a module (`use` lines
@@ -17,6 +17,7 @@ const RANKS: &[(&str, u8)] = &[
     ("ids", 1),
     ("health", 1),
     ("notify", 1),
+    ("limits", 1),
     ("config", 2),
     ("store", 2),
     ("metrics", 2),

@@ -129,6 +129,12 @@ fn systemd_unit_is_a_hardened_notify_service_with_a_watchdog() {
             && exec.ends_with(" run -c /etc/retrobridge/config.yaml"),
         "{exec}"
     );
+    // A socket per login: systemd's default soft limit (1,024) would stop the bridge at
+    // about a thousand logins, and @resources is filtered (no setrlimit of its own).
+    let files: u64 = service("LimitNOFILE")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(files >= 65_536, "LimitNOFILE={files}");
     let watchdog = timespan(service("WatchdogSec").expect("WatchdogSec")).expect("a time span");
     assert!(watchdog >= Duration::from_secs(10), "{watchdog:?}");
     // A watchdog kill is a failure: it must bring the bridge back.
