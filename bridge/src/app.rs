@@ -117,16 +117,6 @@ pub async fn run(config: LoadedConfig, options: NetworkOptions) -> anyhow::Resul
     // Logins first: a replayed message then finds its login (it waits there until the
     // login is connected) instead of a false "not logged in".
     health.not_ready("resuming the stored logins");
-    if let Some(limit) = crate::limits::open_files() {
-        let logins = store
-            .logins()?
-            .iter()
-            .filter(|l| l.stopped.is_none())
-            .count();
-        if let Some(warning) = crate::limits::too_few_files(logins as u64, limit) {
-            tracing::warn!("{warning}");
-        }
-    }
     bridge.resume_logins()?;
     if let Some(m) = &matrix {
         m.front.start_inbox().await?;

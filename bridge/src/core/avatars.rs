@@ -165,9 +165,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::config::LoadedConfig;
     use crate::core::{EventSink, LoginCredentials, LoginHandle, Network, PresenceState};
-    use crate::store::Store;
 
     /// A network whose logins hand their command channels to the test.
     struct Recording(Mutex<Vec<crate::core::CommandReceiver>>);
@@ -196,13 +194,8 @@ mod tests {
     #[tokio::test]
     async fn every_login_started_gets_the_users_picture() {
         let dir = tempfile::tempdir().unwrap();
-        let text = "homeserver: {address: 'http://127.0.0.1:9', domain: localhost}\n\
-                    appservice: {port: 29330, url: 'http://127.0.0.1:29330'}\n\
-                    database: {path: db}\n\
-                    permissions: {'@alice:localhost': user}\n\
-                    networks: {msn: {enabled: true, server: '127.0.0.1:9'}}\n";
-        let config = LoadedConfig::parse(text, std::path::Path::new("test.yaml")).unwrap();
-        let bridge = Bridge::new(config, Store::open_in(dir.path()).unwrap(), Vec::new());
+        let bridge =
+            crate::core::test_bridge(dir.path(), "{msn: {enabled: true, server: '127.0.0.1:9'}}");
         let network = Arc::new(Recording(Mutex::default()));
         let as_network: Arc<dyn Network> = network.clone();
         let credentials = || LoginCredentials {

@@ -286,18 +286,10 @@ impl EventIntake for Bridge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::LoadedConfig;
     use crate::model::{FormattedText, MessageKind, NetworkId};
-    use crate::store::Store;
 
     fn bridge(dir: &std::path::Path) -> Arc<Bridge> {
-        let text = "homeserver: {address: 'http://127.0.0.1:9', domain: localhost}\n\
-                    appservice: {port: 29330, url: 'http://127.0.0.1:29330'}\n\
-                    database: {path: db}\n\
-                    permissions: {'@alice:localhost': user}\n\
-                    networks: {icq: {enabled: true, server: '127.0.0.1:9'}}\n";
-        let config = LoadedConfig::parse(text, std::path::Path::new("test.yaml")).unwrap();
-        Bridge::new(config, Store::open_in(dir).unwrap(), Vec::new())
+        crate::core::test_bridge(dir, "{icq: {enabled: true, server: '127.0.0.1:9'}}")
     }
 
     fn message(text: &str, offline: bool) -> NetworkEvent {

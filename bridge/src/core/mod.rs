@@ -440,7 +440,14 @@ impl Bridge {
     /// (signed in from another location): resuming them would sign the user out there.
     /// `reconnect` brings those back.
     pub fn resume_logins(self: &Arc<Self>) -> anyhow::Result<()> {
-        for record in self.store.logins()? {
+        let records = self.store.logins()?;
+        let resumed = records.iter().filter(|r| r.stopped.is_none()).count();
+        if let Some(limit) = crate::limits::open_files() {
+            if let Some(warning) = crate::limits::too_few_files(resumed as u64, limit) {
+                tracing::warn!("{warning}");
+            }
+        }
+        for record in records {
             if let Some(why) = &record.stopped {
                 tracing::info!(user = %record.user, network = %record.network, "not resuming a stopped login ({why})");
                 continue;
@@ -504,4 +511,24 @@ pub struct QueueLengths {
     pub login_events: usize,
     pub presence: usize,
     pub notices: usize,
+}
+
+/// A bridge for the core's unit tests: `networks` is the config's `networks:` value (a
+/// YAML flow mapping); the homeserver is never called.
+#[cfg(test)]
+pub(crate) fn test_bridge(dir: &std::path::Path, networks: &str) -> Arc<Bridge> {
+    let text = format!(
+        "homeserver: {{address: 'http://127.0.0.1:9', domain: localhost}}\n\
+         appservice: {{port: 29330, url: 'http://127.0.0.1:29330'}}\n\
+         database: {{path: db}}\n\
+         permissions: {{'@alice:localhost': user}}\n\
+         networks: {networks}\n"
+    );
+    let config = crate::config::LoadedConfig::parse(&text, std::path::Path::new("test.yaml"))
+        .expect("a valid test config");
+    Bridge::new(
+        config,
+        crate::store::Store::open_in(dir).expect("store"),
+        Vec::new(),
+    )
 }
